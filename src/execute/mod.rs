@@ -1,0 +1,1 @@
+//! The executor: rate limiter, retries, HTTP client, scheduler.

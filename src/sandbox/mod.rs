@@ -1,0 +1,1 @@
+//! The sandbox: a stateful WTS Chat simulator served over HTTP.
