@@ -1,0 +1,388 @@
+//! The loader: file → YAML → checked keys → typed [`Playbook`], with a position for every
+//! problem. Every YAML call of the program lives in this file (serde_yaml is archived upstream:
+//! swapping in a maintained fork touches nothing else).
+
+use std::path::{Path, PathBuf};
+
+use serde::de::DeserializeOwned;
+use serde_yaml::Value as Yaml;
+use sha2::{Digest, Sha256};
+
+use super::model::{
+    Playbook, Settings, Step, StepDef, ParallelDef, INPUT_KEYS, RETRY_KEYS, SETTINGS_KEYS, STEP_KEYS,
+    TOP_KEYS,
+};
+use super::positions::{Pos, Positions};
+use crate::diagnostic::{did_you_mean, Diagnostic};
+
+/// A loaded playbook with what is needed to point into it.
+#[derive(Debug)]
+pub struct Loaded {
+    pub path: PathBuf,
+    pub source: String,
+    pub sha256: String,
+    pub playbook: Playbook,
+    pub positions: Positions,
+}
+
+impl Loaded {
+    /// The directory input paths are relative to.
+    pub fn base_dir(&self) -> PathBuf {
+        self.path.parent().map_or_else(|| PathBuf::from("."), Path::to_path_buf)
+    }
+
+    /// A diagnostic at the key (or value) of `path`, falling back to its nearest parent.
+    pub fn at_key(&self, path: &str, message: impl Into<String>) -> Diagnostic {
+        let pos = self.positions.key(path).unwrap_or_else(|| self.positions.nearest(path));
+        diag(&self.path, &self.source, pos, message)
+    }
+
+    /// A diagnostic at the value of `path`, falling back to its nearest parent.
+    pub fn at_value(&self, path: &str, message: impl Into<String>) -> Diagnostic {
+        let pos = self.positions.value(path).unwrap_or_else(|| self.positions.nearest(path));
+        diag(&self.path, &self.source, pos, message)
+    }
+}
+
+fn diag(file: &Path, source: &str, pos: Pos, message: impl Into<String>) -> Diagnostic {
+    Diagnostic::at(file, Some(source), pos.line, pos.column, message).with_width(pos.width)
+}
+
+/// Reads and parses a playbook file; all structural problems are returned at once.
+pub fn load(path: &Path) -> Result<Loaded, Vec<Diagnostic>> {
+    let bytes = std::fs::read(path)
+        .map_err(|e| vec![Diagnostic::file(path, format!("cannot read playbook: {e}"))])?;
+    let source = String::from_utf8(bytes)
+        .map_err(|e| vec![Diagnostic::file(path, format!("playbook is not valid UTF-8: {e}"))])?;
+    load_str(path, source)
+}
+
+/// Parses playbook text (the path is used for messages and relative inputs).
+pub fn load_str(path: &Path, source: String) -> Result<Loaded, Vec<Diagnostic>> {
+    let sha256 = hex(&Sha256::digest(source.as_bytes()));
+    let doc: Yaml = match serde_yaml::from_str(&source) {
+        Ok(v) => v,
+        Err(e) => return Err(vec![syntax_error(path, &source, &e)]),
+    };
+    let positions = Positions::index(&source);
+    let mut cx = Cx { path, source: &source, positions: &positions, diags: Vec::new() };
+    let playbook = cx.playbook(&doc);
+    match playbook {
+        Some(playbook) if cx.diags.is_empty() => Ok(Loaded {
+            path: path.to_path_buf(),
+            source,
+            sha256,
+            playbook,
+            positions,
+        }),
+        _ => Err(cx.diags),
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    use std::fmt::Write;
+    bytes.iter().fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
+        let _ = write!(s, "{b:02x}");
+        s
+    })
+}
+
+fn syntax_error(path: &Path, source: &str, e: &serde_yaml::Error) -> Diagnostic {
+    let message = e.to_string();
+    // serde_yaml appends " at line L column C"; keep the message without it.
+    let message = message.split(" at line ").next().unwrap_or(&message).to_owned();
+    let Some(loc) = e.location() else {
+        return Diagnostic::file(path, format!("invalid YAML: {message}"));
+    };
+    let mut d = Diagnostic::at(path, Some(source), loc.line(), loc.column(), format!("invalid YAML: {message}"));
+    let line_text = source.lines().nth(loc.line().saturating_sub(1)).unwrap_or("");
+    if line_text.starts_with(|c: char| c == '\t' || c == ' ') && line_text.trim_start_matches(' ').starts_with('\t')
+    {
+        let col = line_text.find('\t').unwrap_or(0) + 1;
+        d.column = col;
+        d = d.with_hint("YAML indentation must use spaces, not tabs");
+    }
+    d
+}
+
+struct Cx<'a> {
+    path: &'a Path,
+    source: &'a str,
+    positions: &'a Positions,
+    diags: Vec<Diagnostic>,
+}
+
+fn join(parent: &str, seg: &str) -> String {
+    if parent.is_empty() {
+        seg.to_owned()
+    } else {
+        format!("{parent}.{seg}")
+    }
+}
+
+impl Cx<'_> {
+    fn at_key(&mut self, path: &str, message: impl Into<String>) -> &mut Diagnostic {
+        let pos = self.positions.key(path).unwrap_or_else(|| self.positions.nearest(path));
+        self.diags.push(diag(self.path, self.source, pos, message));
+        self.diags.last_mut().expect("just pushed")
+    }
+
+    fn at_value(&mut self, path: &str, message: impl Into<String>) -> &mut Diagnostic {
+        let pos = self.positions.value(path).unwrap_or_else(|| self.positions.nearest(path));
+        self.diags.push(diag(self.path, self.source, pos, message));
+        self.diags.last_mut().expect("just pushed")
+    }
+
+    /// Checks a mapping's keys against the allowed list; returns false if it is not a mapping.
+    fn keys(&mut self, v: &Yaml, path: &str, what: &str, allowed: &[&str]) -> bool {
+        let Some(map) = v.as_mapping() else {
+            self.at_value(path, format!("{what} must be a mapping (key: value)"));
+            return false;
+        };
+        for k in map.keys() {
+            let Some(k) = k.as_str() else {
+                self.at_value(path, format!("{what} has a key that is not a string"));
+                continue;
+            };
+            if !allowed.contains(&k) {
+                let hint = did_you_mean(k, allowed.iter().copied())
+                    .unwrap_or_else(|| format!("expected one of: {}", allowed.join(", ")));
+                let d = self.at_key(&join(path, k), format!("unknown key `{k}` in {what}"));
+                *d = d.clone().with_hint(hint);
+            }
+        }
+        true
+    }
+
+    /// Deserializes one value, reporting a type error at its position.
+    fn typed<T: DeserializeOwned>(&mut self, v: &Yaml, path: &str, what: &str) -> Option<T> {
+        match serde_yaml::from_value::<T>(v.clone()) {
+            Ok(t) => Some(t),
+            Err(e) => {
+                let msg = e.to_string();
+                let msg = msg.split(" at line ").next().unwrap_or(&msg).to_owned();
+                // Point at the named field when serde names one.
+                let field_path = field_of(&msg).map_or_else(|| path.to_owned(), |f| join(path, f));
+                self.at_value(&field_path, format!("invalid {what}: {msg}"));
+                None
+            }
+        }
+    }
+
+    fn playbook(&mut self, doc: &Yaml) -> Option<Playbook> {
+        if doc.is_null() {
+            self.diags.push(Diagnostic::file(self.path, "the playbook is empty"));
+            return None;
+        }
+        if !self.keys(doc, "", "the playbook", TOP_KEYS) {
+            return None;
+        }
+        for required in ["version", "name", "steps"] {
+            if doc.get(required).is_none() {
+                let d = self.at_value("", format!("missing required key `{required}`"));
+                *d = d.clone().with_hint(match required {
+                    "version" => "add `version: 1`",
+                    "name" => "add `name: my-playbook` (used in reports)",
+                    _ => "add `steps:` with at least one step",
+                });
+            }
+        }
+        if let Some(v) = doc.get("version") {
+            if v.as_u64() != Some(1) {
+                self.at_value("version", "unsupported version").hint = Some("only `version: 1` exists".into());
+            }
+        }
+        let name = match doc.get("name") {
+            Some(Yaml::String(s)) if !s.trim().is_empty() => Some(s.clone()),
+            Some(_) => {
+                self.at_value("name", "`name` must be a non-empty string");
+                None
+            }
+            None => None,
+        };
+        let description = doc.get("description").and_then(|d| self.typed::<String>(d, "description", "description"));
+        let mut inputs = indexmap::IndexMap::new();
+        if let Some(v) = doc.get("inputs") {
+            if let Some(map) = v.as_mapping() {
+                for (k, iv) in map {
+                    let Some(k) = k.as_str() else { continue };
+                    let p = join("inputs", k);
+                    if self.keys(iv, &p, &format!("input `{k}`"), INPUT_KEYS) {
+                        if iv.get("csv").is_none() {
+                            self.at_key(&p, format!("input `{k}` has no `csv` file")).hint =
+                                Some("add `csv: path/to/file.csv` (relative to the playbook)".into());
+                        } else if let Some(def) = self.typed(&known_only(iv, INPUT_KEYS), &p, &format!("input `{k}`")) {
+                            inputs.insert(k.to_owned(), def);
+                        }
+                    }
+                }
+            } else {
+                self.at_value("inputs", "`inputs` must be a mapping of input names");
+            }
+        }
+        let vars = doc.get("vars").and_then(|v| self.typed(v, "vars", "vars")).unwrap_or_default();
+        let settings = match doc.get("settings") {
+            Some(v) => {
+                if self.keys(v, "settings", "settings", SETTINGS_KEYS) {
+                    if let Some(r) = v.get("retry") {
+                        self.keys(r, "settings.retry", "settings.retry", RETRY_KEYS);
+                    }
+                }
+                self.typed::<Settings>(&known_only(v, SETTINGS_KEYS), "settings", "settings").unwrap_or_default()
+            }
+            None => Settings::default(),
+        };
+        let mut steps = Vec::new();
+        match doc.get("steps") {
+            Some(Yaml::Sequence(seq)) => {
+                if seq.is_empty() {
+                    self.at_value("steps", "`steps` is empty").hint = Some("add at least one step".into());
+                }
+                for (i, sv) in seq.iter().enumerate() {
+                    let p = join("steps", &i.to_string());
+                    if let Some(par) = sv.get("parallel") {
+                        if self.keys(sv, &p, "a parallel group", &["parallel"]) {
+                            let pp = join(&p, "parallel");
+                            match par.as_sequence() {
+                                Some(list) if !list.is_empty() => {
+                                    let group: Vec<Step> = list
+                                        .iter()
+                                        .enumerate()
+                                        .filter_map(|(j, s)| self.step(s, &join(&pp, &j.to_string())))
+                                        .collect();
+                                    steps.push(StepDef::Parallel(ParallelDef { parallel: group }));
+                                }
+                                _ => {
+                                    self.at_value(&pp, "`parallel` must be a non-empty list of steps");
+                                }
+                            }
+                        }
+                    } else if let Some(step) = self.step(sv, &p) {
+                        steps.push(StepDef::Step(Box::new(step)));
+                    }
+                }
+            }
+            Some(_) => {
+                self.at_value("steps", "`steps` must be a list of steps");
+            }
+            None => {}
+        }
+        Some(Playbook {
+            version: 1,
+            name: name.unwrap_or_default(),
+            description,
+            inputs,
+            vars,
+            settings,
+            steps,
+        })
+    }
+
+    fn step(&mut self, v: &Yaml, path: &str) -> Option<Step> {
+        if !self.keys(v, path, "a step", STEP_KEYS) {
+            return None;
+        }
+        if let Some(r) = v.get("retry") {
+            self.keys(r, &join(path, "retry"), "retry", RETRY_KEYS);
+        }
+        if v.get("id").is_none() {
+            self.at_value(path, "step has no `id`").hint = Some("add `id: my_step` (unique, [a-z][a-z0-9_]*)".into());
+            return None;
+        }
+        // Nested steps are parsed one by one so that each problem points at its own step.
+        let mut own = known_only(v, STEP_KEYS);
+        let children = own.as_mapping_mut().and_then(|m| m.remove("steps"));
+        let mut step: Step = self.typed(&own, path, "step")?;
+        if let Some(children) = children {
+            let cp = join(path, "steps");
+            match children.as_sequence() {
+                Some(seq) => {
+                    for (i, c) in seq.iter().enumerate() {
+                        if let Some(s) = self.step(c, &join(&cp, &i.to_string())) {
+                            step.steps.push(s);
+                        }
+                    }
+                }
+                None => {
+                    self.at_value(&cp, "`steps` must be a list of steps");
+                }
+            }
+        }
+        Some(step)
+    }
+}
+
+/// The value without the keys that are not allowed (already reported), so that serde's own
+/// unknown-field error does not report them twice.
+fn known_only(v: &Yaml, allowed: &[&str]) -> Yaml {
+    let mut v = v.clone();
+    if let Some(m) = v.as_mapping_mut() {
+        m.retain(|k, _| k.as_str().is_some_and(|k| allowed.contains(&k)));
+        if let Some(r) = m.get_mut("retry") {
+            if let Some(rm) = r.as_mapping_mut() {
+                rm.retain(|k, _| k.as_str().is_some_and(|k| RETRY_KEYS.contains(&k)));
+            }
+        }
+    }
+    v
+}
+
+/// The field a serde message names, e.g. "concurrency: invalid type…" or "… field `id`".
+fn field_of(msg: &str) -> Option<&str> {
+    let head = msg.split(": ").next()?;
+    if !head.contains(' ') && head != msg {
+        return Some(head.split('.').next().unwrap_or(head));
+    }
+    None
+}
+
+/// Parses a YAML scalar given on the command line (`--var KEY=VALUE`) into JSON.
+pub fn parse_scalar(text: &str) -> serde_json::Value {
+    match serde_yaml::from_str::<serde_json::Value>(text) {
+        Ok(v @ (serde_json::Value::Bool(_) | serde_json::Value::Number(_))) => v,
+        _ => serde_json::Value::String(text.to_owned()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load_text(src: &str) -> Result<Loaded, Vec<Diagnostic>> {
+        load_str(Path::new("p.yaml"), src.to_owned())
+    }
+
+    #[test]
+    fn loads_a_minimal_playbook() {
+        let l = load_text("version: 1\nname: x\nsteps:\n  - id: a\n    action: session.get\n    with: {session_id: abc}\n")
+            .unwrap();
+        assert_eq!(l.playbook.steps.len(), 1);
+        assert_eq!(l.sha256.len(), 64);
+    }
+
+    #[test]
+    fn reports_every_unknown_key_with_position() {
+        let e = load_text("version: 1\nname: x\nsetings: {}\nsteps:\n  - id: a\n    actoin: session.get\n").unwrap_err();
+        assert_eq!(e.len(), 2, "{e:#?}");
+        assert_eq!((e[0].line, e[0].column), (3, 1));
+        assert_eq!(e[0].hint.as_deref(), Some("did you mean `settings`?"));
+        assert_eq!((e[1].line, e[1].column), (6, 5));
+        assert_eq!(e[1].hint.as_deref(), Some("did you mean `action`?"));
+    }
+
+    #[test]
+    fn syntax_error_and_tabs() {
+        let e = load_text("version: 1\nsteps:\n\t- id: a\n").unwrap_err();
+        assert_eq!(e.len(), 1);
+        assert_eq!(e[0].line, 3);
+        assert_eq!(e[0].hint.as_deref(), Some("YAML indentation must use spaces, not tabs"));
+    }
+
+    #[test]
+    fn type_error_points_at_field() {
+        let e = load_text("version: 1\nname: x\nsettings:\n  concurrency: lots\nsteps:\n  - id: a\n    action: session.get\n")
+            .unwrap_err();
+        assert_eq!(e.len(), 1, "{e:#?}");
+        assert_eq!(e[0].line, 4, "{}", e[0]);
+    }
+}
