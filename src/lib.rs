@@ -9,3 +9,4 @@ pub mod execute;
 pub mod inputs;
 pub mod playbook;
 pub mod sandbox;
+pub mod template;
