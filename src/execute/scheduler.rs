@@ -1,0 +1,832 @@
+//! The scheduler: runs a validated [`Program`] stage by stage. Per step it streams the items of
+//! the fan-out, evaluates `when`, renders each request, and sends it under one rate limiter
+//! shared by the whole run, with bounded concurrency, retries that know which requests are safe
+//! to repeat, a failure budget and cancellation. Every finished item goes to the report at once.
+//!
+//! A dry run is this same pipeline with a transport that sends nothing.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use minijinja::Value as JValue;
+use serde_json::Value;
+use tokio::sync::Semaphore;
+
+use super::client::{ApiError, ApiResponse, Client, TransportError};
+use super::rate::RateLimiter;
+use super::retry::{classify, Verdict};
+use crate::catalog::{self, ActionSpec, HttpRequest};
+use crate::inputs;
+use crate::plan::{self, Base, SourceItem};
+use crate::progress::Progress;
+use crate::report::{ItemRecord, ItemStatus, Outcome, RequestRecord, ResponseRecord, ReportWriter, ResumeIndex, Totals};
+use crate::secret::Redactor;
+use crate::template::{self, Placeholder};
+use crate::validate::{Program, Source, StepKind, StepPlan};
+
+/// How requests leave the process.
+pub enum Transport {
+    /// Dry run: nothing is sent.
+    Dry,
+    Http { client: Client, limiter: RateLimiter },
+}
+
+/// Options of one run.
+pub struct RunOptions {
+    /// Only the first N items of each fan-out.
+    pub limit: Option<u64>,
+    /// Items already done in an earlier run.
+    pub resume: Option<ResumeIndex>,
+    pub retry_unknown: bool,
+    /// How many requests per step the dry-run preview shows.
+    pub preview: usize,
+}
+
+/// What a run did.
+#[derive(Debug)]
+pub struct RunResult {
+    pub outcome: Outcome,
+    pub totals: Totals,
+    pub per_step: Vec<(String, Totals)>,
+    /// Why the run was aborted (authentication, interruption, failure budget).
+    pub abort_reason: Option<String>,
+    /// The dry run's preview text.
+    pub preview: String,
+    pub elapsed: Duration,
+    pub rate_limited: u64,
+}
+
+#[derive(Default)]
+struct StepState {
+    totals: Totals,
+    results: Vec<(u64, String, JValue)>,
+    output: Option<JValue>,
+    preview: Vec<String>,
+    skipped_when: u64,
+    first_errors: Vec<String>,
+}
+
+struct Shared {
+    program: Arc<Program>,
+    base: Base,
+    transport: Transport,
+    report: Mutex<ReportWriter>,
+    redactor: Redactor,
+    progress: Progress,
+    options: RunOptions,
+    /// Stop starting new items.
+    cancel: AtomicBool,
+    /// Why the run was aborted, if it was.
+    abort: Mutex<Option<String>>,
+    /// A failure with `on_error: stop` happened.
+    stopped: AtomicBool,
+    states: Mutex<HashMap<String, StepState>>,
+    rate_limited: AtomicU64,
+    dry: bool,
+}
+
+impl Shared {
+    fn abort(&self, reason: String) {
+        let mut a = self.abort.lock().expect("abort lock");
+        if a.is_none() {
+            tracing::warn!("{}", self.redactor.redact(&reason));
+            *a = Some(reason);
+        }
+        self.cancel.store(true, Ordering::SeqCst);
+    }
+
+    fn cancelled(&self) -> bool {
+        self.cancel.load(Ordering::SeqCst)
+    }
+}
+
+/// A finished item before it becomes a report line.
+struct Done {
+    status: ItemStatus,
+    attempts: u32,
+    request: Option<HttpRequest>,
+    response: Option<(u16, Option<Value>)>,
+    error: Option<String>,
+    reason: Option<String>,
+    output: JValue,
+    started: Instant,
+}
+
+impl Done {
+    fn new(status: ItemStatus, started: Instant) -> Done {
+        Done {
+            status,
+            attempts: 0,
+            request: None,
+            response: None,
+            error: None,
+            reason: None,
+            output: JValue::from(()),
+            started,
+        }
+    }
+
+    fn failed(error: String, started: Instant) -> Done {
+        Done { error: Some(error), ..Done::new(ItemStatus::Failed, started) }
+    }
+}
+
+/// Runs the program. The report writer is already created; it is finished here.
+pub async fn execute(
+    program: Arc<Program>,
+    transport: Transport,
+    report: ReportWriter,
+    redactor: Redactor,
+    progress: Progress,
+    options: RunOptions,
+) -> (RunResult, ReportWriter) {
+    let started = Instant::now();
+    let dry = matches!(transport, Transport::Dry);
+    let shared = Arc::new(Shared {
+        base: Base::new(&program),
+        program: program.clone(),
+        transport,
+        report: Mutex::new(report),
+        redactor,
+        progress,
+        options,
+        cancel: AtomicBool::new(false),
+        abort: Mutex::new(None),
+        stopped: AtomicBool::new(false),
+        states: Mutex::new(HashMap::new()),
+        rate_limited: AtomicU64::new(0),
+        dry,
+    });
+    for s in program.all_steps() {
+        shared.states.lock().expect("states").insert(s.id.clone(), StepState::default());
+    }
+
+    // Ctrl-C: stop starting new items, let in-flight ones finish.
+    let sh = shared.clone();
+    let ctrlc = tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            sh.abort("interrupted (Ctrl-C): no new items started; in-flight items finished".into());
+            if tokio::signal::ctrl_c().await.is_ok() {
+                eprintln!("second Ctrl-C: abandoning in-flight items");
+                std::process::exit(3);
+            }
+        }
+    });
+
+    let mut steps_map: BTreeMap<String, JValue> = BTreeMap::new();
+    for stage in &program.stages {
+        if shared.cancelled() {
+            break;
+        }
+        let steps_value = JValue::from(steps_map.clone());
+        let futures: Vec<_> = stage
+            .steps()
+            .iter()
+            .map(|s| run_step(shared.clone(), Arc::new(s.clone()), steps_value.clone()))
+            .collect();
+        futures_join(futures).await;
+        for s in stage.steps() {
+            publish(&shared, s, &mut steps_map);
+        }
+    }
+    ctrlc.abort();
+
+    let shared = Arc::try_unwrap(shared).unwrap_or_else(|_| panic!("all item tasks have finished"));
+    let mut per_step = Vec::new();
+    let mut totals = Totals::default();
+    let mut preview = String::new();
+    let states = shared.states.into_inner().expect("states");
+    for s in program.all_steps() {
+        let st = &states[&s.id];
+        totals.merge(&st.totals);
+        per_step.push((s.id.clone(), st.totals));
+        if dry {
+            preview.push_str(&preview_step(s, st));
+        }
+    }
+    let abort_reason = shared.abort.into_inner().expect("abort");
+    let outcome = if abort_reason.is_some() {
+        Outcome::Aborted
+    } else if totals.failed > 0 || totals.unknown > 0 || shared.stopped.load(Ordering::SeqCst) {
+        Outcome::Failed
+    } else {
+        Outcome::Completed
+    };
+    shared.progress.finish();
+    let result = RunResult {
+        outcome,
+        totals,
+        per_step,
+        abort_reason,
+        preview,
+        elapsed: started.elapsed(),
+        rate_limited: shared.rate_limited.load(Ordering::Relaxed),
+    };
+    (result, shared.report.into_inner().expect("report"))
+}
+
+async fn futures_join<F: std::future::Future<Output = ()> + Send + 'static>(futures: Vec<F>) {
+    let handles: Vec<_> = futures.into_iter().map(tokio::spawn).collect();
+    for h in handles {
+        if let Err(e) = h.await {
+            tracing::error!("a step task failed: {e}");
+        }
+    }
+}
+
+/// Makes a finished step visible to later templates.
+fn publish(shared: &Shared, step: &StepPlan, steps_map: &mut BTreeMap<String, JValue>) {
+    let mut states = shared.states.lock().expect("states");
+    let mut publish_one = |s: &StepPlan, states: &mut HashMap<String, StepState>| {
+        let st = states.get_mut(&s.id).expect("state exists");
+        let results = if s.fans_out() || matches!(s.kind, StepKind::Action { .. }) && st.results.len() > 1 {
+            let mut r = std::mem::take(&mut st.results);
+            r.sort_by_key(|(i, _, _)| *i);
+            Some(Arc::new(r.into_iter().map(|(_, s, v)| (s, v)).collect::<Vec<_>>()))
+        } else {
+            None
+        };
+        let output = if s.fans_out() { None } else { st.output.clone().or(Some(JValue::from(()))) };
+        steps_map.insert(s.id.clone(), plan::step_value(output, results.as_ref()));
+    };
+    publish_one(step, &mut states);
+    if let StepKind::Pipeline(children) = &step.kind {
+        for c in children {
+            // A nested step's results are one per item of the parent.
+            let st = states.get_mut(&c.id).expect("state exists");
+            let mut r = std::mem::take(&mut st.results);
+            r.sort_by_key(|(i, _, _)| *i);
+            let results = Arc::new(r.into_iter().map(|(_, s, v)| (s, v)).collect::<Vec<_>>());
+            steps_map.insert(c.id.clone(), plan::step_value(None, Some(&results)));
+        }
+    }
+}
+
+/// The items of a step's fan-out.
+enum Items {
+    Single(Option<SourceItem>),
+    Rows(inputs::Rows),
+    List(std::vec::IntoIter<SourceItem>),
+}
+
+impl Iterator for Items {
+    type Item = Result<SourceItem, String>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        match self {
+            Items::Single(s) => s.take().map(Ok),
+            Items::Rows(rows) => rows.next().map(|r| {
+                r.map(|row| {
+                    let row = Arc::new(row);
+                    let value = row.clone().into_value();
+                    SourceItem {
+                        index: row.index as u64,
+                        key: row.key.clone(),
+                        line: Some(row.line),
+                        item: value.clone(),
+                        row: value,
+                    }
+                })
+                .map_err(|d| d.render())
+            }),
+            Items::List(it) => it.next().map(Ok),
+        }
+    }
+}
+
+fn items_of(shared: &Shared, step: &StepPlan, steps: &JValue) -> Result<(Items, u64), String> {
+    match &step.source {
+        Source::Single => Ok((
+            Items::Single(Some(SourceItem {
+                index: 0,
+                key: "0".into(),
+                line: None,
+                item: JValue::UNDEFINED,
+                row: JValue::UNDEFINED,
+            })),
+            1,
+        )),
+        Source::Input(name) => {
+            let info = &shared.program.inputs[name];
+            let rows = inputs::open(&info.spec).map_err(|d| d.render())?;
+            Ok((Items::Rows(rows), info.rows))
+        }
+        Source::Expr { expr, .. } => {
+            let ctx = plan::context(
+                &shared.program,
+                &shared.base,
+                step,
+                &SourceItem { index: 0, key: String::new(), line: None, item: JValue::UNDEFINED, row: JValue::UNDEFINED },
+                steps,
+            )?;
+            let list = expr.eval(&ctx).map_err(|e| format!("for_each `{}`: {}", expr.source, template::describe(&e)))?;
+            if list.downcast_object_ref::<Placeholder>().is_some() {
+                // A dry run cannot know the list: show one representative item.
+                let p = Placeholder::value(format!("{}[*]", expr.source));
+                let si = SourceItem { index: 0, key: "<each>".into(), line: None, item: p.clone(), row: JValue::UNDEFINED };
+                return Ok((Items::List(vec![si].into_iter()), 1));
+            }
+            let iter = list.try_iter().map_err(|e| format!("for_each `{}` is not a list: {}", expr.source, template::describe(&e)))?;
+            let mut out = Vec::new();
+            for (i, item) in iter.enumerate() {
+                let row = item.get_attr("row").ok().filter(|r| !r.is_undefined() && !r.is_none()).unwrap_or(JValue::UNDEFINED);
+                let key = ["key", "id"]
+                    .iter()
+                    .find_map(|k| item.get_attr(k).ok().filter(|v| !v.is_undefined() && !v.is_none()).map(|v| v.to_string()))
+                    .unwrap_or_else(|| (i + 1).to_string());
+                let line = item.get_attr("line").ok().and_then(|v| u64::try_from(v).ok());
+                out.push(SourceItem { index: i as u64, key, line, item, row });
+            }
+            let n = out.len() as u64;
+            Ok((Items::List(out.into_iter()), n))
+        }
+    }
+}
+
+async fn run_step(shared: Arc<Shared>, step: Arc<StepPlan>, steps: JValue) {
+    let (items, total) = match items_of(&shared, &step, &steps) {
+        Ok(x) => x,
+        Err(e) => {
+            let done = Done::failed(e, Instant::now());
+            let si = SourceItem { index: 0, key: "0".into(), line: None, item: JValue::UNDEFINED, row: JValue::UNDEFINED };
+            record(&shared, &step, &si, done, None);
+            return;
+        }
+    };
+    let total = shared.options.limit.map_or(total, |l| total.min(l));
+    let bar = shared.progress.step(&step.id, total);
+    let semaphore = Arc::new(Semaphore::new(step.settings.concurrency as usize));
+    let step_limiter = step.settings.rate_limit.clone().map(|r| RateLimiter::new(Some(r)));
+    let mut tasks = tokio::task::JoinSet::new();
+    for (n, item) in items.enumerate() {
+        if shared.cancelled() || shared.options.limit.is_some_and(|l| n as u64 >= l) {
+            break;
+        }
+        let si = match item {
+            Ok(si) => si,
+            Err(e) => {
+                // Inputs were checked before the run; a problem here means the file changed.
+                shared.abort(format!("input changed during the run: {e}"));
+                break;
+            }
+        };
+        let permit = semaphore.clone().acquire_owned().await.expect("semaphore open");
+        if shared.cancelled() {
+            break;
+        }
+        let (sh, st, steps, bar, lim) = (shared.clone(), step.clone(), steps.clone(), bar.clone(), step_limiter.clone());
+        tasks.spawn(async move {
+            process_item(&sh, &st, si, &steps, lim.as_ref()).await;
+            bar.inc();
+            drop(permit);
+        });
+        // Reap finished tasks so the set stays small on long fan-outs.
+        while tasks.try_join_next().is_some() {}
+    }
+    while tasks.join_next().await.is_some() {}
+    bar.finish();
+}
+
+async fn process_item(shared: &Shared, step: &StepPlan, si: SourceItem, steps: &JValue, step_limiter: Option<&RateLimiter>) {
+    let started = Instant::now();
+    // Resume: skip what an earlier run finished.
+    if let StepKind::Action { .. } = step.kind {
+        if let Some(done) = resumed(shared, step, &si, started) {
+            record(shared, step, &si, done, None);
+            return;
+        }
+    }
+    let ctx = match plan::context(&shared.program, &shared.base, step, &si, steps) {
+        Ok(c) => c,
+        Err(e) => {
+            record(shared, step, &si, Done::failed(describe_item(&si, &e), started), None);
+            return;
+        }
+    };
+    if let Some(skip) = check_when(shared, step, &si, &ctx, started) {
+        record(shared, step, &si, skip, None);
+        return;
+    }
+    match &step.kind {
+        StepKind::Action { spec, with } => {
+            let done = run_action(shared, step, spec, with, &si, &ctx, step_limiter).await;
+            record(shared, step, &si, done, None);
+        }
+        StepKind::Pipeline(children) => {
+            let mut overlay: BTreeMap<String, JValue> = steps
+                .try_iter()
+                .map(|keys| keys.filter_map(|k| steps.get_item(&k).ok().map(|v| (k.to_string(), v))).collect())
+                .unwrap_or_default();
+            let mut all_ok = true;
+            let mut last_output = JValue::from(());
+            for child in children {
+                if shared.cancelled() && !shared.dry {
+                    all_ok = false;
+                    break;
+                }
+                let started = Instant::now();
+                let child_steps = JValue::from(overlay.clone());
+                if let Some(done) = resumed(shared, child, &si, started) {
+                    record(shared, child, &si, done, Some(&step.id));
+                    continue;
+                }
+                let cctx = match plan::context(&shared.program, &shared.base, child, &si, &child_steps) {
+                    Ok(c) => c,
+                    Err(e) => {
+                        record(shared, child, &si, Done::failed(describe_item(&si, &e), started), Some(&step.id));
+                        all_ok = false;
+                        break;
+                    }
+                };
+                if let Some(skip) = check_when(shared, child, &si, &cctx, started) {
+                    overlay.insert(child.id.clone(), plan::step_value(Some(JValue::from(())), None));
+                    record(shared, child, &si, skip, Some(&step.id));
+                    continue;
+                }
+                let StepKind::Action { spec, with } = &child.kind else { continue };
+                let done = run_action(shared, child, spec, with, &si, &cctx, step_limiter).await;
+                let ok = matches!(done.status, ItemStatus::Succeeded | ItemStatus::Planned);
+                overlay.insert(child.id.clone(), plan::step_value(Some(done.output.clone()), None));
+                last_output = done.output.clone();
+                record(shared, child, &si, done, Some(&step.id));
+                if !ok {
+                    // A failed nested step ends this item's pipeline.
+                    all_ok = false;
+                    break;
+                }
+            }
+            // The pipeline's own result (for `steps.PARENT.succeeded` later); not a report line.
+            let status = if !all_ok {
+                "failed"
+            } else if shared.dry {
+                "planned"
+            } else {
+                "succeeded"
+            };
+            if step.keep_results {
+                let v = plan::result_value(&si, status, &last_output, None);
+                shared.states.lock().expect("states").get_mut(&step.id).expect("state").results.push((si.index, status.into(), v));
+            }
+        }
+    }
+}
+
+fn resumed(shared: &Shared, step: &StepPlan, si: &SourceItem, started: Instant) -> Option<Done> {
+    let resume = shared.options.resume.as_ref()?;
+    let status = resume.status_of(&step.id, &si.key)?;
+    // Reads are re-run (later steps may need their output); what changed state is not redone.
+    let is_read = matches!(&step.kind, StepKind::Action { spec, .. } if spec.method == catalog::Method::Get);
+    if is_read {
+        return None;
+    }
+    let skip = match status {
+        ItemStatus::Succeeded | ItemStatus::Skipped => true,
+        ItemStatus::Unknown => !shared.options.retry_unknown,
+        ItemStatus::Failed | ItemStatus::Planned => false,
+    };
+    skip.then(|| Done {
+        reason: Some(match status {
+            ItemStatus::Unknown => "resumed: unknown in the earlier report (use --retry-unknown to send it again)".into(),
+            _ => format!("resumed: {} in the earlier report", status.as_str()),
+        }),
+        ..Done::new(ItemStatus::Skipped, started)
+    })
+}
+
+fn check_when(shared: &Shared, step: &StepPlan, si: &SourceItem, ctx: &JValue, started: Instant) -> Option<Done> {
+    let when = step.when.as_ref()?;
+    if shared.dry && step.when_reads_steps {
+        return None; // depends on outputs a dry run does not have: planned as if true
+    }
+    match when.eval(ctx) {
+        Ok(v) if v.is_true() => None,
+        Ok(_) => {
+            shared.states.lock().expect("states").get_mut(&step.id).expect("state").skipped_when += 1;
+            Some(Done { reason: Some(format!("when: {} is false", when.source)), ..Done::new(ItemStatus::Skipped, started) })
+        }
+        Err(e) => Some(Done::failed(describe_item(si, &format!("when: {}", template::describe(&e))), started)),
+    }
+}
+
+fn describe_item(si: &SourceItem, e: &str) -> String {
+    match si.line {
+        Some(line) => format!("row {} (line {line}, key {}): {e}", si.index + 1, si.key),
+        None => e.to_owned(),
+    }
+}
+
+async fn run_action(
+    shared: &Shared,
+    step: &StepPlan,
+    spec: &'static ActionSpec,
+    with: &[(String, crate::template::Tree)],
+    si: &SourceItem,
+    ctx: &JValue,
+    step_limiter: Option<&RateLimiter>,
+) -> Done {
+    let started = Instant::now();
+    let mut params = match plan::render_params(with, ctx) {
+        Ok(p) => p,
+        Err(e) => return Done::failed(describe_item(si, &e.0), started),
+    };
+    let idempotent = catalog::is_idempotent(spec, &params);
+    let max_pages = step.paginate;
+    if max_pages.is_some() {
+        params.entry("page_number".to_owned()).or_insert(Value::from(1));
+        params.entry("page_size".to_owned()).or_insert(Value::from(100));
+    }
+    let req = match plan::request(spec, &params, shared.dry) {
+        Ok(r) => r,
+        Err(e) => return Done::failed(describe_item(si, &e.0), started),
+    };
+    if shared.dry {
+        let mut done = Done::new(ItemStatus::Planned, started);
+        done.output = Placeholder::value(format!("steps.{}.output", step.id));
+        done.request = Some(req);
+        return done;
+    }
+    let Transport::Http { client, limiter } = &shared.transport else { unreachable!("dry handled above") };
+    let Some(max_pages) = max_pages else {
+        return send(shared, step, si, client, limiter, step_limiter, req, idempotent, started).await;
+    };
+    // Pagination: every page before the step ends, same size and filters on each.
+    let mut merged: Vec<Value> = Vec::new();
+    let mut first: Option<Done> = None;
+    let mut attempts = 0;
+    let mut page = params.get("page_number").and_then(Value::as_u64).unwrap_or(1);
+    let mut last = Value::Null;
+    for n in 0..max_pages {
+        params.insert("page_number".into(), Value::from(page));
+        let req = match plan::request(spec, &params, false) {
+            Ok(r) => r,
+            Err(e) => return Done::failed(e.0, started),
+        };
+        let done = send(shared, step, si, client, limiter, step_limiter, req, idempotent, started).await;
+        attempts += done.attempts;
+        if done.status != ItemStatus::Succeeded {
+            return Done { attempts, error: done.error.map(|e| format!("page {page}: {e}")), ..done };
+        }
+        let body = template::to_json(&done.output);
+        let items = body.get("items").and_then(Value::as_array).cloned().unwrap_or_default();
+        let more = body.get("hasMorePages").and_then(Value::as_bool).unwrap_or(false);
+        let empty = items.is_empty();
+        merged.extend(items);
+        last = body;
+        if first.is_none() {
+            first = Some(done);
+        }
+        if !more || empty || n + 1 == max_pages {
+            break;
+        }
+        page += 1;
+    }
+    let mut out = serde_json::Map::new();
+    out.insert("totalItems".into(), last.get("totalItems").cloned().unwrap_or(Value::Null));
+    out.insert("totalPages".into(), last.get("totalPages").cloned().unwrap_or(Value::Null));
+    out.insert("hasMorePages".into(), last.get("hasMorePages").cloned().unwrap_or(Value::Bool(false)));
+    out.insert("pageSize".into(), last.get("pageSize").cloned().unwrap_or(Value::Null));
+    out.insert("pages".into(), Value::from(page));
+    out.insert("items".into(), Value::Array(merged));
+    let mut done = first.unwrap_or_else(|| Done::new(ItemStatus::Succeeded, started));
+    done.attempts = attempts;
+    done.output = template::from_json(&Value::Object(out));
+    done
+}
+
+#[expect(clippy::too_many_arguments, reason = "one call site; a struct would only rename them")]
+async fn send(
+    shared: &Shared,
+    step: &StepPlan,
+    si: &SourceItem,
+    client: &Client,
+    limiter: &RateLimiter,
+    step_limiter: Option<&RateLimiter>,
+    req: HttpRequest,
+    idempotent: bool,
+    started: Instant,
+) -> Done {
+    let policy = &step.settings.retry;
+    let mut attempts = 0u32;
+    let mut ambiguous_before = false;
+    let mut rng = rand::rng();
+    loop {
+        if let Some(l) = step_limiter {
+            l.acquire().await;
+        }
+        limiter.acquire().await;
+        attempts += 1;
+        if !idempotent {
+            let mut report = shared.report.lock().expect("report");
+            if let Err(e) = report.write_started(&step.id, si.index, &si.key) {
+                drop(report);
+                shared.abort(format!("cannot write the report: {e}"));
+                return Done { attempts: 0, ..Done::failed(format!("not sent: cannot write the report: {e}"), started) };
+            }
+        }
+        let result = client.send(&req, step.settings.timeout).await;
+        let verdict = classify(&result, idempotent);
+        let mut done = Done { attempts, request: Some(req.clone()), ..Done::new(ItemStatus::Failed, started) };
+        match &result {
+            Ok(resp) => {
+                done.response = Some((resp.status, (!(200..300).contains(&resp.status)).then(|| resp.body.clone())));
+            }
+            Err(e) => done.error = Some(e.to_string()),
+        }
+        match verdict {
+            Verdict::Success => {
+                let resp = result.expect("success has a response");
+                done.status = ItemStatus::Succeeded;
+                done.output = template::from_json(&resp.body);
+                return done;
+            }
+            Verdict::AuthRejected => {
+                let resp = result.expect("401 has a response");
+                let err = ApiError::from_response(resp.status, &resp.body);
+                shared.abort(format!("authentication refused by the API ({err}); run aborted"));
+                done.error = Some(err.to_string());
+                return done;
+            }
+            Verdict::Retry { after } => {
+                let is_429 = matches!(&result, Ok(ApiResponse { status: 429, .. }));
+                if is_429 {
+                    shared.rate_limited.fetch_add(1, Ordering::Relaxed);
+                }
+                if matches!(&result, Err(_) | Ok(ApiResponse { status: 500..=599, .. })) {
+                    ambiguous_before = true;
+                }
+                if attempts >= policy.attempts || shared.cancelled() {
+                    let last = match &result {
+                        Ok(resp) => ApiError::from_response(resp.status, &resp.body).to_string(),
+                        Err(e) => e.to_string(),
+                    };
+                    done.error = Some(format!("gave up after {attempts} attempts: {last}"));
+                    return done;
+                }
+                let wait = if is_429 {
+                    let w = policy.wait_for_429(attempts - 1, after, &mut rng);
+                    // A 429 slows the whole run, not just this worker.
+                    limiter.pause_until(tokio::time::Instant::now() + w);
+                    w
+                } else {
+                    policy.delay(attempts - 1, &mut rng)
+                };
+                tracing::debug!(step = %step.id, key = %shared.redactor.redact(&si.key), ?wait, "retrying");
+                tokio::time::sleep(wait).await;
+            }
+            Verdict::Fail => {
+                let resp = result.expect("a failure verdict has a response");
+                // A retry of an idempotent change may find it already done.
+                if ambiguous_before && (400..500).contains(&resp.status) && already_done(client, step, &req, step.settings.timeout).await {
+                    done.status = ItemStatus::Succeeded;
+                    done.error = None;
+                    done.output = JValue::from(());
+                    return done;
+                }
+                done.error = Some(ApiError::from_response(resp.status, &resp.body).to_string());
+                return done;
+            }
+            Verdict::Unknown => {
+                done.status = ItemStatus::Unknown;
+                done.error = Some(format!(
+                    "outcome unknown: {}; not retried because `{}` is not retry-safe",
+                    done.error.clone().unwrap_or_else(|| result.as_ref().map(|r| ApiError::from_response(r.status, &r.body).to_string()).unwrap_or_default()),
+                    match &step.kind {
+                        StepKind::Action { spec, .. } => spec.name,
+                        StepKind::Pipeline(_) => "",
+                    }
+                ));
+                return done;
+            }
+        }
+    }
+}
+
+/// After an ambiguous failure, a 4xx on the retry of an idempotent change may mean the first try
+/// worked: a completed session is checked with `GET`; a removal's error counts as done.
+async fn already_done(client: &Client, step: &StepPlan, req: &HttpRequest, timeout: Duration) -> bool {
+    let StepKind::Action { spec, .. } = &step.kind else { return false };
+    match spec.name {
+        "session.complete" => {
+            let path = req.path.trim_end_matches("/complete").to_owned();
+            let get = HttpRequest { method: catalog::Method::Get, path, query: Vec::new(), body: None };
+            matches!(client.send(&get, timeout).await, Ok(r) if r.status == 200 && r.body.get("status").and_then(Value::as_str) == Some("COMPLETED"))
+        }
+        "panel.delete_note" | "sequence.remove_contact" | "sequence.remove_contacts" => true,
+        _ => false,
+    }
+}
+
+/// Writes a finished item to the report and the step's state; applies the failure budget.
+fn record(shared: &Shared, step: &StepPlan, si: &SourceItem, done: Done, parent: Option<&str>) {
+    let redactor = &shared.redactor;
+    let request = done.request.as_ref().map(|r| {
+        let mut rec = RequestRecord::from(r);
+        if !redactor.is_empty() {
+            rec.path = redactor.redact(&rec.path).into_owned();
+            if let Some(b) = &mut rec.body {
+                redactor.redact_json(b);
+            }
+        }
+        rec
+    });
+    let response = done.response.map(|(status, body)| ResponseRecord {
+        status,
+        body: body.map(|mut b| {
+            redactor.redact_json(&mut b);
+            b
+        }),
+    });
+    let error = done.error.as_ref().map(|e| redactor.redact(e).into_owned());
+    let mut item = ItemRecord::new(step.id.clone(), si.index, redactor.redact(&si.key).into_owned(), done.status);
+    item.attempts = done.attempts;
+    item.duration_ms = u64::try_from(done.started.elapsed().as_millis()).unwrap_or(u64::MAX);
+    item.request = request;
+    item.response = response;
+    item.error.clone_from(&error);
+    item.reason = done.reason;
+    item.line = si.line;
+    item.parent = parent.map(|p| crate::report::ItemRef { step: p.to_owned(), index: si.index });
+
+    if let Err(e) = shared.report.lock().expect("report").write_item(&item) {
+        shared.abort(format!("cannot write the report: {e}"));
+    }
+    let failed = matches!(done.status, ItemStatus::Failed | ItemStatus::Unknown);
+    let (fails, total_so_far) = {
+        let mut states = shared.states.lock().expect("states");
+        let st = states.get_mut(&step.id).expect("state exists");
+        st.totals.add(done.status);
+        if shared.dry && st.preview.len() < shared.options.preview {
+            if let Some(r) = &item.request {
+                let body = r.body.as_ref().map(|b| format!(" {b}")).unwrap_or_default();
+                st.preview.push(format!("[{}] {} {}{body}", item.key, r.method, r.path));
+            }
+        }
+        if failed && st.first_errors.len() < 3 {
+            if let Some(e) = &error {
+                st.first_errors.push(format!("[{}] {e}", item.key));
+            }
+        }
+        if step.keep_results || !step.fans_out() {
+            let status = done.status.as_str();
+            let v = plan::result_value(si, status, &done.output, error.as_deref());
+            if !step.fans_out() && parent.is_none() {
+                st.output = Some(done.output.clone());
+            }
+            if step.keep_results {
+                st.results.push((si.index, status.to_owned(), v));
+            }
+        }
+        (st.totals.failed + st.totals.unknown, st.totals.total())
+    };
+    if failed {
+        shared.progress.failure(&step.id, error.as_deref().unwrap_or(""));
+        if step.settings.on_error == crate::playbook::OnError::Stop && !shared.dry {
+            shared.stopped.store(true, Ordering::SeqCst);
+            shared.cancel.store(true, Ordering::SeqCst);
+        }
+        if let Some(budget) = step.settings.max_failures {
+            let total = shared.states_total(step).max(total_so_far);
+            if !shared.dry && budget.exceeded(fails, total) {
+                shared.abort(format!(
+                    "failure budget exceeded: {fails} of {total} items of step `{}` failed (max_failures {budget})",
+                    step.id
+                ));
+            }
+        }
+    }
+}
+
+impl Shared {
+    /// The planned number of items of a step (for a percentage budget).
+    fn states_total(&self, step: &StepPlan) -> u64 {
+        let n = match &step.source {
+            Source::Input(name) => self.program.inputs.get(name).map_or(0, |i| i.rows),
+            _ => 0,
+        };
+        self.options.limit.map_or(n, |l| n.min(l))
+    }
+}
+
+fn preview_step(step: &StepPlan, st: &StepState) -> String {
+    let what = match &step.kind {
+        StepKind::Action { spec, .. } => format!("{} {} {}", spec.name, spec.method, spec.path),
+        StepKind::Pipeline(c) => format!("pipeline of {} steps", c.len()),
+    };
+    let t = &st.totals;
+    let mut s = format!(
+        "step {} — {what}\n  {} planned, {} skipped (when: {}), {} failed\n",
+        step.id, t.planned, t.skipped, st.skipped_when, t.failed
+    );
+    for p in &st.preview {
+        s.push_str(&format!("    {p}\n"));
+    }
+    if t.planned as usize > st.preview.len() && !st.preview.is_empty() {
+        s.push_str(&format!("    … and {} more\n", t.planned as usize - st.preview.len()));
+    }
+    for e in &st.first_errors {
+        s.push_str(&format!("  ! {e}\n"));
+    }
+    s
+}

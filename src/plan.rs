@@ -1,0 +1,224 @@
+//! Planning one item: the template context of an item, and the rendering of a step's `with:`
+//! into the request the catalog builds. Shared by the dry run and the real run (the dry run is
+//! the real pipeline minus the send).
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use indexmap::IndexMap;
+use minijinja::Value as JValue;
+use serde_json::Value;
+
+use crate::catalog::{self, ActionSpec, HttpRequest};
+use crate::template::{self, has_placeholder, Tree};
+use crate::validate::{Program, StepPlan};
+
+/// Values shared by every item's context (built once per run).
+#[derive(Clone)]
+pub struct Base {
+    pub vars: serde_json::Map<String, Value>,
+    pub env: JValue,
+    pub inputs: JValue,
+}
+
+impl Base {
+    pub fn new(program: &Program) -> Base {
+        let inputs: BTreeMap<String, JValue> = program
+            .inputs
+            .iter()
+            .map(|(name, info)| {
+                let v = serde_json::json!({
+                    "path": info.spec.path.display().to_string(),
+                    "columns": info.header.columns,
+                    "rows": info.rows,
+                });
+                (name.clone(), template::from_json(&v))
+            })
+            .collect();
+        Base {
+            vars: program.static_vars.clone(),
+            env: template::from_json(&Value::Object(program.environment.clone())),
+            inputs: JValue::from(inputs),
+        }
+    }
+}
+
+/// One item of a fan-out (or the single item of a step without one).
+#[derive(Clone, Debug)]
+pub struct SourceItem {
+    pub index: u64,
+    pub key: String,
+    /// CSV line of the row, when the item comes from an input.
+    pub line: Option<u64>,
+    pub item: JValue,
+    pub row: JValue,
+}
+
+/// Builds an item's template context. `steps` is the map of step states visible to it.
+pub fn context(program: &Program, base: &Base, step: &StepPlan, si: &SourceItem, steps: &JValue) -> Result<JValue, String> {
+    let mut vars = base.vars.clone();
+    if !step.vars_used.is_empty() {
+        // Templated vars see the item (row, item, env, steps) and the plain vars.
+        let pre = build(base, si, steps, JValue::from_serialize(&vars));
+        for name in &step.vars_used {
+            if let Some(tree) = program.template_vars.get(name) {
+                let v = tree
+                    .render(&pre)
+                    .map_err(|(_, e)| format!("var `{name}`: {}", template::describe(&e)))?;
+                vars.insert(name.clone(), v);
+            }
+        }
+    }
+    Ok(build(base, si, steps, JValue::from_serialize(&vars)))
+}
+
+fn build(base: &Base, si: &SourceItem, steps: &JValue, vars: JValue) -> JValue {
+    let mut m: BTreeMap<&str, JValue> = BTreeMap::new();
+    if !si.item.is_undefined() {
+        m.insert("item", si.item.clone());
+    }
+    if !si.row.is_undefined() {
+        m.insert("row", si.row.clone());
+    }
+    m.insert("vars", vars);
+    m.insert("env", base.env.clone());
+    m.insert("inputs", base.inputs.clone());
+    m.insert("steps", steps.clone());
+    JValue::from(m)
+}
+
+/// Why an item could not be planned.
+#[derive(Debug, Clone)]
+pub struct PlanError(pub String);
+
+/// Renders a step's parameters for one item (JSON values before conversion).
+pub fn render_params(with: &[(String, Tree)], ctx: &JValue) -> Result<IndexMap<String, Value>, PlanError> {
+    let mut out = IndexMap::with_capacity(with.len());
+    for (name, tree) in with {
+        let v = tree.render(ctx).map_err(|(at, e)| {
+            let at = if at.is_empty() { name.clone() } else { format!("{name}.{at}") };
+            PlanError(format!("parameter `{at}`: {}", template::describe(&e)))
+        })?;
+        if !v.is_null() {
+            out.insert(name.clone(), v);
+        }
+    }
+    Ok(out)
+}
+
+/// Builds the request; in a dry run, parameters holding placeholders are kept as they are (their
+/// type can only be checked once the step they depend on has run).
+pub fn request(spec: &ActionSpec, params: &IndexMap<String, Value>, dry_run: bool) -> Result<HttpRequest, PlanError> {
+    match catalog::build(spec, params) {
+        Ok(r) => Ok(r),
+        Err(problems) => {
+            if dry_run {
+                // Retry with placeholder values swapped for a value of the right shape, then put
+                // the placeholder text back where it stood.
+                let mut substituted = params.clone();
+                let mut swapped = Vec::new();
+                for (k, v) in &mut substituted {
+                    if has_placeholder(v) {
+                        if let Some(p) = spec.param(k) {
+                            swapped.push((k.clone(), v.clone()));
+                            *v = sample_for(p);
+                        }
+                    }
+                }
+                if !swapped.is_empty() {
+                    if let Ok(mut r) = catalog::build(spec, &substituted) {
+                        for (k, original) in swapped {
+                            let sample = sample_for(spec.param(&k).expect("swapped params exist"));
+                            restore(&mut r, &sample, &original);
+                        }
+                        return Ok(r);
+                    }
+                }
+            }
+            Err(PlanError(problems.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ")))
+        }
+    }
+}
+
+const SAMPLE_UUID: &str = "00000000-0000-4000-8000-00000000abcd";
+
+fn sample_for(p: &catalog::ParamSpec) -> Value {
+    use catalog::{ParamType, Scalar};
+    let scalar = |s: Scalar| match s {
+        Scalar::Uuid => Value::String(SAMPLE_UUID.into()),
+        Scalar::Bool => Value::Bool(true),
+        Scalar::Int => Value::from(424_242),
+        Scalar::Number => Value::from(424_242.5),
+        Scalar::DateTime => Value::String("2099-01-01T00:00:00Z".into()),
+        Scalar::Enum(vals) => Value::String(vals.first().copied().unwrap_or("").into()),
+        Scalar::String => Value::String("placeholder".into()),
+    };
+    match p.ty {
+        ParamType::One(s) => scalar(s),
+        ParamType::List(s) => Value::Array(vec![scalar(s)]),
+        ParamType::Map | ParamType::Any => Value::Object(serde_json::Map::new()),
+    }
+}
+
+fn restore(r: &mut HttpRequest, sample: &Value, original: &Value) {
+    let sample_text = match sample {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    };
+    let original_text = match original {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    };
+    r.path = r.path.replace(&sample_text, &original_text);
+    for (_, v) in &mut r.query {
+        if *v == sample_text {
+            v.clone_from(&original_text);
+        }
+    }
+    if let Some(body) = &mut r.body {
+        replace_json(body, sample, original);
+    }
+}
+
+fn replace_json(v: &mut Value, sample: &Value, original: &Value) {
+    if v == sample {
+        *v = original.clone();
+        return;
+    }
+    match v {
+        Value::Array(a) => a.iter_mut().for_each(|x| replace_json(x, sample, original)),
+        Value::Object(m) => m.values_mut().for_each(|x| replace_json(x, sample, original)),
+        _ => {}
+    }
+}
+
+/// A fan-out result as templates see it (`steps.ID.items[i]`, `item` over results).
+pub fn result_value(si: &SourceItem, status: &str, output: &JValue, error: Option<&str>) -> JValue {
+    let mut m: BTreeMap<&str, JValue> = BTreeMap::new();
+    m.insert("index", JValue::from(si.index));
+    m.insert("key", JValue::from(si.key.as_str()));
+    m.insert("status", JValue::from(status));
+    m.insert("output", output.clone());
+    m.insert("error", error.map_or(JValue::from(()), JValue::from));
+    m.insert("row", si.row.clone());
+    m.insert("item", si.item.clone());
+    JValue::from(m)
+}
+
+/// The state of a step as later templates see it (`steps.ID.…`).
+pub fn step_value(output: Option<JValue>, results: Option<&Arc<Vec<(String, JValue)>>>) -> JValue {
+    let mut m: BTreeMap<&str, JValue> = BTreeMap::new();
+    if let Some(o) = output {
+        m.insert("output", o);
+    }
+    if let Some(results) = results {
+        let items: Vec<JValue> = results.iter().map(|(_, v)| v.clone()).collect();
+        let by = |want: &[&str]| -> Vec<JValue> {
+            results.iter().filter(|(s, _)| want.contains(&s.as_str())).map(|(_, v)| v.clone()).collect()
+        };
+        m.insert("succeeded", JValue::from(by(&["succeeded", "planned"])));
+        m.insert("failed", JValue::from(by(&["failed", "unknown"])));
+        m.insert("items", JValue::from(items));
+    }
+    JValue::from(m)
+}

@@ -1,0 +1,1019 @@
+//! Validation: a loaded [`Playbook`] → a [`Program`] the executor can run, or every problem at
+//! once. Checks actions and parameters against the catalog, compiles every template and checks
+//! every variable it reads (CSV columns, vars, env, earlier steps only), step ids, settings and
+//! input files (a full streaming pass over each CSV).
+
+use std::collections::{BTreeSet, HashMap, HashSet};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use indexmap::IndexMap;
+use serde_json::Value;
+
+use crate::catalog::{self, ActionSpec, Location};
+use crate::diagnostic::{did_you_mean, Diagnostic};
+use crate::duration::parse_duration;
+use crate::execute::{RateSpec, RetryPolicy};
+use crate::inputs::{self, Header, InputSpec};
+use crate::playbook::{Loaded, MaxFailures, OnError, Paginate, RetryDef, Step, StepDef};
+use crate::template::{Env, Expr, Tree};
+
+/// The environment variable holding the API token; never visible to templates.
+pub const TOKEN_VAR: &str = "WTS_API_TOKEN";
+
+/// Command-line overrides applied before validation.
+#[derive(Debug, Clone, Default)]
+pub struct Overrides {
+    /// `--input NAME=PATH`
+    pub inputs: Vec<(String, PathBuf)>,
+    /// `--var KEY=VALUE`
+    pub vars: Vec<(String, Value)>,
+    /// `--concurrency`
+    pub concurrency: Option<u32>,
+    /// `--rate-limit`
+    pub rate_limit: Option<String>,
+}
+
+/// A CSV input, checked.
+#[derive(Debug)]
+pub struct InputInfo {
+    pub spec: InputSpec,
+    pub header: Arc<Header>,
+    /// Data rows (from the validation pass).
+    pub rows: u64,
+}
+
+/// A failure budget.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Budget {
+    Count(u64),
+    Percent(f64),
+}
+
+impl Budget {
+    /// Whether `failed` failures out of `total` items exceed the budget.
+    pub fn exceeded(self, failed: u64, total: u64) -> bool {
+        match self {
+            Budget::Count(n) => failed > n,
+            #[expect(clippy::cast_precision_loss, reason = "item counts are far below 2^52")]
+            Budget::Percent(p) => total > 0 && (failed as f64) > p / 100.0 * total as f64,
+        }
+    }
+
+    fn parse(m: &MaxFailures) -> Result<Budget, String> {
+        match m {
+            MaxFailures::Count(n) => Ok(Budget::Count(*n)),
+            MaxFailures::Text(t) => {
+                let t = t.trim();
+                if let Some(p) = t.strip_suffix('%') {
+                    let p: f64 = p.trim().parse().map_err(|_| format!("`{t}` is not a percentage"))?;
+                    if !(0.0..=100.0).contains(&p) {
+                        return Err(format!("`{t}` is not between 0% and 100%"));
+                    }
+                    Ok(Budget::Percent(p))
+                } else {
+                    t.parse().map(Budget::Count).map_err(|_| format!("`{t}` is neither a count nor a percentage"))
+                }
+            }
+        }
+    }
+}
+
+impl std::fmt::Display for Budget {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Budget::Count(n) => write!(f, "{n}"),
+            Budget::Percent(p) => write!(f, "{p}%"),
+        }
+    }
+}
+
+/// Settings in force for one step (run-wide defaults, overridden by the step).
+#[derive(Debug, Clone)]
+pub struct StepSettings {
+    pub concurrency: u32,
+    pub retry: RetryPolicy,
+    pub timeout: Duration,
+    pub on_error: OnError,
+    pub max_failures: Option<Budget>,
+    /// A step's own limit, enforced on top of the run-wide one.
+    pub rate_limit: Option<RateSpec>,
+}
+
+/// Where a step's items come from.
+#[derive(Debug, Clone)]
+pub enum Source {
+    /// No fan-out: one item.
+    Single,
+    /// `inputs.NAME`: streamed CSV rows.
+    Input(String),
+    /// Any other expression giving a list; `row_input` is the CSV input its items' rows come from.
+    Expr { expr: Arc<Expr>, row_input: Option<String> },
+}
+
+/// What a step does per item.
+#[derive(Debug, Clone)]
+pub enum StepKind {
+    Action { spec: &'static ActionSpec, with: Vec<(String, Tree)> },
+    /// A per-item pipeline of nested steps.
+    Pipeline(Vec<StepPlan>),
+}
+
+/// A validated step.
+#[derive(Debug, Clone)]
+pub struct StepPlan {
+    pub id: String,
+    /// Its path in the YAML (`steps.2`), for messages.
+    pub yaml_path: String,
+    pub kind: StepKind,
+    pub source: Source,
+    pub when: Option<Arc<Expr>>,
+    /// Step ids the `when` expression reads (a dry run cannot decide it when they did not run).
+    pub when_reads_steps: bool,
+    /// Maximum pages to fetch (`paginate`), on list actions.
+    pub paginate: Option<u32>,
+    pub settings: StepSettings,
+    /// Template vars this step's templates read (rendered per item).
+    pub vars_used: Vec<String>,
+    /// Whether a later step reads this step's results (they are then kept in memory).
+    pub keep_results: bool,
+}
+
+impl StepPlan {
+    /// Whether this step (or a nested one) sends requests that change state.
+    pub fn changes_state(&self) -> bool {
+        match &self.kind {
+            StepKind::Action { spec, .. } => spec.method != catalog::Method::Get,
+            StepKind::Pipeline(children) => children.iter().any(StepPlan::changes_state),
+        }
+    }
+
+    pub fn fans_out(&self) -> bool {
+        !matches!(self.source, Source::Single)
+    }
+}
+
+/// A stage of the run: one step, or steps that run at the same time.
+#[derive(Debug, Clone)]
+pub enum Stage {
+    One(StepPlan),
+    Parallel(Vec<StepPlan>),
+}
+
+impl Stage {
+    pub fn steps(&self) -> &[StepPlan] {
+        match self {
+            Stage::One(s) => std::slice::from_ref(s),
+            Stage::Parallel(v) => v,
+        }
+    }
+}
+
+/// Run-wide settings.
+#[derive(Debug, Clone)]
+pub struct RunSettings {
+    pub concurrency: u32,
+    pub rate_limit: Option<RateSpec>,
+    pub rate_limit_text: String,
+    pub retry: RetryPolicy,
+    pub timeout: Duration,
+    pub on_error: OnError,
+    pub max_failures: Option<Budget>,
+}
+
+/// A validated playbook, ready to plan and execute.
+#[derive(Debug)]
+pub struct Program {
+    pub loaded: Loaded,
+    pub env: Env,
+    pub inputs: IndexMap<String, InputInfo>,
+    /// Plain (non-template) vars.
+    pub static_vars: serde_json::Map<String, Value>,
+    /// Vars whose value is a template, rendered per item.
+    pub template_vars: IndexMap<String, Tree>,
+    /// Values to redact everywhere (the token is added by the runner).
+    pub secrets: Vec<String>,
+    pub settings: RunSettings,
+    pub stages: Vec<Stage>,
+    /// The process environment, less the token.
+    pub environment: serde_json::Map<String, Value>,
+}
+
+impl Program {
+    pub fn name(&self) -> &str {
+        &self.loaded.playbook.name
+    }
+
+    /// Every step, nested ones included, in order.
+    pub fn all_steps(&self) -> Vec<&StepPlan> {
+        fn walk<'a>(s: &'a StepPlan, out: &mut Vec<&'a StepPlan>) {
+            out.push(s);
+            if let StepKind::Pipeline(c) = &s.kind {
+                c.iter().for_each(|c| walk(c, out));
+            }
+        }
+        let mut out = Vec::new();
+        for st in &self.stages {
+            st.steps().iter().for_each(|s| walk(s, &mut out));
+        }
+        out
+    }
+}
+
+/// The variable roots a template may read.
+const ROOTS: &[&str] = &["item", "row", "vars", "env", "inputs", "steps"];
+/// What a fan-out result offers (`steps.ID.items[i].…`, `item.…` over results).
+const RESULT_FIELDS: &[&str] = &["row", "status", "output", "error", "key", "index", "item"];
+const STEP_FIELDS: &[&str] = &["output", "items", "succeeded", "failed"];
+
+/// What the validator knows about a step visible to later templates.
+#[derive(Debug, Clone)]
+struct Known {
+    fans_out: bool,
+    /// CSV input the step's rows come from.
+    row_input: Option<String>,
+}
+
+/// Variable scope of one template: which names mean what.
+#[derive(Clone, Default)]
+struct Scope {
+    /// `item`/`row` available, and the CSV input their columns come from.
+    has_item: bool,
+    row_input: Option<String>,
+    /// `item` is a fan-out result (has row/status/output…), not a CSV row.
+    item_is_result: bool,
+    /// Steps visible, and whether each fans out.
+    steps: IndexMap<String, Known>,
+    /// Steps of the same per-item pipeline (their `output` is this item's).
+    siblings: HashSet<String>,
+}
+
+struct V<'a> {
+    loaded: &'a Loaded,
+    env: Env,
+    inputs: &'a IndexMap<String, InputInfo>,
+    vars: HashSet<String>,
+    environment: &'a serde_json::Map<String, Value>,
+    all_ids: Vec<String>,
+    diags: Vec<Diagnostic>,
+    defaults: RunSettings,
+    /// Steps referenced by a later step (to keep their results).
+    referenced: HashSet<String>,
+    template_vars: &'a IndexMap<String, Tree>,
+}
+
+/// Validates a loaded playbook. `check_rows` makes a full pass over every CSV (validate and run
+/// do; it also counts the rows).
+pub fn validate(loaded: Loaded, overrides: &Overrides) -> Result<Program, Vec<Diagnostic>> {
+    let env = Env::new();
+    let mut diags = Vec::new();
+    let pb = &loaded.playbook;
+
+    // Inputs.
+    let base = loaded.base_dir();
+    let mut inputs = IndexMap::new();
+    for (name, path) in &overrides.inputs {
+        if !pb.inputs.contains_key(name) {
+            let mut d = Diagnostic::file(&loaded.path, format!("--input {name}=…: the playbook has no input `{name}`"));
+            if let Some(h) = did_you_mean(name, pb.inputs.keys().map(String::as_str)) {
+                d = d.with_hint(h);
+            }
+            diags.push(d);
+        }
+        let _ = path;
+    }
+    for (name, def) in &pb.inputs {
+        let path = overrides
+            .inputs
+            .iter()
+            .find(|(n, _)| n == name)
+            .map_or_else(|| base.join(&def.csv), |(_, p)| p.clone());
+        let delimiter = match def.delimiter.as_deref() {
+            None => b',',
+            Some(d) if d.len() == 1 => d.as_bytes()[0],
+            Some("\\t" | "tab") => b'\t',
+            Some(d) => {
+                diags.push(loaded.at_value(
+                    &format!("inputs.{name}.delimiter"),
+                    format!("delimiter must be a single character, got {d:?}"),
+                ));
+                b','
+            }
+        };
+        let spec = InputSpec { name: name.clone(), path, key: def.key.clone(), delimiter };
+        match inputs::read_header(&spec) {
+            Ok(header) => {
+                let problems = inputs::check(&spec, 20);
+                if problems.is_empty() {
+                    let rows = count_rows(&spec);
+                    inputs.insert(name.clone(), InputInfo { spec, header, rows });
+                } else {
+                    diags.extend(problems);
+                }
+            }
+            Err(d) => diags.push(d),
+        }
+    }
+
+    // Vars: --var overrides, then split plain values from templates.
+    let mut vars: IndexMap<String, Value> = pb.vars.clone();
+    for (k, v) in &overrides.vars {
+        vars.insert(k.clone(), v.clone());
+    }
+    let mut static_vars = serde_json::Map::new();
+    let mut template_vars = IndexMap::new();
+    for (k, v) in &vars {
+        match env.compile(v) {
+            Ok(t) if t.is_literal() => {
+                static_vars.insert(k.clone(), v.clone());
+            }
+            Ok(t) => {
+                for var in t.variables() {
+                    if var == "vars" || var.starts_with("vars.") {
+                        let name = var.split('.').nth(1).unwrap_or("");
+                        if template_vars.contains_key(name) || vars.get(name).is_some_and(|v| env.compile(v).is_ok_and(|t| !t.is_literal())) {
+                            diags.push(loaded.at_value(
+                                &format!("vars.{k}"),
+                                format!("var `{k}` reads `{var}`, another templated var; only plain vars can be read from vars"),
+                            ));
+                        }
+                    }
+                }
+                template_vars.insert(k.clone(), t);
+            }
+            Err(e) => diags.push(
+                loaded
+                    .at_value(&format!("vars.{k}"), format!("template error in var `{k}`: {}", e.message)),
+            ),
+        }
+    }
+
+    // Secrets.
+    let mut secrets = Vec::new();
+    for (i, name) in pb.settings.secrets.iter().enumerate() {
+        match vars.get(name) {
+            Some(Value::String(s)) if template_vars.contains_key(name) => {
+                // A secret filled from env: render it now with env only.
+                let ctx = minijinja::context! { env => minijinja::Value::from_serialize(environment_map()) };
+                match template_vars[name].render(&ctx) {
+                    Ok(Value::String(v)) => secrets.push(v),
+                    Ok(other) => secrets.push(other.to_string()),
+                    Err((_, e)) => diags.push(loaded.at_value(
+                        &format!("settings.secrets.{i}"),
+                        format!("secret `{name}` cannot be rendered: {}", crate::template::describe(&e)),
+                    )),
+                }
+                let _ = s;
+            }
+            Some(Value::String(s)) => secrets.push(s.clone()),
+            Some(other) => secrets.push(other.to_string()),
+            None => {
+                let mut d = loaded.at_value(&format!("settings.secrets.{i}"), format!("secret `{name}` is not a var"));
+                if let Some(h) = did_you_mean(name, vars.keys().map(String::as_str)) {
+                    d = d.with_hint(h);
+                }
+                diags.push(d);
+            }
+        }
+    }
+
+    // Run-wide settings.
+    let s = &pb.settings;
+    let defaults = RunSettings {
+        concurrency: overrides.concurrency.or(s.concurrency).unwrap_or(8),
+        rate_limit: None,
+        rate_limit_text: overrides.rate_limit.clone().or_else(|| s.rate_limit.clone()).unwrap_or_else(|| "api".into()),
+        retry: retry_policy(&loaded, "settings.retry", s.retry.as_ref(), &RetryPolicy::default(), &mut diags),
+        timeout: duration_setting(&loaded, "settings.timeout", s.timeout.as_deref(), Duration::from_secs(30), &mut diags),
+        on_error: s.on_error.unwrap_or(OnError::Continue),
+        max_failures: s.max_failures.as_ref().and_then(|m| match Budget::parse(m) {
+            Ok(b) => Some(b),
+            Err(e) => {
+                diags.push(loaded.at_value("settings.max_failures", e));
+                None
+            }
+        }),
+    };
+    let mut defaults = defaults;
+    if defaults.concurrency == 0 {
+        diags.push(loaded.at_value("settings.concurrency", "concurrency must be at least 1"));
+        defaults.concurrency = 1;
+    }
+    match RateSpec::parse(&defaults.rate_limit_text) {
+        Ok(r) => defaults.rate_limit = r,
+        Err(e) => {
+            let d = if overrides.rate_limit.is_some() {
+                Diagnostic::file(&loaded.path, format!("--rate-limit: {e}"))
+            } else {
+                loaded.at_value("settings.rate_limit", format!("invalid rate limit: {e}"))
+            };
+            diags.push(d.with_hint("use `api`, `off`, or windows like `2/s` or `50/10s,900/5m`"));
+        }
+    }
+
+    let environment = environment_map();
+    let all_ids = collect_ids(&pb.steps);
+    let mut v = V {
+        loaded: &loaded,
+        env,
+        inputs: &inputs,
+        vars: vars.keys().cloned().collect(),
+        environment: &environment,
+        all_ids,
+        diags,
+        defaults: defaults.clone(),
+        referenced: HashSet::new(),
+        template_vars: &template_vars,
+    };
+
+    // Var templates may read row/item/env/steps; they are checked where a step uses them.
+    let mut stages = Vec::new();
+    let mut seen: IndexMap<String, Known> = IndexMap::new();
+    let mut ids: HashMap<String, String> = HashMap::new();
+    for (i, sd) in pb.steps.iter().enumerate() {
+        let path = format!("steps.{i}");
+        match sd {
+            StepDef::Step(step) => {
+                let scope = Scope { steps: seen.clone(), ..Scope::default() };
+                if let Some(plan) = v.step(step, &path, &scope, &mut ids, false) {
+                    register(&plan, &mut seen);
+                    stages.push(Stage::One(plan));
+                }
+            }
+            StepDef::Parallel(group) => {
+                let scope = Scope { steps: seen.clone(), ..Scope::default() };
+                let mut plans = Vec::new();
+                for (j, step) in group.parallel.iter().enumerate() {
+                    if let Some(plan) = v.step(step, &format!("{path}.parallel.{j}"), &scope, &mut ids, false) {
+                        plans.push(plan);
+                    }
+                }
+                for p in &plans {
+                    register(p, &mut seen);
+                }
+                stages.push(Stage::Parallel(plans));
+            }
+        }
+    }
+    let referenced = std::mem::take(&mut v.referenced);
+    let diags = std::mem::take(&mut v.diags);
+    if !diags.is_empty() {
+        return Err(diags);
+    }
+    for st in &mut stages {
+        let steps: &mut [StepPlan] = match st {
+            Stage::One(s) => std::slice::from_mut(s),
+            Stage::Parallel(v) => v,
+        };
+        for s in steps {
+            mark_kept(s, &referenced);
+        }
+    }
+    Ok(Program {
+        loaded,
+        env,
+        inputs,
+        static_vars,
+        template_vars,
+        secrets,
+        settings: defaults,
+        stages,
+        environment,
+    })
+}
+
+fn mark_kept(s: &mut StepPlan, referenced: &HashSet<String>) {
+    s.keep_results = referenced.contains(&s.id);
+    if let StepKind::Pipeline(c) = &mut s.kind {
+        for c in c {
+            mark_kept(c, referenced);
+        }
+    }
+}
+
+fn register(plan: &StepPlan, seen: &mut IndexMap<String, Known>) {
+    let row_input = match &plan.source {
+        Source::Input(n) => Some(n.clone()),
+        Source::Expr { row_input, .. } => row_input.clone(),
+        Source::Single => None,
+    };
+    seen.insert(plan.id.clone(), Known { fans_out: plan.fans_out(), row_input: row_input.clone() });
+    if let StepKind::Pipeline(children) = &plan.kind {
+        for c in children {
+            // A nested step's results are one per item of its parent.
+            seen.insert(c.id.clone(), Known { fans_out: true, row_input: row_input.clone() });
+        }
+    }
+}
+
+fn collect_ids(steps: &[StepDef]) -> Vec<String> {
+    fn walk(s: &Step, out: &mut Vec<String>) {
+        out.push(s.id.clone());
+        s.steps.iter().for_each(|c| walk(c, out));
+    }
+    let mut out = Vec::new();
+    for sd in steps {
+        match sd {
+            StepDef::Step(s) => walk(s, &mut out),
+            StepDef::Parallel(p) => p.parallel.iter().for_each(|s| walk(s, &mut out)),
+        }
+    }
+    out
+}
+
+/// The process environment as a map, less the token.
+pub fn environment_map() -> serde_json::Map<String, Value> {
+    std::env::vars().filter(|(k, _)| k != TOKEN_VAR).map(|(k, v)| (k, Value::String(v))).collect()
+}
+
+fn count_rows(spec: &InputSpec) -> u64 {
+    inputs::open(spec).map_or(0, |rows| rows.filter(Result::is_ok).count() as u64)
+}
+
+fn duration_setting(
+    loaded: &Loaded,
+    path: &str,
+    text: Option<&str>,
+    default: Duration,
+    diags: &mut Vec<Diagnostic>,
+) -> Duration {
+    match text {
+        None => default,
+        Some(t) => parse_duration(t).unwrap_or_else(|e| {
+            diags.push(loaded.at_value(path, format!("invalid duration: {e}")).with_hint("e.g. `500ms`, `30s`, `5m`"));
+            default
+        }),
+    }
+}
+
+fn retry_policy(
+    loaded: &Loaded,
+    path: &str,
+    def: Option<&RetryDef>,
+    base: &RetryPolicy,
+    diags: &mut Vec<Diagnostic>,
+) -> RetryPolicy {
+    let Some(def) = def else { return base.clone() };
+    let mut p = base.clone();
+    if let Some(a) = def.attempts {
+        if a == 0 {
+            diags.push(loaded.at_value(&format!("{path}.attempts"), "attempts must be at least 1 (the first try counts)"));
+        } else {
+            p.attempts = a;
+        }
+    }
+    p.backoff = duration_setting(loaded, &format!("{path}.backoff"), def.backoff.as_deref(), p.backoff, diags);
+    p.max_backoff =
+        duration_setting(loaded, &format!("{path}.max_backoff"), def.max_backoff.as_deref(), p.max_backoff, diags);
+    p
+}
+
+fn valid_id(id: &str) -> bool {
+    let mut chars = id.chars();
+    chars.next().is_some_and(|c| c.is_ascii_lowercase())
+        && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+}
+
+impl V<'_> {
+    fn step(
+        &mut self,
+        step: &Step,
+        path: &str,
+        outer: &Scope,
+        ids: &mut HashMap<String, String>,
+        nested: bool,
+    ) -> Option<StepPlan> {
+        let loaded = self.loaded;
+        let mut ok = true;
+        if !valid_id(&step.id) {
+            self.diags.push(
+                loaded
+                    .at_value(&format!("{path}.id"), format!("invalid step id `{}`", step.id))
+                    .with_hint("ids are lower case: [a-z][a-z0-9_]*"),
+            );
+            ok = false;
+        }
+        if let Some(first) = ids.get(&step.id) {
+            let first_line = loaded.positions.value(&format!("{first}.id")).map_or(0, |p| p.line);
+            self.diags.push(
+                loaded
+                    .at_value(&format!("{path}.id"), format!("duplicate step id `{}`", step.id))
+                    .with_hint(format!("first used on line {first_line}; step ids must be unique")),
+            );
+            ok = false;
+        } else {
+            ids.insert(step.id.clone(), path.to_owned());
+        }
+
+        // Settings in force.
+        let d = &self.defaults;
+        let mut diags = Vec::new();
+        let settings = StepSettings {
+            concurrency: step.concurrency.unwrap_or(d.concurrency).max(1),
+            retry: retry_policy(loaded, &format!("{path}.retry"), step.retry.as_ref(), &d.retry, &mut diags),
+            timeout: duration_setting(loaded, &format!("{path}.timeout"), step.timeout.as_deref(), d.timeout, &mut diags),
+            on_error: step.on_error.unwrap_or(d.on_error),
+            max_failures: match &step.max_failures {
+                None => d.max_failures,
+                Some(m) => Budget::parse(m).map_or_else(
+                    |e| {
+                        diags.push(loaded.at_value(&format!("{path}.max_failures"), e));
+                        None
+                    },
+                    Some,
+                ),
+            },
+            rate_limit: step.rate_limit.as_deref().and_then(|r| match RateSpec::parse(r) {
+                Ok(r) => r,
+                Err(e) => {
+                    diags.push(loaded.at_value(&format!("{path}.rate_limit"), format!("invalid rate limit: {e}")));
+                    None
+                }
+            }),
+        };
+        if step.concurrency == Some(0) {
+            diags.push(loaded.at_value(&format!("{path}.concurrency"), "concurrency must be at least 1"));
+        }
+        self.diags.extend(diags);
+
+        // Source.
+        let mut scope = outer.clone();
+        let source = match &step.for_each {
+            None => {
+                if nested {
+                    // Nested steps run once per item of their parent: item/row stay visible.
+                } else {
+                    scope.has_item = false;
+                    scope.row_input = None;
+                }
+                Source::Single
+            }
+            Some(_) if nested => {
+                self.diags.push(
+                    loaded
+                        .at_key(&format!("{path}.for_each"), "a nested step cannot fan out")
+                        .with_hint("nested steps run once per item of their parent step"),
+                );
+                return None;
+            }
+            Some(fe) => {
+                let fe_path = format!("{path}.for_each");
+                let trimmed = fe.trim().trim_start_matches("{{").trim_end_matches("}}").trim();
+                if let Some(name) = trimmed.strip_prefix("inputs.").filter(|n| !n.contains(['.', '[', ' ', '|'])) {
+                    if !self.inputs.contains_key(name) && !self.loaded.playbook.inputs.contains_key(name) {
+                        let mut d = loaded.at_value(&fe_path, format!("unknown input `{name}`"));
+                        if let Some(h) = did_you_mean(name, self.loaded.playbook.inputs.keys().map(String::as_str)) {
+                            d = d.with_hint(h);
+                        }
+                        self.diags.push(d);
+                        ok = false;
+                    }
+                    scope.has_item = true;
+                    scope.item_is_result = false;
+                    scope.row_input = Some(name.to_owned());
+                    Source::Input(name.to_owned())
+                } else {
+                    match self.env.expression(trimmed) {
+                        Err(e) => {
+                            self.diags.push(loaded.at_value(&fe_path, format!("invalid for_each expression: {e}")));
+                            return None;
+                        }
+                        Ok(expr) => {
+                            let base = Scope { has_item: false, row_input: None, ..outer.clone() };
+                            let vars = expr.variables();
+                            if !self.check_vars(&vars, &base, &fe_path) {
+                                ok = false;
+                            }
+                            // Over an earlier fan-out's results: items are results with rows.
+                            let from_step = vars.iter().find_map(|v| {
+                                let mut parts = v.split('.');
+                                (parts.next() == Some("steps")).then(|| parts.next().unwrap_or("").to_owned())
+                            });
+                            let result_list = vars.iter().any(|v| {
+                                let parts: Vec<&str> = v.split('.').collect();
+                                parts.len() >= 3 && parts[0] == "steps" && ["succeeded", "failed", "items"].contains(&parts[2])
+                            });
+                            let row_input = from_step.as_ref().and_then(|s| outer.steps.get(s)).and_then(|k| k.row_input.clone());
+                            scope.has_item = true;
+                            scope.item_is_result = result_list;
+                            scope.row_input = if result_list { row_input.clone() } else { None };
+                            Source::Expr { expr: Arc::new(expr), row_input: if result_list { row_input } else { None } }
+                        }
+                    }
+                }
+            }
+        };
+
+        // when
+        let mut when = None;
+        let mut when_reads_steps = false;
+        if let Some(w) = &step.when {
+            let wp = format!("{path}.when");
+            let text = match w {
+                Value::Bool(b) => b.to_string(),
+                Value::String(s) => s.trim().trim_start_matches("{{").trim_end_matches("}}").trim().to_owned(),
+                other => {
+                    self.diags.push(loaded.at_value(&wp, format!("`when` must be an expression or a bool, got {other}")));
+                    String::from("true")
+                }
+            };
+            match self.env.expression(&text) {
+                Ok(e) => {
+                    let vars = e.variables();
+                    when_reads_steps = vars.iter().any(|v| v.starts_with("steps."));
+                    if !self.check_vars(&vars, &scope, &wp) {
+                        ok = false;
+                    }
+                    when = Some(Arc::new(e));
+                }
+                Err(e) => {
+                    self.diags.push(loaded.at_value(&wp, format!("invalid `when` expression: {e}")));
+                    ok = false;
+                }
+            }
+        }
+
+        // Kind.
+        let mut vars_used = BTreeSet::new();
+        let kind = match (&step.action, step.steps.is_empty()) {
+            (Some(_), false) => {
+                self.diags.push(
+                    loaded
+                        .at_key(&format!("{path}.steps"), "a step has either an `action` or nested `steps`, not both")
+                        .with_hint("move the action into a nested step"),
+                );
+                return None;
+            }
+            (None, true) => {
+                self.diags.push(
+                    loaded
+                        .at_key(&format!("{path}.id"), format!("step `{}` has no `action`", step.id))
+                        .with_hint("add `action: …` (see `wts-playbook actions`)"),
+                );
+                return None;
+            }
+            (None, false) => {
+                if nested {
+                    self.diags.push(loaded.at_key(&format!("{path}.steps"), "nested pipelines cannot be nested again"));
+                    return None;
+                }
+                if step.for_each.is_none() {
+                    self.diags.push(
+                        loaded
+                            .at_key(&format!("{path}.steps"), "nested `steps` need a `for_each` on their parent")
+                            .with_hint("a pipeline runs its nested steps once per item"),
+                    );
+                    return None;
+                }
+                if !step.with.is_empty() {
+                    self.diags.push(loaded.at_key(&format!("{path}.with"), "a pipeline step has no `with`; put it on its nested steps"));
+                }
+                let mut children = Vec::new();
+                let mut inner = scope.clone();
+                for (k, c) in step.steps.iter().enumerate() {
+                    if let Some(plan) = self.step(c, &format!("{path}.steps.{k}"), &inner, ids, true) {
+                        inner.steps.insert(plan.id.clone(), Known { fans_out: false, row_input: scope.row_input.clone() });
+                        inner.siblings.insert(plan.id.clone());
+                        children.push(plan);
+                    } else {
+                        ok = false;
+                    }
+                }
+                StepKind::Pipeline(children)
+            }
+            (Some(action), true) => {
+                let ap = format!("{path}.action");
+                let Some(spec) = catalog::lookup(action) else {
+                    let hint = did_you_mean(action, catalog::names())
+                        .unwrap_or_else(|| "`wts-playbook actions` lists them".to_owned());
+                    self.diags.push(loaded.at_value(&ap, format!("unknown action `{action}`")).with_hint(hint));
+                    return None;
+                };
+                let names: Vec<&str> = step.with.keys().map(String::as_str).collect();
+                for p in catalog::check_names(spec, &names) {
+                    let at = p.param.as_ref().map_or_else(|| format!("{path}.with"), |n| format!("{path}.with.{n}"));
+                    let mut d = if step.with.contains_key(p.param.as_deref().unwrap_or("")) {
+                        loaded.at_key(&at, p.message.clone())
+                    } else if step.with.is_empty() {
+                        loaded.at_key(&format!("{path}.action"), p.message.clone())
+                    } else {
+                        loaded.at_key(&format!("{path}.with"), p.message.clone())
+                    };
+                    if let Some(h) = &p.hint {
+                        d = d.with_hint(h.clone());
+                    }
+                    self.diags.push(d);
+                    ok = false;
+                }
+                let mut with = Vec::new();
+                for (name, value) in &step.with {
+                    let vp = format!("{path}.with.{name}");
+                    match self.env.compile(value) {
+                        Err(e) => {
+                            let at = if e.at.is_empty() { vp.clone() } else { format!("{vp}.{}", e.at) };
+                            self.diags.push(loaded.at_value(&at, format!("template error in `{name}`: {}", e.message)));
+                            ok = false;
+                        }
+                        Ok(tree) => {
+                            if tree.is_literal() {
+                                // Literal values are converted now: a wrong type is found before any run.
+                                if let Some(param) = spec.param(name) {
+                                    if !matches!(param.location, Location::Runner) || param.name != "file_base64" {
+                                        if let Err(e) = catalog::convert(param, value) {
+                                            self.diags.push(loaded.at_value(&vp, format!("invalid value for `{name}`: {e}")));
+                                            ok = false;
+                                        }
+                                    }
+                                }
+                            } else {
+                                let vars = tree.variables();
+                                if !self.check_vars(&vars, &scope, &vp) {
+                                    ok = false;
+                                }
+                                vars_used.extend(vars);
+                            }
+                            with.push((name.clone(), tree));
+                        }
+                    }
+                }
+                if step.paginate.is_some() && !spec.paginated {
+                    self.diags.push(
+                        loaded
+                            .at_key(&format!("{path}.paginate"), format!("`{action}` is not a list action; `paginate` does not apply")),
+                    );
+                    ok = false;
+                }
+                StepKind::Action { spec, with }
+            }
+        };
+        if let Some(w) = &when {
+            vars_used.extend(w.variables());
+        }
+        let paginate = match &step.paginate {
+            None => None,
+            Some(Paginate::Pages(0)) => {
+                self.diags.push(loaded.at_value(&format!("{path}.paginate"), "paginate must be `all` or a page count ≥ 1"));
+                None
+            }
+            Some(Paginate::Pages(n)) => Some(*n),
+            Some(Paginate::All(_)) => Some(u32::MAX),
+        };
+        // Template vars this step reads, and what they read in turn.
+        let mut used_vars = Vec::new();
+        for v in &vars_used {
+            if let Some(name) = v.strip_prefix("vars.").map(|r| r.split('.').next().unwrap_or(r)) {
+                if let Some(t) = self.template_vars.get(name) {
+                    if !used_vars.contains(&name.to_owned()) {
+                        used_vars.push(name.to_owned());
+                        let vp = format!("vars.{name}");
+                        if !self.check_vars(&t.variables(), &scope, &vp) {
+                            ok = false;
+                        }
+                    }
+                }
+            }
+        }
+        ok.then(|| StepPlan {
+            id: step.id.clone(),
+            yaml_path: path.to_owned(),
+            kind,
+            source,
+            when,
+            when_reads_steps,
+            paginate,
+            settings,
+            vars_used: used_vars,
+            keep_results: false,
+        })
+    }
+
+    /// Checks every variable path read by a template against its scope. Returns false if any is
+    /// wrong (each problem is reported at `at`).
+    fn check_vars(&mut self, vars: &BTreeSet<String>, scope: &Scope, at: &str) -> bool {
+        let mut ok = true;
+        for var in vars {
+            if let Err((msg, hint)) = self.check_var(var, scope) {
+                let mut d = self.loaded.at_value(at, msg);
+                if let Some(h) = hint {
+                    d = d.with_hint(h);
+                }
+                self.diags.push(d);
+                ok = false;
+            }
+        }
+        ok
+    }
+
+    fn check_var(&mut self, var: &str, scope: &Scope) -> Result<(), (String, Option<String>)> {
+        let parts: Vec<&str> = var.split('.').collect();
+        let root = parts[0];
+        let columns = |input: &Option<String>| -> Option<Vec<String>> {
+            input.as_ref().and_then(|n| self.inputs.get(n)).map(|i| i.header.columns.clone())
+        };
+        let check_column = |col: &str, input: &Option<String>| -> Result<(), (String, Option<String>)> {
+            let Some(cols) = columns(input) else { return Ok(()) };
+            if cols.iter().any(|c| c == col) {
+                Ok(())
+            } else {
+                let name = input.as_deref().unwrap_or("");
+                Err((
+                    format!("undefined variable `{var}`: input `{name}` has no column `{col}`"),
+                    Some(did_you_mean(col, cols.iter().map(String::as_str)).unwrap_or_else(|| format!("columns: {}", cols.join(", ")))),
+                ))
+            }
+        };
+        match root {
+            "row" | "item" => {
+                if !scope.has_item {
+                    return Err((
+                        format!("undefined variable `{var}`: this step has no `for_each`, so there is no `{root}`"),
+                        Some("add `for_each: inputs.NAME` or remove the reference".into()),
+                    ));
+                }
+                let Some(field) = parts.get(1) else { return Ok(()) };
+                if root == "item" && scope.item_is_result {
+                    if !RESULT_FIELDS.contains(field) {
+                        return Err((
+                            format!("undefined variable `{var}`: a result item has {}", RESULT_FIELDS.join(", ")),
+                            did_you_mean(field, RESULT_FIELDS.iter().copied()),
+                        ));
+                    }
+                    if *field == "row" {
+                        if let Some(col) = parts.get(2) {
+                            return check_column(col, &scope.row_input);
+                        }
+                    }
+                    return Ok(());
+                }
+                if root == "item" && scope.row_input.is_none() {
+                    return Ok(()); // items of an arbitrary list: shape unknown
+                }
+                check_column(field, &scope.row_input)
+            }
+            "vars" => match parts.get(1) {
+                None => Ok(()),
+                Some(name) if self.vars.contains(*name) => Ok(()),
+                Some(name) => Err((
+                    format!("undefined variable `{var}`: there is no var `{name}`"),
+                    did_you_mean(name, self.vars.iter().map(String::as_str)).or_else(|| Some("define it under `vars:` or pass `--var NAME=VALUE`".into())),
+                )),
+            },
+            "env" => match parts.get(1) {
+                None => Err(("templates cannot read the whole environment; name a variable (`env.NAME`)".into(), None)),
+                Some(&TOKEN_VAR) => Err((
+                    format!("`env.{TOKEN_VAR}` is not available to templates"),
+                    Some("the token is sent by the runner itself and never rendered".into()),
+                )),
+                Some(name) if self.environment.contains_key(*name) => Ok(()),
+                Some(name) => Err((format!("environment variable `{name}` is not set"), None)),
+            },
+            "inputs" => match parts.get(1) {
+                None => Ok(()),
+                Some(name) if self.loaded.playbook.inputs.contains_key(*name) => Ok(()),
+                Some(name) => Err((
+                    format!("undefined variable `{var}`: there is no input `{name}`"),
+                    did_you_mean(name, self.loaded.playbook.inputs.keys().map(String::as_str)),
+                )),
+            },
+            "steps" => {
+                let Some(id) = parts.get(1) else {
+                    return Err(("name a step: `steps.ID.output`".into(), None));
+                };
+                let Some(known) = scope.steps.get(*id) else {
+                    if self.all_ids.iter().any(|i| i == id) {
+                        return Err((
+                            format!("step `{id}` has not run yet at this point"),
+                            Some("a step can only read steps that run before it (not later ones, nor ones in the same parallel group)".into()),
+                        ));
+                    }
+                    return Err((
+                        format!("undefined variable `{var}`: there is no step `{id}`"),
+                        did_you_mean(id, self.all_ids.iter().map(String::as_str)),
+                    ));
+                };
+                self.referenced.insert((*id).to_owned());
+                if let Some(field) = parts.get(2) {
+                    if !STEP_FIELDS.contains(field) {
+                        return Err((
+                            format!("undefined variable `{var}`: a step offers {}", STEP_FIELDS.join(", ")),
+                            did_you_mean(field, STEP_FIELDS.iter().copied()),
+                        ));
+                    }
+                    if *field == "output" && known.fans_out && !scope.siblings.contains(*id) {
+                        return Err((
+                            format!("step `{id}` fans out, so it has no single `output`"),
+                            Some(format!("use `steps.{id}.items`, `.succeeded` or `.failed`")),
+                        ));
+                    }
+                }
+                Ok(())
+            }
+            other => {
+                let hint = did_you_mean(other, ROOTS.iter().copied())
+                    .unwrap_or_else(|| format!("templates can read {}", ROOTS.join(", ")));
+                Err((format!("undefined variable `{other}`"), Some(hint)))
+            }
+        }
+    }
+}
