@@ -1,0 +1,338 @@
+//! One function per subcommand, and the only place that maps outcomes to exit codes:
+//!
+//! | code | meaning |
+//! |---|---|
+//! | 0 | everything succeeded (or the dry run / validation found no problem) |
+//! | 1 | the run finished but some items failed |
+//! | 2 | the playbook, its inputs or the command line are invalid; nothing was sent |
+//! | 3 | the run was aborted (authentication refused, interrupted, failure budget exceeded) |
+
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use crate::cli::{Cli, Command, LogFormat, RunArgs, SchemaKind};
+use crate::diagnostic::{did_you_mean, render_all, Diagnostic};
+use crate::execute::{execute, Client, RateLimiter, RunOptions, Transport};
+use crate::playbook::{self, parse_scalar};
+use crate::progress::Progress;
+use crate::report::{self, default_report_path, Outcome, PlaybookRef, ReportHeader, ReportWriter, ResumeIndex};
+use crate::secret::{Redactor, Secret};
+use crate::validate::{self, Overrides, Program, TOKEN_VAR};
+use crate::{catalog, schema};
+
+pub const EXIT_OK: u8 = 0;
+pub const EXIT_FAILED: u8 = 1;
+pub const EXIT_INVALID: u8 = 2;
+pub const EXIT_ABORTED: u8 = 3;
+
+/// The exit code of a finished run.
+pub fn exit_code(outcome: Outcome) -> u8 {
+    match outcome {
+        Outcome::Completed => EXIT_OK,
+        Outcome::Failed => EXIT_FAILED,
+        Outcome::Aborted => EXIT_ABORTED,
+    }
+}
+
+/// Runs a parsed command line; returns the process exit code.
+pub fn run(cli: Cli) -> u8 {
+    match cli.command {
+        Command::Validate { playbooks } => validate_cmd(&playbooks),
+        Command::Actions { action } => actions_cmd(action.as_deref()),
+        Command::Schema { which } => {
+            let v = match which {
+                SchemaKind::Playbook => schema::playbook_schema(),
+                SchemaKind::Report => report::report_schema(),
+            };
+            println!("{}", serde_json::to_string_pretty(&v).expect("schema serializes"));
+            EXIT_OK
+        }
+        Command::Sandbox(args) => runtime().block_on(crate::sandbox::serve_cli(args)),
+        Command::Run(args) => run_cmd(&args),
+    }
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("tokio runtime")
+}
+
+fn validate_cmd(paths: &[PathBuf]) -> u8 {
+    let mut code = EXIT_OK;
+    for path in paths {
+        match load_and_validate(path, &Overrides::default()) {
+            Ok(program) => {
+                let rows: u64 = program.inputs.values().map(|i| i.rows).sum();
+                println!(
+                    "ok: {} ({} steps, {} input rows)",
+                    path.display(),
+                    program.all_steps().len(),
+                    rows
+                );
+            }
+            Err(diags) => {
+                eprint!("{}", render_all(&diags));
+                code = EXIT_INVALID;
+            }
+        }
+    }
+    code
+}
+
+fn actions_cmd(action: Option<&str>) -> u8 {
+    match action {
+        None => {
+            print!("{}", catalog::list_table());
+            EXIT_OK
+        }
+        Some(name) => match catalog::lookup(name) {
+            Some(spec) => {
+                print!("{}", catalog::describe(spec));
+                EXIT_OK
+            }
+            None => {
+                let hint = did_you_mean(name, catalog::names()).unwrap_or_else(|| "`wts-playbook actions` lists them".into());
+                eprintln!("error: unknown action `{name}`\n  = help: {hint}");
+                EXIT_INVALID
+            }
+        },
+    }
+}
+
+/// Loads and validates a playbook with command-line overrides.
+pub fn load_and_validate(path: &Path, overrides: &Overrides) -> Result<Program, Vec<Diagnostic>> {
+    let loaded = playbook::load(path)?;
+    validate::validate(loaded, overrides)
+}
+
+fn parse_pairs(args: &[String], flag: &str) -> Result<Vec<(String, String)>, Diagnostic> {
+    args.iter()
+        .map(|a| {
+            a.split_once('=')
+                .filter(|(k, _)| !k.trim().is_empty())
+                .map(|(k, v)| (k.trim().to_owned(), v.to_owned()))
+                .ok_or_else(|| Diagnostic::file(Path::new("<command line>"), format!("{flag} {a}: expected NAME=VALUE")))
+        })
+        .collect()
+}
+
+fn init_logging(args: &RunArgs) {
+    use tracing_subscriber::EnvFilter;
+    let level = match (args.quiet, args.verbose) {
+        (true, _) => "error",
+        (false, 0) => "warn",
+        (false, 1) => "info",
+        (false, 2) => "debug",
+        _ => "trace",
+    };
+    let filter = EnvFilter::try_from_env("WTS_PLAYBOOK_LOG").unwrap_or_else(|_| EnvFilter::new(format!("wts_playbook={level}")));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let _ = if args.log_format == LogFormat::Json { builder.json().try_init() } else { builder.try_init() };
+}
+
+fn run_cmd(args: &RunArgs) -> u8 {
+    init_logging(args);
+    let mut overrides = Overrides { concurrency: args.concurrency, rate_limit: args.rate_limit.clone(), ..Overrides::default() };
+    match parse_pairs(&args.inputs, "--input") {
+        Ok(p) => overrides.inputs = p.into_iter().map(|(k, v)| (k, PathBuf::from(v))).collect(),
+        Err(d) => return invalid(&[d]),
+    }
+    match parse_pairs(&args.vars, "--var") {
+        Ok(p) => overrides.vars = p.into_iter().map(|(k, v)| (k, parse_scalar(&v))).collect(),
+        Err(d) => return invalid(&[d]),
+    }
+    if args.sandbox && args.rate_limit.is_none() {
+        // The built-in sandbox has no limit unless asked; don't pace a rehearsal at 3/s.
+        overrides.rate_limit = Some("off".into());
+    }
+    let program = match load_and_validate(&args.playbook, &overrides) {
+        Ok(p) => Arc::new(p),
+        Err(diags) => return invalid(&diags),
+    };
+    let resume = match &args.resume {
+        None => None,
+        Some(path) => match load_resume(path, &program, args.force) {
+            Ok(r) => Some(r),
+            Err(d) => return invalid(&[d]),
+        },
+    };
+
+    // Secrets: the token and every `settings.secrets` value.
+    let token = if args.sandbox || args.dry_run {
+        std::env::var(TOKEN_VAR).ok().filter(|t| !t.is_empty())
+    } else {
+        match std::env::var(TOKEN_VAR) {
+            Ok(t) if !t.trim().is_empty() => Some(t),
+            _ => {
+                eprintln!("error: {TOKEN_VAR} is not set\n  = help: export {TOKEN_VAR}=pn_… (or use --dry-run, or --sandbox to rehearse)");
+                return EXIT_INVALID;
+            }
+        }
+    };
+    let mut secret_values = program.secrets.clone();
+    secret_values.extend(token.clone());
+    let redactor = Redactor::new(secret_values);
+
+    let started_at = jiff::Timestamp::now();
+    let report_path = args.report.clone().unwrap_or_else(|| default_report_path(program.name(), started_at));
+    let settings = serde_json::json!({
+        "concurrency": program.settings.concurrency,
+        "rate_limit": program.settings.rate_limit_text,
+        "retry": {
+            "attempts": program.settings.retry.attempts,
+            "backoff": crate::duration::format_duration(program.settings.retry.backoff),
+            "max_backoff": crate::duration::format_duration(program.settings.retry.max_backoff),
+        },
+        "timeout": crate::duration::format_duration(program.settings.timeout),
+        "on_error": program.settings.on_error,
+        "max_failures": program.settings.max_failures.map(|b| b.to_string()),
+        "limit": args.limit,
+        "sandbox": args.sandbox,
+        "resume": args.resume.as_ref().map(|p| p.display().to_string()),
+    });
+    let header = ReportHeader::new(
+        uuid::Uuid::new_v4().to_string(),
+        PlaybookRef {
+            name: program.name().to_owned(),
+            path: program.loaded.path.display().to_string(),
+            sha256: program.loaded.sha256.clone(),
+        },
+        args.dry_run,
+        started_at,
+        settings,
+    );
+    let rt = runtime();
+    rt.block_on(async move {
+        let mut sandbox = None;
+        let transport = if args.dry_run {
+            Transport::Dry
+        } else {
+            let (base_url, token) = if args.sandbox {
+                let sb = match crate::sandbox::Sandbox::start(
+                    "127.0.0.1:0".parse().expect("loopback address"),
+                    crate::sandbox::SandboxConfig::default(),
+                )
+                .await
+                {
+                    Ok(s) => s,
+                    Err(e) => {
+                        eprintln!("error: cannot start the sandbox: {e}");
+                        return EXIT_ABORTED;
+                    }
+                };
+                let url = sb.url();
+                sandbox = Some(sb);
+                (url, "sandbox-token".to_owned())
+            } else {
+                let url = std::env::var("WTS_BASE_URL").unwrap_or_else(|_| "https://api.wts.chat".into());
+                (url, token.clone().unwrap_or_default())
+            };
+            let client = match Client::new(&base_url, Secret::new(token), program.settings.timeout) {
+                Ok(c) => c,
+                Err(e) => {
+                    eprintln!("error: {}", redactor.redact(&e));
+                    return EXIT_INVALID;
+                }
+            };
+            // One cheap call before the first change: a bad token stops here.
+            if let Err(e) = client.check_token().await {
+                eprintln!("error: token check failed: {}", redactor.redact(&e.to_string()));
+                return EXIT_ABORTED;
+            }
+            if !confirm(&program, args) {
+                eprintln!("aborted: not confirmed");
+                return EXIT_ABORTED;
+            }
+            Transport::Http { client, limiter: RateLimiter::new(program.settings.rate_limit.clone()) }
+        };
+        let writer = match ReportWriter::create(&report_path, &header) {
+            Ok(w) => w,
+            Err(e) => {
+                eprintln!("error: cannot write the report {}: {e}", report_path.display());
+                return EXIT_INVALID;
+            }
+        };
+        let options = RunOptions { limit: args.limit, resume, retry_unknown: args.retry_unknown, preview: 3 };
+        let progress = Progress::auto(args.quiet);
+        let (result, writer) = execute(program.clone(), transport, writer, redactor.clone(), progress, options).await;
+        let footer_outcome = result.outcome;
+        if let Err(e) = writer.finish(jiff::Timestamp::now(), footer_outcome) {
+            eprintln!("error: cannot finish the report {}: {e}", report_path.display());
+        }
+        let mut out = String::new();
+        if args.dry_run {
+            out.push_str("dry run: nothing was sent\n\n");
+            out.push_str(&redactor.redact(&result.preview));
+            out.push('\n');
+        }
+        out.push_str(&report::summary_text(&result.totals, &result.per_step, result.outcome, result.elapsed, &report_path));
+        if let Some(reason) = &result.abort_reason {
+            out.push_str(&format!("aborted: {}\n", redactor.redact(reason)));
+        }
+        if result.rate_limited > 0 {
+            out.push_str(&format!("rate limited: {} responses were 429 and retried\n", result.rate_limited));
+        }
+        if let Some(sb) = sandbox {
+            out.push_str(&format!("\nsandbox: what changed\n{}", sb.summary_text()));
+            sb.shutdown().await;
+        }
+        print!("{}", redactor.redact(&out));
+        let _ = std::io::stdout().flush();
+        if args.dry_run {
+            // A dry run whose items could not be planned found invalid input.
+            return if result.totals.failed > 0 { EXIT_INVALID } else { EXIT_OK };
+        }
+        exit_code(result.outcome)
+    })
+}
+
+fn invalid(diags: &[Diagnostic]) -> u8 {
+    eprint!("{}", render_all(diags));
+    EXIT_INVALID
+}
+
+fn load_resume(path: &Path, program: &Program, force: bool) -> Result<ResumeIndex, Diagnostic> {
+    let (index, scan) = ResumeIndex::from_path(path).map_err(|e| Diagnostic::file(path, format!("cannot resume from this report: {e}")))?;
+    let theirs = &scan.header.playbook;
+    if theirs.sha256 != program.loaded.sha256 && theirs.name != program.name() && !force {
+        return Err(Diagnostic::file(
+            path,
+            format!("this report is of playbook `{}` ({}), not `{}`", theirs.name, theirs.path, program.name()),
+        )
+        .with_hint("pass --force to resume from it anyway"));
+    }
+    let unknown = index.unknown();
+    if !unknown.is_empty() {
+        eprintln!("{} item(s) had an unknown outcome in {}:", unknown.len(), path.display());
+        for (step, key) in unknown.iter().take(20) {
+            eprintln!("  {step} {key}");
+        }
+    }
+    Ok(index)
+}
+
+/// On a terminal, asks before changing more than ten objects.
+fn confirm(program: &Program, args: &RunArgs) -> bool {
+    if args.yes || !std::io::stdin().is_terminal() || !std::io::stderr().is_terminal() {
+        return true;
+    }
+    let changes: u64 = program
+        .stages
+        .iter()
+        .flat_map(|s| s.steps().iter())
+        .filter(|s| s.changes_state())
+        .map(|s| match &s.source {
+            validate::Source::Input(n) => program.inputs.get(n).map_or(1, |i| i.rows),
+            validate::Source::Single => 1,
+            validate::Source::Expr { .. } => 11, // unknown before the run: ask
+        })
+        .sum();
+    let changes = args.limit.map_or(changes, |l| changes.min(l * program.stages.len() as u64));
+    if changes <= 10 {
+        return true;
+    }
+    eprint!("This run will change about {changes} objects. Proceed? [y/N] ");
+    let _ = std::io::stderr().flush();
+    let mut answer = String::new();
+    std::io::stdin().read_line(&mut answer).is_ok() && matches!(answer.trim(), "y" | "Y" | "yes")
+}

@@ -1,0 +1,91 @@
+//! Command-line types (clap) only; `app` gives them meaning.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// Run declarative YAML playbooks against the WTS Chat API.
+#[derive(Debug, Parser)]
+#[command(name = "wts-playbook", version, about, long_about = None)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Execute (or, with --dry-run, preview) a playbook.
+    Run(RunArgs),
+    /// Check playbooks without running them; no network.
+    Validate {
+        #[arg(required = true)]
+        playbooks: Vec<PathBuf>,
+    },
+    /// List the action catalog, or one action's parameters.
+    Actions { action: Option<String> },
+    /// Print a JSON Schema.
+    Schema { which: SchemaKind },
+    /// Serve the simulated WTS account over HTTP (loopback only).
+    Sandbox(crate::sandbox::SandboxArgs),
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum SchemaKind {
+    Playbook,
+    Report,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    pub playbook: PathBuf,
+    /// Render every request and write the report; send nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Replace an input's file: NAME=PATH (repeatable).
+    #[arg(long = "input", value_name = "NAME=PATH")]
+    pub inputs: Vec<String>,
+    /// Override a var: KEY=VALUE (repeatable).
+    #[arg(long = "var", value_name = "KEY=VALUE")]
+    pub vars: Vec<String>,
+    /// Where to write the report (default reports/NAME-TIMESTAMP.json).
+    #[arg(long)]
+    pub report: Option<PathBuf>,
+    /// Requests in flight at most (overrides settings.concurrency).
+    #[arg(long)]
+    pub concurrency: Option<u32>,
+    /// `api`, `off`, or windows COUNT/DURATION, comma-separated (overrides settings.rate_limit).
+    #[arg(long, value_name = "SPEC")]
+    pub rate_limit: Option<String>,
+    /// Run against the built-in simulated account (no token needed).
+    #[arg(long)]
+    pub sandbox: bool,
+    /// Only the first N items of each fan-out (a canary).
+    #[arg(long, value_name = "N")]
+    pub limit: Option<u64>,
+    /// Skip items that succeeded (or were skipped) in an earlier report.
+    #[arg(long, value_name = "REPORT")]
+    pub resume: Option<PathBuf>,
+    /// With --resume: send again the items whose outcome was unknown.
+    #[arg(long)]
+    pub retry_unknown: bool,
+    /// With --resume: accept a report of a different playbook.
+    #[arg(long)]
+    pub force: bool,
+    /// No confirmation prompt.
+    #[arg(long, short = 'y')]
+    pub yes: bool,
+    /// Only errors and the final summary.
+    #[arg(long, short = 'q')]
+    pub quiet: bool,
+    /// More logs (repeat for more).
+    #[arg(long, short = 'v', action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    #[arg(long, value_enum, default_value = "text")]
+    pub log_format: LogFormat,
+}
