@@ -13,17 +13,16 @@ const B: &str = "bbbbbbbb-0000-4000-8000-000000000002";
 const C: &str = "cccccccc-0000-4000-8000-000000000003";
 const D: &str = "dddddddd-0000-4000-8000-000000000004";
 
-fn params(v: &Value) -> IndexMap<String, Value> {
-    v.as_object()
-        .expect("params are an object")
-        .iter()
-        .map(|(k, v)| (k.clone(), v.clone()))
-        .collect()
+fn params(v: Value) -> IndexMap<String, Value> {
+    match v {
+        Value::Object(m) => m.into_iter().collect(),
+        other => panic!("params are an object, got {other}"),
+    }
 }
 
 fn ok(action: &str, v: Value) -> HttpRequest {
     let spec = lookup(action).unwrap_or_else(|| panic!("no action {action}"));
-    build(spec, &params(&v)).unwrap_or_else(|e| {
+    build(spec, &params(v)).unwrap_or_else(|e| {
         panic!(
             "{action}: {}",
             e.iter()
@@ -35,7 +34,7 @@ fn ok(action: &str, v: Value) -> HttpRequest {
 }
 
 fn err(action: &str, v: Value) -> Vec<ParamProblem> {
-    build(lookup(action).unwrap(), &params(&v)).expect_err("expected problems")
+    build(lookup(action).unwrap(), &params(v)).expect_err("expected problems")
 }
 
 fn joined(problems: &[ParamProblem]) -> String {
@@ -739,99 +738,107 @@ fn value_checks() {
 #[test]
 fn conversion_table() {
     let spec = |a: &str, p: &str| lookup(a).unwrap().param(p).unwrap();
-    let b = spec("session.complete", "reactivate_on_new_message");
-    let i = spec("contact.list", "page_size");
-    let n = spec("panel.create_card", "monetary_amount");
-    let u = spec("session.get", "session_id");
-    let d = spec("contact.list", "created_at_after");
-    let e = spec("contact.list", "status");
-    let l = spec("contact.list", "include_details");
+    let boolean = spec("session.complete", "reactivate_on_new_message");
+    let int = spec("contact.list", "page_size");
+    let number = spec("panel.create_card", "monetary_amount");
+    let uuid = spec("session.get", "session_id");
+    let datetime = spec("contact.list", "created_at_after");
+    let enumeration = spec("contact.list", "status");
+    let enum_list = spec("contact.list", "include_details");
     let ul = spec("panel.create_card", "contact_ids");
-    let m = spec("contact.create", "metadata");
-    let s = spec("contact.create", "phone_number");
+    let map = spec("contact.create", "metadata");
+    let string = spec("contact.create", "phone_number");
     let ok_rows: Vec<(&_, Value, Value)> = vec![
-        (b, json!("TRUE"), json!(true)),
-        (b, json!("No"), json!(false)),
-        (b, json!("1"), json!(true)),
-        (b, json!(false), json!(false)),
-        (i, json!("42"), json!(42)),
-        (i, json!(" 7 "), json!(7)),
-        (i, json!(15), json!(15)),
-        (n, json!("1.5"), json!(1.5)),
-        (n, json!("3"), json!(3)),
-        (n, json!(2.25), json!(2.25)),
-        (u, json!(" AAAAAAAA-0000-4000-8000-000000000001 "), json!(A)),
+        (boolean, json!("TRUE"), json!(true)),
+        (boolean, json!("No"), json!(false)),
+        (boolean, json!("1"), json!(true)),
+        (boolean, json!(false), json!(false)),
+        (int, json!("42"), json!(42)),
+        (int, json!(" 7 "), json!(7)),
+        (int, json!(15), json!(15)),
+        (number, json!("1.5"), json!(1.5)),
+        (number, json!("3"), json!(3)),
+        (number, json!(2.25), json!(2.25)),
         (
-            d,
+            uuid,
+            json!(" AAAAAAAA-0000-4000-8000-000000000001 "),
+            json!(A),
+        ),
+        (
+            datetime,
             json!("2025-05-27T14:00:00Z"),
             json!("2025-05-27T14:00:00Z"),
         ),
         (
-            d,
+            datetime,
             json!("2025-05-27T09:30:00.5-04:30"),
             json!("2025-05-27T14:00:00.5Z"),
         ),
-        (e, json!("BLOCKED"), json!("BLOCKED")),
+        (enumeration, json!("BLOCKED"), json!("BLOCKED")),
         (
-            l,
+            enum_list,
             json!("Tags, CustomFields"),
             json!(["Tags", "CustomFields"]),
         ),
-        (l, json!(["Tags"]), json!(["Tags"])),
-        (l, json!("[\"Portfolios\"]"), json!(["Portfolios"])),
+        (enum_list, json!(["Tags"]), json!(["Tags"])),
+        (enum_list, json!("[\"Portfolios\"]"), json!(["Portfolios"])),
         (ul, json!(A), json!([A])),
-        (m, json!({"a": null}), json!({"a": null})),
-        (m, json!("{\"a\": 1}"), json!({"a": 1})),
-        (s, json!(5_511_999_999_999_i64), json!("5511999999999")),
-        (s, Value::Null, Value::Null),
+        (map, json!({"a": null}), json!({"a": null})),
+        (map, json!("{\"a\": 1}"), json!({"a": 1})),
+        (string, json!(5_511_999_999_999_i64), json!("5511999999999")),
+        (string, Value::Null, Value::Null),
     ];
     for (spec, input, want) in ok_rows {
         assert_eq!(convert(spec, &input), Ok(want), "{} {input}", spec.name);
     }
     let err_rows: Vec<(&_, Value, &str)> = vec![
         (
-            b,
+            boolean,
             json!("maybe"),
             "expected a bool (true/false/yes/no/1/0), got \"maybe\"",
         ),
         (
-            b,
+            boolean,
             json!(2),
             "expected a bool (true/false/yes/no/1/0), got 2",
         ),
-        (i, json!("4.2"), "expected an integer, got \"4.2\""),
-        (i, json!(4.2), "expected an integer, got 4.2"),
-        (i, json!("ten"), "expected an integer, got \"ten\""),
-        (i, json!("9223372036854775808"), "out of range"),
-        (n, json!("abc"), "expected a number, got \"abc\""),
-        (n, json!(true), "expected a number, got true"),
-        (u, json!("1234"), "expected a UUID, got \"1234\""),
+        (int, json!("4.2"), "expected an integer, got \"4.2\""),
+        (int, json!(4.2), "expected an integer, got 4.2"),
+        (int, json!("ten"), "expected an integer, got \"ten\""),
+        (int, json!("9223372036854775808"), "out of range"),
+        (number, json!("abc"), "expected a number, got \"abc\""),
+        (number, json!(true), "expected a number, got true"),
+        (uuid, json!("1234"), "expected a UUID, got \"1234\""),
         (
-            u,
+            uuid,
             json!("aaaaaaaa00004000800000000000000g"),
             "expected a UUID",
         ),
-        (d, json!("27/05/2025"), "expected an RFC 3339 datetime"),
-        (d, json!("2025-05-27T14:00:00"), "has no UTC offset"),
         (
-            e,
+            datetime,
+            json!("27/05/2025"),
+            "expected an RFC 3339 datetime",
+        ),
+        (datetime, json!("2025-05-27T14:00:00"), "has no UTC offset"),
+        (
+            enumeration,
             json!("blocked"),
             "values are case-sensitive: use `BLOCKED`",
         ),
-        (e, json!("BLOKED"), "did you mean `BLOCKED`?"),
+        (enumeration, json!("BLOKED"), "did you mean `BLOCKED`?"),
         (
-            l,
+            enum_list,
             json!("Tags,Nope"),
             "list element 2: expected one of Tags|CustomFields|Portfolios",
         ),
-        (l, json!({"a": 1}), "expected a list, got a map"),
-        (m, json!([1]), "expected a map (JSON object), got a list"),
+        (enum_list, json!({"a": 1}), "expected a list, got a map"),
+        (map, json!([1]), "expected a map (JSON object), got a list"),
         (
-            m,
+            map,
             json!("not json"),
             "expected a map (JSON object), got \"not json\"",
         ),
-        (s, json!({"x": 1}), "expected a string, got a map"),
+        (string, json!({"x": 1}), "expected a string, got a map"),
     ];
     for (spec, input, want) in err_rows {
         let got = convert(spec, &input).expect_err("should fail");
@@ -913,19 +920,19 @@ fn idempotency() {
         ("PATCH", false),
     ] {
         assert_eq!(
-            is_idempotent(http, &params(&json!({"method": m, "path": "/chat/x"}))),
+            is_idempotent(http, &params(json!({"method": m, "path": "/chat/x"}))),
             want,
             "{m}"
         );
     }
     let create = lookup("contact.create").unwrap();
-    assert!(!is_idempotent(create, &params(&json!({"name": "x"}))));
-    assert!(is_idempotent(create, &params(&json!({"upsert": "true"}))));
+    assert!(!is_idempotent(create, &params(json!({"name": "x"}))));
+    assert!(is_idempotent(create, &params(json!({"upsert": "true"}))));
     assert!(is_idempotent(
         create,
-        &params(&json!({"get_if_exists": true}))
+        &params(json!({"get_if_exists": true}))
     ));
-    assert!(!is_idempotent(create, &params(&json!({"upsert": false}))));
+    assert!(!is_idempotent(create, &params(json!({"upsert": false}))));
     for name in [
         "panel.delete_note",
         "sequence.remove_contact",
