@@ -1695,27 +1695,121 @@ const PANEL_UPDATE_CARD: ActionSpec = ActionSpec {
     fields_pointer: Some("/fields"),
     params: &[
         CARD_ID,
-        p("fields", list_of(CARD_FIELDS), COND, b("/fields"), "Attributes to change; derived from the values when omitted (Status: v3).")
-            .dflt("derived"),
-        p("step_id", UUID, NO, b("/stepId"), "Moves the card to this step.").field("StepId"),
+        p(
+            "fields",
+            list_of(CARD_FIELDS),
+            COND,
+            b("/fields"),
+            "Attributes to change; derived when omitted (Status: v3).",
+        )
+        .dflt("derived"),
+        p(
+            "step_id",
+            UUID,
+            NO,
+            b("/stepId"),
+            "Moves the card to this step.",
+        )
+        .field("StepId"),
         p("title", STR, NO, b("/title"), "Title, ≤ 500 characters.").field("Title"),
-        p("description", STR, NO, b("/description"), "Description, ≤ 8000 characters.").field("Description"),
-        p("position", NUM, NO, b("/position"), "Position within the step, ≥ 0 (0 is sent).").field("Position"),
+        p(
+            "description",
+            STR,
+            NO,
+            b("/description"),
+            "Description, ≤ 8000 characters.",
+        )
+        .field("Description"),
+        p(
+            "position",
+            NUM,
+            NO,
+            b("/position"),
+            "Position within the step, ≥ 0 (0 is sent).",
+        )
+        .field("Position"),
         p("due_date", DT, NO, b("/dueDate"), "Due date (UTC).").field("DueDate"),
-        p("responsible_user_id", UUID, NO, b("/responsibleUserId"), "Responsible agent userId.")
-            .field("ResponsibleUserId"),
-        p("tag_ids", UUIDS, NO, b("/tagIds"), "Tags of the card's panel.").field("TagIds"),
-        p("contact_ids", UUIDS, NO, b("/contactIds"), "Related contacts.").field("ContactIds"),
+        p(
+            "responsible_user_id",
+            UUID,
+            NO,
+            b("/responsibleUserId"),
+            "Responsible agent userId.",
+        )
+        .field("ResponsibleUserId"),
+        p(
+            "tag_ids",
+            UUIDS,
+            NO,
+            b("/tagIds"),
+            "Tags of the card's panel.",
+        )
+        .field("TagIds"),
+        p(
+            "contact_ids",
+            UUIDS,
+            NO,
+            b("/contactIds"),
+            "Related contacts.",
+        )
+        .field("ContactIds"),
         p("session_id", UUID, NO, b("/sessionId"), "Related session.").field("SessionId"),
-        p("monetary_amount", NUM, NO, b("/monetaryAmount"), "Monetary amount (0 is sent).").field("MonetaryAmount"),
-        p("archived", BOOL, NO, b("/archived"), "Archive (true) or un-archive (false); v1/v2 only.").field("Archived"),
-        p("custom_fields", MAP, NO, b("/customFields"), "Panel custom-field key → value.").field("CustomFields"),
+        p(
+            "monetary_amount",
+            NUM,
+            NO,
+            b("/monetaryAmount"),
+            "Monetary amount (0 is sent).",
+        )
+        .field("MonetaryAmount"),
+        p(
+            "archived",
+            BOOL,
+            NO,
+            b("/archived"),
+            "Archive (true) or un-archive (false); v1/v2 only.",
+        )
+        .field("Archived"),
+        p(
+            "custom_fields",
+            MAP,
+            NO,
+            b("/customFields"),
+            "Panel custom-field key → value.",
+        )
+        .field("CustomFields"),
         p("metadata", MAP, NO, b("/metadata"), "Card metadata.").field("Metadata"),
-        p("status", one_of(CARD_STATUS), NO, b("/status"), "successor (v3): card status.").field("Status"),
-        p("lost_reason_id", UUID, NO, b("/lostReasonId"), "successor (v3): lost reason; its field is UNCONFIRMED, so name it in fields explicitly."),
-        p("tag_names", STRS, NO, b("/tagNames"), "successor (v3): tag names; ignored when tag_ids is set.").field("TagIds"),
-        p("upsert_tag_operation", one_of(TAG_OPERATION), NO, b("/options/upsertTagOperation"), "successor (v3): tag handling.")
-            .dflt("ReplaceAll"),
+        p(
+            "status",
+            one_of(CARD_STATUS),
+            NO,
+            b("/status"),
+            "successor (v3): card status.",
+        )
+        .field("Status"),
+        p(
+            "lost_reason_id",
+            UUID,
+            NO,
+            b("/lostReasonId"),
+            "successor (v3): lost reason; field UNCONFIRMED, list it in `fields`.",
+        ),
+        p(
+            "tag_names",
+            STRS,
+            NO,
+            b("/tagNames"),
+            "successor (v3): tag names; ignored when tag_ids is set.",
+        )
+        .field("TagIds"),
+        p(
+            "upsert_tag_operation",
+            one_of(TAG_OPERATION),
+            NO,
+            b("/options/upsertTagOperation"),
+            "successor (v3): tag handling.",
+        )
+        .dflt("ReplaceAll"),
     ],
     rules: &[],
 };

@@ -98,7 +98,7 @@ fn rule_text(rule: &Rule) -> String {
 }
 
 /// One action: method, route, sync route, retry-safety, pagination, rules, then a table of its
-/// parameters (name, type, required, default, maps to, field, doc).
+/// parameters (name, type, required, default, maps to, field — partial updates only —, doc).
 pub fn describe(action: &ActionSpec) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "{} — {}", action.name, action.summary);
@@ -151,6 +151,12 @@ pub fn describe(action: &ActionSpec) -> String {
             p.doc.to_owned(),
         ]);
     }
+    if action.fields_pointer.is_none() {
+        // The FIELD column only means something for partial updates.
+        for row in &mut rows {
+            row.remove(5);
+        }
+    }
     out.push_str(&columns(&rows));
     out
 }
@@ -190,6 +196,8 @@ mod tests {
         let d = describe(lookup("session.update").unwrap());
         assert!(d.contains("DepartmentId"));
         assert!(d.contains("partial update"));
+        assert!(d.contains("FIELD"));
+        assert!(!describe(lookup("session.complete").unwrap()).contains("FIELD"));
         assert!(describe(lookup("http").unwrap()).contains("by `method` and `path`"));
     }
 }
