@@ -1,0 +1,930 @@
+//! From parameter values to an HTTP request.
+//!
+//! In: an [`ActionSpec`] and the step's parameter values (already rendered from templates, so
+//! strings, numbers, bools, lists, maps). Out: an [`HttpRequest`] (method, encoded path, query
+//! pairs, JSON body) or every [`ParamProblem`] found, never just the first.
+//!
+//! Stages, in order: [`check_names`] (unknown, missing, cross-parameter rules decided by
+//! presence), [`convert`] (typed conversion of each value, playbook.md §3), value checks from the
+//! reference's tables (ranges, lengths, forms), then placement (path, query, body pointers,
+//! derived values).
+//!
+//! Decisions worth knowing:
+//! * A value that is `null` or a blank string counts as **absent**, for every parameter: it is
+//!   not sent, and a required parameter given that way is reported missing. Never is `null` or
+//!   `""` sent (wts-api.md §1 "Omission"); `null` *inside* a map is passed through.
+//! * An empty list is present (`tag_ids: []` with `fields: [Tags]` is a meaningful update), but
+//!   the "at least one of these lists" rules want a non-empty list.
+//! * UUIDs: surrounding whitespace is trimmed, any case is accepted, only the hyphenated
+//!   8-4-4-4-12 form is accepted (a truncated id is caught rather than sent), and the value is
+//!   sent lower-case.
+//! * Datetimes must carry an offset (`Z` or `±hh:mm`) and are sent normalised to UTC `Z`.
+//! * Runner parameters (`file_base64`, `file_name`, `file_mime_type`, `file_type`) are validated
+//!   like the others but never placed in the request: the executor uploads the file (§18) and
+//!   puts the resulting id at [`file_id_pointer`]. A dry run therefore shows the send without
+//!   `fileId`.
+//! * POST/PUT/PATCH actions that take a body always send one (`{}` when no body value is
+//!   given); GET/DELETE send a body only when a value is placed in it.
+
+use std::fmt;
+
+use indexmap::IndexMap;
+use serde_json::{Map, Value};
+
+use super::model::{
+    ActionSpec, HttpRequest, Location, Method, ParamSpec, ParamType, Required, Rule, Scalar,
+    PATH_SEGMENT,
+};
+use crate::diagnostic::did_you_mean;
+
+/// One problem with a step's parameters.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ParamProblem {
+    /// The parameter concerned; `None` for a rule over several parameters.
+    pub param: Option<String>,
+    pub message: String,
+    /// "did you mean …", the accepted values, and the like.
+    pub hint: Option<String>,
+}
+
+impl ParamProblem {
+    fn new(param: Option<&str>, message: impl Into<String>, hint: Option<String>) -> Self {
+        ParamProblem {
+            param: param.map(str::to_owned),
+            message: message.into(),
+            hint,
+        }
+    }
+}
+
+impl fmt::Display for ParamProblem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Some(p) = &self.param {
+            write!(f, "parameter `{p}`: ")?;
+        }
+        f.write_str(&self.message)?;
+        if let Some(h) = &self.hint {
+            write!(f, " ({h})")?;
+        }
+        Ok(())
+    }
+}
+
+/// A message and an optional hint.
+type Failure = (String, Option<String>);
+
+fn is_absent(v: &Value) -> bool {
+    match v {
+        Value::Null => true,
+        Value::String(s) => s.trim().is_empty(),
+        _ => false,
+    }
+}
+
+fn backticked(names: &[&str]) -> String {
+    names
+        .iter()
+        .map(|n| format!("`{n}`"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Static check before any rendering, from parameter names alone: unknown names (with a "did
+/// you mean"), missing required parameters, presence rules (exactly/at least/at most one of,
+/// requires), and a partial update with neither `fields` nor any value parameter.
+pub fn check_names(action: &ActionSpec, supplied: &[&str]) -> Vec<ParamProblem> {
+    check(action, supplied, supplied)
+}
+
+/// `all`: every name given (for the unknown-name check); `present`: the names with a value.
+fn check(action: &ActionSpec, all: &[&str], present: &[&str]) -> Vec<ParamProblem> {
+    let mut problems = Vec::new();
+    let has = |n: &str| present.contains(&n);
+    for name in all {
+        if action.param(name).is_none() {
+            let hint = did_you_mean(name, action.params.iter().map(|p| p.name)).or_else(|| {
+                Some(format!(
+                    "`{}` takes: {}",
+                    action.name,
+                    action
+                        .params
+                        .iter()
+                        .map(|p| p.name)
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ))
+            });
+            problems.push(ParamProblem::new(
+                Some(name),
+                format!("unknown parameter for `{}`", action.name),
+                hint,
+            ));
+        }
+    }
+    for p in action.params {
+        if p.required == Required::Yes && !has(p.name) {
+            let given_blank = all.contains(&p.name);
+            let message = if given_blank {
+                "required parameter is empty (null or blank)"
+            } else {
+                "missing required parameter"
+            };
+            problems.push(ParamProblem::new(
+                Some(p.name),
+                message,
+                Some(format!("{}: {}", render_type(p.ty), p.doc)),
+            ));
+        }
+    }
+    for rule in action.rules {
+        match *rule {
+            Rule::ExactlyOne(names) => {
+                let given: Vec<&str> = names.iter().copied().filter(|n| has(n)).collect();
+                if given.is_empty() {
+                    problems.push(ParamProblem::new(
+                        None,
+                        format!("one of {} is required", backticked(names)),
+                        None,
+                    ));
+                } else if given.len() > 1 {
+                    problems.push(ParamProblem::new(
+                        None,
+                        format!(
+                            "exactly one of {} may be given, got {}",
+                            backticked(names),
+                            backticked(&given)
+                        ),
+                        None,
+                    ));
+                }
+            }
+            Rule::AtLeastOne(names) => {
+                if !names.iter().any(|n| has(n)) {
+                    problems.push(ParamProblem::new(
+                        None,
+                        format!("at least one of {} is required", backticked(names)),
+                        None,
+                    ));
+                }
+            }
+            Rule::AtMostOne(names) => {
+                let given: Vec<&str> = names.iter().copied().filter(|n| has(n)).collect();
+                if given.len() > 1 {
+                    problems.push(ParamProblem::new(
+                        None,
+                        format!(
+                            "at most one of {} may be given, got {}",
+                            backticked(names),
+                            backticked(&given)
+                        ),
+                        None,
+                    ));
+                }
+            }
+            Rule::Requires(a, b) => {
+                if has(a) && !has(b) {
+                    problems.push(ParamProblem::new(
+                        Some(b),
+                        format!("`{b}` is required when `{a}` is given"),
+                        None,
+                    ));
+                }
+            }
+        }
+    }
+    if action.fields_pointer.is_some()
+        && !has("fields")
+        && !action
+            .params
+            .iter()
+            .any(|p| p.field.is_some() && has(p.name))
+    {
+        let values: Vec<&str> = action
+            .params
+            .iter()
+            .filter(|p| p.field.is_some())
+            .map(|p| p.name)
+            .collect();
+        problems.push(ParamProblem::new(
+            None,
+            "nothing to update: give `fields` or at least one value parameter",
+            Some(format!("value parameters: {}", values.join(", "))),
+        ));
+    }
+    problems
+}
+
+/// Converts one value to the parameter's catalog type (playbook.md §3). `null` converts to
+/// `null`, meaning "omit". The error is the message, with the hint appended in parentheses.
+pub fn convert(param: &ParamSpec, value: &Value) -> Result<Value, String> {
+    convert_detailed(param, value).map_err(|(m, h)| match h {
+        Some(h) => format!("{m} ({h})"),
+        None => m,
+    })
+}
+
+fn convert_detailed(param: &ParamSpec, value: &Value) -> Result<Value, Failure> {
+    if value.is_null() {
+        return Ok(Value::Null);
+    }
+    match param.ty {
+        ParamType::One(s) => convert_scalar(s, value),
+        ParamType::List(s) => convert_list(s, value),
+        ParamType::Map => convert_map(value),
+        ParamType::Any => Ok(value.clone()),
+    }
+}
+
+/// A short rendering of a value for error messages.
+fn shown(v: &Value) -> String {
+    let s = v.to_string();
+    if s.chars().count() > 60 {
+        let cut: String = s.chars().take(57).collect();
+        format!("{cut}...")
+    } else {
+        s
+    }
+}
+
+fn kind(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a bool",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "a list",
+        Value::Object(_) => "a map",
+    }
+}
+
+fn convert_list(s: Scalar, value: &Value) -> Result<Value, Failure> {
+    let items: Vec<Value> = match value {
+        Value::Array(items) => items.clone(),
+        Value::String(text) => {
+            let t = text.trim();
+            if t.starts_with('[') {
+                match serde_json::from_str::<Value>(t) {
+                    Ok(Value::Array(items)) => items,
+                    _ => {
+                        return Err((
+                            format!(
+                                "expected a list, got {} which is not a JSON array",
+                                shown(value)
+                            ),
+                            Some("give a JSON array or comma-separated values".into()),
+                        ))
+                    }
+                }
+            } else {
+                t.split(',')
+                    .map(str::trim)
+                    .filter(|e| !e.is_empty())
+                    .map(|e| Value::String(e.to_owned()))
+                    .collect()
+            }
+        }
+        Value::Object(_) => {
+            return Err((format!("expected a list, got a map {}", shown(value)), None));
+        }
+        other => vec![other.clone()],
+    };
+    let mut out = Vec::with_capacity(items.len());
+    for (i, item) in items.iter().enumerate() {
+        if item.is_null() {
+            return Err((format!("list element {} is null", i + 1), None));
+        }
+        let v = convert_scalar(s, item)
+            .map_err(|(m, h)| (format!("list element {}: {m}", i + 1), h))?;
+        out.push(v);
+    }
+    Ok(Value::Array(out))
+}
+
+fn convert_map(value: &Value) -> Result<Value, Failure> {
+    match value {
+        Value::Object(_) => Ok(value.clone()),
+        Value::String(text) => match serde_json::from_str::<Value>(text.trim()) {
+            Ok(v @ Value::Object(_)) => Ok(v),
+            _ => Err((
+                format!("expected a map (JSON object), got {}", shown(value)),
+                Some("a string must hold a JSON object, e.g. {\"key\": \"value\"}".into()),
+            )),
+        },
+        other => Err((
+            format!("expected a map (JSON object), got {}", kind(other)),
+            None,
+        )),
+    }
+}
+
+fn convert_scalar(s: Scalar, value: &Value) -> Result<Value, Failure> {
+    match s {
+        Scalar::String => match value {
+            Value::String(_) => Ok(value.clone()),
+            Value::Number(n) => Ok(Value::String(n.to_string())),
+            Value::Bool(b) => Ok(Value::String(b.to_string())),
+            other => Err((format!("expected a string, got {}", kind(other)), None)),
+        },
+        Scalar::Uuid => to_uuid(value),
+        Scalar::Bool => to_bool(value),
+        Scalar::Int => to_int(value),
+        Scalar::Number => to_number(value),
+        Scalar::DateTime => to_datetime(value),
+        Scalar::Enum(values) => to_enum(values, value),
+    }
+}
+
+fn to_bool(value: &Value) -> Result<Value, Failure> {
+    let bad = || {
+        Err((
+            format!(
+                "expected a bool (true/false/yes/no/1/0), got {}",
+                shown(value)
+            ),
+            None,
+        ))
+    };
+    match value {
+        Value::Bool(_) => Ok(value.clone()),
+        Value::Number(n) => match n.as_i64() {
+            Some(1) => Ok(Value::Bool(true)),
+            Some(0) => Ok(Value::Bool(false)),
+            _ => bad(),
+        },
+        Value::String(s) => match s.trim().to_ascii_lowercase().as_str() {
+            "true" | "yes" | "1" => Ok(Value::Bool(true)),
+            "false" | "no" | "0" => Ok(Value::Bool(false)),
+            _ => bad(),
+        },
+        _ => bad(),
+    }
+}
+
+/// Integers beyond ±2^53 cannot come from a float exactly.
+const MAX_EXACT_FLOAT_INT: f64 = 9_007_199_254_740_992.0;
+
+fn to_int(value: &Value) -> Result<Value, Failure> {
+    let not_int = || Err((format!("expected an integer, got {}", shown(value)), None));
+    let out_of_range = || {
+        Err((
+            format!("integer {} is out of range", shown(value)),
+            Some("the range is that of a signed 64-bit integer".into()),
+        ))
+    };
+    let from_float = |x: f64| {
+        if !x.is_finite() || x.fract() != 0.0 {
+            not_int()
+        } else if x.abs() > MAX_EXACT_FLOAT_INT {
+            out_of_range()
+        } else {
+            #[expect(
+                clippy::cast_possible_truncation,
+                reason = "integral and within ±2^53, checked above"
+            )]
+            Ok(Value::from(x as i64))
+        }
+    };
+    match value {
+        Value::Number(n) => {
+            if let Some(i) = n.as_i64() {
+                Ok(Value::from(i))
+            } else if n.is_u64() {
+                out_of_range()
+            } else {
+                from_float(n.as_f64().unwrap_or(f64::NAN))
+            }
+        }
+        Value::String(s) => {
+            let t = s.trim();
+            if let Ok(i) = t.parse::<i64>() {
+                Ok(Value::from(i))
+            } else if !t.is_empty()
+                && t.trim_start_matches(['-', '+'])
+                    .bytes()
+                    .all(|b| b.is_ascii_digit())
+            {
+                out_of_range()
+            } else {
+                match t.parse::<f64>() {
+                    Ok(x) => from_float(x),
+                    Err(_) => not_int(),
+                }
+            }
+        }
+        _ => not_int(),
+    }
+}
+
+fn to_number(value: &Value) -> Result<Value, Failure> {
+    let bad = || Err((format!("expected a number, got {}", shown(value)), None));
+    match value {
+        Value::Number(_) => Ok(value.clone()),
+        Value::String(s) => {
+            let t = s.trim();
+            if let Ok(i) = t.parse::<i64>() {
+                return Ok(Value::from(i));
+            }
+            match t.parse::<f64>() {
+                Ok(x) if x.is_finite() => {
+                    serde_json::Number::from_f64(x).map_or_else(bad, |n| Ok(Value::Number(n)))
+                }
+                _ => bad(),
+            }
+        }
+        _ => bad(),
+    }
+}
+
+fn is_uuid_form(s: &str) -> bool {
+    s.len() == 36
+        && s.bytes().enumerate().all(|(i, b)| match i {
+            8 | 13 | 18 | 23 => b == b'-',
+            _ => b.is_ascii_hexdigit(),
+        })
+}
+
+fn to_uuid(value: &Value) -> Result<Value, Failure> {
+    match value {
+        Value::String(s) if is_uuid_form(s.trim()) => {
+            Ok(Value::String(s.trim().to_ascii_lowercase()))
+        }
+        _ => Err((
+            format!("expected a UUID, got {}", shown(value)),
+            Some(
+                "the form is 8-4-4-4-12 hex digits, e.g. 3fa85f64-5717-4562-b3fc-2c963f66afa6"
+                    .into(),
+            ),
+        )),
+    }
+}
+
+fn to_datetime(value: &Value) -> Result<Value, Failure> {
+    let Value::String(s) = value else {
+        return Err((
+            format!("expected an RFC 3339 datetime string, got {}", kind(value)),
+            None,
+        ));
+    };
+    let t = s.trim();
+    match t.parse::<jiff::Timestamp>() {
+        Ok(ts) => Ok(Value::String(ts.to_string())),
+        Err(_) if t.parse::<jiff::civil::DateTime>().is_ok() => Err((
+            format!("datetime {} has no UTC offset", shown(value)),
+            Some("add `Z` or an offset such as `-03:00`, e.g. 2025-05-27T14:00:00Z".into()),
+        )),
+        Err(e) => Err((
+            format!("expected an RFC 3339 datetime, got {}: {e}", shown(value)),
+            Some("e.g. 2025-05-27T14:00:00Z".into()),
+        )),
+    }
+}
+
+fn to_enum(values: &'static [&'static str], value: &Value) -> Result<Value, Failure> {
+    let listed = values.join("|");
+    let Value::String(s) = value else {
+        return Err((
+            format!("expected one of {listed}, got {}", shown(value)),
+            None,
+        ));
+    };
+    let t = s.trim();
+    if values.contains(&t) {
+        return Ok(Value::String(t.to_owned()));
+    }
+    let hint = if let Some(right) = values.iter().find(|v| v.eq_ignore_ascii_case(t)) {
+        Some(format!("values are case-sensitive: use `{right}`"))
+    } else if t == "UNDEFINED" || t == "Undefined" {
+        Some("UNDEFINED is a placeholder, not a value that can be set here".into())
+    } else {
+        did_you_mean(t, values.iter().copied())
+    };
+    Err((
+        format!("expected one of {listed}, got {}", shown(value)),
+        hint,
+    ))
+}
+
+/// Builds the request for `action` from `params`: checks, converts, places. Returns every
+/// problem found.
+pub fn build(
+    action: &ActionSpec,
+    params: &IndexMap<String, Value>,
+) -> Result<HttpRequest, Vec<ParamProblem>> {
+    let all: Vec<&str> = params.keys().map(String::as_str).collect();
+    let present: Vec<&str> = params
+        .iter()
+        .filter(|(_, v)| !is_absent(v))
+        .map(|(k, _)| k.as_str())
+        .collect();
+    let mut problems = check(action, &all, &present);
+
+    // Converted values, keyed by parameter name, in parameter order.
+    let mut values: IndexMap<&'static str, Value> = IndexMap::new();
+    for spec in action.params {
+        let Some(raw) = params.get(spec.name) else {
+            continue;
+        };
+        if is_absent(raw) {
+            continue;
+        }
+        match convert_detailed(spec, raw) {
+            Ok(Value::Null) => {}
+            Ok(v) => {
+                if let Err((m, h)) = check_value(action, spec, &v) {
+                    problems.push(ParamProblem::new(Some(spec.name), m, h));
+                }
+                values.insert(spec.name, v);
+            }
+            Err((m, h)) => problems.push(ParamProblem::new(Some(spec.name), m, h)),
+        }
+    }
+    for rule in action.rules {
+        if let Rule::AtLeastOne(names) = rule {
+            let given: Vec<&Value> = names.iter().filter_map(|n| values.get(n)).collect();
+            if !given.is_empty()
+                && given
+                    .iter()
+                    .all(|v| v.as_array().is_some_and(Vec::is_empty))
+            {
+                problems.push(ParamProblem::new(
+                    None,
+                    format!("at least one of {} must be non-empty", backticked(names)),
+                    None,
+                ));
+            }
+        }
+    }
+    if !problems.is_empty() {
+        return Err(problems);
+    }
+    if action.name == "http" {
+        return Ok(build_http(&values));
+    }
+
+    let sync = values.get("sync").and_then(Value::as_bool) == Some(true);
+    let mut path = match (sync, action.sync_path) {
+        (true, Some(sp)) => sp.to_owned(),
+        _ => action.path.to_owned(),
+    };
+    let mut query = Vec::new();
+    let mut body = Map::new();
+    for spec in action.params {
+        let value = match values.get(spec.name) {
+            Some(v) => v.clone(),
+            None => match derived_value(action, spec, &values) {
+                Some(v) => v,
+                None => continue,
+            },
+        };
+        match spec.location {
+            Location::Path => {
+                let text = scalar_text(&value);
+                let encoded: String =
+                    percent_encoding::utf8_percent_encode(&text, PATH_SEGMENT).collect();
+                path = path.replace(&format!("{{{}}}", spec.name), &encoded);
+            }
+            Location::Query(key) => push_query(&mut query, key, &value),
+            Location::Body(pointer) => set_pointer(&mut body, pointer, value),
+            Location::Route | Location::Runner => {}
+        }
+    }
+    let takes_body = action
+        .params
+        .iter()
+        .any(|p| matches!(p.location, Location::Body(_)));
+    let body = if !body.is_empty()
+        || (takes_body && matches!(action.method, Method::Post | Method::Put | Method::Patch))
+    {
+        Some(Value::Object(body))
+    } else {
+        None
+    };
+    Ok(HttpRequest {
+        method: action.method,
+        path,
+        query,
+        body,
+    })
+}
+
+/// Values the runner supplies when the parameter is omitted: the `fields` of a partial update
+/// (§3.4) and the `type` of `session.transfer` (§6.8).
+fn derived_value(
+    action: &ActionSpec,
+    spec: &ParamSpec,
+    values: &IndexMap<&'static str, Value>,
+) -> Option<Value> {
+    if spec.name == "fields" && action.fields_pointer.is_some() {
+        let mut fields: Vec<&str> = Vec::new();
+        for p in action.params {
+            if let Some(f) = p.field {
+                if values.contains_key(p.name) && !fields.contains(&f) {
+                    fields.push(f);
+                }
+            }
+        }
+        return Some(Value::from(fields));
+    }
+    if action.name == "session.transfer" && spec.name == "type" {
+        let t = if values.contains_key("new_user_id") {
+            "USER"
+        } else {
+            "DEPARTMENT"
+        };
+        return Some(Value::from(t));
+    }
+    None
+}
+
+/// Value-level checks from the reference's tables, after conversion.
+fn check_value(action: &ActionSpec, spec: &ParamSpec, v: &Value) -> Result<(), Failure> {
+    let chars = v.as_str().map(|s| s.chars().count());
+    let panel = action.name.starts_with("panel.");
+    match spec.name {
+        "page_size" => match v.as_i64() {
+            Some(1..=100) => Ok(()),
+            _ => Err((
+                format!("page_size must be between 1 and 100, got {v}"),
+                Some("the API's page size range is 1–100".into()),
+            )),
+        },
+        "page_number" => match v.as_i64() {
+            Some(n) if n >= 1 => Ok(()),
+            _ => Err((
+                format!("page_number must be 1 or more, got {v}"),
+                Some("the first page is 1".into()),
+            )),
+        },
+        "email" if action.name.starts_with("contact.") => {
+            let s = v.as_str().unwrap_or_default().trim();
+            if is_email(s) {
+                Ok(())
+            } else {
+                Err((
+                    format!("{} is not an e-mail address", shown(v)),
+                    Some("expected name@domain.tld".into()),
+                ))
+            }
+        }
+        "text" | "description" if panel && chars.unwrap_or(0) > 8000 => Err((
+            format!("too long: {} characters, at most 8000", chars.unwrap_or(0)),
+            None,
+        )),
+        "title" if panel && chars.unwrap_or(0) > 500 => Err((
+            format!("too long: {} characters, at most 500", chars.unwrap_or(0)),
+            None,
+        )),
+        "position" if v.as_f64().is_some_and(|x| x < 0.0) => {
+            Err((format!("position must be 0 or more, got {v}"), None))
+        }
+        "file_urls" => {
+            let n = v.as_array().map_or(0, Vec::len);
+            if (1..=3).contains(&n) {
+                Ok(())
+            } else {
+                Err((
+                    format!("give 1 to 3 file URLs, got {n}"),
+                    Some("a card note takes at most 3 public URLs".into()),
+                ))
+            }
+        }
+        "path" if action.name == "http" => {
+            let s = v.as_str().unwrap_or_default();
+            if !["/core/", "/chat/", "/crm/"]
+                .iter()
+                .any(|p| s.starts_with(p))
+            {
+                Err((
+                    format!("path {} must start with /core/, /chat/ or /crm/", shown(v)),
+                    Some("paths include the service prefix, e.g. /chat/v1/channel".into()),
+                ))
+            } else if s.contains('?') || s.contains('#') {
+                Err((
+                    format!("path {} must not contain a query string", shown(v)),
+                    Some("give query parameters in `query`".into()),
+                ))
+            } else {
+                Ok(())
+            }
+        }
+        _ => Ok(()),
+    }
+}
+
+/// A plain e-mail form check: one `@`, a non-empty local part, a dotted domain, no spaces.
+fn is_email(s: &str) -> bool {
+    let Some((local, domain)) = s.split_once('@') else {
+        return false;
+    };
+    !local.is_empty()
+        && !domain.contains('@')
+        && !s.chars().any(char::is_whitespace)
+        && domain.split('.').count() >= 2
+        && domain.split('.').all(|part| !part.is_empty())
+}
+
+/// The text of a scalar for a path or query: strings verbatim, others as JSON.
+fn scalar_text(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// Appends `key=value` pairs: lists as repeated keys, bools `true`/`false`, maps as compact
+/// JSON, nulls skipped.
+fn push_query(query: &mut Vec<(String, String)>, key: &str, v: &Value) {
+    match v {
+        Value::Null => {}
+        Value::Array(items) => {
+            for item in items {
+                push_query(query, key, item);
+            }
+        }
+        other => query.push((key.to_owned(), scalar_text(other))),
+    }
+}
+
+/// Sets `value` at the JSON pointer `pointer` in `root`, creating intermediate objects.
+fn set_pointer(root: &mut Map<String, Value>, pointer: &str, value: Value) {
+    let parts: Vec<String> = pointer
+        .split('/')
+        .skip(1)
+        .map(|p| p.replace("~1", "/").replace("~0", "~"))
+        .collect();
+    let Some((last, parents)) = parts.split_last() else {
+        return;
+    };
+    let mut cur = root;
+    for part in parents {
+        let entry = cur
+            .entry(part.clone())
+            .or_insert_with(|| Value::Object(Map::new()));
+        if !entry.is_object() {
+            *entry = Value::Object(Map::new());
+        }
+        cur = match entry {
+            Value::Object(m) => m,
+            _ => unreachable!("made an object just above"),
+        };
+    }
+    cur.insert(last.clone(), value);
+}
+
+/// The raw `http` action: method, path, query map (values stringified, lists repeated), body.
+fn build_http(values: &IndexMap<&'static str, Value>) -> HttpRequest {
+    let method = values
+        .get("method")
+        .and_then(Value::as_str)
+        .and_then(Method::parse)
+        .unwrap_or(Method::Get);
+    let path = values
+        .get("path")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_owned();
+    let mut query = Vec::new();
+    if let Some(Value::Object(map)) = values.get("query") {
+        for (k, v) in map {
+            push_query(&mut query, k, v);
+        }
+    }
+    HttpRequest {
+        method,
+        path,
+        query,
+        body: values.get("body").cloned(),
+    }
+}
+
+/// Whether the runner may re-issue this request after an ambiguous failure: the action's flag,
+/// `contact.create` with `upsert` or `get_if_exists` true, and `http` by its method.
+pub fn is_idempotent(action: &ActionSpec, params: &IndexMap<String, Value>) -> bool {
+    let flag = |name: &str| {
+        params
+            .get(name)
+            .is_some_and(|v| to_bool(v).is_ok_and(|b| b == Value::Bool(true)))
+    };
+    match action.name {
+        "http" => params
+            .get("method")
+            .and_then(Value::as_str)
+            .and_then(|m| Method::parse(m.trim()))
+            .is_some_and(Method::is_idempotent),
+        "contact.create" => flag("upsert") || flag("get_if_exists"),
+        _ => action.idempotent,
+    }
+}
+
+/// Where the executor puts the `fileId` it gets from uploading `file_base64` (§18): the body
+/// pointer of the action's `file_id` parameter, if the action takes a file.
+pub fn file_id_pointer(action: &ActionSpec) -> Option<&'static str> {
+    match action.param("file_id")?.location {
+        Location::Body(p) => Some(p),
+        _ => None,
+    }
+}
+
+/// A parameter type as shown to users: `uuid`, `enum[] Tags|CustomFields`, `map`.
+pub(crate) fn render_type(ty: ParamType) -> String {
+    fn scalar(s: Scalar, list: bool) -> String {
+        let brackets = if list { "[]" } else { "" };
+        match s {
+            Scalar::String => format!("string{brackets}"),
+            Scalar::Uuid => format!("uuid{brackets}"),
+            Scalar::Bool => format!("bool{brackets}"),
+            Scalar::Int => format!("int{brackets}"),
+            Scalar::Number => format!("number{brackets}"),
+            Scalar::DateTime => format!("datetime{brackets}"),
+            Scalar::Enum(values) => format!("enum{brackets} {}", values.join("|")),
+        }
+    }
+    match ty {
+        ParamType::One(s) => scalar(s, false),
+        ParamType::List(s) => scalar(s, true),
+        ParamType::Map => "map".into(),
+        ParamType::Any => "any".into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::catalog::lookup;
+    use serde_json::json;
+
+    fn param(action: &str, name: &str) -> &'static ParamSpec {
+        lookup(action).unwrap().param(name).unwrap()
+    }
+
+    #[test]
+    fn bool_messages_are_precise() {
+        let p = param("session.complete", "reactivate_on_new_message");
+        assert_eq!(
+            convert(p, &json!("maybe")).unwrap_err(),
+            "expected a bool (true/false/yes/no/1/0), got \"maybe\""
+        );
+        assert_eq!(convert(p, &json!(" YES ")).unwrap(), json!(true));
+        assert_eq!(convert(p, &json!(0)).unwrap(), json!(false));
+    }
+
+    #[test]
+    fn int_edges() {
+        let p = param("contact.list", "page_number");
+        assert_eq!(convert(p, &json!("42")).unwrap(), json!(42));
+        assert_eq!(convert(p, &json!(4.0)).unwrap(), json!(4));
+        assert!(convert(p, &json!("4.2"))
+            .unwrap_err()
+            .contains("expected an integer"));
+        assert!(convert(p, &json!(4.2))
+            .unwrap_err()
+            .contains("expected an integer"));
+        assert!(convert(p, &json!("99999999999999999999"))
+            .unwrap_err()
+            .contains("out of range"));
+        assert!(convert(p, &json!(u64::MAX))
+            .unwrap_err()
+            .contains("out of range"));
+    }
+
+    #[test]
+    fn datetime_normalised_to_utc() {
+        let p = param("session.update", "end_at");
+        assert_eq!(
+            convert(p, &json!("2025-05-27T11:00:00-03:00")).unwrap(),
+            json!("2025-05-27T14:00:00Z")
+        );
+        assert!(convert(p, &json!("2025-05-27T11:00:00"))
+            .unwrap_err()
+            .contains("no UTC offset"));
+    }
+
+    #[test]
+    fn set_pointer_creates_objects() {
+        let mut m = Map::new();
+        set_pointer(&mut m, "/options/a", json!(1));
+        set_pointer(&mut m, "/options/b", json!(2));
+        set_pointer(&mut m, "/x", json!(false));
+        assert_eq!(
+            Value::Object(m),
+            json!({"options": {"a": 1, "b": 2}, "x": false})
+        );
+    }
+
+    #[test]
+    fn email_form() {
+        assert!(is_email("a@b.co"));
+        assert!(!is_email("a@b"));
+        assert!(!is_email("a b@c.de"));
+        assert!(!is_email("@c.de"));
+    }
+
+    #[test]
+    fn render_types() {
+        assert_eq!(
+            render_type(param("contact.get", "include_details").ty),
+            "enum[] Tags|CustomFields|Portfolios"
+        );
+        assert_eq!(render_type(param("contact.get", "contact_id").ty), "uuid");
+    }
+}
