@@ -1,7 +1,7 @@
 //! User-facing problems with a place in a file: file, line, column, message, hint, and one
 //! caret renderer shared by every stage (loader, validator, CSV reader, templates).
 
-use std::fmt;
+use std::fmt::{self, Write as _};
 use std::path::{Path, PathBuf};
 
 /// One problem, pointing into a file.
@@ -89,11 +89,11 @@ impl Diagnostic {
         let mut out = format!("error: {}\n", self.message);
         let file = self.file.display();
         if self.line == 0 {
-            out.push_str(&format!("  --> {file}\n"));
+            let _ = write!(out, "  --> {file}\n");
         } else if self.column == 0 {
-            out.push_str(&format!("  --> {file}:{}\n", self.line));
+            let _ = write!(out, "  --> {file}:{}\n", self.line);
         } else {
-            out.push_str(&format!("  --> {file}:{}:{}\n", self.line, self.column));
+            let _ = write!(out, "  --> {file}:{}:{}\n", self.line, self.column);
         }
         if let (Some(text), true) = (&self.source_line, self.line > 0) {
             let num = self.line.to_string();
@@ -104,20 +104,20 @@ impl Diagnostic {
                 .map(|c| if c == '\t' { ' ' } else { c })
                 .collect();
             let shown = truncate_chars(&shown, 200);
-            out.push_str(&format!("{pad} |\n{num} | {shown}\n"));
+            let _ = write!(out, "{pad} |\n{num} | {shown}\n");
             if self.column > 0 {
                 let col = self.column - 1;
                 let avail = shown.chars().count().saturating_sub(col).max(1);
                 let width = self.width.clamp(1, avail);
-                out.push_str(&format!(
+                let _ = write!(out, 
                     "{pad} | {}{}\n",
                     " ".repeat(col),
                     "^".repeat(width)
-                ));
+                );
             }
         }
         if let Some(hint) = &self.hint {
-            out.push_str(&format!("  = help: {hint}\n"));
+            let _ = write!(out, "  = help: {hint}\n");
         }
         out
     }
@@ -147,10 +147,10 @@ pub fn render_all(diags: &[Diagnostic]) -> String {
         out.push('\n');
     }
     let n = diags.len();
-    out.push_str(&format!(
+    let _ = write!(out, 
         "{n} problem{} found; nothing was sent\n",
         if n == 1 { "" } else { "s" }
-    ));
+    );
     out
 }
 

@@ -101,7 +101,7 @@ pub enum Required {
 /// One parameter of an action.
 #[derive(Debug, Clone, Copy)]
 pub struct ParamSpec {
-    /// snake_case name used in playbooks.
+    /// `snake_case` name used in playbooks.
     pub name: &'static str,
     pub ty: ParamType,
     pub required: Required,
