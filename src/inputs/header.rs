@@ -127,9 +127,17 @@ pub(super) fn open_header(spec: &InputSpec) -> (Option<Opened>, Vec<Diagnostic>)
                 .map(|c| format!("`{c}`"))
                 .collect::<Vec<_>>()
                 .join(", ");
-            let hint = match did_you_mean(key, columns.iter().map(String::as_str)) {
-                Some(dym) => format!("{dym} (the columns are {list})"),
-                None => format!("the columns are {list}"),
+            let other_delimiter = [b';', b',', b'\t', b'|'].into_iter().find(|&d| {
+                d != spec.delimiter && columns.len() == 1 && columns[0].contains(char::from(d))
+            });
+            let hint = match (other_delimiter, did_you_mean(key, columns.iter().map(String::as_str))) {
+                (Some(d), _) => format!(
+                    "the header is read as one column `{}`: is the delimiter `{}`? (set `delimiter:`)",
+                    columns[0],
+                    d.escape_ascii()
+                ),
+                (None, Some(dym)) => format!("{dym} (the columns are {list})"),
+                (None, None) => format!("the columns are {list}"),
             };
             problems.push(
                 pointer

@@ -105,15 +105,14 @@ impl KeySet {
             .get(checkpoint)
             .cloned()
             .ok_or_else(|| io::Error::other("duplicate-key checkpoint missing"))?;
-        let source = match &mut self.verifier {
-            Some(s) => s,
-            None => {
-                let s = Source::open(&self.path, self.delimiter).map_err(|e| match e {
-                    super::source::OpenError::Io(e) => e,
-                    _ => io::Error::other("the file disappeared while it was read"),
-                })?;
-                self.verifier.insert(s)
-            }
+        let source = if let Some(source) = &mut self.verifier {
+            source
+        } else {
+            let opened = Source::open(&self.path, self.delimiter).map_err(|e| match e {
+                super::source::OpenError::Io(e) => e,
+                _ => io::Error::other("the file disappeared while it was read"),
+            })?;
+            self.verifier.insert(opened)
         };
         source.seek(pos)?;
         let mut at = None;

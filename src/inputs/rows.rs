@@ -106,23 +106,22 @@ impl Rows {
         let fields = self.source.len();
         if fields != columns {
             let p = Pointer::new(&self.path, at);
-            let column = if fields > columns {
-                p.field_column(self.delimiter, columns)
-            } else {
-                p.end_column()
-            };
             let plural = if fields == 1 { "" } else { "s" };
-            return Err(p
-                .diagnostic(
-                    column,
-                    format!(
-                        "line {} has {fields} field{plural}, the header has {columns}",
-                        at.line
-                    ),
+            let message = format!(
+                "line {} has {fields} field{plural}, the header has {columns}",
+                at.line
+            );
+            return Err(if fields > columns {
+                let column = p.field_column(self.delimiter, columns);
+                let width = p.end_column().saturating_sub(column);
+                p.diagnostic(column, message)
+                    .with_width(width)
+                    .with_hint("quote a value that contains the delimiter: \"a, b\" (and double any quote inside it)")
+            } else {
+                p.diagnostic(p.end_column(), message).with_hint(
+                    "every row needs a value for each column; an empty value is fine (`a,,c`)",
                 )
-                .with_hint(
-                    "quote a value that contains the delimiter: \"a, b\" (double any quote inside)",
-                ));
+            });
         }
         let mut values = Vec::with_capacity(columns);
         for i in 0..columns {

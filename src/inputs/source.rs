@@ -134,6 +134,10 @@ impl Source {
     }
 }
 
+#[expect(
+    clippy::naive_bytecount,
+    reason = "records are short; not worth the bytecount crate"
+)]
 fn count_newlines(bytes: &[u8]) -> u64 {
     bytes.iter().filter(|&&b| b == b'\n').count() as u64
 }
