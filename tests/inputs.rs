@@ -372,3 +372,11 @@ fn wrong_delimiter_is_suggested() {
         Some("the header is read as one column `session_id;status;note`: is the delimiter `;`? (set `delimiter:`)")
     );
 }
+
+#[test]
+fn rows_move_across_threads() {
+    fn assert_send<T: Send + 'static>() {}
+    assert_send::<wts_playbook::inputs::Rows>();
+    assert_send::<Arc<Row>>();
+    assert_send::<FailedCsvWriter>();
+}

