@@ -1,0 +1,218 @@
+//! Streaming over an input's data rows: `open` (an iterator of rows or row problems), `check`
+//! (one full pass collecting every problem, for `validate`) and `count_rows` (for progress
+//! totals). Memory is constant per row except the duplicate-key table (see the module doc).
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use super::header::{open_header, Header, Opened};
+use super::keys::KeySet;
+use super::row::Row;
+use super::source::{Located, Pointer, Source};
+use super::spec::InputSpec;
+use crate::diagnostic::Diagnostic;
+
+/// The data rows of an input, in file order. A row with a problem yields `Err` and the
+/// iteration goes on with the next row; a read error ends it.
+pub struct Rows {
+    source: Source,
+    header: Arc<Header>,
+    name: String,
+    path: PathBuf,
+    delimiter: u8,
+    keys: Option<KeySet>,
+    next_index: u64,
+    done: bool,
+}
+
+/// Opens an input for streaming; fails on the first problem of the file or its header.
+pub fn open(spec: &InputSpec) -> Result<Rows, Diagnostic> {
+    let (opened, mut problems) = open_header(spec);
+    match opened {
+        Some(opened) if problems.is_empty() => Ok(Rows::new(spec, opened)),
+        _ => Err(problems.swap_remove(0)),
+    }
+}
+
+/// One full streaming pass over an input collecting every problem (file, header, rows), at most
+/// `max_problems` of them.
+pub fn check(spec: &InputSpec, max_problems: usize) -> Vec<Diagnostic> {
+    let (opened, mut problems) = open_header(spec);
+    if let Some(opened) = opened {
+        for row in Rows::new(spec, opened) {
+            if problems.len() >= max_problems {
+                break;
+            }
+            if let Err(d) = row {
+                problems.push(d);
+            }
+        }
+    }
+    problems.truncate(max_problems);
+    problems
+}
+
+/// Counts the data rows (blank lines excluded) without checking them, for progress totals.
+pub fn count_rows(spec: &InputSpec) -> Result<u64, Diagnostic> {
+    let (opened, mut problems) = open_header(spec);
+    let Some(Opened { mut source, .. }) = opened else {
+        return Err(problems.swap_remove(0));
+    };
+    let mut n = 0;
+    while source
+        .next_record()
+        .map_err(|e| read_error(&spec.path, &spec.name, &e))?
+        .is_some()
+    {
+        n += 1;
+    }
+    Ok(n)
+}
+
+fn read_error(path: &std::path::Path, name: &str, e: &std::io::Error) -> Diagnostic {
+    Diagnostic::file(path, format!("input `{name}`: cannot read the file: {e}"))
+}
+
+impl Rows {
+    fn new(spec: &InputSpec, opened: Opened) -> Self {
+        let keys = opened
+            .header
+            .key_index
+            .map(|k| KeySet::new(&spec.path, spec.delimiter, k));
+        Rows {
+            source: opened.source,
+            header: opened.header,
+            name: spec.name.clone(),
+            path: spec.path.clone(),
+            delimiter: spec.delimiter,
+            keys,
+            next_index: 0,
+            done: false,
+        }
+    }
+
+    /// The header shared by every row.
+    pub fn header(&self) -> &Arc<Header> {
+        &self.header
+    }
+
+    /// Approximate heap bytes held by the duplicate-key table so far.
+    pub fn key_table_bytes(&self) -> usize {
+        self.keys.as_ref().map_or(0, KeySet::heap_bytes)
+    }
+
+    fn row(&mut self, index: u64, at: &Located) -> Result<Row, Diagnostic> {
+        let columns = self.header.columns.len();
+        let fields = self.source.len();
+        if fields != columns {
+            let p = Pointer::new(&self.path, at);
+            let plural = if fields == 1 { "" } else { "s" };
+            let message = format!(
+                "line {} has {fields} field{plural}, the header has {columns}",
+                at.line
+            );
+            return Err(if fields > columns {
+                let column = p.field_column(self.delimiter, columns);
+                let width = p.end_column().saturating_sub(column);
+                p.diagnostic(column, message)
+                    .with_width(width)
+                    .with_hint("quote a value that contains the delimiter: \"a, b\" (and double any quote inside it)")
+            } else {
+                p.diagnostic(p.end_column(), message).with_hint(
+                    "every row needs a value for each column; an empty value is fine (`a,,c`)",
+                )
+            });
+        }
+        let mut values = Vec::with_capacity(columns);
+        for i in 0..columns {
+            let field = self.source.field(i);
+            match std::str::from_utf8(field) {
+                Ok(s) => values.push(s.to_owned()),
+                Err(e) => {
+                    let p = Pointer::new(&self.path, at);
+                    let column = p.column_in_field(self.delimiter, i, &field[..e.valid_up_to()]);
+                    return Err(p
+                        .diagnostic(
+                            column,
+                            format!(
+                                "line {} is not valid UTF-8 (column `{}`)",
+                                at.line, self.header.columns[i]
+                            ),
+                        )
+                        .with_hint("save the file as UTF-8"));
+                }
+            }
+        }
+        let key = match self.header.key_index {
+            None => (index + 1).to_string(),
+            Some(k) => {
+                let key = values[k].clone();
+                let column_name = &self.header.columns[k];
+                if key.is_empty() {
+                    let p = Pointer::new(&self.path, at);
+                    let column = p.field_column(self.delimiter, k);
+                    return Err(p.diagnostic(
+                        column,
+                        format!("line {} has an empty key (column `{column_name}`)", at.line),
+                    ));
+                }
+                if let Some(keys) = &mut self.keys {
+                    let earlier = keys
+                        .insert(key.as_bytes(), index, at.line)
+                        .map_err(|e| read_error(&self.path, &self.name, &e))?;
+                    if let Some(first) = earlier {
+                        let p = Pointer::new(&self.path, at);
+                        let column = p.field_column(self.delimiter, k);
+                        return Err(p
+                            .diagnostic(
+                                column,
+                                format!(
+                                    "key `{key}` on line {} was already used on line {first}",
+                                    at.line
+                                ),
+                            )
+                            .with_width(key.chars().count())
+                            .with_hint(format!(
+                                "the key column `{column_name}` must name each row once"
+                            )));
+                    }
+                }
+                key
+            }
+        };
+        Ok(Row {
+            index: usize::try_from(index).unwrap_or(usize::MAX),
+            line: at.line,
+            key,
+            values,
+            header: Arc::clone(&self.header),
+        })
+    }
+}
+
+impl Iterator for Rows {
+    type Item = Result<Row, Diagnostic>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.done {
+            return None;
+        }
+        let at = match self.source.next_record() {
+            Ok(Some(at)) => at,
+            Ok(None) => {
+                self.done = true;
+                return None;
+            }
+            Err(e) => {
+                self.done = true;
+                return Some(Err(read_error(&self.path, &self.name, &e)));
+            }
+        };
+        let index = self.next_index;
+        self.next_index += 1;
+        if let Some(keys) = &mut self.keys {
+            keys.note_record(index, &at.seek);
+        }
+        Some(self.row(index, &at))
+    }
+}
