@@ -5,6 +5,8 @@
 
 pub mod catalog;
 pub mod diagnostic;
+pub mod duration;
 pub mod execute;
 pub mod inputs;
 pub mod sandbox;
+pub mod secret;
