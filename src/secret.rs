@@ -100,11 +100,8 @@ impl Redactor {
             }
             let json = serde_json::to_string(secret).expect("a string always serializes");
             let json_inner = &json[1..json.len() - 1];
-            let percent = percent_encoding::utf8_percent_encode(
-                secret,
-                crate::catalog::QUERY,
-            )
-            .to_string();
+            let percent =
+                percent_encoding::utf8_percent_encode(secret, crate::catalog::QUERY).to_string();
             for form in [secret, json_inner, percent.as_str()] {
                 if !patterns.iter().any(|p| p == form) {
                     patterns.push(form.to_owned());
@@ -165,9 +162,7 @@ impl Redactor {
             }
             Value::Array(items) => items.iter_mut().for_each(|item| self.redact_json(item)),
             Value::Object(map) => {
-                let keys_need_it = map
-                    .keys()
-                    .any(|k| matches!(self.redact(k), Cow::Owned(_)));
+                let keys_need_it = map.keys().any(|k| matches!(self.redact(k), Cow::Owned(_)));
                 if keys_need_it {
                     let old = std::mem::take(map);
                     for (k, mut value) in old {

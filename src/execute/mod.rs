@@ -1,1 +1,9 @@
 //! The executor: rate limiter, retries, HTTP client, scheduler.
+//!
+//! In: rendered requests (`catalog::HttpRequest`) with their action's idempotency.
+//! Out: responses classified into what the scheduler does next (`retry::Verdict`).
+//! This module only declares and re-exports; one concept per file.
+
+pub mod rate;
+
+pub use rate::{LimiterStats, RateLimiter, RateSpec, Window};
