@@ -197,16 +197,16 @@ mod tests {
 
     #[test]
     fn secret_never_prints_itself() {
-        let s = Secret::new("pn_supersecret");
-        assert_eq!(format!("{s}"), "[redacted]");
-        assert_eq!(format!("{s:?}"), "[redacted]");
-        assert_eq!(format!("{s:#?}"), "[redacted]");
-        assert_eq!(serde_json::to_string(&s).unwrap(), "\"[redacted]\"");
         #[derive(Debug)]
         #[expect(dead_code, reason = "only printed through Debug")]
         struct Holder {
             token: Secret,
         }
+        let s = Secret::new("pn_supersecret");
+        assert_eq!(format!("{s}"), "[redacted]");
+        assert_eq!(format!("{s:?}"), "[redacted]");
+        assert_eq!(format!("{s:#?}"), "[redacted]");
+        assert_eq!(serde_json::to_string(&s).unwrap(), "\"[redacted]\"");
         let printed = format!("{:?}", Holder { token: s.clone() });
         assert!(!printed.contains("supersecret"), "{printed}");
         assert_eq!(s.expose(), "pn_supersecret");

@@ -4,6 +4,10 @@
 //! Out: responses classified into what the scheduler does next (`retry::Verdict`).
 //! This module only declares and re-exports; one concept per file.
 
+pub mod client;
 pub mod rate;
+pub mod retry;
 
+pub use client::{ApiError, ApiResponse, CheckError, Client, TransportError};
 pub use rate::{LimiterStats, RateLimiter, RateSpec, Window};
+pub use retry::{classify, parse_retry_after, RetryCause, RetryPolicy, Verdict};
