@@ -1,0 +1,820 @@
+//! The HTTP client: sends one rendered [`HttpRequest`] to the WTS API and returns what came back,
+//! with transport failures sorted by whether the request may have reached the server.
+//!
+//! In: a base URL, the token (a [`Secret`]), a timeout, and `HttpRequest`s from the planner.
+//! Out: [`ApiResponse`] (status, JSON body, `Retry-After`) or [`TransportError`]; for non-2xx
+//! answers, [`ApiError::from_response`] decodes the error body leniently (wts-api.md §15).
+//!
+//! What holds:
+//! * Every request carries `Authorization: Bearer <token>` (marked sensitive, so it never shows in
+//!   `Debug` output), `Accept: application/json` and `User-Agent: wts-playbook/VERSION`; a request
+//!   with a body sends it as JSON with `Content-Type: application/json`, whatever the method
+//!   (`DELETE` with a body included).
+//! * Redirects are not followed: the API never redirects, and following one could re-send a
+//!   non-idempotent request or carry the token elsewhere. A 3xx is returned as a response.
+//! * The token appears only in that header. reqwest's error messages name the URL (base URL plus
+//!   path and query), never headers; tests assert that no error text contains the token.
+//! * `HTTP(S)_PROXY` is honoured, except for a loopback base URL (the sandbox, tests).
+//! * A request path must start with `/`, so a path can never change the host
+//!   (`https://api.wts.chat` + `evil.com/x`).
+//!
+//! reqwest error → [`TransportError`]:
+//! * `is_builder()` → `Invalid` (could not even build the request; nothing sent, retry is futile);
+//! * `is_connect()` → `NotSent`: TCP connect refused, DNS failure, TLS handshake failure, connect
+//!   timeout (checked before `is_timeout`, since a connect timeout is both);
+//! * `is_timeout()` → `Timeout`: the request may have been processed;
+//! * anything else (`is_request()`: the connection was reset or closed after the request was
+//!   written; `is_body()`/`is_decode()`: the response body broke off) → `Broken`: ambiguous.
+//!
+//! hyper's pool already re-sends a request, transparently, when a reused keep-alive connection
+//! turns out to be closed before the request was written; what reaches us as `Broken` is genuine.
+
+use std::fmt;
+use std::time::{Duration, SystemTime};
+
+use reqwest::header::{HeaderMap, HeaderValue, ACCEPT, AUTHORIZATION, RETRY_AFTER};
+use serde_json::Value;
+
+use super::retry::parse_retry_after;
+use crate::catalog::{HttpRequest, Method};
+use crate::secret::Secret;
+
+/// Non-JSON bodies are kept as a JSON string of at most this many bytes.
+pub const MAX_TEXT_BODY: usize = 2048;
+
+/// `raw` in an [`ApiError`] is cut to this many bytes.
+const MAX_RAW_ERROR: usize = 300;
+
+/// Connecting longer than this is a `NotSent` failure (retried), whatever the request timeout.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The response to a request that reached the server and was answered.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ApiResponse {
+    pub status: u16,
+    /// The JSON body; `Null` when empty; a non-JSON body as a JSON string (at most 2 KB).
+    pub body: Value,
+    /// The `Retry-After` header, as delta-seconds or an HTTP date, relative to now.
+    pub retry_after: Option<Duration>,
+}
+
+impl ApiResponse {
+    pub fn is_success(&self) -> bool {
+        (200..300).contains(&self.status)
+    }
+}
+
+/// A request that got no HTTP answer.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TransportError {
+    /// Connecting failed (refused, DNS, TLS handshake, connect timeout): the request was never
+    /// sent, so it is safe to retry any action.
+    #[error("connection failed, request not sent: {0}")]
+    NotSent(String),
+    /// No answer within the timeout: the server may have processed the request.
+    #[error("timed out waiting for the answer: {0}")]
+    Timeout(String),
+    /// The connection broke after the request was sent: the server may have processed it.
+    #[error("connection broken after the request was sent: {0}")]
+    Broken(String),
+    /// The request could not be built (bad path or URL): never sent, and retrying cannot help.
+    #[error("invalid request, not sent: {0}")]
+    Invalid(String),
+}
+
+impl TransportError {
+    /// Whether the request may have reached the server (`Timeout`, `Broken`).
+    pub fn was_sent(&self) -> bool {
+        matches!(self, TransportError::Timeout(_) | TransportError::Broken(_))
+    }
+
+    fn from_reqwest(err: &reqwest::Error) -> TransportError {
+        let msg = error_chain(err);
+        if err.is_builder() {
+            TransportError::Invalid(msg)
+        } else if err.is_connect() {
+            TransportError::NotSent(msg)
+        } else if err.is_timeout() {
+            TransportError::Timeout(msg)
+        } else {
+            TransportError::Broken(msg)
+        }
+    }
+}
+
+/// `err` and its sources, joined with `: `, skipping a source whose text repeats its parent's.
+fn error_chain(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut msg = err.to_string();
+    let mut last = msg.clone();
+    let mut source = err.source();
+    while let Some(e) = source {
+        let text = e.to_string();
+        if !last.contains(&text) {
+            msg.push_str(": ");
+            msg.push_str(&text);
+        }
+        last = text;
+        source = e.source();
+    }
+    msg
+}
+
+/// An error answer from the API, decoded leniently: the WTS envelope, else RFC 7807
+/// `ProblemDetails`, else the raw body.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct ApiError {
+    pub status: u16,
+    /// Stable machine code, e.g. `ERROR_SESSION_ALREADY_COMPLETED`.
+    pub key: Option<String>,
+    /// Human message (often Portuguese), or `ProblemDetails` `title: detail`.
+    pub text: Option<String>,
+    /// `id.shortValue`: the reference to quote to support (`ProblemDetails`: `traceId`).
+    pub short_id: Option<String>,
+    /// The body, truncated, when it was neither shape.
+    pub raw: Option<String>,
+}
+
+fn str_field<'a>(obj: &'a serde_json::Map<String, Value>, name: &str) -> Option<&'a str> {
+    obj.get(name)
+        .and_then(Value::as_str)
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+}
+
+/// `s` cut to at most `max` bytes on a character boundary, with `…` when cut.
+pub(crate) fn truncate(s: &str, max: usize) -> String {
+    if s.len() <= max {
+        return s.to_owned();
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…", &s[..end])
+}
+
+impl ApiError {
+    pub fn from_response(status: u16, body: &Value) -> ApiError {
+        let mut err = ApiError {
+            status,
+            key: None,
+            text: None,
+            short_id: None,
+            raw: None,
+        };
+        match body {
+            Value::Null => {}
+            Value::Object(obj) if is_envelope(obj) => {
+                err.key = str_field(obj, "key").map(str::to_owned);
+                err.text = str_field(obj, "text").map(str::to_owned);
+                err.short_id = obj.get("id").and_then(|id| match id {
+                    Value::Object(id) => str_field(id, "shortValue")
+                        .or_else(|| str_field(id, "value"))
+                        .map(str::to_owned),
+                    Value::String(s) if !s.trim().is_empty() => Some(s.trim().to_owned()),
+                    _ => None,
+                });
+            }
+            Value::Object(obj) if is_problem(obj) => {
+                let mut text = match (str_field(obj, "title"), str_field(obj, "detail")) {
+                    (Some(t), Some(d)) if t != d => format!("{t}: {d}"),
+                    (Some(t), _) => t.to_owned(),
+                    (None, Some(d)) => d.to_owned(),
+                    (None, None) => String::new(),
+                };
+                // ASP.NET validation problems list the offending fields in `errors`.
+                if let Some(Value::Object(errors)) = obj.get("errors") {
+                    let fields: Vec<String> = errors
+                        .iter()
+                        .map(|(field, msgs)| match msgs {
+                            Value::Array(list) => {
+                                let msgs: Vec<&str> =
+                                    list.iter().filter_map(Value::as_str).collect();
+                                format!("{field}: {}", msgs.join("; "))
+                            }
+                            Value::String(m) => format!("{field}: {m}"),
+                            other => format!("{field}: {other}"),
+                        })
+                        .collect();
+                    if !fields.is_empty() {
+                        text = format!("{text} ({})", fields.join(", "));
+                    }
+                }
+                err.text = Some(truncate(text.trim(), MAX_TEXT_BODY));
+                err.short_id = str_field(obj, "traceId").map(str::to_owned);
+            }
+            Value::String(s) => {
+                let s = s.trim();
+                if !s.is_empty() {
+                    err.raw = Some(truncate(s, MAX_RAW_ERROR));
+                }
+            }
+            other => err.raw = Some(truncate(&other.to_string(), MAX_RAW_ERROR)),
+        }
+        err
+    }
+
+    /// Decode the error in a non-2xx response.
+    pub fn from_api_response(resp: &ApiResponse) -> ApiError {
+        ApiError::from_response(resp.status, &resp.body)
+    }
+}
+
+fn is_envelope(obj: &serde_json::Map<String, Value>) -> bool {
+    ["key", "text", "httpStatusCode", "isUnsolvableError"]
+        .iter()
+        .any(|k| obj.contains_key(*k))
+        || obj
+            .get("id")
+            .is_some_and(|id| id.get("shortValue").is_some() || id.get("value").is_some())
+}
+
+fn is_problem(obj: &serde_json::Map<String, Value>) -> bool {
+    obj.get("title").is_some_and(Value::is_string)
+        || obj.get("detail").is_some_and(Value::is_string)
+}
+
+impl fmt::Display for ApiError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.status)?;
+        if let Some(reason) = reqwest::StatusCode::from_u16(self.status)
+            .ok()
+            .and_then(|s| s.canonical_reason())
+        {
+            write!(f, " {reason}")?;
+        }
+        let parts: Vec<&str> = [&self.key, &self.text, &self.raw]
+            .into_iter()
+            .filter_map(|p| p.as_deref())
+            .collect();
+        if !parts.is_empty() {
+            write!(f, ": {}", parts.join(": "))?;
+        }
+        if let Some(id) = &self.short_id {
+            write!(f, " (ref {id})")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for ApiError {}
+
+/// Why the token check failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CheckError {
+    /// The API answered with an error; a 401 means the token was refused.
+    #[error("{0}")]
+    Api(ApiError),
+    #[error("{0}")]
+    Transport(TransportError),
+}
+
+impl CheckError {
+    /// The token was refused (401).
+    pub fn is_auth_rejected(&self) -> bool {
+        matches!(self, CheckError::Api(e) if e.status == 401)
+    }
+}
+
+/// The API client for one run: one connection pool, one token.
+#[derive(Debug, Clone)]
+pub struct Client {
+    http: reqwest::Client,
+    /// Scheme, host and port (and any path prefix), without a trailing `/`.
+    base_url: String,
+    default_timeout: Duration,
+}
+
+impl Client {
+    /// A client for `base_url` (e.g. `https://api.wts.chat`; a trailing `/` is removed) sending
+    /// `token` as a bearer token. An empty token sends no `Authorization` header (the sandbox needs
+    /// none). `default_timeout` applies to [`Client::check_token`].
+    pub fn new(
+        base_url: &str,
+        token: &Secret,
+        default_timeout: Duration,
+    ) -> Result<Client, String> {
+        let base_url = base_url.trim().trim_end_matches('/').to_owned();
+        let parsed = reqwest::Url::parse(&base_url)
+            .map_err(|e| format!("invalid base URL `{base_url}`: {e}"))?;
+        if !matches!(parsed.scheme(), "http" | "https") {
+            return Err(format!(
+                "invalid base URL `{base_url}`: the scheme must be http or https"
+            ));
+        }
+        if parsed.host_str().is_none_or(str::is_empty) {
+            return Err(format!("invalid base URL `{base_url}`: no host"));
+        }
+        if parsed.query().is_some() || parsed.fragment().is_some() {
+            return Err(format!(
+                "invalid base URL `{base_url}`: it cannot have a query or a fragment"
+            ));
+        }
+        if !parsed.username().is_empty() || parsed.password().is_some() {
+            return Err(format!(
+                "invalid base URL `{base_url}`: put credentials in WTS_API_TOKEN, not in the URL"
+            ));
+        }
+        let mut headers = HeaderMap::new();
+        headers.insert(ACCEPT, HeaderValue::from_static("application/json"));
+        if !token.is_empty() {
+            let mut auth =
+                HeaderValue::from_str(&format!("Bearer {}", token.expose())).map_err(|_| {
+                    "the API token contains characters that cannot be sent in an HTTP header \
+                     (a line break or a control character?)"
+                        .to_owned()
+                })?;
+            auth.set_sensitive(true);
+            headers.insert(AUTHORIZATION, auth);
+        }
+        let host = parsed.host_str().unwrap_or_default();
+        let loopback = host.eq_ignore_ascii_case("localhost")
+            || host
+                .trim_start_matches('[')
+                .trim_end_matches(']')
+                .parse::<std::net::IpAddr>()
+                .is_ok_and(|ip| ip.is_loopback());
+        let mut builder = reqwest::Client::builder();
+        if loopback {
+            // A local server (the sandbox, tests) is never reached through HTTP(S)_PROXY.
+            builder = builder.no_proxy();
+        }
+        let http = builder
+            .use_rustls_tls()
+            .default_headers(headers)
+            .user_agent(concat!("wts-playbook/", env!("CARGO_PKG_VERSION")))
+            .redirect(reqwest::redirect::Policy::none())
+            .connect_timeout(CONNECT_TIMEOUT.min(default_timeout.max(Duration::from_secs(1))))
+            .timeout(default_timeout)
+            // Keep a warm connection for every in-flight request of a high-concurrency run.
+            .pool_max_idle_per_host(512)
+            .pool_idle_timeout(Duration::from_secs(90))
+            .tcp_nodelay(true)
+            .build()
+            .map_err(|e| format!("cannot build the HTTP client: {}", error_chain(&e)))?;
+        Ok(Client {
+            http,
+            base_url,
+            default_timeout,
+        })
+    }
+
+    pub fn base_url(&self) -> &str {
+        &self.base_url
+    }
+
+    pub fn default_timeout(&self) -> Duration {
+        self.default_timeout
+    }
+
+    /// The full URL `req` is sent to.
+    pub fn url(&self, req: &HttpRequest) -> String {
+        format!("{}{}", self.base_url, req.path_and_query())
+    }
+
+    /// Send `req` once (no retry here) and read the whole answer within `timeout`.
+    pub async fn send(
+        &self,
+        req: &HttpRequest,
+        timeout: Duration,
+    ) -> Result<ApiResponse, TransportError> {
+        if !req.path.starts_with('/') {
+            return Err(TransportError::Invalid(format!(
+                "the path `{}` must start with `/`",
+                req.path
+            )));
+        }
+        let method = match req.method {
+            Method::Get => reqwest::Method::GET,
+            Method::Post => reqwest::Method::POST,
+            Method::Put => reqwest::Method::PUT,
+            Method::Delete => reqwest::Method::DELETE,
+            Method::Patch => reqwest::Method::PATCH,
+        };
+        let mut builder = self.http.request(method, self.url(req)).timeout(timeout);
+        if let Some(body) = &req.body {
+            builder = builder.json(body);
+        }
+        let resp = builder
+            .send()
+            .await
+            .map_err(|e| TransportError::from_reqwest(&e))?;
+        let status = resp.status().as_u16();
+        let retry_after = resp
+            .headers()
+            .get(RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| parse_retry_after(v, SystemTime::now()));
+        let bytes = resp
+            .bytes()
+            .await
+            .map_err(|e| TransportError::from_reqwest(&e))?;
+        Ok(ApiResponse {
+            status,
+            body: decode_body(&bytes),
+            retry_after,
+        })
+    }
+
+    /// One cheap authenticated call (`GET /core/v1/tag`, wts-api.md §11) to check the token
+    /// before a run. The caller should acquire from the run's rate limiter first: it counts.
+    pub async fn check_token(&self) -> Result<(), CheckError> {
+        let req = HttpRequest {
+            method: Method::Get,
+            path: "/core/v1/tag".to_owned(),
+            query: Vec::new(),
+            body: None,
+        };
+        let resp = self
+            .send(&req, self.default_timeout)
+            .await
+            .map_err(CheckError::Transport)?;
+        if resp.is_success() {
+            Ok(())
+        } else {
+            Err(CheckError::Api(ApiError::from_api_response(&resp)))
+        }
+    }
+}
+
+/// Empty → `Null`; JSON → the value; anything else → a JSON string of at most 2 KB.
+fn decode_body(bytes: &[u8]) -> Value {
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Value::Null;
+    }
+    serde_json::from_slice(bytes)
+        .unwrap_or_else(|_| Value::String(truncate(&String::from_utf8_lossy(bytes), MAX_TEXT_BODY)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::extract::Request;
+    use axum::http::StatusCode;
+    use axum::response::IntoResponse;
+    use axum::routing::{any, get};
+    use serde_json::json;
+    use tokio::io::AsyncReadExt;
+
+    const TOKEN: &str = "pn_test_token_0123456789";
+
+    async fn echo(req: Request) -> impl IntoResponse {
+        let (parts, body) = req.into_parts();
+        let bytes = axum::body::to_bytes(body, 1 << 20).await.unwrap();
+        let header = |name: &str| {
+            parts
+                .headers
+                .get(name)
+                .map(|v| v.to_str().unwrap().to_owned())
+        };
+        axum::Json(json!({
+            "method": parts.method.as_str(),
+            "uri": parts.uri.to_string(),
+            "authorization": header("authorization"),
+            "accept": header("accept"),
+            "content_type": header("content-type"),
+            "user_agent": header("user-agent"),
+            "body": serde_json::from_slice::<Value>(&bytes).ok(),
+        }))
+    }
+
+    async fn tags(req: Request) -> axum::response::Response {
+        let auth = req
+            .headers()
+            .get("authorization")
+            .and_then(|v| v.to_str().ok());
+        if auth == Some(&format!("Bearer {TOKEN}")) {
+            axum::Json(json!([{"id": "t1", "name": "vip"}])).into_response()
+        } else {
+            (
+                StatusCode::UNAUTHORIZED,
+                axum::Json(json!({
+                    "id": {"value": "c44bf0cc-0000", "shortValue": "c44bf0cc"},
+                    "httpStatusCode": 401, "error": true,
+                    "key": "ERROR_UNAUTHORIZED", "text": "Acesso negado"
+                })),
+            )
+                .into_response()
+        }
+    }
+
+    /// An axum server on 127.0.0.1:0; returns its base URL.
+    async fn server() -> String {
+        let app = axum::Router::new()
+            .route("/echo", any(echo))
+            .route("/core/v1/tag", get(tags))
+            .route("/empty", get(|| async { StatusCode::OK }))
+            .route(
+                "/limited",
+                get(|| async {
+                    (
+                        StatusCode::TOO_MANY_REQUESTS,
+                        [("retry-after", "7")],
+                        axum::Json(json!({"key": "ERROR_TOO_MANY_REQUESTS"})),
+                    )
+                }),
+            )
+            .route(
+                "/limited-date",
+                get(|| async {
+                    (
+                        StatusCode::TOO_MANY_REQUESTS,
+                        [("retry-after", "Wed, 21 Oct 2015 07:28:00 GMT")],
+                    )
+                }),
+            )
+            .route(
+                "/text",
+                get(|| async { (StatusCode::BAD_GATEWAY, "<html>bad gateway</html>") }),
+            )
+            .route("/big", get(|| async { "x".repeat(10_000) }))
+            .route(
+                "/slow",
+                get(|| async {
+                    tokio::time::sleep(Duration::from_secs(5)).await;
+                    "late"
+                }),
+            );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        format!("http://{addr}/")
+    }
+
+    fn client(base: &str) -> Client {
+        Client::new(base, &Secret::new(TOKEN), Duration::from_secs(5)).unwrap()
+    }
+
+    fn get_req(path: &str) -> HttpRequest {
+        HttpRequest {
+            method: Method::Get,
+            path: path.to_owned(),
+            query: Vec::new(),
+            body: None,
+        }
+    }
+
+    fn assert_no_token(e: &TransportError) {
+        assert!(!e.to_string().contains(TOKEN), "{e}");
+        assert!(!format!("{e:?}").contains(TOKEN), "{e:?}");
+    }
+
+    #[tokio::test]
+    async fn sends_bearer_accept_user_agent_and_json_body_on_delete() {
+        let base = server().await;
+        let c = client(&base);
+        assert!(!c.base_url().ends_with('/'));
+        let req = HttpRequest {
+            method: Method::Delete,
+            path: "/echo".to_owned(),
+            query: vec![
+                ("tag".to_owned(), "a b".to_owned()),
+                ("tag".to_owned(), "c".to_owned()),
+            ],
+            body: Some(json!({"tagIds": ["x", "y"]})),
+        };
+        let resp = c.send(&req, Duration::from_secs(5)).await.unwrap();
+        assert_eq!(resp.status, 200);
+        let b = &resp.body;
+        assert_eq!(b["method"], "DELETE");
+        assert_eq!(b["uri"], "/echo?tag=a%20b&tag=c");
+        assert_eq!(b["authorization"], format!("Bearer {TOKEN}"));
+        assert_eq!(b["accept"], "application/json");
+        assert_eq!(b["content_type"], "application/json");
+        assert_eq!(
+            b["user_agent"],
+            concat!("wts-playbook/", env!("CARGO_PKG_VERSION"))
+        );
+        assert_eq!(b["body"], json!({"tagIds": ["x", "y"]}));
+        // No body: no content type.
+        let resp = c
+            .send(&get_req("/echo"), Duration::from_secs(5))
+            .await
+            .unwrap();
+        assert_eq!(resp.body["content_type"], Value::Null);
+        assert_eq!(resp.body["body"], Value::Null);
+        // The token never shows in the client's Debug output.
+        assert!(!format!("{c:?}").contains(TOKEN));
+    }
+
+    #[tokio::test]
+    async fn empty_body_is_null_and_text_body_is_a_truncated_string() {
+        let c = client(&server().await);
+        let resp = c
+            .send(&get_req("/empty"), Duration::from_secs(5))
+            .await
+            .unwrap();
+        assert_eq!((resp.status, resp.body), (200, Value::Null));
+        let resp = c
+            .send(&get_req("/text"), Duration::from_secs(5))
+            .await
+            .unwrap();
+        assert_eq!(resp.status, 502);
+        assert_eq!(resp.body, json!("<html>bad gateway</html>"));
+        let resp = c
+            .send(&get_req("/big"), Duration::from_secs(5))
+            .await
+            .unwrap();
+        let s = resp.body.as_str().unwrap();
+        assert_eq!(s.len(), MAX_TEXT_BODY + "…".len());
+    }
+
+    #[tokio::test]
+    async fn reads_retry_after_on_429() {
+        let c = client(&server().await);
+        let resp = c
+            .send(&get_req("/limited"), Duration::from_secs(5))
+            .await
+            .unwrap();
+        assert_eq!(resp.status, 429);
+        assert_eq!(resp.retry_after, Some(Duration::from_secs(7)));
+        assert_eq!(
+            ApiError::from_api_response(&resp).key.as_deref(),
+            Some("ERROR_TOO_MANY_REQUESTS")
+        );
+        // A date in the past means "now".
+        let resp = c
+            .send(&get_req("/limited-date"), Duration::from_secs(5))
+            .await
+            .unwrap();
+        assert_eq!(resp.retry_after, Some(Duration::ZERO));
+    }
+
+    #[tokio::test]
+    async fn check_token_accepts_a_good_token_and_reports_a_refused_one() {
+        let base = server().await;
+        client(&base).check_token().await.unwrap();
+        let bad = Client::new(&base, &Secret::new("pn_wrong"), Duration::from_secs(5)).unwrap();
+        let err = bad.check_token().await.unwrap_err();
+        assert!(err.is_auth_rejected());
+        assert_eq!(
+            err.to_string(),
+            "401 Unauthorized: ERROR_UNAUTHORIZED: Acesso negado (ref c44bf0cc)"
+        );
+    }
+
+    #[tokio::test]
+    async fn connection_refused_is_not_sent() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        drop(listener);
+        let c = client(&format!("http://{addr}"));
+        let err = c
+            .send(&get_req("/x"), Duration::from_secs(5))
+            .await
+            .unwrap_err();
+        assert!(matches!(err, TransportError::NotSent(_)), "{err:?}");
+        assert!(!err.was_sent());
+        assert_no_token(&err);
+        let check = c.check_token().await.unwrap_err();
+        assert!(matches!(
+            check,
+            CheckError::Transport(TransportError::NotSent(_))
+        ));
+    }
+
+    #[tokio::test]
+    async fn server_closing_without_answer_is_broken() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            // Accept, read the request, hang up without answering (every connection).
+            while let Ok((mut sock, _)) = listener.accept().await {
+                let mut buf = [0u8; 4096];
+                let _ = sock.read(&mut buf).await;
+                drop(sock);
+            }
+        });
+        let c = client(&format!("http://{addr}"));
+        let req = HttpRequest {
+            method: Method::Post,
+            path: "/chat/v1/message/send".to_owned(),
+            query: Vec::new(),
+            body: Some(json!({"text": "hi"})),
+        };
+        let err = c.send(&req, Duration::from_secs(5)).await.unwrap_err();
+        assert!(matches!(err, TransportError::Broken(_)), "{err:?}");
+        assert!(err.was_sent());
+        assert_no_token(&err);
+    }
+
+    #[tokio::test]
+    async fn slow_server_is_timeout() {
+        let c = client(&server().await);
+        let err = c
+            .send(&get_req("/slow"), Duration::from_millis(200))
+            .await
+            .unwrap_err();
+        assert!(matches!(err, TransportError::Timeout(_)), "{err:?}");
+        assert!(err.was_sent());
+        assert_no_token(&err);
+    }
+
+    #[tokio::test]
+    async fn a_path_without_leading_slash_is_never_sent() {
+        let c = client("http://127.0.0.1:9");
+        let err = c
+            .send(&get_req("evil.example/x"), Duration::from_secs(1))
+            .await
+            .unwrap_err();
+        assert!(matches!(err, TransportError::Invalid(_)), "{err:?}");
+        assert!(!err.was_sent());
+    }
+
+    #[test]
+    fn base_url_is_checked_and_normalised() {
+        let ok = |u: &str| Client::new(u, &Secret::new(TOKEN), Duration::from_secs(1)).unwrap();
+        assert_eq!(
+            ok("https://api.wts.chat/").base_url(),
+            "https://api.wts.chat"
+        );
+        assert_eq!(
+            ok(" https://api.wts.chat// ").base_url(),
+            "https://api.wts.chat"
+        );
+        assert_eq!(
+            ok("http://127.0.0.1:8080/prefix/").url(&get_req("/core/v1/tag")),
+            "http://127.0.0.1:8080/prefix/core/v1/tag"
+        );
+        let err =
+            |u: &str| Client::new(u, &Secret::new(TOKEN), Duration::from_secs(1)).unwrap_err();
+        assert!(err("api.wts.chat").contains("invalid base URL"));
+        assert!(err("ftp://api.wts.chat").contains("http or https"));
+        assert!(err("https://api.wts.chat?x=1").contains("query"));
+        assert!(err("https://user:pw@api.wts.chat").contains("credentials"));
+        let bad_token = Client::new(
+            "https://api.wts.chat",
+            &Secret::new("pn_abc\nInjected: yes"),
+            Duration::from_secs(1),
+        )
+        .unwrap_err();
+        assert!(!bad_token.contains("pn_abc"), "{bad_token}");
+    }
+
+    #[test]
+    fn decodes_the_wts_envelope() {
+        let body = json!({
+            "id": {"value": "c44bf0cc-1111-2222", "shortValue": "c44bf0cc"},
+            "httpStatusCode": 400, "error": true, "date": "2025-01-01T12:00:00Z",
+            "key": "ERROR_SESSION_ALREADY_COMPLETED", "text": "Sessão já finalizada",
+            "isUnsolvableError": false
+        });
+        let e = ApiError::from_response(400, &body);
+        assert_eq!(e.key.as_deref(), Some("ERROR_SESSION_ALREADY_COMPLETED"));
+        assert_eq!(e.text.as_deref(), Some("Sessão já finalizada"));
+        assert_eq!(e.short_id.as_deref(), Some("c44bf0cc"));
+        assert_eq!(e.raw, None);
+        assert_eq!(
+            e.to_string(),
+            "400 Bad Request: ERROR_SESSION_ALREADY_COMPLETED: Sessão já finalizada (ref c44bf0cc)"
+        );
+        // Every field is optional.
+        let e = ApiError::from_response(500, &json!({"key": "ERROR_INTERNAL"}));
+        assert_eq!(e.to_string(), "500 Internal Server Error: ERROR_INTERNAL");
+    }
+
+    #[test]
+    fn decodes_problem_details() {
+        let body = json!({
+            "type": "https://tools.ietf.org/html/rfc7231#section-6.5.1",
+            "title": "One or more validation errors occurred.",
+            "status": 400,
+            "errors": {"PhoneNumber": ["The PhoneNumber field is required."]},
+            "traceId": "00-abc-01"
+        });
+        let e = ApiError::from_response(400, &body);
+        assert_eq!(e.key, None);
+        assert_eq!(
+            e.text.as_deref(),
+            Some(
+                "One or more validation errors occurred. \
+                 (PhoneNumber: The PhoneNumber field is required.)"
+            )
+        );
+        assert_eq!(e.short_id.as_deref(), Some("00-abc-01"));
+        let e = ApiError::from_response(
+            404,
+            &json!({"title": "Not Found", "detail": "No session 42"}),
+        );
+        assert_eq!(e.to_string(), "404 Not Found: Not Found: No session 42");
+    }
+
+    #[test]
+    fn keeps_other_bodies_raw_and_truncated() {
+        let e = ApiError::from_response(502, &json!("<html>bad gateway</html>"));
+        assert_eq!(e.raw.as_deref(), Some("<html>bad gateway</html>"));
+        assert_eq!(e.to_string(), "502 Bad Gateway: <html>bad gateway</html>");
+        let long = "é".repeat(1000);
+        let e = ApiError::from_response(500, &Value::String(long));
+        let raw = e.raw.unwrap();
+        assert!(raw.len() <= MAX_RAW_ERROR + "…".len() && raw.ends_with('…'));
+        let e = ApiError::from_response(500, &json!([1, 2]));
+        assert_eq!(e.raw.as_deref(), Some("[1,2]"));
+        let e = ApiError::from_response(503, &Value::Null);
+        assert_eq!(e.to_string(), "503 Service Unavailable");
+        assert_eq!(
+            ApiError::from_response(599, &Value::Null).to_string(),
+            "599"
+        );
+    }
+}
