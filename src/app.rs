@@ -227,14 +227,16 @@ fn run_cmd(args: &RunArgs) -> u8 {
                 let url = std::env::var("WTS_BASE_URL").unwrap_or_else(|_| "https://api.wts.chat".into());
                 (url, token.clone().unwrap_or_default())
             };
-            let client = match Client::new(&base_url, Secret::new(token), program.settings.timeout) {
+            let client = match Client::new(&base_url, &Secret::new(token), program.settings.timeout) {
                 Ok(c) => c,
                 Err(e) => {
                     eprintln!("error: {}", redactor.redact(&e));
                     return EXIT_INVALID;
                 }
             };
+            let limiter = RateLimiter::new(program.settings.rate_limit.clone());
             // One cheap call before the first change: a bad token stops here.
+            limiter.acquire().await;
             if let Err(e) = client.check_token().await {
                 eprintln!("error: token check failed: {}", redactor.redact(&e.to_string()));
                 return EXIT_ABORTED;
@@ -243,7 +245,7 @@ fn run_cmd(args: &RunArgs) -> u8 {
                 eprintln!("aborted: not confirmed");
                 return EXIT_ABORTED;
             }
-            Transport::Http { client, limiter: RateLimiter::new(program.settings.rate_limit.clone()) }
+            Transport::Http { client, limiter }
         };
         let writer = match ReportWriter::create(&report_path, &header) {
             Ok(w) => w,

@@ -11,3 +11,6 @@ pub mod retry;
 pub use client::{ApiError, ApiResponse, CheckError, Client, TransportError};
 pub use rate::{LimiterStats, RateLimiter, RateSpec, Window};
 pub use retry::{classify, parse_retry_after, RetryCause, RetryPolicy, Verdict};
+pub mod scheduler;
+
+pub use scheduler::{execute, RunOptions, RunResult, Transport};

@@ -16,7 +16,7 @@ use tokio::sync::Semaphore;
 
 use super::client::{ApiError, ApiResponse, Client, TransportError};
 use super::rate::RateLimiter;
-use super::retry::{classify, Verdict};
+use super::retry::{classify, RetryCause, Verdict};
 use crate::catalog::{self, ActionSpec, HttpRequest};
 use crate::inputs;
 use crate::plan::{self, Base, SourceItem};
@@ -648,12 +648,12 @@ async fn send(
                 done.error = Some(err.to_string());
                 return done;
             }
-            Verdict::Retry { after } => {
-                let is_429 = matches!(&result, Ok(ApiResponse { status: 429, .. }));
+            Verdict::Retry { cause, after } => {
+                let is_429 = cause == RetryCause::RateLimited;
                 if is_429 {
                     shared.rate_limited.fetch_add(1, Ordering::Relaxed);
                 }
-                if matches!(&result, Err(_) | Ok(ApiResponse { status: 500..=599, .. })) {
+                if matches!(cause, RetryCause::ServerError | RetryCause::Timeout | RetryCause::Broken) {
                     ambiguous_before = true;
                 }
                 if attempts >= policy.attempts || shared.cancelled() {
@@ -664,21 +664,25 @@ async fn send(
                     done.error = Some(format!("gave up after {attempts} attempts: {last}"));
                     return done;
                 }
-                let wait = if is_429 {
-                    let w = policy.wait_for_429(attempts - 1, after, &mut rng);
-                    // A 429 slows the whole run, not just this worker.
-                    limiter.pause_until(tokio::time::Instant::now() + w);
-                    w
+                let wait = if after.is_some() || is_429 {
+                    policy.wait_for_429(attempts - 1, after, &mut rng)
                 } else {
                     policy.delay(attempts - 1, &mut rng)
                 };
+                if cause.pauses_limiter() {
+                    // A 429 slows the whole run, not just this worker.
+                    limiter.pause_until(tokio::time::Instant::now() + wait);
+                }
                 tracing::debug!(step = %step.id, key = %shared.redactor.redact(&si.key), ?wait, "retrying");
                 tokio::time::sleep(wait).await;
             }
             Verdict::Fail => {
-                let resp = result.expect("a failure verdict has a response");
+                let Ok(resp) = result else { return done };
                 // A retry of an idempotent change may find it already done.
-                if ambiguous_before && (400..500).contains(&resp.status) && already_done(client, step, &req, step.settings.timeout).await {
+                if ambiguous_before
+                    && (400..500).contains(&resp.status)
+                    && already_done(client, limiter, step, &req, step.settings.timeout).await
+                {
                     done.status = ItemStatus::Succeeded;
                     done.error = None;
                     done.output = JValue::from(());
@@ -705,12 +709,13 @@ async fn send(
 
 /// After an ambiguous failure, a 4xx on the retry of an idempotent change may mean the first try
 /// worked: a completed session is checked with `GET`; a removal's error counts as done.
-async fn already_done(client: &Client, step: &StepPlan, req: &HttpRequest, timeout: Duration) -> bool {
+async fn already_done(client: &Client, limiter: &RateLimiter, step: &StepPlan, req: &HttpRequest, timeout: Duration) -> bool {
     let StepKind::Action { spec, .. } = &step.kind else { return false };
     match spec.name {
         "session.complete" => {
             let path = req.path.trim_end_matches("/complete").to_owned();
             let get = HttpRequest { method: catalog::Method::Get, path, query: Vec::new(), body: None };
+            limiter.acquire().await;
             matches!(client.send(&get, timeout).await, Ok(r) if r.status == 200 && r.body.get("status").and_then(Value::as_str) == Some("COMPLETED"))
         }
         "panel.delete_note" | "sequence.remove_contact" | "sequence.remove_contacts" => true,
