@@ -7,4 +7,5 @@ pub mod catalog;
 pub mod diagnostic;
 pub mod execute;
 pub mod inputs;
+pub mod report;
 pub mod sandbox;
