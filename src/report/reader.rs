@@ -370,7 +370,7 @@ impl ResumeIndex {
     pub fn from_path(path: &Path) -> Result<(Self, ReportScan), ReportReadError> {
         let mut index = ResumeIndex::default();
         let scan = scan_report(path, |item| {
-            index.record(&item.step, &item.key, item.status)
+            index.record(&item.step, &item.key, item.status);
         })?;
         index.add_in_flight(&scan.in_flight);
         Ok((index, scan))

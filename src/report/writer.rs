@@ -203,31 +203,34 @@ impl ReportWriter {
         };
         let mut line = serde_json::to_vec(&marker).map_err(io::Error::other)?;
         line.push(b'\n');
-        let sidecar = match &mut self.sidecar {
-            Some(f) => f,
-            None => {
-                // First marker: make sure the report's header (and items so far) and the new
-                // sidecar's directory entry are durable too, or power loss could keep a
-                // marker whose report is gone.
-                self.flush()?;
-                let file = OpenOptions::new()
-                    .create(true)
-                    .append(true)
-                    .open(&self.sidecar_path)?;
-                if self.sync_markers {
-                    self.out.get_ref().sync_data()?;
-                    sync_parent_dir(&self.sidecar_path)?;
-                }
-                self.sidecar.insert(file)
-            }
-        };
+        let sync = self.sync_markers;
+        let sidecar = self.sidecar()?;
         // One unbuffered write per marker: it reaches the OS before we return.
         sidecar.write_all(&line)?;
-        if self.sync_markers {
+        if sync {
             sidecar.sync_data()?;
         }
         self.open.insert(marker);
         Ok(())
+    }
+
+    /// The open sidecar, opened on first use. Opening it first makes sure the report's
+    /// header (and items so far) and the sidecar's directory entry are durable too, or power
+    /// loss could keep a marker whose report is gone.
+    fn sidecar(&mut self) -> io::Result<&mut File> {
+        if self.sidecar.is_none() {
+            self.flush()?;
+            let file = OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&self.sidecar_path)?;
+            if self.sync_markers {
+                self.out.get_ref().sync_data()?;
+                sync_parent_dir(&self.sidecar_path)?;
+            }
+            self.sidecar = Some(file);
+        }
+        Ok(self.sidecar.as_mut().expect("opened above"))
     }
 
     /// Ends the report: any marker still open is recorded as an `unknown` item (a request
