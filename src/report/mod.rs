@@ -1,0 +1,13 @@
+//! The run report (playbook.md §5): the serde model and its JSON Schema, the incremental
+//! writer with its in-flight journal, the crash-tolerant reader and `--resume` index, and the
+//! final human summary.
+
+mod model;
+mod reader;
+mod summary;
+mod writer;
+
+pub use model::*;
+pub use reader::{read_report, scan_report, ReadReport, ReportReadError, ReportScan, ResumeIndex};
+pub use summary::summary_text;
+pub use writer::{default_report_path, inflight_path, InFlight, ReportWriter, FLUSH_INTERVAL};

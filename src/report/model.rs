@@ -1,0 +1,430 @@
+//! The report's data model (playbook.md §5): what goes into a run report and what `--resume`
+//! and scripts read back. Field names are a contract; more fields may be added, none renamed.
+//!
+//! In: values built by the scheduler (header at start, one [`ItemRecord`] per finished item,
+//! footer at the end). Out: serde JSON, and the JSON Schema of the whole document
+//! ([`report_schema`]), generated from [`Report`].
+//!
+//! The file is written incrementally (see `writer.rs`), so the header, the items and the
+//! footer are separate types; [`Report`] glues them into the full document shape and is used
+//! only for the schema and for tests that parse a finished report in one go.
+
+use jiff::Timestamp;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use serde_json::Value;
+
+use crate::catalog::{HttpRequest, Method};
+
+/// The report format this crate writes and reads.
+pub const FORMAT: u32 = 1;
+
+/// `tool` field value: `wts-playbook <crate version>`.
+pub const TOOL: &str = concat!("wts-playbook ", env!("CARGO_PKG_VERSION"));
+
+/// Which playbook ran.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct PlaybookRef {
+    /// The playbook's `name`.
+    pub name: String,
+    /// The playbook file as given on the command line.
+    pub path: String,
+    /// Hex SHA-256 of the playbook file's bytes.
+    pub sha256: String,
+}
+
+/// Everything known when the run starts: line 1 of the report file.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct ReportHeader {
+    /// Report format version, [`FORMAT`].
+    pub format: u32,
+    /// `wts-playbook <version>`.
+    pub tool: String,
+    pub run_id: String,
+    pub playbook: PlaybookRef,
+    pub dry_run: bool,
+    /// RFC 3339, UTC, second precision (`2026-11-25T10:00:00Z`).
+    #[serde(serialize_with = "ser_timestamp")]
+    #[schemars(with = "String", extend("format" = "date-time"))]
+    pub started_at: Timestamp,
+    /// The run's effective settings (secrets already redacted by the caller).
+    pub settings: Value,
+}
+
+impl ReportHeader {
+    /// A header with `format` and `tool` filled in.
+    pub fn new(
+        run_id: impl Into<String>,
+        playbook: PlaybookRef,
+        dry_run: bool,
+        started_at: Timestamp,
+        settings: Value,
+    ) -> Self {
+        ReportHeader {
+            format: FORMAT,
+            tool: TOOL.to_owned(),
+            run_id: run_id.into(),
+            playbook,
+            dry_run,
+            started_at,
+            settings,
+        }
+    }
+}
+
+/// What happened to one item.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ItemStatus {
+    /// Dry run: the request was rendered, not sent.
+    Planned,
+    Succeeded,
+    Failed,
+    /// Not sent: `when` was false, or `--resume` found it done (see `reason`).
+    Skipped,
+    /// A non-idempotent request whose result cannot be known: it may have happened.
+    Unknown,
+}
+
+impl ItemStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ItemStatus::Planned => "planned",
+            ItemStatus::Succeeded => "succeeded",
+            ItemStatus::Failed => "failed",
+            ItemStatus::Skipped => "skipped",
+            ItemStatus::Unknown => "unknown",
+        }
+    }
+}
+
+/// How the run as a whole ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    /// Every step ran to the end (items may still have failed: see `totals`).
+    Completed,
+    /// The run finished but some items failed.
+    Failed,
+    /// Stopped early: authentication refused, interrupted, failure budget exceeded.
+    Aborted,
+}
+
+impl Outcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Completed => "completed",
+            Outcome::Failed => "failed",
+            Outcome::Aborted => "aborted",
+        }
+    }
+}
+
+/// The request as sent (or, in a dry run, as it would be sent).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct RequestRecord {
+    #[serde(deserialize_with = "de_method")]
+    pub method: Method,
+    /// Path plus percent-encoded query string, without scheme and host.
+    pub path: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub body: Option<Value>,
+}
+
+impl From<&HttpRequest> for RequestRecord {
+    fn from(req: &HttpRequest) -> Self {
+        RequestRecord {
+            method: req.method,
+            path: req.path_and_query(),
+            body: req.body.clone(),
+        }
+    }
+}
+
+/// The response's status and, when the runner passes it (non-2xx), its body.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct ResponseRecord {
+    pub status: u16,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub body: Option<Value>,
+}
+
+/// Names an item of another step (the fan-out item a nested step's item belongs to).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct ItemRef {
+    pub step: String,
+    pub index: u64,
+}
+
+/// One finished item: one line of the report's `items` array.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct ItemRecord {
+    /// The step id.
+    pub step: String,
+    /// Position in the step's fan-out (0 for a step without fan-out).
+    pub index: u64,
+    /// The input's key column value, or the row number.
+    pub key: String,
+    pub status: ItemStatus,
+    /// Requests sent for this item (0 when skipped or planned).
+    pub attempts: u32,
+    pub duration_ms: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request: Option<RequestRecord>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub response: Option<ResponseRecord>,
+    /// Human-readable reason for `failed` / `unknown`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// Why the item was skipped (`when` false, `resumed`, ...).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// Line of the CSV row this item came from (1-based, header is line 1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub line: Option<u64>,
+    /// For a nested step's item: the fan-out item it belongs to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parent: Option<ItemRef>,
+    /// The step's output for this item. Absent unless the runner chose to record it
+    /// (outputs can be large; by default they are not written).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub output: Option<Value>,
+}
+
+impl ItemRecord {
+    /// An item with only the identifying fields and status; the rest empty.
+    pub fn new(
+        step: impl Into<String>,
+        index: u64,
+        key: impl Into<String>,
+        status: ItemStatus,
+    ) -> Self {
+        ItemRecord {
+            step: step.into(),
+            index,
+            key: key.into(),
+            status,
+            attempts: 0,
+            duration_ms: 0,
+            request: None,
+            response: None,
+            error: None,
+            reason: None,
+            line: None,
+            parent: None,
+            output: None,
+        }
+    }
+}
+
+/// Item counts by status.
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema,
+)]
+pub struct Totals {
+    pub planned: u64,
+    pub succeeded: u64,
+    pub failed: u64,
+    pub skipped: u64,
+    pub unknown: u64,
+}
+
+impl Totals {
+    /// Counts one item of this status.
+    pub fn add(&mut self, status: ItemStatus) {
+        let slot = match status {
+            ItemStatus::Planned => &mut self.planned,
+            ItemStatus::Succeeded => &mut self.succeeded,
+            ItemStatus::Failed => &mut self.failed,
+            ItemStatus::Skipped => &mut self.skipped,
+            ItemStatus::Unknown => &mut self.unknown,
+        };
+        *slot += 1;
+    }
+
+    /// Adds another set of counts to this one.
+    pub fn merge(&mut self, other: &Totals) {
+        self.planned += other.planned;
+        self.succeeded += other.succeeded;
+        self.failed += other.failed;
+        self.skipped += other.skipped;
+        self.unknown += other.unknown;
+    }
+
+    /// Items counted, all statuses.
+    pub fn total(&self) -> u64 {
+        self.planned + self.succeeded + self.failed + self.skipped + self.unknown
+    }
+
+    /// The count for one status.
+    pub fn get(&self, status: ItemStatus) -> u64 {
+        match status {
+            ItemStatus::Planned => self.planned,
+            ItemStatus::Succeeded => self.succeeded,
+            ItemStatus::Failed => self.failed,
+            ItemStatus::Skipped => self.skipped,
+            ItemStatus::Unknown => self.unknown,
+        }
+    }
+}
+
+/// Written once the run has ended: the last line of the report file.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct ReportFooter {
+    /// RFC 3339, UTC, second precision.
+    #[serde(serialize_with = "ser_timestamp")]
+    #[schemars(with = "String", extend("format" = "date-time"))]
+    pub finished_at: Timestamp,
+    pub outcome: Outcome,
+    pub totals: Totals,
+}
+
+/// The whole report document, as one value. The writer never builds this (it streams the
+/// parts); it exists for the JSON Schema and for tests.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+#[schemars(title = "wts-playbook run report")]
+pub struct Report {
+    #[serde(flatten)]
+    pub header: ReportHeader,
+    pub items: Vec<ItemRecord>,
+    #[serde(flatten)]
+    pub footer: ReportFooter,
+}
+
+/// The JSON Schema of a finished report (`wts-playbook schema report`).
+pub fn report_schema() -> Value {
+    schemars::schema_for!(Report).to_value()
+}
+
+/// Timestamps are written as `YYYY-MM-DDTHH:MM:SSZ` (UTC, whole seconds); any RFC 3339
+/// timestamp is accepted when reading.
+fn ser_timestamp<S: Serializer>(ts: &Timestamp, s: S) -> Result<S::Ok, S::Error> {
+    s.collect_str(&ts.strftime("%Y-%m-%dT%H:%M:%SZ"))
+}
+
+/// `Method` is shared with the catalog and only `Serialize`; read it back case-insensitively.
+fn de_method<'de, D: Deserializer<'de>>(d: D) -> Result<Method, D::Error> {
+    let s = std::borrow::Cow::<'de, str>::deserialize(d)?;
+    Method::parse(&s).ok_or_else(|| {
+        serde::de::Error::custom(format_args!(
+            "unknown HTTP method `{s}` (expected GET, POST, PUT, DELETE or PATCH)"
+        ))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn item_serialises_in_contract_order_and_skips_absent_fields() {
+        let mut item = ItemRecord::new("close", 0, "9f1c", ItemStatus::Succeeded);
+        item.attempts = 1;
+        item.duration_ms = 212;
+        item.request = Some(RequestRecord {
+            method: Method::Put,
+            path: "/chat/v1/session/9f1c/complete".into(),
+            body: Some(serde_json::json!({"stopBotInExecution": true})),
+        });
+        item.response = Some(ResponseRecord {
+            status: 200,
+            body: None,
+        });
+        let s = serde_json::to_string(&item).unwrap();
+        assert_eq!(
+            s,
+            r#"{"step":"close","index":0,"key":"9f1c","status":"succeeded","attempts":1,"duration_ms":212,"request":{"method":"PUT","path":"/chat/v1/session/9f1c/complete","body":{"stopBotInExecution":true}},"response":{"status":200}}"#
+        );
+        let back: ItemRecord = serde_json::from_str(&s).unwrap();
+        assert_eq!(back, item);
+    }
+
+    #[test]
+    fn method_is_read_case_insensitively_and_rejects_unknown() {
+        let r: RequestRecord = serde_json::from_str(r#"{"method":"post","path":"/x"}"#).unwrap();
+        assert_eq!(r.method, Method::Post);
+        let err = serde_json::from_str::<RequestRecord>(r#"{"method":"BREW","path":"/x"}"#)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("unknown HTTP method `BREW`"), "{err}");
+    }
+
+    #[test]
+    fn header_timestamp_is_whole_seconds_utc() {
+        let ts: Timestamp = "2026-11-25T10:00:00.123456Z".parse().unwrap();
+        let h = ReportHeader::new(
+            "r1",
+            PlaybookRef {
+                name: "n".into(),
+                path: "p.yaml".into(),
+                sha256: "00".into(),
+            },
+            false,
+            ts,
+            serde_json::json!({}),
+        );
+        let v = serde_json::to_value(&h).unwrap();
+        assert_eq!(v["started_at"], "2026-11-25T10:00:00Z");
+        assert_eq!(v["format"], 1);
+        assert_eq!(
+            v["tool"],
+            format!("wts-playbook {}", env!("CARGO_PKG_VERSION"))
+        );
+    }
+
+    #[test]
+    fn totals_count_each_status() {
+        let mut t = Totals::default();
+        for s in [
+            ItemStatus::Planned,
+            ItemStatus::Succeeded,
+            ItemStatus::Succeeded,
+            ItemStatus::Failed,
+            ItemStatus::Skipped,
+            ItemStatus::Unknown,
+        ] {
+            t.add(s);
+        }
+        assert_eq!(
+            t,
+            Totals {
+                planned: 1,
+                succeeded: 2,
+                failed: 1,
+                skipped: 1,
+                unknown: 1
+            }
+        );
+        assert_eq!(t.total(), 6);
+        assert_eq!(t.get(ItemStatus::Succeeded), 2);
+        let mut u = t;
+        u.merge(&t);
+        assert_eq!(u.total(), 12);
+    }
+
+    #[test]
+    fn schema_requires_the_contract_fields() {
+        let schema = report_schema();
+        let required: Vec<&str> = schema["required"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_str().unwrap())
+            .collect();
+        for key in [
+            "format",
+            "tool",
+            "run_id",
+            "playbook",
+            "dry_run",
+            "started_at",
+            "settings",
+            "items",
+            "finished_at",
+            "outcome",
+            "totals",
+        ] {
+            assert!(required.contains(&key), "{key} not required: {required:?}");
+        }
+        assert_eq!(schema["properties"]["started_at"]["format"], "date-time");
+    }
+}

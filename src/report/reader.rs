@@ -1,0 +1,448 @@
+//! Reading a report back (for `--resume` and for tests), tolerant of a file cut short anywhere.
+//!
+//! In: the path of a report written by [`ReportWriter`](super::ReportWriter), finished or not,
+//! and its `<report>.inflight` sidecar if one is left. Out: the header, the items, the footer
+//! if the run got that far, and the non-idempotent requests that were in flight when the
+//! writer stopped ([`ReadReport`]), or a compact [`ResumeIndex`] of each item's last status.
+//!
+//! What is tolerated and what is an error:
+//! - the header (line 1) must be complete: an empty file, a non-JSON first line, or a header
+//!   cut short is an error naming the file and line 1 (nothing can be resumed from it);
+//! - each later line is an item (an optional leading `,` stripped) or the footer (`],…}`);
+//! - the LAST line may be malformed (half-written by a crash, or zero-filled by power loss):
+//!   it is dropped and reported in `partial_line`; a malformed line followed by any other
+//!   content is an error naming its line number;
+//! - no footer means the run did not finish: `truncated` is set;
+//! - a report reformatted as ordinary JSON (say, by `jq`) is read as one document instead.
+//!
+//! In-flight markers: a sidecar line `{"step","index","key"}` with no item record of the same
+//! step, index and key is a request that may or may not have happened; it is returned in
+//! `in_flight`, and [`ResumeIndex`] counts it as `unknown`. The sidecar gets the same
+//! last-line tolerance as the report.
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::io::{self, BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
+
+use super::model::{ItemRecord, ItemStatus, Report, ReportFooter, ReportHeader, Totals, FORMAT};
+use super::writer::{inflight_path, InFlight, ITEMS_OPEN};
+
+/// Why a report could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum ReportReadError {
+    #[error("cannot read report {}: {source}", path.display())]
+    Io { path: PathBuf, source: io::Error },
+    #[error("{}: the report is empty", path.display())]
+    Empty { path: PathBuf },
+    #[error("{}:{line}: {what}: {reason}", path.display())]
+    Malformed {
+        path: PathBuf,
+        line: u64,
+        what: &'static str,
+        reason: String,
+    },
+    #[error("{}: report format {found} is not supported (this tool reads format {FORMAT})", path.display())]
+    UnsupportedFormat { path: PathBuf, found: u32 },
+}
+
+/// A report as read back.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReadReport {
+    pub header: ReportHeader,
+    /// The complete item lines, in file order.
+    pub items: Vec<ItemRecord>,
+    /// `None` when the run did not get to write it.
+    pub footer: Option<ReportFooter>,
+    /// The footer is missing: the run was cut short.
+    pub truncated: bool,
+    /// Line number of a half-written last line that was dropped.
+    pub partial_line: Option<u64>,
+    /// Non-idempotent requests started with no item record: their result is unknown.
+    pub in_flight: Vec<InFlight>,
+}
+
+/// What [`scan_report`] returns besides the items it hands to its callback.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReportScan {
+    pub header: ReportHeader,
+    pub items: u64,
+    pub footer: Option<ReportFooter>,
+    pub truncated: bool,
+    pub partial_line: Option<u64>,
+    pub in_flight: Vec<InFlight>,
+}
+
+/// Reads a whole report into memory (items included: about 1 GB for a million items with
+/// request bodies). For large reports prefer [`scan_report`] or [`ResumeIndex::from_path`],
+/// which stream.
+pub fn read_report(path: &Path) -> Result<ReadReport, ReportReadError> {
+    let mut items = Vec::new();
+    let scan = scan_report(path, |item| items.push(item))?;
+    Ok(ReadReport {
+        header: scan.header,
+        items,
+        footer: scan.footer,
+        truncated: scan.truncated,
+        partial_line: scan.partial_line,
+        in_flight: scan.in_flight,
+    })
+}
+
+/// Streams a report: calls `on_item` for each complete item line, in order, holding only one
+/// line in memory. Never panics, whatever the bytes.
+pub fn scan_report(
+    path: &Path,
+    mut on_item: impl FnMut(ItemRecord),
+) -> Result<ReportScan, ReportReadError> {
+    let io_err = |source| ReportReadError::Io {
+        path: path.to_owned(),
+        source,
+    };
+    let mut markers = read_sidecar(&inflight_path(path))?;
+    let file = File::open(path).map_err(io_err)?;
+    let mut reader = BufReader::with_capacity(64 * 1024, file);
+    let mut buf = Vec::new();
+
+    if reader.read_until(b'\n', &mut buf).map_err(io_err)? == 0 {
+        return Err(ReportReadError::Empty {
+            path: path.to_owned(),
+        });
+    }
+    let first = trim(&buf);
+    let Some(head) = first.strip_suffix(ITEMS_OPEN.as_bytes()) else {
+        return read_whole_document(path, &buf, reader, markers, on_item);
+    };
+    let header =
+        parse_header(head).map_err(|reason| malformed(path, 1, "bad report header", reason))?;
+    check_format(path, &header)?;
+
+    let mut line_no = 1u64;
+    let mut items = 0u64;
+    let mut footer: Option<ReportFooter> = None;
+    // A malformed line is forgiven only if nothing but blank lines follows it.
+    let mut pending: Option<(u64, &'static str, String)> = None;
+    loop {
+        buf.clear();
+        if reader.read_until(b'\n', &mut buf).map_err(io_err)? == 0 {
+            break;
+        }
+        line_no += 1;
+        let line = trim(&buf);
+        if line.is_empty() {
+            continue;
+        }
+        if let Some((n, what, reason)) = pending.take() {
+            return Err(malformed(path, n, what, reason));
+        }
+        if footer.is_some() {
+            return Err(malformed(
+                path,
+                line_no,
+                "unexpected content after the footer",
+                String::new(),
+            ));
+        }
+        if let Some(rest) = line.strip_prefix(b"]") {
+            match parse_footer(rest) {
+                Ok(f) => footer = Some(f),
+                Err(reason) => pending = Some((line_no, "bad report footer", reason)),
+            }
+            continue;
+        }
+        let body = line.strip_prefix(b",").unwrap_or(line);
+        match serde_json::from_slice::<ItemRecord>(body) {
+            Ok(item) => {
+                markers.close(&item);
+                items += 1;
+                on_item(item);
+            }
+            Err(e) => pending = Some((line_no, "bad item line", e.to_string())),
+        }
+    }
+    Ok(ReportScan {
+        header,
+        items,
+        truncated: footer.is_none(),
+        footer,
+        partial_line: pending.map(|(n, _, _)| n),
+        in_flight: markers.into_open(),
+    })
+}
+
+/// The first line is not our header line: maybe the report was reformatted as plain JSON.
+fn read_whole_document(
+    path: &Path,
+    first: &[u8],
+    rest: impl Read,
+    mut markers: Markers,
+    mut on_item: impl FnMut(ItemRecord),
+) -> Result<ReportScan, ReportReadError> {
+    let doc: Report = match serde_json::from_reader(first.chain(rest)) {
+        Ok(doc) => doc,
+        Err(e) if e.is_io() => {
+            return Err(ReportReadError::Io {
+                path: path.to_owned(),
+                source: e.into(),
+            })
+        }
+        Err(e) => {
+            let reason = if trim(first).starts_with(b"{\"format\"") {
+                format!("the header line is cut short or malformed ({e})")
+            } else {
+                format!("not a wts-playbook report ({e})")
+            };
+            return Err(malformed(path, 1, "bad report header", reason));
+        }
+    };
+    check_format(path, &doc.header)?;
+    let items = doc.items.len() as u64;
+    for item in doc.items {
+        markers.close(&item);
+        on_item(item);
+    }
+    Ok(ReportScan {
+        header: doc.header,
+        items,
+        footer: Some(doc.footer),
+        truncated: false,
+        partial_line: None,
+        in_flight: markers.into_open(),
+    })
+}
+
+/// `{…,` (the header line minus `"items":[`) → the header object.
+fn parse_header(head: &[u8]) -> Result<ReportHeader, String> {
+    let Some(fields) = head.strip_suffix(b",") else {
+        return Err("expected `,\"items\":[` at the end of line 1".to_owned());
+    };
+    let mut obj = Vec::with_capacity(fields.len() + 1);
+    obj.extend_from_slice(fields);
+    obj.push(b'}');
+    serde_json::from_slice(&obj).map_err(|e| e.to_string())
+}
+
+/// `,"finished_at":…}` (the footer line minus its `]`) → the footer object.
+fn parse_footer(rest: &[u8]) -> Result<ReportFooter, String> {
+    let Some(fields) = trim(rest).strip_prefix(b",") else {
+        return Err("expected `],` at the start of the footer".to_owned());
+    };
+    let mut obj = Vec::with_capacity(fields.len() + 1);
+    obj.push(b'{');
+    obj.extend_from_slice(fields);
+    serde_json::from_slice(&obj).map_err(|e| e.to_string())
+}
+
+fn check_format(path: &Path, header: &ReportHeader) -> Result<(), ReportReadError> {
+    if header.format == FORMAT {
+        Ok(())
+    } else {
+        Err(ReportReadError::UnsupportedFormat {
+            path: path.to_owned(),
+            found: header.format,
+        })
+    }
+}
+
+fn malformed(path: &Path, line: u64, what: &'static str, reason: String) -> ReportReadError {
+    ReportReadError::Malformed {
+        path: path.to_owned(),
+        line,
+        what,
+        reason,
+    }
+}
+
+/// Strips ASCII whitespace (and the newline) at both ends.
+fn trim(bytes: &[u8]) -> &[u8] {
+    bytes.trim_ascii()
+}
+
+/// In-flight markers from the sidecar, indexed by item index so that closing one per item
+/// read costs a hash lookup and no allocation.
+#[derive(Debug, Default)]
+struct Markers {
+    /// First-seen order, for a stable output.
+    order: Vec<InFlight>,
+    by_index: HashMap<u64, Vec<usize>>,
+    closed: Vec<bool>,
+}
+
+impl Markers {
+    fn add(&mut self, m: InFlight) {
+        let slots = self.by_index.entry(m.index).or_default();
+        if slots.iter().any(|&i| self.order[i] == m) {
+            return;
+        }
+        slots.push(self.order.len());
+        self.order.push(m);
+        self.closed.push(false);
+    }
+
+    fn close(&mut self, item: &ItemRecord) {
+        if let Some(slots) = self.by_index.get(&item.index) {
+            for &i in slots {
+                let m = &self.order[i];
+                if m.step == item.step && m.key == item.key {
+                    self.closed[i] = true;
+                }
+            }
+        }
+    }
+
+    fn into_open(self) -> Vec<InFlight> {
+        self.order
+            .into_iter()
+            .zip(self.closed)
+            .filter_map(|(m, closed)| (!closed).then_some(m))
+            .collect()
+    }
+}
+
+fn read_sidecar(path: &Path) -> Result<Markers, ReportReadError> {
+    let mut markers = Markers::default();
+    let file = match File::open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(markers),
+        Err(source) => {
+            return Err(ReportReadError::Io {
+                path: path.to_owned(),
+                source,
+            })
+        }
+    };
+    let mut reader = BufReader::new(file);
+    let mut buf = Vec::new();
+    let mut line_no = 0u64;
+    let mut pending: Option<(u64, String)> = None;
+    loop {
+        buf.clear();
+        let n = reader
+            .read_until(b'\n', &mut buf)
+            .map_err(|source| ReportReadError::Io {
+                path: path.to_owned(),
+                source,
+            })?;
+        if n == 0 {
+            break;
+        }
+        line_no += 1;
+        let line = trim(&buf);
+        if line.is_empty() {
+            continue;
+        }
+        if let Some((n, reason)) = pending.take() {
+            return Err(malformed(path, n, "bad in-flight marker", reason));
+        }
+        match serde_json::from_slice::<InFlight>(line) {
+            Ok(m) => markers.add(m),
+            Err(e) => pending = Some((line_no, e.to_string())),
+        }
+    }
+    Ok(markers)
+}
+
+/// The last status of every (step, key) in a report, for `--resume`.
+///
+/// Later records win over earlier ones with the same step and key; a request left in flight
+/// (sidecar marker, no item record) counts as `unknown` whatever came before it.
+///
+/// Memory: one map per step, one entry per distinct key (the key's heap copy plus a hash
+/// table slot). Measured with `examples/report_bench.rs`: 147 MB peak RSS for a million
+/// 40-character keys, including the table's growth. Items, requests and bodies are not kept.
+#[derive(Debug, Clone, Default)]
+pub struct ResumeIndex {
+    steps: HashMap<String, HashMap<String, ItemStatus>>,
+}
+
+impl ResumeIndex {
+    /// Indexes a report already in memory.
+    pub fn from_report(report: &ReadReport) -> Self {
+        let mut index = ResumeIndex::default();
+        for item in &report.items {
+            index.record(&item.step, &item.key, item.status);
+        }
+        index.add_in_flight(&report.in_flight);
+        index
+    }
+
+    /// Reads and indexes a report in one pass without keeping its items. Also returns the
+    /// scan result (header, footer, in-flight list) so the caller can list unknown items.
+    pub fn from_path(path: &Path) -> Result<(Self, ReportScan), ReportReadError> {
+        let mut index = ResumeIndex::default();
+        let scan = scan_report(path, |item| {
+            index.record(&item.step, &item.key, item.status);
+        })?;
+        index.add_in_flight(&scan.in_flight);
+        Ok((index, scan))
+    }
+
+    fn record(&mut self, step: &str, key: &str, status: ItemStatus) {
+        let keys = match self.steps.get_mut(step) {
+            Some(keys) => keys,
+            None => self.steps.entry(step.to_owned()).or_default(),
+        };
+        match keys.get_mut(key) {
+            Some(slot) => *slot = status,
+            None => {
+                keys.insert(key.to_owned(), status);
+            }
+        }
+    }
+
+    fn add_in_flight(&mut self, in_flight: &[InFlight]) {
+        for m in in_flight {
+            self.record(&m.step, &m.key, ItemStatus::Unknown);
+        }
+    }
+
+    /// The last recorded status of this step's item with this key.
+    pub fn status_of(&self, step: &str, key: &str) -> Option<ItemStatus> {
+        self.steps.get(step)?.get(key).copied()
+    }
+
+    /// `--resume` semantics (playbook.md §4.6): skip what succeeded or was skipped, and what
+    /// is `unknown` unless `retry_unknown`; run everything else (failed, planned, absent).
+    pub fn should_skip(&self, step: &str, key: &str, retry_unknown: bool) -> bool {
+        match self.status_of(step, key) {
+            Some(ItemStatus::Succeeded | ItemStatus::Skipped) => true,
+            Some(ItemStatus::Unknown) => !retry_unknown,
+            Some(ItemStatus::Failed | ItemStatus::Planned) | None => false,
+        }
+    }
+
+    /// Counts of the last statuses, one per (step, key).
+    pub fn totals(&self) -> Totals {
+        let mut t = Totals::default();
+        for keys in self.steps.values() {
+            for &status in keys.values() {
+                t.add(status);
+            }
+        }
+        t
+    }
+
+    /// Number of distinct (step, key) pairs.
+    pub fn len(&self) -> usize {
+        self.steps.values().map(HashMap::len).sum()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Every (step, key) whose last status is `unknown`, sorted: the list `--resume` prints.
+    pub fn unknown(&self) -> Vec<(&str, &str)> {
+        let mut out: Vec<(&str, &str)> = self
+            .steps
+            .iter()
+            .flat_map(|(step, keys)| {
+                keys.iter()
+                    .filter(|(_, &s)| s == ItemStatus::Unknown)
+                    .map(move |(key, _)| (step.as_str(), key.as_str()))
+            })
+            .collect();
+        out.sort_unstable();
+        out
+    }
+}
