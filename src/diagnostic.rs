@@ -43,7 +43,8 @@ impl Diagnostic {
         column: usize,
         message: impl Into<String>,
     ) -> Self {
-        let source_line = source.and_then(|s| s.lines().nth(line.saturating_sub(1)).map(str::to_owned));
+        let source_line =
+            source.and_then(|s| s.lines().nth(line.saturating_sub(1)).map(str::to_owned));
         Diagnostic {
             file: file.as_ref().to_path_buf(),
             line,
@@ -98,14 +99,21 @@ impl Diagnostic {
             let num = self.line.to_string();
             let pad = " ".repeat(num.len());
             // Tabs are shown as one space so that the caret lines up.
-            let shown: String = text.chars().map(|c| if c == '\t' { ' ' } else { c }).collect();
+            let shown: String = text
+                .chars()
+                .map(|c| if c == '\t' { ' ' } else { c })
+                .collect();
             let shown = truncate_chars(&shown, 200);
             out.push_str(&format!("{pad} |\n{num} | {shown}\n"));
             if self.column > 0 {
                 let col = self.column - 1;
                 let avail = shown.chars().count().saturating_sub(col).max(1);
                 let width = self.width.clamp(1, avail);
-                out.push_str(&format!("{pad} | {}{}\n", " ".repeat(col), "^".repeat(width)));
+                out.push_str(&format!(
+                    "{pad} | {}{}\n",
+                    " ".repeat(col),
+                    "^".repeat(width)
+                ));
             }
         }
         if let Some(hint) = &self.hint {
