@@ -1,1 +1,28 @@
-//! The sandbox: a stateful WTS Chat simulator served over HTTP.
+//! The sandbox: an in-process, stateful simulator of the WTS Chat API served over real HTTP
+//! (axum on hyper, tokio), used by `wts-playbook sandbox`, `run --sandbox` and the tests.
+//!
+//! * `config`: [`SandboxConfig`], [`SandboxArgs`] and the rate-limit spec parser.
+//! * `state`: the simulated account ([`Session`], [`Contact`], ...) and its seed data.
+//! * `routes`: one function per API route; `wire`: query/body/envelope helpers.
+//! * `faults`: rate limit, latency and fault injection; `journal`: the request log.
+//! * `server`: [`Sandbox::start`], the request pipeline, `/__sandbox/` inspection, [`serve_cli`].
+//!
+//! Inspection routes (no auth, never faulted, not journaled): `GET /__sandbox/state`,
+//! `GET /__sandbox/summary`, `GET /__sandbox/journal?since=SEQ&limit=N`,
+//! `GET /__sandbox/sessions/{id}`, `POST /__sandbox/reset`.
+
+mod config;
+mod faults;
+mod journal;
+mod routes;
+mod server;
+mod state;
+mod wire;
+
+pub use config::{
+    api_rate_limit, parse_duration, parse_rate_limit, RateWindows, SandboxArgs, SandboxConfig,
+    DEFAULT_JOURNAL_CAPACITY,
+};
+pub use journal::JournalEntry;
+pub use server::{serve_cli, Sandbox, StateSnapshot};
+pub use state::{Card, Contact, Enrolment, Message, Note, Sequence, Session, Summary};

@@ -1,0 +1,244 @@
+//! Sandbox configuration: the in-process [`SandboxConfig`] and the `wts-playbook sandbox`
+//! command-line arguments ([`SandboxArgs`]), plus the `--rate-limit` spec parser.
+//!
+//! In: flags or a struct literal. Out: a validated `SandboxConfig`. Everything random the
+//! sandbox does (seed data, jitter, fault draws) derives from `seed`, so runs repeat.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+/// Default journal capacity: the journal keeps the newest this many API requests (a ring).
+pub const DEFAULT_JOURNAL_CAPACITY: usize = 1_000_000;
+
+/// How a sandbox instance behaves. `Default` is seed 42 with every realism knob off.
+#[derive(Debug, Clone)]
+pub struct SandboxConfig {
+    /// Seed of the generated data set and of every random draw (jitter, faults).
+    pub seed: u64,
+    /// `None`: any non-empty bearer token is accepted. `Some(t)`: only `t`.
+    pub token: Option<String>,
+    /// Fixed latency added to every API request, in milliseconds.
+    pub latency_ms: u64,
+    /// Random extra latency, uniform in `0..=jitter_ms`.
+    pub jitter_ms: u64,
+    /// Probability of a 500/502/503 *before* the request touches the state.
+    pub fail_rate: f64,
+    /// Probability of dropping the connection (no response) *before* the state changes.
+    pub drop_rate: f64,
+    /// Probability of applying the request and then answering 503.
+    pub fail_after_rate: f64,
+    /// Probability of applying the request and then dropping the connection.
+    pub drop_after_rate: f64,
+    /// Sliding windows `(count, window)` enforced together per token; empty = no limit.
+    pub rate_limit: Vec<(u32, Duration)>,
+    /// Send `Retry-After` (seconds) on 429 answers. The real API does not document it.
+    pub retry_after: bool,
+    /// How many journal entries to keep (oldest dropped first). 0 disables the journal.
+    pub journal_capacity: usize,
+}
+
+impl Default for SandboxConfig {
+    fn default() -> Self {
+        SandboxConfig {
+            seed: 42,
+            token: None,
+            latency_ms: 0,
+            jitter_ms: 0,
+            fail_rate: 0.0,
+            drop_rate: 0.0,
+            fail_after_rate: 0.0,
+            drop_after_rate: 0.0,
+            rate_limit: Vec::new(),
+            retry_after: false,
+            journal_capacity: DEFAULT_JOURNAL_CAPACITY,
+        }
+    }
+}
+
+/// The published `api` limit (wts-api.md §16): 200 per 5 s and 1,000 per 5 min.
+pub fn api_rate_limit() -> Vec<(u32, Duration)> {
+    vec![
+        (200, Duration::from_secs(5)),
+        (1000, Duration::from_secs(300)),
+    ]
+}
+
+/// Parses `api`, `off`, or comma-separated `COUNT/DURATION` windows such as `200/5s,1000/5m`.
+/// Units: `ms`, `s`, `m`, `min`, `h`; a bare unit (`10/s`) means one of it.
+pub fn parse_rate_limit(spec: &str) -> Result<RateWindows, String> {
+    let spec = spec.trim();
+    match spec.to_ascii_lowercase().as_str() {
+        "api" => return Ok(api_rate_limit()),
+        "off" | "none" | "" => return Ok(Vec::new()),
+        _ => {}
+    }
+    spec.split(',')
+        .map(|part| {
+            let part = part.trim();
+            let (count, dur) = part
+                .split_once('/')
+                .ok_or_else(|| format!("rate-limit window `{part}` is not COUNT/DURATION"))?;
+            let count: u32 = count
+                .trim()
+                .parse()
+                .map_err(|_| format!("rate-limit count `{count}` is not a positive integer"))?;
+            if count == 0 {
+                return Err(format!("rate-limit count in `{part}` must be at least 1"));
+            }
+            Ok((count, parse_duration(dur.trim())?))
+        })
+        .collect()
+}
+
+/// Parses `500ms`, `5s`, `5m`, `5min`, `1h`, or a bare unit (`s` = 1 s).
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (num, unit) = text.split_at(split);
+    let n: u64 = if num.is_empty() {
+        1
+    } else {
+        num.parse().map_err(|_| format!("bad duration `{text}`"))?
+    };
+    let ms = match unit.trim().to_ascii_lowercase().as_str() {
+        "ms" => 1,
+        "s" | "sec" => 1000,
+        "m" | "min" => 60_000,
+        "h" => 3_600_000,
+        _ => {
+            return Err(format!(
+                "bad duration `{text}`: expected a number with unit ms, s, m, min or h"
+            ))
+        }
+    };
+    if n == 0 {
+        return Err(format!("duration `{text}` must be greater than zero"));
+    }
+    Ok(Duration::from_millis(n.saturating_mul(ms)))
+}
+
+fn parse_rate(text: &str) -> Result<f64, String> {
+    let v: f64 = text
+        .parse()
+        .map_err(|_| format!("`{text}` is not a number"))?;
+    if (0.0..=1.0).contains(&v) {
+        Ok(v)
+    } else {
+        Err(format!("`{text}` must be between 0 and 1"))
+    }
+}
+
+/// Rate-limit windows `(count, window)`. An alias so clap takes the whole list from one value.
+pub type RateWindows = Vec<(u32, Duration)>;
+
+/// `wts-playbook sandbox` arguments.
+#[derive(clap::Args, Debug, Clone)]
+pub struct SandboxArgs {
+    /// Address to listen on (loopback only; port 0 picks a free port).
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+    /// Seed of the generated account and of every random draw.
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+    /// Accept only this bearer token (default: any non-empty token).
+    #[arg(long)]
+    pub token: Option<String>,
+    /// Fixed latency per API request, in milliseconds.
+    #[arg(long, default_value_t = 0)]
+    pub latency_ms: u64,
+    /// Random extra latency per API request, up to this many milliseconds.
+    #[arg(long, default_value_t = 0)]
+    pub jitter_ms: u64,
+    /// Probability (0–1) of a 5xx before the request is applied.
+    #[arg(long, default_value_t = 0.0, value_parser = parse_rate)]
+    pub fail_rate: f64,
+    /// Probability (0–1) of dropping the connection before the request is applied.
+    #[arg(long, default_value_t = 0.0, value_parser = parse_rate)]
+    pub drop_rate: f64,
+    /// Probability (0–1) of applying the request, then answering 503.
+    #[arg(long, default_value_t = 0.0, value_parser = parse_rate)]
+    pub fail_after_rate: f64,
+    /// Probability (0–1) of applying the request, then dropping the connection.
+    #[arg(long, default_value_t = 0.0, value_parser = parse_rate)]
+    pub drop_after_rate: f64,
+    /// Rate limit: `api` (200/5s,1000/5m), `off`, or windows like `200/5s,1000/5m`.
+    #[arg(long, default_value = "off", value_parser = parse_rate_limit)]
+    pub rate_limit: RateWindows,
+    /// Send `Retry-After` on 429 answers.
+    #[arg(long)]
+    pub retry_after: bool,
+}
+
+impl SandboxArgs {
+    /// The configuration these arguments describe (journal capacity at its default).
+    pub fn config(&self) -> SandboxConfig {
+        SandboxConfig {
+            seed: self.seed,
+            token: self.token.clone(),
+            latency_ms: self.latency_ms,
+            jitter_ms: self.jitter_ms,
+            fail_rate: self.fail_rate,
+            drop_rate: self.drop_rate,
+            fail_after_rate: self.fail_after_rate,
+            drop_after_rate: self.drop_after_rate,
+            rate_limit: self.rate_limit.clone(),
+            retry_after: self.retry_after,
+            journal_capacity: DEFAULT_JOURNAL_CAPACITY,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rate_limit_specs() {
+        assert_eq!(parse_rate_limit("api").unwrap(), api_rate_limit());
+        assert!(parse_rate_limit("off").unwrap().is_empty());
+        assert_eq!(
+            parse_rate_limit("200/5s, 1000/5m").unwrap(),
+            vec![
+                (200, Duration::from_secs(5)),
+                (1000, Duration::from_secs(300))
+            ]
+        );
+        assert_eq!(
+            parse_rate_limit("10/s,3/500ms,7/2min,1/h").unwrap(),
+            vec![
+                (10, Duration::from_secs(1)),
+                (3, Duration::from_millis(500)),
+                (7, Duration::from_secs(120)),
+                (1, Duration::from_secs(3600))
+            ]
+        );
+        assert!(parse_rate_limit("10").is_err());
+        assert!(parse_rate_limit("0/s").is_err());
+        assert!(parse_rate_limit("5/3x").is_err());
+        assert!(parse_rate_limit("5/0s").is_err());
+    }
+
+    #[test]
+    fn args_parse() {
+        use clap::Parser;
+        #[derive(Parser)]
+        struct Cli {
+            #[command(flatten)]
+            args: SandboxArgs,
+        }
+        let cli = Cli::parse_from([
+            "x",
+            "--listen",
+            "127.0.0.1:0",
+            "--rate-limit",
+            "5/1s",
+            "--fail-rate",
+            "0.5",
+        ]);
+        let cfg = cli.args.config();
+        assert_eq!(cfg.rate_limit, vec![(5, Duration::from_secs(1))]);
+        assert!((cfg.fail_rate - 0.5).abs() < f64::EPSILON);
+        assert!(Cli::try_parse_from(["x", "--fail-rate", "2"]).is_err());
+    }
+}
