@@ -48,7 +48,7 @@ pub fn run(cli: Cli) -> u8 {
             println!("{}", serde_json::to_string_pretty(&v).expect("schema serializes"));
             EXIT_OK
         }
-        Command::Sandbox(args) => runtime().block_on(crate::sandbox::serve_cli(args)),
+        Command::Sandbox(args) => u8::try_from(runtime().block_on(crate::sandbox::serve_cli(args))).unwrap_or(EXIT_INVALID),
         Command::Run(args) => run_cmd(&args),
     }
 }
@@ -275,7 +275,7 @@ fn run_cmd(args: &RunArgs) -> u8 {
             out.push_str(&format!("rate limited: {} responses were 429 and retried\n", result.rate_limited));
         }
         if let Some(sb) = sandbox {
-            out.push_str(&format!("\nsandbox: what changed\n{}", sb.summary_text()));
+            out.push_str(&format!("\nsandbox: what changed\n{}", sb.summary()));
             sb.shutdown().await;
         }
         print!("{}", redactor.redact(&out));

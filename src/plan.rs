@@ -72,6 +72,12 @@ pub fn context(program: &Program, base: &Base, step: &StepPlan, si: &SourceItem,
     Ok(build(base, si, steps, JValue::from_serialize(&vars)))
 }
 
+/// The context a `for_each` expression is evaluated in: no item yet, plain vars only.
+pub fn list_context(base: &Base, steps: &JValue) -> JValue {
+    let none = SourceItem { index: 0, key: String::new(), line: None, item: JValue::UNDEFINED, row: JValue::UNDEFINED };
+    build(base, &none, steps, JValue::from_serialize(&base.vars))
+}
+
 fn build(base: &Base, si: &SourceItem, steps: &JValue, vars: JValue) -> JValue {
     let mut m: BTreeMap<&str, JValue> = BTreeMap::new();
     if !si.item.is_undefined() {

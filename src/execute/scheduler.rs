@@ -14,7 +14,7 @@ use minijinja::Value as JValue;
 use serde_json::Value;
 use tokio::sync::Semaphore;
 
-use super::client::{ApiError, ApiResponse, Client, TransportError};
+use super::client::{ApiError, Client};
 use super::rate::RateLimiter;
 use super::retry::{classify, RetryCause, Verdict};
 use crate::catalog::{self, ActionSpec, HttpRequest};
@@ -192,6 +192,7 @@ pub async fn execute(
         }
     }
     ctrlc.abort();
+    let _ = ctrlc.await;
 
     let shared = Arc::try_unwrap(shared).unwrap_or_else(|_| panic!("all item tasks have finished"));
     let mut per_step = Vec::new();
@@ -314,13 +315,7 @@ fn items_of(shared: &Shared, step: &StepPlan, steps: &JValue) -> Result<(Items, 
             Ok((Items::Rows(rows), info.rows))
         }
         Source::Expr { expr, .. } => {
-            let ctx = plan::context(
-                &shared.program,
-                &shared.base,
-                step,
-                &SourceItem { index: 0, key: String::new(), line: None, item: JValue::UNDEFINED, row: JValue::UNDEFINED },
-                steps,
-            )?;
+            let ctx = plan::list_context(&shared.base, steps);
             let list = expr.eval(&ctx).map_err(|e| format!("for_each `{}`: {}", expr.source, template::describe(&e)))?;
             if list.downcast_object_ref::<Placeholder>().is_some() {
                 // A dry run cannot know the list: show one representative item.
@@ -372,6 +367,12 @@ async fn run_step(shared: Arc<Shared>, step: Arc<StepPlan>, steps: JValue) {
                 break;
             }
         };
+        if shared.dry {
+            // Nothing is sent: plan inline, in order.
+            process_item(&shared, &step, si, &steps, None).await;
+            bar.inc();
+            continue;
+        }
         let permit = semaphore.clone().acquire_owned().await.expect("semaphore open");
         if shared.cancelled() {
             break;
@@ -610,7 +611,10 @@ async fn send(
     let policy = &step.settings.retry;
     let mut attempts = 0u32;
     let mut ambiguous_before = false;
-    let mut rng = rand::rng();
+    let mut rng = {
+        use rand::SeedableRng;
+        rand::rngs::SmallRng::from_rng(&mut rand::rng())
+    };
     loop {
         if let Some(l) = step_limiter {
             l.acquire().await;
