@@ -16,7 +16,9 @@ use crate::diagnostic::{did_you_mean, render_all, Diagnostic};
 use crate::execute::{execute, Client, RateLimiter, RunOptions, Transport};
 use crate::playbook::{self, parse_scalar};
 use crate::progress::Progress;
-use crate::report::{self, default_report_path, Outcome, PlaybookRef, ReportHeader, ReportWriter, ResumeIndex};
+use crate::report::{
+    self, default_report_path, Outcome, PlaybookRef, ReportHeader, ReportWriter, ResumeIndex,
+};
 use crate::secret::{Redactor, Secret};
 use crate::validate::{self, Overrides, Program, TOKEN_VAR};
 use crate::{catalog, schema};
@@ -45,16 +47,23 @@ pub fn run(cli: Cli) -> u8 {
                 SchemaKind::Playbook => schema::playbook_schema(),
                 SchemaKind::Report => report::report_schema(),
             };
-            println!("{}", serde_json::to_string_pretty(&v).expect("schema serializes"));
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&v).expect("schema serializes")
+            );
             EXIT_OK
         }
-        Command::Sandbox(args) => u8::try_from(runtime().block_on(crate::sandbox::serve_cli(args))).unwrap_or(EXIT_INVALID),
+        Command::Sandbox(args) => u8::try_from(runtime().block_on(crate::sandbox::serve_cli(args)))
+            .unwrap_or(EXIT_INVALID),
         Command::Run(args) => run_cmd(&args),
     }
 }
 
 fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("tokio runtime")
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime")
 }
 
 fn validate_cmd(paths: &[PathBuf]) -> u8 {
@@ -85,17 +94,17 @@ fn actions_cmd(action: Option<&str>) -> u8 {
             print!("{}", catalog::list_table());
             EXIT_OK
         }
-        Some(name) => match catalog::lookup(name) {
-            Some(spec) => {
+        Some(name) => {
+            if let Some(spec) = catalog::lookup(name) {
                 print!("{}", catalog::describe(spec));
                 EXIT_OK
-            }
-            None => {
-                let hint = did_you_mean(name, catalog::names()).unwrap_or_else(|| "`wts-playbook actions` lists them".into());
+            } else {
+                let hint = did_you_mean(name, catalog::names())
+                    .unwrap_or_else(|| "`wts-playbook actions` lists them".into());
                 eprintln!("error: unknown action `{name}`\n  = help: {hint}");
                 EXIT_INVALID
             }
-        },
+        }
     }
 }
 
@@ -111,7 +120,12 @@ fn parse_pairs(args: &[String], flag: &str) -> Result<Vec<(String, String)>, Dia
             a.split_once('=')
                 .filter(|(k, _)| !k.trim().is_empty())
                 .map(|(k, v)| (k.trim().to_owned(), v.to_owned()))
-                .ok_or_else(|| Diagnostic::file(Path::new("<command line>"), format!("{flag} {a}: expected NAME=VALUE")))
+                .ok_or_else(|| {
+                    Diagnostic::file(
+                        Path::new("<command line>"),
+                        format!("{flag} {a}: expected NAME=VALUE"),
+                    )
+                })
         })
         .collect()
 }
@@ -125,14 +139,25 @@ fn init_logging(args: &RunArgs) {
         (false, 2) => "debug",
         _ => "trace",
     };
-    let filter = EnvFilter::try_from_env("WTS_PLAYBOOK_LOG").unwrap_or_else(|_| EnvFilter::new(format!("wts_playbook={level}")));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
-    let _ = if args.log_format == LogFormat::Json { builder.json().try_init() } else { builder.try_init() };
+    let filter = EnvFilter::try_from_env("WTS_PLAYBOOK_LOG")
+        .unwrap_or_else(|_| EnvFilter::new(format!("wts_playbook={level}")));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let _ = if args.log_format == LogFormat::Json {
+        builder.json().try_init()
+    } else {
+        builder.try_init()
+    };
 }
 
 fn run_cmd(args: &RunArgs) -> u8 {
     init_logging(args);
-    let mut overrides = Overrides { concurrency: args.concurrency, rate_limit: args.rate_limit.clone(), ..Overrides::default() };
+    let mut overrides = Overrides {
+        concurrency: args.concurrency,
+        rate_limit: args.rate_limit.clone(),
+        ..Overrides::default()
+    };
     match parse_pairs(&args.inputs, "--input") {
         Ok(p) => overrides.inputs = p.into_iter().map(|(k, v)| (k, PathBuf::from(v))).collect(),
         Err(d) => return invalid(&[d]),
@@ -174,7 +199,10 @@ fn run_cmd(args: &RunArgs) -> u8 {
     let redactor = Redactor::new(secret_values);
 
     let started_at = jiff::Timestamp::now();
-    let report_path = args.report.clone().unwrap_or_else(|| default_report_path(program.name(), started_at));
+    let report_path = args
+        .report
+        .clone()
+        .unwrap_or_else(|| default_report_path(program.name(), started_at));
     let settings = serde_json::json!({
         "concurrency": program.settings.concurrency,
         "rate_limit": program.settings.rate_limit_text,
@@ -224,10 +252,12 @@ fn run_cmd(args: &RunArgs) -> u8 {
                 sandbox = Some(sb);
                 (url, "sandbox-token".to_owned())
             } else {
-                let url = std::env::var("WTS_BASE_URL").unwrap_or_else(|_| "https://api.wts.chat".into());
+                let url =
+                    std::env::var("WTS_BASE_URL").unwrap_or_else(|_| "https://api.wts.chat".into());
                 (url, token.clone().unwrap_or_default())
             };
-            let client = match Client::new(&base_url, &Secret::new(token), program.settings.timeout) {
+            let client = match Client::new(&base_url, &Secret::new(token), program.settings.timeout)
+            {
                 Ok(c) => c,
                 Err(e) => {
                     eprintln!("error: {}", redactor.redact(&e));
@@ -238,7 +268,10 @@ fn run_cmd(args: &RunArgs) -> u8 {
             // One cheap call before the first change: a bad token stops here.
             limiter.acquire().await;
             if let Err(e) = client.check_token().await {
-                eprintln!("error: token check failed: {}", redactor.redact(&e.to_string()));
+                eprintln!(
+                    "error: token check failed: {}",
+                    redactor.redact(&e.to_string())
+                );
                 return EXIT_ABORTED;
             }
             if !confirm(&program, args) {
@@ -250,16 +283,35 @@ fn run_cmd(args: &RunArgs) -> u8 {
         let writer = match ReportWriter::create(&report_path, &header) {
             Ok(w) => w,
             Err(e) => {
-                eprintln!("error: cannot write the report {}: {e}", report_path.display());
+                eprintln!(
+                    "error: cannot write the report {}: {e}",
+                    report_path.display()
+                );
                 return EXIT_INVALID;
             }
         };
-        let options = RunOptions { limit: args.limit, resume, retry_unknown: args.retry_unknown, preview: 3 };
+        let options = RunOptions {
+            limit: args.limit,
+            resume,
+            retry_unknown: args.retry_unknown,
+            preview: 3,
+        };
         let progress = Progress::auto(args.quiet);
-        let (result, writer) = execute(program.clone(), transport, writer, redactor.clone(), progress, options).await;
+        let (result, writer) = execute(
+            program.clone(),
+            transport,
+            writer,
+            redactor.clone(),
+            progress,
+            options,
+        )
+        .await;
         let footer_outcome = result.outcome;
         if let Err(e) = writer.finish(jiff::Timestamp::now(), footer_outcome) {
-            eprintln!("error: cannot finish the report {}: {e}", report_path.display());
+            eprintln!(
+                "error: cannot finish the report {}: {e}",
+                report_path.display()
+            );
         }
         let mut out = String::new();
         if args.dry_run {
@@ -267,12 +319,21 @@ fn run_cmd(args: &RunArgs) -> u8 {
             out.push_str(&redactor.redact(&result.preview));
             out.push('\n');
         }
-        out.push_str(&report::summary_text(&result.totals, &result.per_step, result.outcome, result.elapsed, &report_path));
+        out.push_str(&report::summary_text(
+            &result.totals,
+            &result.per_step,
+            result.outcome,
+            result.elapsed,
+            &report_path,
+        ));
         if let Some(reason) = &result.abort_reason {
             out.push_str(&format!("aborted: {}\n", redactor.redact(reason)));
         }
         if result.rate_limited > 0 {
-            out.push_str(&format!("rate limited: {} responses were 429 and retried\n", result.rate_limited));
+            out.push_str(&format!(
+                "rate limited: {} responses were 429 and retried\n",
+                result.rate_limited
+            ));
         }
         if let Some(sb) = sandbox {
             out.push_str(&format!("\nsandbox: what changed\n{}", sb.summary()));
@@ -282,7 +343,11 @@ fn run_cmd(args: &RunArgs) -> u8 {
         let _ = std::io::stdout().flush();
         if args.dry_run {
             // A dry run whose items could not be planned found invalid input.
-            return if result.totals.failed > 0 { EXIT_INVALID } else { EXIT_OK };
+            return if result.totals.failed > 0 {
+                EXIT_INVALID
+            } else {
+                EXIT_OK
+            };
         }
         exit_code(result.outcome)
     })
@@ -294,18 +359,28 @@ fn invalid(diags: &[Diagnostic]) -> u8 {
 }
 
 fn load_resume(path: &Path, program: &Program, force: bool) -> Result<ResumeIndex, Diagnostic> {
-    let (index, scan) = ResumeIndex::from_path(path).map_err(|e| Diagnostic::file(path, format!("cannot resume from this report: {e}")))?;
+    let (index, scan) = ResumeIndex::from_path(path)
+        .map_err(|e| Diagnostic::file(path, format!("cannot resume from this report: {e}")))?;
     let theirs = &scan.header.playbook;
     if theirs.sha256 != program.loaded.sha256 && theirs.name != program.name() && !force {
         return Err(Diagnostic::file(
             path,
-            format!("this report is of playbook `{}` ({}), not `{}`", theirs.name, theirs.path, program.name()),
+            format!(
+                "this report is of playbook `{}` ({}), not `{}`",
+                theirs.name,
+                theirs.path,
+                program.name()
+            ),
         )
         .with_hint("pass --force to resume from it anyway"));
     }
     let unknown = index.unknown();
     if !unknown.is_empty() {
-        eprintln!("{} item(s) had an unknown outcome in {}:", unknown.len(), path.display());
+        eprintln!(
+            "{} item(s) had an unknown outcome in {}:",
+            unknown.len(),
+            path.display()
+        );
         for (step, key) in unknown.iter().take(20) {
             eprintln!("  {step} {key}");
         }
@@ -329,7 +404,9 @@ fn confirm(program: &Program, args: &RunArgs) -> bool {
             validate::Source::Expr { .. } => 11, // unknown before the run: ask
         })
         .sum();
-    let changes = args.limit.map_or(changes, |l| changes.min(l * program.stages.len() as u64));
+    let changes = args
+        .limit
+        .map_or(changes, |l| changes.min(l * program.stages.len() as u64));
     if changes <= 10 {
         return true;
     }

@@ -42,6 +42,10 @@ pub enum LogFormat {
 }
 
 #[derive(Debug, Args)]
+#[expect(
+    clippy::struct_excessive_bools,
+    reason = "command-line flags are bools"
+)]
 pub struct RunArgs {
     pub playbook: PathBuf,
     /// Render every request and write the report; send nothing.
@@ -59,7 +63,7 @@ pub struct RunArgs {
     /// Requests in flight at most (overrides settings.concurrency).
     #[arg(long)]
     pub concurrency: Option<u32>,
-    /// `api`, `off`, or windows COUNT/DURATION, comma-separated (overrides settings.rate_limit).
+    /// `api`, `off`, or windows COUNT/DURATION, comma-separated (overrides `settings.rate_limit`).
     #[arg(long, value_name = "SPEC")]
     pub rate_limit: Option<String>,
     /// Run against the built-in simulated account (no token needed).

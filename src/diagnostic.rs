@@ -89,11 +89,11 @@ impl Diagnostic {
         let mut out = format!("error: {}\n", self.message);
         let file = self.file.display();
         if self.line == 0 {
-            let _ = write!(out, "  --> {file}\n");
+            let _ = writeln!(out, "  --> {file}");
         } else if self.column == 0 {
-            let _ = write!(out, "  --> {file}:{}\n", self.line);
+            let _ = writeln!(out, "  --> {file}:{}", self.line);
         } else {
-            let _ = write!(out, "  --> {file}:{}:{}\n", self.line, self.column);
+            let _ = writeln!(out, "  --> {file}:{}:{}", self.line, self.column);
         }
         if let (Some(text), true) = (&self.source_line, self.line > 0) {
             let num = self.line.to_string();
@@ -109,15 +109,11 @@ impl Diagnostic {
                 let col = self.column - 1;
                 let avail = shown.chars().count().saturating_sub(col).max(1);
                 let width = self.width.clamp(1, avail);
-                let _ = write!(out, 
-                    "{pad} | {}{}\n",
-                    " ".repeat(col),
-                    "^".repeat(width)
-                );
+                let _ = writeln!(out, "{pad} | {}{}", " ".repeat(col), "^".repeat(width));
             }
         }
         if let Some(hint) = &self.hint {
-            let _ = write!(out, "  = help: {hint}\n");
+            let _ = writeln!(out, "  = help: {hint}");
         }
         out
     }
@@ -147,8 +143,9 @@ pub fn render_all(diags: &[Diagnostic]) -> String {
         out.push('\n');
     }
     let n = diags.len();
-    let _ = write!(out, 
-        "{n} problem{} found; nothing was sent\n",
+    let _ = writeln!(
+        out,
+        "{n} problem{} found; nothing was sent",
         if n == 1 { "" } else { "s" }
     );
     out

@@ -55,7 +55,13 @@ pub struct SourceItem {
 }
 
 /// Builds an item's template context. `steps` is the map of step states visible to it.
-pub fn context(program: &Program, base: &Base, step: &StepPlan, si: &SourceItem, steps: &JValue) -> Result<JValue, String> {
+pub fn context(
+    program: &Program,
+    base: &Base,
+    step: &StepPlan,
+    si: &SourceItem,
+    steps: &JValue,
+) -> Result<JValue, String> {
     let mut vars = base.vars.clone();
     if !step.vars_used.is_empty() {
         // Templated vars see the item (row, item, env, steps) and the plain vars.
@@ -74,7 +80,13 @@ pub fn context(program: &Program, base: &Base, step: &StepPlan, si: &SourceItem,
 
 /// The context a `for_each` expression is evaluated in: no item yet, plain vars only.
 pub fn list_context(base: &Base, steps: &JValue) -> JValue {
-    let none = SourceItem { index: 0, key: String::new(), line: None, item: JValue::UNDEFINED, row: JValue::UNDEFINED };
+    let none = SourceItem {
+        index: 0,
+        key: String::new(),
+        line: None,
+        item: JValue::UNDEFINED,
+        row: JValue::UNDEFINED,
+    };
     build(base, &none, steps, JValue::from_serialize(&base.vars))
 }
 
@@ -98,11 +110,18 @@ fn build(base: &Base, si: &SourceItem, steps: &JValue, vars: JValue) -> JValue {
 pub struct PlanError(pub String);
 
 /// Renders a step's parameters for one item (JSON values before conversion).
-pub fn render_params(with: &[(String, Tree)], ctx: &JValue) -> Result<IndexMap<String, Value>, PlanError> {
+pub fn render_params(
+    with: &[(String, Tree)],
+    ctx: &JValue,
+) -> Result<IndexMap<String, Value>, PlanError> {
     let mut out = IndexMap::with_capacity(with.len());
     for (name, tree) in with {
         let v = tree.render(ctx).map_err(|(at, e)| {
-            let at = if at.is_empty() { name.clone() } else { format!("{name}.{at}") };
+            let at = if at.is_empty() {
+                name.clone()
+            } else {
+                format!("{name}.{at}")
+            };
             PlanError(format!("parameter `{at}`: {}", template::describe(&e)))
         })?;
         if !v.is_null() {
@@ -114,7 +133,11 @@ pub fn render_params(with: &[(String, Tree)], ctx: &JValue) -> Result<IndexMap<S
 
 /// Builds the request; in a dry run, parameters holding placeholders are kept as they are (their
 /// type can only be checked once the step they depend on has run).
-pub fn request(spec: &ActionSpec, params: &IndexMap<String, Value>, dry_run: bool) -> Result<HttpRequest, PlanError> {
+pub fn request(
+    spec: &ActionSpec,
+    params: &IndexMap<String, Value>,
+    dry_run: bool,
+) -> Result<HttpRequest, PlanError> {
     match catalog::build(spec, params) {
         Ok(r) => Ok(r),
         Err(problems) => {
@@ -141,7 +164,13 @@ pub fn request(spec: &ActionSpec, params: &IndexMap<String, Value>, dry_run: boo
                     }
                 }
             }
-            Err(PlanError(problems.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ")))
+            Err(PlanError(
+                problems
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join("; "),
+            ))
         }
     }
 }
@@ -193,7 +222,9 @@ fn replace_json(v: &mut Value, sample: &Value, original: &Value) {
     }
     match v {
         Value::Array(a) => a.iter_mut().for_each(|x| replace_json(x, sample, original)),
-        Value::Object(m) => m.values_mut().for_each(|x| replace_json(x, sample, original)),
+        Value::Object(m) => m
+            .values_mut()
+            .for_each(|x| replace_json(x, sample, original)),
         _ => {}
     }
 }
@@ -220,7 +251,11 @@ pub fn step_value(output: Option<JValue>, results: Option<&Arc<Vec<(String, JVal
     if let Some(results) = results {
         let items: Vec<JValue> = results.iter().map(|(_, v)| v.clone()).collect();
         let by = |want: &[&str]| -> Vec<JValue> {
-            results.iter().filter(|(s, _)| want.contains(&s.as_str())).map(|(_, v)| v.clone()).collect()
+            results
+                .iter()
+                .filter(|(s, _)| want.contains(&s.as_str()))
+                .map(|(_, v)| v.clone())
+                .collect()
         };
         m.insert("succeeded", JValue::from(by(&["succeeded", "planned"])));
         m.insert("failed", JValue::from(by(&["failed", "unknown"])));

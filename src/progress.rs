@@ -41,8 +41,13 @@ const LINE_EVERY: Duration = Duration::from_secs(2);
 
 impl Progress {
     pub fn new(mode: Mode) -> Progress {
-        let multi = (mode == Mode::Bars).then(|| MultiProgress::with_draw_target(ProgressDrawTarget::stderr()));
-        Progress { mode, multi, steps: Arc::default() }
+        let multi = (mode == Mode::Bars)
+            .then(|| MultiProgress::with_draw_target(ProgressDrawTarget::stderr()));
+        Progress {
+            mode,
+            multi,
+            steps: Arc::default(),
+        }
     }
 
     /// Bars on a terminal, lines otherwise.
@@ -61,9 +66,11 @@ impl Progress {
         let bar = self.multi.as_ref().map(|m| {
             let b = m.add(ProgressBar::new(total));
             b.set_style(
-                ProgressStyle::with_template("{prefix:>14} [{bar:30}] {pos}/{len} {per_sec} ETA {eta} {msg}")
-                    .expect("valid template")
-                    .progress_chars("=> "),
+                ProgressStyle::with_template(
+                    "{prefix:>14} [{bar:30}] {pos}/{len} {per_sec} ETA {eta} {msg}",
+                )
+                .expect("valid template")
+                .progress_chars("=> "),
             );
             b.set_prefix(id.to_owned());
             b
@@ -84,7 +91,13 @@ impl Progress {
 
     /// A failed item (counted on its step's bar).
     pub fn failure(&self, step: &str, _error: &str) {
-        if let Some(sb) = self.steps.lock().expect("steps").iter().find(|s| &*s.id == step) {
+        if let Some(sb) = self
+            .steps
+            .lock()
+            .expect("steps")
+            .iter()
+            .find(|s| &*s.id == step)
+        {
             let n = sb.failed.fetch_add(1, Ordering::Relaxed) + 1;
             if let Some(b) = &sb.bar {
                 b.set_message(format!("{n} failed"));

@@ -10,7 +10,8 @@ use crate::playbook::Playbook;
 /// The playbook schema: the serde model's schema, with `action` limited to the catalog and
 /// `with` described per action.
 pub fn playbook_schema() -> Value {
-    let mut schema = serde_json::to_value(schemars::schema_for!(Playbook)).expect("schema serializes");
+    let mut schema =
+        serde_json::to_value(schemars::schema_for!(Playbook)).expect("schema serializes");
     let names: Vec<Value> = catalog::names().map(Value::from).collect();
     let mut conditionals = Vec::new();
     for name in catalog::names() {
@@ -42,9 +43,19 @@ pub fn playbook_schema() -> Value {
             } } }
         }));
     }
-    if let Some(step) = schema.pointer_mut("/$defs/Step").and_then(Value::as_object_mut) {
-        if let Some(action) = step.get_mut("properties").and_then(|p| p.get_mut("action")).and_then(Value::as_object_mut) {
-            action.insert("enum".into(), Value::Array(names.into_iter().chain([Value::Null]).collect()));
+    if let Some(step) = schema
+        .pointer_mut("/$defs/Step")
+        .and_then(Value::as_object_mut)
+    {
+        if let Some(action) = step
+            .get_mut("properties")
+            .and_then(|p| p.get_mut("action"))
+            .and_then(Value::as_object_mut)
+        {
+            action.insert(
+                "enum".into(),
+                Value::Array(names.into_iter().chain([Value::Null]).collect()),
+            );
         }
         step.insert("allOf".into(), Value::Array(conditionals));
     }
@@ -84,14 +95,24 @@ mod tests {
     #[test]
     fn playbook_schema_knows_action_parameters() {
         let s = playbook_schema();
-        let all_of = s.pointer("/$defs/Step/allOf").and_then(Value::as_array).expect("conditionals");
+        let all_of = s
+            .pointer("/$defs/Step/allOf")
+            .and_then(Value::as_array)
+            .expect("conditionals");
         assert_eq!(all_of.len(), 40, "39 actions + http");
         let complete = all_of
             .iter()
-            .find(|c| c.pointer("/if/properties/action/const") == Some(&Value::from("session.complete")))
+            .find(|c| {
+                c.pointer("/if/properties/action/const") == Some(&Value::from("session.complete"))
+            })
             .expect("session.complete");
         let with = complete.pointer("/then/properties/with").expect("with");
-        assert!(with.pointer("/properties/reactivate_on_new_message").is_some());
-        assert_eq!(with.pointer("/required/0"), Some(&Value::from("session_id")));
+        assert!(with
+            .pointer("/properties/reactivate_on_new_message")
+            .is_some());
+        assert_eq!(
+            with.pointer("/required/0"),
+            Some(&Value::from("session_id"))
+        );
     }
 }

@@ -36,7 +36,9 @@ impl Env {
         let mut env = Environment::new();
         env.set_undefined_behavior(UndefinedBehavior::Strict);
         env.set_keep_trailing_newline(true);
-        Env { env: Box::leak(Box::new(env)) }
+        Env {
+            env: Box::leak(Box::new(env)),
+        }
     }
 
     /// Compiles a `with:` value (or a `vars` value) into a render tree.
@@ -46,7 +48,9 @@ impl Env {
 
     fn compile_at(self, value: &Value, at: String) -> Result<Tree, CompileError> {
         Ok(match value {
-            Value::String(s) => self.compile_str(s).map_err(|e| CompileError { at, message: e })?,
+            Value::String(s) => self
+                .compile_str(s)
+                .map_err(|e| CompileError { at, message: e })?,
             Value::Array(items) => Tree::List(
                 items
                     .iter()
@@ -80,7 +84,10 @@ impl Env {
     /// Compiles a bare expression (`when`, `for_each`).
     pub fn expression(self, source: &str) -> Result<Expr, String> {
         let source: &'static str = Box::leak(source.to_owned().into_boxed_str());
-        self.env.compile_expression(source).map(|e| Expr { expr: e, source }).map_err(|e| describe(&e))
+        self.env
+            .compile_expression(source)
+            .map(|e| Expr { expr: e, source })
+            .map_err(|e| describe(&e))
     }
 }
 
@@ -96,7 +103,8 @@ fn join(a: &str, b: &str) -> String {
 fn single_expression(s: &str) -> Option<&str> {
     let t = s.trim();
     let inner = t.strip_prefix("{{")?.strip_suffix("}}")?;
-    if inner.contains("{{") || inner.contains("}}") || inner.contains("{%") || inner.contains("{#") {
+    if inner.contains("{{") || inner.contains("}}") || inner.contains("{%") || inner.contains("{#")
+    {
         return None;
     }
     let inner = inner.trim_start_matches('-').trim_end_matches('-');
@@ -166,7 +174,10 @@ impl fmt::Debug for Tree {
             Tree::Lit(v) => write!(f, "Lit({v})"),
             Tree::Text(t) => write!(f, "Text({:?})", t.source()),
             Tree::Expr(e) => write!(f, "{e:?}"),
-            Tree::Map(m) => f.debug_map().entries(m.iter().map(|(k, v)| (k, v))).finish(),
+            Tree::Map(m) => f
+                .debug_map()
+                .entries(m.iter().map(|(k, v)| (k, v)))
+                .finish(),
             Tree::List(l) => f.debug_list().entries(l).finish(),
         }
     }
@@ -181,7 +192,10 @@ impl Tree {
     fn render_at(&self, ctx: &JValue, at: &str) -> Result<Value, (String, minijinja::Error)> {
         match self {
             Tree::Lit(v) => Ok(v.clone()),
-            Tree::Text(t) => t.render(ctx).map(Value::String).map_err(|e| (at.to_owned(), e)),
+            Tree::Text(t) => t
+                .render(ctx)
+                .map(Value::String)
+                .map_err(|e| (at.to_owned(), e)),
             Tree::Expr(e) => {
                 let v = e.eval(ctx).map_err(|e| (at.to_owned(), e))?;
                 Ok(to_json(&v))
@@ -271,7 +285,10 @@ impl Object for Placeholder {
 
     fn get_value(self: &Arc<Self>, key: &JValue) -> Option<JValue> {
         let seg = key.as_str().map_or_else(|| key.to_string(), str::to_owned);
-        Some(JValue::from_object(Placeholder(format!("{}.{seg}", self.0))))
+        Some(JValue::from_object(Placeholder(format!(
+            "{}.{seg}",
+            self.0
+        ))))
     }
 
     fn enumerate(self: &Arc<Self>) -> Enumerator {
@@ -299,11 +316,38 @@ mod tests {
     fn single_expression_keeps_type() {
         let env = Env::new();
         let ctx = context! { vars => context! { n => 42, flag => true, list => vec![1, 2] } };
-        assert_eq!(env.compile(&json!("{{ vars.n }}")).unwrap().render(&ctx).unwrap(), json!(42));
-        assert_eq!(env.compile(&json!(" {{ vars.flag }} ")).unwrap().render(&ctx).unwrap(), json!(true));
-        assert_eq!(env.compile(&json!("{{ vars.list }}")).unwrap().render(&ctx).unwrap(), json!([1, 2]));
-        assert_eq!(env.compile(&json!("n={{ vars.n }}")).unwrap().render(&ctx).unwrap(), json!("n=42"));
-        assert_eq!(env.compile(&json!(7)).unwrap().render(&ctx).unwrap(), json!(7));
+        assert_eq!(
+            env.compile(&json!("{{ vars.n }}"))
+                .unwrap()
+                .render(&ctx)
+                .unwrap(),
+            json!(42)
+        );
+        assert_eq!(
+            env.compile(&json!(" {{ vars.flag }} "))
+                .unwrap()
+                .render(&ctx)
+                .unwrap(),
+            json!(true)
+        );
+        assert_eq!(
+            env.compile(&json!("{{ vars.list }}"))
+                .unwrap()
+                .render(&ctx)
+                .unwrap(),
+            json!([1, 2])
+        );
+        assert_eq!(
+            env.compile(&json!("n={{ vars.n }}"))
+                .unwrap()
+                .render(&ctx)
+                .unwrap(),
+            json!("n=42")
+        );
+        assert_eq!(
+            env.compile(&json!(7)).unwrap().render(&ctx).unwrap(),
+            json!(7)
+        );
         let nested = env.compile(&json!({"a": ["{{ vars.n }}", "x"]})).unwrap();
         assert_eq!(nested.render(&ctx).unwrap(), json!({"a": [42, "x"]}));
     }
@@ -321,7 +365,11 @@ mod tests {
     #[test]
     fn variables_are_nested_paths() {
         let env = Env::new();
-        let t = env.compile(&json!({"a": "{{ row.id }}", "b": "{{ steps.lookup.output.id }}-{{ vars.x }}"})).unwrap();
+        let t = env
+            .compile(
+                &json!({"a": "{{ row.id }}", "b": "{{ steps.lookup.output.id }}-{{ vars.x }}"}),
+            )
+            .unwrap();
         let vars = t.variables();
         assert!(vars.contains("row.id"), "{vars:?}");
         assert!(vars.contains("steps.lookup.output.id"), "{vars:?}");
@@ -342,7 +390,10 @@ mod tests {
         let ctx = context! { steps => context! { lookup => context! { output => Placeholder::value("steps.lookup.output") } } };
         let t = env.compile(&json!({"id": "{{ steps.lookup.output.id }}", "t": "x {{ steps.lookup.output.name }}"})).unwrap();
         let v = t.render(&ctx).unwrap();
-        assert_eq!(v, json!({"id": "<steps.lookup.output.id>", "t": "x <steps.lookup.output.name>"}));
+        assert_eq!(
+            v,
+            json!({"id": "<steps.lookup.output.id>", "t": "x <steps.lookup.output.name>"})
+        );
         assert!(has_placeholder(&v));
     }
 }

@@ -67,13 +67,18 @@ impl Budget {
             MaxFailures::Text(t) => {
                 let t = t.trim();
                 if let Some(p) = t.strip_suffix('%') {
-                    let p: f64 = p.trim().parse().map_err(|_| format!("`{t}` is not a percentage"))?;
+                    let p: f64 = p
+                        .trim()
+                        .parse()
+                        .map_err(|_| format!("`{t}` is not a percentage"))?;
                     if !(0.0..=100.0).contains(&p) {
                         return Err(format!("`{t}` is not between 0% and 100%"));
                     }
                     Ok(Budget::Percent(p))
                 } else {
-                    t.parse().map(Budget::Count).map_err(|_| format!("`{t}` is neither a count nor a percentage"))
+                    t.parse()
+                        .map(Budget::Count)
+                        .map_err(|_| format!("`{t}` is neither a count nor a percentage"))
                 }
             }
         }
@@ -109,13 +114,19 @@ pub enum Source {
     /// `inputs.NAME`: streamed CSV rows.
     Input(String),
     /// Any other expression giving a list; `row_input` is the CSV input its items' rows come from.
-    Expr { expr: Arc<Expr>, row_input: Option<String> },
+    Expr {
+        expr: Arc<Expr>,
+        row_input: Option<String>,
+    },
 }
 
 /// What a step does per item.
 #[derive(Debug, Clone)]
 pub enum StepKind {
-    Action { spec: &'static ActionSpec, with: Vec<(String, Tree)> },
+    Action {
+        spec: &'static ActionSpec,
+        with: Vec<(String, Tree)>,
+    },
     /// A per-item pipeline of nested steps.
     Pipeline(Vec<StepPlan>),
 }
@@ -157,14 +168,14 @@ impl StepPlan {
 /// A stage of the run: one step, or steps that run at the same time.
 #[derive(Debug, Clone)]
 pub enum Stage {
-    One(StepPlan),
+    One(Box<StepPlan>),
     Parallel(Vec<StepPlan>),
 }
 
 impl Stage {
     pub fn steps(&self) -> &[StepPlan] {
         match self {
-            Stage::One(s) => std::slice::from_ref(s),
+            Stage::One(s) => std::slice::from_ref(s.as_ref()),
             Stage::Parallel(v) => v,
         }
     }
@@ -210,7 +221,9 @@ impl Program {
         fn walk<'a>(s: &'a StepPlan, out: &mut Vec<&'a StepPlan>) {
             out.push(s);
             if let StepKind::Pipeline(c) = &s.kind {
-                c.iter().for_each(|c| walk(c, out));
+                for c in c {
+                    walk(c, out);
+                }
             }
         }
         let mut out = Vec::new();
@@ -275,7 +288,10 @@ pub fn validate(loaded: Loaded, overrides: &Overrides) -> Result<Program, Vec<Di
     let mut inputs = IndexMap::new();
     for (name, path) in &overrides.inputs {
         if !pb.inputs.contains_key(name) {
-            let mut d = Diagnostic::file(&loaded.path, format!("--input {name}=…: the playbook has no input `{name}`"));
+            let mut d = Diagnostic::file(
+                &loaded.path,
+                format!("--input {name}=…: the playbook has no input `{name}`"),
+            );
             if let Some(h) = did_you_mean(name, pb.inputs.keys().map(String::as_str)) {
                 d = d.with_hint(h);
             }
@@ -301,7 +317,12 @@ pub fn validate(loaded: Loaded, overrides: &Overrides) -> Result<Program, Vec<Di
                 b','
             }
         };
-        let spec = InputSpec { name: name.clone(), path, key: def.key.clone(), delimiter };
+        let spec = InputSpec {
+            name: name.clone(),
+            path,
+            key: def.key.clone(),
+            delimiter,
+        };
         match inputs::read_header(&spec) {
             Ok(header) => {
                 let problems = inputs::check(&spec, 20);
@@ -332,7 +353,11 @@ pub fn validate(loaded: Loaded, overrides: &Overrides) -> Result<Program, Vec<Di
                 for var in t.variables() {
                     if var == "vars" || var.starts_with("vars.") {
                         let name = var.split('.').nth(1).unwrap_or("");
-                        if template_vars.contains_key(name) || vars.get(name).is_some_and(|v| env.compile(v).is_ok_and(|t| !t.is_literal())) {
+                        if template_vars.contains_key(name)
+                            || vars
+                                .get(name)
+                                .is_some_and(|v| env.compile(v).is_ok_and(|t| !t.is_literal()))
+                        {
                             diags.push(loaded.at_value(
                                 &format!("vars.{k}"),
                                 format!("var `{k}` reads `{var}`, another templated var; only plain vars can be read from vars"),
@@ -342,10 +367,10 @@ pub fn validate(loaded: Loaded, overrides: &Overrides) -> Result<Program, Vec<Di
                 }
                 template_vars.insert(k.clone(), t);
             }
-            Err(e) => diags.push(
-                loaded
-                    .at_value(&format!("vars.{k}"), format!("template error in var `{k}`: {}", e.message)),
-            ),
+            Err(e) => diags.push(loaded.at_value(
+                &format!("vars.{k}"),
+                format!("template error in var `{k}`: {}", e.message),
+            )),
         }
     }
 
@@ -361,7 +386,10 @@ pub fn validate(loaded: Loaded, overrides: &Overrides) -> Result<Program, Vec<Di
                     Ok(other) => secrets.push(other.to_string()),
                     Err((_, e)) => diags.push(loaded.at_value(
                         &format!("settings.secrets.{i}"),
-                        format!("secret `{name}` cannot be rendered: {}", crate::template::describe(&e)),
+                        format!(
+                            "secret `{name}` cannot be rendered: {}",
+                            crate::template::describe(&e)
+                        ),
                     )),
                 }
                 let _ = s;
@@ -369,7 +397,10 @@ pub fn validate(loaded: Loaded, overrides: &Overrides) -> Result<Program, Vec<Di
             Some(Value::String(s)) => secrets.push(s.clone()),
             Some(other) => secrets.push(other.to_string()),
             None => {
-                let mut d = loaded.at_value(&format!("settings.secrets.{i}"), format!("secret `{name}` is not a var"));
+                let mut d = loaded.at_value(
+                    &format!("settings.secrets.{i}"),
+                    format!("secret `{name}` is not a var"),
+                );
                 if let Some(h) = did_you_mean(name, vars.keys().map(String::as_str)) {
                     d = d.with_hint(h);
                 }
@@ -383,17 +414,36 @@ pub fn validate(loaded: Loaded, overrides: &Overrides) -> Result<Program, Vec<Di
     let defaults = RunSettings {
         concurrency: overrides.concurrency.or(s.concurrency).unwrap_or(8),
         rate_limit: None,
-        rate_limit_text: overrides.rate_limit.clone().or_else(|| s.rate_limit.clone()).unwrap_or_else(|| "api".into()),
-        retry: retry_policy(&loaded, "settings.retry", s.retry.as_ref(), &RetryPolicy::default(), &mut diags),
-        timeout: duration_setting(&loaded, "settings.timeout", s.timeout.as_deref(), Duration::from_secs(30), &mut diags),
+        rate_limit_text: overrides
+            .rate_limit
+            .clone()
+            .or_else(|| s.rate_limit.clone())
+            .unwrap_or_else(|| "api".into()),
+        retry: retry_policy(
+            &loaded,
+            "settings.retry",
+            s.retry.as_ref(),
+            &RetryPolicy::default(),
+            &mut diags,
+        ),
+        timeout: duration_setting(
+            &loaded,
+            "settings.timeout",
+            s.timeout.as_deref(),
+            Duration::from_secs(30),
+            &mut diags,
+        ),
         on_error: s.on_error.unwrap_or(OnError::Continue),
-        max_failures: s.max_failures.as_ref().and_then(|m| match Budget::parse(m) {
-            Ok(b) => Some(b),
-            Err(e) => {
-                diags.push(loaded.at_value("settings.max_failures", e));
-                None
-            }
-        }),
+        max_failures: s
+            .max_failures
+            .as_ref()
+            .and_then(|m| match Budget::parse(m) {
+                Ok(b) => Some(b),
+                Err(e) => {
+                    diags.push(loaded.at_value("settings.max_failures", e));
+                    None
+                }
+            }),
     };
     let mut defaults = defaults;
     if defaults.concurrency == 0 {
@@ -435,17 +485,29 @@ pub fn validate(loaded: Loaded, overrides: &Overrides) -> Result<Program, Vec<Di
         let path = format!("steps.{i}");
         match sd {
             StepDef::Step(step) => {
-                let scope = Scope { steps: seen.clone(), ..Scope::default() };
+                let scope = Scope {
+                    steps: seen.clone(),
+                    ..Scope::default()
+                };
                 if let Some(plan) = v.step(step, &path, &scope, &mut ids, false) {
                     register(&plan, &mut seen);
-                    stages.push(Stage::One(plan));
+                    stages.push(Stage::One(Box::new(plan)));
                 }
             }
             StepDef::Parallel(group) => {
-                let scope = Scope { steps: seen.clone(), ..Scope::default() };
+                let scope = Scope {
+                    steps: seen.clone(),
+                    ..Scope::default()
+                };
                 let mut plans = Vec::new();
                 for (j, step) in group.parallel.iter().enumerate() {
-                    if let Some(plan) = v.step(step, &format!("{path}.parallel.{j}"), &scope, &mut ids, false) {
+                    if let Some(plan) = v.step(
+                        step,
+                        &format!("{path}.parallel.{j}"),
+                        &scope,
+                        &mut ids,
+                        false,
+                    ) {
                         plans.push(plan);
                     }
                 }
@@ -463,7 +525,7 @@ pub fn validate(loaded: Loaded, overrides: &Overrides) -> Result<Program, Vec<Di
     }
     for st in &mut stages {
         let steps: &mut [StepPlan] = match st {
-            Stage::One(s) => std::slice::from_mut(s),
+            Stage::One(s) => std::slice::from_mut(s.as_mut()),
             Stage::Parallel(v) => v,
         };
         for s in steps {
@@ -498,11 +560,23 @@ fn register(plan: &StepPlan, seen: &mut IndexMap<String, Known>) {
         Source::Expr { row_input, .. } => row_input.clone(),
         Source::Single => None,
     };
-    seen.insert(plan.id.clone(), Known { fans_out: plan.fans_out(), row_input: row_input.clone() });
+    seen.insert(
+        plan.id.clone(),
+        Known {
+            fans_out: plan.fans_out(),
+            row_input: row_input.clone(),
+        },
+    );
     if let StepKind::Pipeline(children) = &plan.kind {
         for c in children {
             // A nested step's results are one per item of its parent.
-            seen.insert(c.id.clone(), Known { fans_out: true, row_input: row_input.clone() });
+            seen.insert(
+                c.id.clone(),
+                Known {
+                    fans_out: true,
+                    row_input: row_input.clone(),
+                },
+            );
         }
     }
 }
@@ -524,11 +598,14 @@ fn collect_ids(steps: &[StepDef]) -> Vec<String> {
 
 /// The process environment as a map, less the token.
 pub fn environment_map() -> serde_json::Map<String, Value> {
-    std::env::vars().filter(|(k, _)| k != TOKEN_VAR).map(|(k, v)| (k, Value::String(v))).collect()
+    std::env::vars()
+        .filter(|(k, _)| k != TOKEN_VAR)
+        .map(|(k, v)| (k, Value::String(v)))
+        .collect()
 }
 
 fn count_rows(spec: &InputSpec) -> u64 {
-    inputs::open(spec).map_or(0, |rows| rows.filter(Result::is_ok).count() as u64)
+    inputs::count_rows(spec).unwrap_or(0)
 }
 
 fn duration_setting(
@@ -541,7 +618,11 @@ fn duration_setting(
     match text {
         None => default,
         Some(t) => parse_duration(t).unwrap_or_else(|e| {
-            diags.push(loaded.at_value(path, format!("invalid duration: {e}")).with_hint("e.g. `500ms`, `30s`, `5m`"));
+            diags.push(
+                loaded
+                    .at_value(path, format!("invalid duration: {e}"))
+                    .with_hint("e.g. `500ms`, `30s`, `5m`"),
+            );
             default
         }),
     }
@@ -554,18 +635,32 @@ fn retry_policy(
     base: &RetryPolicy,
     diags: &mut Vec<Diagnostic>,
 ) -> RetryPolicy {
-    let Some(def) = def else { return base.clone() };
-    let mut p = base.clone();
+    let Some(def) = def else { return *base };
+    let mut p = *base;
     if let Some(a) = def.attempts {
         if a == 0 {
-            diags.push(loaded.at_value(&format!("{path}.attempts"), "attempts must be at least 1 (the first try counts)"));
+            diags.push(loaded.at_value(
+                &format!("{path}.attempts"),
+                "attempts must be at least 1 (the first try counts)",
+            ));
         } else {
             p.attempts = a;
         }
     }
-    p.backoff = duration_setting(loaded, &format!("{path}.backoff"), def.backoff.as_deref(), p.backoff, diags);
-    p.max_backoff =
-        duration_setting(loaded, &format!("{path}.max_backoff"), def.max_backoff.as_deref(), p.max_backoff, diags);
+    p.backoff = duration_setting(
+        loaded,
+        &format!("{path}.backoff"),
+        def.backoff.as_deref(),
+        p.backoff,
+        diags,
+    );
+    p.max_backoff = duration_setting(
+        loaded,
+        &format!("{path}.max_backoff"),
+        def.max_backoff.as_deref(),
+        p.max_backoff,
+        diags,
+    );
     p
 }
 
@@ -589,17 +684,28 @@ impl V<'_> {
         if !valid_id(&step.id) {
             self.diags.push(
                 loaded
-                    .at_value(&format!("{path}.id"), format!("invalid step id `{}`", step.id))
+                    .at_value(
+                        &format!("{path}.id"),
+                        format!("invalid step id `{}`", step.id),
+                    )
                     .with_hint("ids are lower case: [a-z][a-z0-9_]*"),
             );
             ok = false;
         }
         if let Some(first) = ids.get(&step.id) {
-            let first_line = loaded.positions.value(&format!("{first}.id")).map_or(0, |p| p.line);
+            let first_line = loaded
+                .positions
+                .value(&format!("{first}.id"))
+                .map_or(0, |p| p.line);
             self.diags.push(
                 loaded
-                    .at_value(&format!("{path}.id"), format!("duplicate step id `{}`", step.id))
-                    .with_hint(format!("first used on line {first_line}; step ids must be unique")),
+                    .at_value(
+                        &format!("{path}.id"),
+                        format!("duplicate step id `{}`", step.id),
+                    )
+                    .with_hint(format!(
+                        "first used on line {first_line}; step ids must be unique"
+                    )),
             );
             ok = false;
         } else {
@@ -611,8 +717,20 @@ impl V<'_> {
         let mut diags = Vec::new();
         let settings = StepSettings {
             concurrency: step.concurrency.unwrap_or(d.concurrency).max(1),
-            retry: retry_policy(loaded, &format!("{path}.retry"), step.retry.as_ref(), &d.retry, &mut diags),
-            timeout: duration_setting(loaded, &format!("{path}.timeout"), step.timeout.as_deref(), d.timeout, &mut diags),
+            retry: retry_policy(
+                loaded,
+                &format!("{path}.retry"),
+                step.retry.as_ref(),
+                &d.retry,
+                &mut diags,
+            ),
+            timeout: duration_setting(
+                loaded,
+                &format!("{path}.timeout"),
+                step.timeout.as_deref(),
+                d.timeout,
+                &mut diags,
+            ),
             on_error: step.on_error.unwrap_or(d.on_error),
             max_failures: match &step.max_failures {
                 None => d.max_failures,
@@ -624,16 +742,25 @@ impl V<'_> {
                     Some,
                 ),
             },
-            rate_limit: step.rate_limit.as_deref().and_then(|r| match RateSpec::parse(r) {
-                Ok(r) => r,
-                Err(e) => {
-                    diags.push(loaded.at_value(&format!("{path}.rate_limit"), format!("invalid rate limit: {e}")));
-                    None
-                }
-            }),
+            rate_limit: step
+                .rate_limit
+                .as_deref()
+                .and_then(|r| match RateSpec::parse(r) {
+                    Ok(r) => r,
+                    Err(e) => {
+                        diags.push(loaded.at_value(
+                            &format!("{path}.rate_limit"),
+                            format!("invalid rate limit: {e}"),
+                        ));
+                        None
+                    }
+                }),
         };
         if step.concurrency == Some(0) {
-            diags.push(loaded.at_value(&format!("{path}.concurrency"), "concurrency must be at least 1"));
+            diags.push(loaded.at_value(
+                &format!("{path}.concurrency"),
+                "concurrency must be at least 1",
+            ));
         }
         self.diags.extend(diags);
 
@@ -659,11 +786,23 @@ impl V<'_> {
             }
             Some(fe) => {
                 let fe_path = format!("{path}.for_each");
-                let trimmed = fe.trim().trim_start_matches("{{").trim_end_matches("}}").trim();
-                if let Some(name) = trimmed.strip_prefix("inputs.").filter(|n| !n.contains(['.', '[', ' ', '|'])) {
-                    if !self.inputs.contains_key(name) && !self.loaded.playbook.inputs.contains_key(name) {
+                let trimmed = fe
+                    .trim()
+                    .trim_start_matches("{{")
+                    .trim_end_matches("}}")
+                    .trim();
+                if let Some(name) = trimmed
+                    .strip_prefix("inputs.")
+                    .filter(|n| !n.contains(['.', '[', ' ', '|']))
+                {
+                    if !self.inputs.contains_key(name)
+                        && !self.loaded.playbook.inputs.contains_key(name)
+                    {
                         let mut d = loaded.at_value(&fe_path, format!("unknown input `{name}`"));
-                        if let Some(h) = did_you_mean(name, self.loaded.playbook.inputs.keys().map(String::as_str)) {
+                        if let Some(h) = did_you_mean(
+                            name,
+                            self.loaded.playbook.inputs.keys().map(String::as_str),
+                        ) {
                             d = d.with_hint(h);
                         }
                         self.diags.push(d);
@@ -676,11 +815,20 @@ impl V<'_> {
                 } else {
                     match self.env.expression(trimmed) {
                         Err(e) => {
-                            self.diags.push(loaded.at_value(&fe_path, format!("invalid for_each expression: {e}")));
+                            self.diags.push(
+                                loaded.at_value(
+                                    &fe_path,
+                                    format!("invalid for_each expression: {e}"),
+                                ),
+                            );
                             return None;
                         }
                         Ok(expr) => {
-                            let base = Scope { has_item: false, row_input: None, ..outer.clone() };
+                            let base = Scope {
+                                has_item: false,
+                                row_input: None,
+                                ..outer.clone()
+                            };
                             let vars = expr.variables();
                             if !self.check_vars(&vars, &base, &fe_path) {
                                 ok = false;
@@ -688,17 +836,26 @@ impl V<'_> {
                             // Over an earlier fan-out's results: items are results with rows.
                             let from_step = vars.iter().find_map(|v| {
                                 let mut parts = v.split('.');
-                                (parts.next() == Some("steps")).then(|| parts.next().unwrap_or("").to_owned())
+                                (parts.next() == Some("steps"))
+                                    .then(|| parts.next().unwrap_or("").to_owned())
                             });
                             let result_list = vars.iter().any(|v| {
                                 let parts: Vec<&str> = v.split('.').collect();
-                                parts.len() >= 3 && parts[0] == "steps" && ["succeeded", "failed", "items"].contains(&parts[2])
+                                parts.len() >= 3
+                                    && parts[0] == "steps"
+                                    && ["succeeded", "failed", "items"].contains(&parts[2])
                             });
-                            let row_input = from_step.as_ref().and_then(|s| outer.steps.get(s)).and_then(|k| k.row_input.clone());
+                            let row_input = from_step
+                                .as_ref()
+                                .and_then(|s| outer.steps.get(s))
+                                .and_then(|k| k.row_input.clone());
                             scope.has_item = true;
                             scope.item_is_result = result_list;
                             scope.row_input = if result_list { row_input.clone() } else { None };
-                            Source::Expr { expr: Arc::new(expr), row_input: if result_list { row_input } else { None } }
+                            Source::Expr {
+                                expr: Arc::new(expr),
+                                row_input: if result_list { row_input } else { None },
+                            }
                         }
                     }
                 }
@@ -712,9 +869,17 @@ impl V<'_> {
             let wp = format!("{path}.when");
             let text = match w {
                 Value::Bool(b) => b.to_string(),
-                Value::String(s) => s.trim().trim_start_matches("{{").trim_end_matches("}}").trim().to_owned(),
+                Value::String(s) => s
+                    .trim()
+                    .trim_start_matches("{{")
+                    .trim_end_matches("}}")
+                    .trim()
+                    .to_owned(),
                 other => {
-                    self.diags.push(loaded.at_value(&wp, format!("`when` must be an expression or a bool, got {other}")));
+                    self.diags.push(loaded.at_value(
+                        &wp,
+                        format!("`when` must be an expression or a bool, got {other}"),
+                    ));
                     String::from("true")
                 }
             };
@@ -728,7 +893,8 @@ impl V<'_> {
                     when = Some(Arc::new(e));
                 }
                 Err(e) => {
-                    self.diags.push(loaded.at_value(&wp, format!("invalid `when` expression: {e}")));
+                    self.diags
+                        .push(loaded.at_value(&wp, format!("invalid `when` expression: {e}")));
                     ok = false;
                 }
             }
@@ -740,7 +906,10 @@ impl V<'_> {
             (Some(_), false) => {
                 self.diags.push(
                     loaded
-                        .at_key(&format!("{path}.steps"), "a step has either an `action` or nested `steps`, not both")
+                        .at_key(
+                            &format!("{path}.steps"),
+                            "a step has either an `action` or nested `steps`, not both",
+                        )
                         .with_hint("move the action into a nested step"),
                 );
                 return None;
@@ -748,32 +917,52 @@ impl V<'_> {
             (None, true) => {
                 self.diags.push(
                     loaded
-                        .at_key(&format!("{path}.id"), format!("step `{}` has no `action`", step.id))
+                        .at_key(
+                            &format!("{path}.id"),
+                            format!("step `{}` has no `action`", step.id),
+                        )
                         .with_hint("add `action: …` (see `wts-playbook actions`)"),
                 );
                 return None;
             }
             (None, false) => {
                 if nested {
-                    self.diags.push(loaded.at_key(&format!("{path}.steps"), "nested pipelines cannot be nested again"));
+                    self.diags.push(loaded.at_key(
+                        &format!("{path}.steps"),
+                        "nested pipelines cannot be nested again",
+                    ));
                     return None;
                 }
                 if step.for_each.is_none() {
                     self.diags.push(
                         loaded
-                            .at_key(&format!("{path}.steps"), "nested `steps` need a `for_each` on their parent")
+                            .at_key(
+                                &format!("{path}.steps"),
+                                "nested `steps` need a `for_each` on their parent",
+                            )
                             .with_hint("a pipeline runs its nested steps once per item"),
                     );
                     return None;
                 }
                 if !step.with.is_empty() {
-                    self.diags.push(loaded.at_key(&format!("{path}.with"), "a pipeline step has no `with`; put it on its nested steps"));
+                    self.diags.push(loaded.at_key(
+                        &format!("{path}.with"),
+                        "a pipeline step has no `with`; put it on its nested steps",
+                    ));
                 }
                 let mut children = Vec::new();
                 let mut inner = scope.clone();
                 for (k, c) in step.steps.iter().enumerate() {
-                    if let Some(plan) = self.step(c, &format!("{path}.steps.{k}"), &inner, ids, true) {
-                        inner.steps.insert(plan.id.clone(), Known { fans_out: false, row_input: scope.row_input.clone() });
+                    if let Some(plan) =
+                        self.step(c, &format!("{path}.steps.{k}"), &inner, ids, true)
+                    {
+                        inner.steps.insert(
+                            plan.id.clone(),
+                            Known {
+                                fans_out: false,
+                                row_input: scope.row_input.clone(),
+                            },
+                        );
                         inner.siblings.insert(plan.id.clone());
                         children.push(plan);
                     } else {
@@ -787,12 +976,19 @@ impl V<'_> {
                 let Some(spec) = catalog::lookup(action) else {
                     let hint = did_you_mean(action, catalog::names())
                         .unwrap_or_else(|| "`wts-playbook actions` lists them".to_owned());
-                    self.diags.push(loaded.at_value(&ap, format!("unknown action `{action}`")).with_hint(hint));
+                    self.diags.push(
+                        loaded
+                            .at_value(&ap, format!("unknown action `{action}`"))
+                            .with_hint(hint),
+                    );
                     return None;
                 };
                 let names: Vec<&str> = step.with.keys().map(String::as_str).collect();
                 for p in catalog::check_names(spec, &names) {
-                    let at = p.param.as_ref().map_or_else(|| format!("{path}.with"), |n| format!("{path}.with.{n}"));
+                    let at = p
+                        .param
+                        .as_ref()
+                        .map_or_else(|| format!("{path}.with"), |n| format!("{path}.with.{n}"));
                     let mut d = if step.with.contains_key(p.param.as_deref().unwrap_or("")) {
                         loaded.at_key(&at, p.message.clone())
                     } else if step.with.is_empty() {
@@ -811,17 +1007,29 @@ impl V<'_> {
                     let vp = format!("{path}.with.{name}");
                     match self.env.compile(value) {
                         Err(e) => {
-                            let at = if e.at.is_empty() { vp.clone() } else { format!("{vp}.{}", e.at) };
-                            self.diags.push(loaded.at_value(&at, format!("template error in `{name}`: {}", e.message)));
+                            let at = if e.at.is_empty() {
+                                vp.clone()
+                            } else {
+                                format!("{vp}.{}", e.at)
+                            };
+                            self.diags.push(loaded.at_value(
+                                &at,
+                                format!("template error in `{name}`: {}", e.message),
+                            ));
                             ok = false;
                         }
                         Ok(tree) => {
                             if tree.is_literal() {
                                 // Literal values are converted now: a wrong type is found before any run.
                                 if let Some(param) = spec.param(name) {
-                                    if !matches!(param.location, Location::Runner) || param.name != "file_base64" {
+                                    if !matches!(param.location, Location::Runner)
+                                        || param.name != "file_base64"
+                                    {
                                         if let Err(e) = catalog::convert(param, value) {
-                                            self.diags.push(loaded.at_value(&vp, format!("invalid value for `{name}`: {e}")));
+                                            self.diags.push(loaded.at_value(
+                                                &vp,
+                                                format!("invalid value for `{name}`: {e}"),
+                                            ));
                                             ok = false;
                                         }
                                     }
@@ -838,10 +1046,10 @@ impl V<'_> {
                     }
                 }
                 if step.paginate.is_some() && !spec.paginated {
-                    self.diags.push(
-                        loaded
-                            .at_key(&format!("{path}.paginate"), format!("`{action}` is not a list action; `paginate` does not apply")),
-                    );
+                    self.diags.push(loaded.at_key(
+                        &format!("{path}.paginate"),
+                        format!("`{action}` is not a list action; `paginate` does not apply"),
+                    ));
                     ok = false;
                 }
                 StepKind::Action { spec, with }
@@ -853,7 +1061,10 @@ impl V<'_> {
         let paginate = match &step.paginate {
             None => None,
             Some(Paginate::Pages(0)) => {
-                self.diags.push(loaded.at_value(&format!("{path}.paginate"), "paginate must be `all` or a page count ≥ 1"));
+                self.diags.push(loaded.at_value(
+                    &format!("{path}.paginate"),
+                    "paginate must be `all` or a page count ≥ 1",
+                ));
                 None
             }
             Some(Paginate::Pages(n)) => Some(*n),
@@ -862,7 +1073,10 @@ impl V<'_> {
         // Template vars this step reads, and what they read in turn.
         let mut used_vars = Vec::new();
         for v in &vars_used {
-            if let Some(name) = v.strip_prefix("vars.").map(|r| r.split('.').next().unwrap_or(r)) {
+            if let Some(name) = v
+                .strip_prefix("vars.")
+                .map(|r| r.split('.').next().unwrap_or(r))
+            {
                 if let Some(t) = self.template_vars.get(name) {
                     if !used_vars.contains(&name.to_owned()) {
                         used_vars.push(name.to_owned());
@@ -909,20 +1123,29 @@ impl V<'_> {
         let parts: Vec<&str> = var.split('.').collect();
         let root = parts[0];
         let columns = |input: &Option<String>| -> Option<Vec<String>> {
-            input.as_ref().and_then(|n| self.inputs.get(n)).map(|i| i.header.columns.clone())
+            input
+                .as_ref()
+                .and_then(|n| self.inputs.get(n))
+                .map(|i| i.header.columns.clone())
         };
-        let check_column = |col: &str, input: &Option<String>| -> Result<(), (String, Option<String>)> {
-            let Some(cols) = columns(input) else { return Ok(()) };
-            if cols.iter().any(|c| c == col) {
-                Ok(())
-            } else {
-                let name = input.as_deref().unwrap_or("");
-                Err((
-                    format!("undefined variable `{var}`: input `{name}` has no column `{col}`"),
-                    Some(did_you_mean(col, cols.iter().map(String::as_str)).unwrap_or_else(|| format!("columns: {}", cols.join(", ")))),
-                ))
-            }
-        };
+        let check_column =
+            |col: &str, input: &Option<String>| -> Result<(), (String, Option<String>)> {
+                let Some(cols) = columns(input) else {
+                    return Ok(());
+                };
+                if cols.iter().any(|c| c == col) {
+                    Ok(())
+                } else {
+                    let name = input.as_deref().unwrap_or("");
+                    Err((
+                        format!("undefined variable `{var}`: input `{name}` has no column `{col}`"),
+                        Some(
+                            did_you_mean(col, cols.iter().map(String::as_str))
+                                .unwrap_or_else(|| format!("columns: {}", cols.join(", "))),
+                        ),
+                    ))
+                }
+            };
         match root {
             "row" | "item" => {
                 if !scope.has_item {
@@ -931,11 +1154,16 @@ impl V<'_> {
                         Some("add `for_each: inputs.NAME` or remove the reference".into()),
                     ));
                 }
-                let Some(field) = parts.get(1) else { return Ok(()) };
+                let Some(field) = parts.get(1) else {
+                    return Ok(());
+                };
                 if root == "item" && scope.item_is_result {
                     if !RESULT_FIELDS.contains(field) {
                         return Err((
-                            format!("undefined variable `{var}`: a result item has {}", RESULT_FIELDS.join(", ")),
+                            format!(
+                                "undefined variable `{var}`: a result item has {}",
+                                RESULT_FIELDS.join(", ")
+                            ),
                             did_you_mean(field, RESULT_FIELDS.iter().copied()),
                         ));
                     }
@@ -956,11 +1184,17 @@ impl V<'_> {
                 Some(name) if self.vars.contains(*name) => Ok(()),
                 Some(name) => Err((
                     format!("undefined variable `{var}`: there is no var `{name}`"),
-                    did_you_mean(name, self.vars.iter().map(String::as_str)).or_else(|| Some("define it under `vars:` or pass `--var NAME=VALUE`".into())),
+                    did_you_mean(name, self.vars.iter().map(String::as_str)).or_else(|| {
+                        Some("define it under `vars:` or pass `--var NAME=VALUE`".into())
+                    }),
                 )),
             },
             "env" => match parts.get(1) {
-                None => Err(("templates cannot read the whole environment; name a variable (`env.NAME`)".into(), None)),
+                None => Err((
+                    "templates cannot read the whole environment; name a variable (`env.NAME`)"
+                        .into(),
+                    None,
+                )),
                 Some(&TOKEN_VAR) => Err((
                     format!("`env.{TOKEN_VAR}` is not available to templates"),
                     Some("the token is sent by the runner itself and never rendered".into()),
@@ -996,7 +1230,10 @@ impl V<'_> {
                 if let Some(field) = parts.get(2) {
                     if !STEP_FIELDS.contains(field) {
                         return Err((
-                            format!("undefined variable `{var}`: a step offers {}", STEP_FIELDS.join(", ")),
+                            format!(
+                                "undefined variable `{var}`: a step offers {}",
+                                STEP_FIELDS.join(", ")
+                            ),
                             did_you_mean(field, STEP_FIELDS.iter().copied()),
                         ));
                     }

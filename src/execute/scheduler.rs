@@ -21,7 +21,10 @@ use crate::catalog::{self, ActionSpec, HttpRequest};
 use crate::inputs;
 use crate::plan::{self, Base, SourceItem};
 use crate::progress::Progress;
-use crate::report::{ItemRecord, ItemStatus, Outcome, RequestRecord, ResponseRecord, ReportWriter, ResumeIndex, Totals};
+use crate::report::{
+    ItemRecord, ItemStatus, Outcome, ReportWriter, RequestRecord, ResponseRecord, ResumeIndex,
+    Totals,
+};
 use crate::secret::Redactor;
 use crate::template::{self, Placeholder};
 use crate::validate::{Program, Source, StepKind, StepPlan};
@@ -30,7 +33,10 @@ use crate::validate::{Program, Source, StepKind, StepPlan};
 pub enum Transport {
     /// Dry run: nothing is sent.
     Dry,
-    Http { client: Client, limiter: RateLimiter },
+    Http {
+        client: Client,
+        limiter: RateLimiter,
+    },
 }
 
 /// Options of one run.
@@ -129,7 +135,10 @@ impl Done {
     }
 
     fn failed(error: String, started: Instant) -> Done {
-        Done { error: Some(error), ..Done::new(ItemStatus::Failed, started) }
+        Done {
+            error: Some(error),
+            ..Done::new(ItemStatus::Failed, started)
+        }
     }
 }
 
@@ -160,7 +169,11 @@ pub async fn execute(
         dry,
     });
     for s in program.all_steps() {
-        shared.states.lock().expect("states").insert(s.id.clone(), StepState::default());
+        shared
+            .states
+            .lock()
+            .expect("states")
+            .insert(s.id.clone(), StepState::default());
     }
 
     // Ctrl-C: stop starting new items, let in-flight ones finish.
@@ -242,14 +255,21 @@ fn publish(shared: &Shared, step: &StepPlan, steps_map: &mut BTreeMap<String, JV
     let mut states = shared.states.lock().expect("states");
     let mut publish_one = |s: &StepPlan, states: &mut HashMap<String, StepState>| {
         let st = states.get_mut(&s.id).expect("state exists");
-        let results = if s.fans_out() || matches!(s.kind, StepKind::Action { .. }) && st.results.len() > 1 {
-            let mut r = std::mem::take(&mut st.results);
-            r.sort_by_key(|(i, _, _)| *i);
-            Some(Arc::new(r.into_iter().map(|(_, s, v)| (s, v)).collect::<Vec<_>>()))
-        } else {
+        let results =
+            if s.fans_out() || matches!(s.kind, StepKind::Action { .. }) && st.results.len() > 1 {
+                let mut r = std::mem::take(&mut st.results);
+                r.sort_by_key(|(i, _, _)| *i);
+                Some(Arc::new(
+                    r.into_iter().map(|(_, s, v)| (s, v)).collect::<Vec<_>>(),
+                ))
+            } else {
+                None
+            };
+        let output = if s.fans_out() {
             None
+        } else {
+            st.output.clone().or(Some(JValue::from(())))
         };
-        let output = if s.fans_out() { None } else { st.output.clone().or(Some(JValue::from(()))) };
         steps_map.insert(s.id.clone(), plan::step_value(output, results.as_ref()));
     };
     publish_one(step, &mut states);
@@ -268,7 +288,7 @@ fn publish(shared: &Shared, step: &StepPlan, steps_map: &mut BTreeMap<String, JV
 /// The items of a step's fan-out.
 enum Items {
     Single(Option<SourceItem>),
-    Rows(inputs::Rows),
+    Rows(Box<inputs::Rows>),
     List(std::vec::IntoIter<SourceItem>),
 }
 
@@ -312,27 +332,59 @@ fn items_of(shared: &Shared, step: &StepPlan, steps: &JValue) -> Result<(Items, 
         Source::Input(name) => {
             let info = &shared.program.inputs[name];
             let rows = inputs::open(&info.spec).map_err(|d| d.render())?;
-            Ok((Items::Rows(rows), info.rows))
+            Ok((Items::Rows(Box::new(rows)), info.rows))
         }
         Source::Expr { expr, .. } => {
             let ctx = plan::list_context(&shared.base, steps);
-            let list = expr.eval(&ctx).map_err(|e| format!("for_each `{}`: {}", expr.source, template::describe(&e)))?;
+            let list = expr
+                .eval(&ctx)
+                .map_err(|e| format!("for_each `{}`: {}", expr.source, template::describe(&e)))?;
             if list.downcast_object_ref::<Placeholder>().is_some() {
                 // A dry run cannot know the list: show one representative item.
                 let p = Placeholder::value(format!("{}[*]", expr.source));
-                let si = SourceItem { index: 0, key: "<each>".into(), line: None, item: p.clone(), row: JValue::UNDEFINED };
+                let si = SourceItem {
+                    index: 0,
+                    key: "<each>".into(),
+                    line: None,
+                    item: p.clone(),
+                    row: JValue::UNDEFINED,
+                };
                 return Ok((Items::List(vec![si].into_iter()), 1));
             }
-            let iter = list.try_iter().map_err(|e| format!("for_each `{}` is not a list: {}", expr.source, template::describe(&e)))?;
+            let iter = list.try_iter().map_err(|e| {
+                format!(
+                    "for_each `{}` is not a list: {}",
+                    expr.source,
+                    template::describe(&e)
+                )
+            })?;
             let mut out = Vec::new();
             for (i, item) in iter.enumerate() {
-                let row = item.get_attr("row").ok().filter(|r| !r.is_undefined() && !r.is_none()).unwrap_or(JValue::UNDEFINED);
+                let row = item
+                    .get_attr("row")
+                    .ok()
+                    .filter(|r| !r.is_undefined() && !r.is_none())
+                    .unwrap_or(JValue::UNDEFINED);
                 let key = ["key", "id"]
                     .iter()
-                    .find_map(|k| item.get_attr(k).ok().filter(|v| !v.is_undefined() && !v.is_none()).map(|v| v.to_string()))
+                    .find_map(|k| {
+                        item.get_attr(k)
+                            .ok()
+                            .filter(|v| !v.is_undefined() && !v.is_none())
+                            .map(|v| v.to_string())
+                    })
                     .unwrap_or_else(|| (i + 1).to_string());
-                let line = item.get_attr("line").ok().and_then(|v| u64::try_from(v).ok());
-                out.push(SourceItem { index: i as u64, key, line, item, row });
+                let line = item
+                    .get_attr("line")
+                    .ok()
+                    .and_then(|v| u64::try_from(v).ok());
+                out.push(SourceItem {
+                    index: i as u64,
+                    key,
+                    line,
+                    item,
+                    row,
+                });
             }
             let n = out.len() as u64;
             Ok((Items::List(out.into_iter()), n))
@@ -345,7 +397,13 @@ async fn run_step(shared: Arc<Shared>, step: Arc<StepPlan>, steps: JValue) {
         Ok(x) => x,
         Err(e) => {
             let done = Done::failed(e, Instant::now());
-            let si = SourceItem { index: 0, key: "0".into(), line: None, item: JValue::UNDEFINED, row: JValue::UNDEFINED };
+            let si = SourceItem {
+                index: 0,
+                key: "0".into(),
+                line: None,
+                item: JValue::UNDEFINED,
+                row: JValue::UNDEFINED,
+            };
             record(&shared, &step, &si, done, None);
             return;
         }
@@ -353,7 +411,11 @@ async fn run_step(shared: Arc<Shared>, step: Arc<StepPlan>, steps: JValue) {
     let total = shared.options.limit.map_or(total, |l| total.min(l));
     let bar = shared.progress.step(&step.id, total);
     let semaphore = Arc::new(Semaphore::new(step.settings.concurrency as usize));
-    let step_limiter = step.settings.rate_limit.clone().map(|r| RateLimiter::new(Some(r)));
+    let step_limiter = step
+        .settings
+        .rate_limit
+        .clone()
+        .map(|r| RateLimiter::new(Some(r)));
     let mut tasks = tokio::task::JoinSet::new();
     for (n, item) in items.enumerate() {
         if shared.cancelled() || shared.options.limit.is_some_and(|l| n as u64 >= l) {
@@ -373,11 +435,21 @@ async fn run_step(shared: Arc<Shared>, step: Arc<StepPlan>, steps: JValue) {
             bar.inc();
             continue;
         }
-        let permit = semaphore.clone().acquire_owned().await.expect("semaphore open");
+        let permit = semaphore
+            .clone()
+            .acquire_owned()
+            .await
+            .expect("semaphore open");
         if shared.cancelled() {
             break;
         }
-        let (sh, st, steps, bar, lim) = (shared.clone(), step.clone(), steps.clone(), bar.clone(), step_limiter.clone());
+        let (sh, st, steps, bar, lim) = (
+            shared.clone(),
+            step.clone(),
+            steps.clone(),
+            bar.clone(),
+            step_limiter.clone(),
+        );
         tasks.spawn(async move {
             process_item(&sh, &st, si, &steps, lim.as_ref()).await;
             bar.inc();
@@ -390,7 +462,13 @@ async fn run_step(shared: Arc<Shared>, step: Arc<StepPlan>, steps: JValue) {
     bar.finish();
 }
 
-async fn process_item(shared: &Shared, step: &StepPlan, si: SourceItem, steps: &JValue, step_limiter: Option<&RateLimiter>) {
+async fn process_item(
+    shared: &Shared,
+    step: &StepPlan,
+    si: SourceItem,
+    steps: &JValue,
+    step_limiter: Option<&RateLimiter>,
+) {
     let started = Instant::now();
     // Resume: skip what an earlier run finished.
     if let StepKind::Action { .. } = step.kind {
@@ -402,7 +480,13 @@ async fn process_item(shared: &Shared, step: &StepPlan, si: SourceItem, steps: &
     let ctx = match plan::context(&shared.program, &shared.base, step, &si, steps) {
         Ok(c) => c,
         Err(e) => {
-            record(shared, step, &si, Done::failed(describe_item(&si, &e), started), None);
+            record(
+                shared,
+                step,
+                &si,
+                Done::failed(describe_item(&si, &e), started),
+                None,
+            );
             return;
         }
     };
@@ -418,7 +502,10 @@ async fn process_item(shared: &Shared, step: &StepPlan, si: SourceItem, steps: &
         StepKind::Pipeline(children) => {
             let mut overlay: BTreeMap<String, JValue> = steps
                 .try_iter()
-                .map(|keys| keys.filter_map(|k| steps.get_item(&k).ok().map(|v| (k.to_string(), v))).collect())
+                .map(|keys| {
+                    keys.filter_map(|k| steps.get_item(&k).ok().map(|v| (k.to_string(), v)))
+                        .collect()
+                })
                 .unwrap_or_default();
             let mut all_ok = true;
             let mut last_output = JValue::from(());
@@ -433,23 +520,38 @@ async fn process_item(shared: &Shared, step: &StepPlan, si: SourceItem, steps: &
                     record(shared, child, &si, done, Some(&step.id));
                     continue;
                 }
-                let cctx = match plan::context(&shared.program, &shared.base, child, &si, &child_steps) {
-                    Ok(c) => c,
-                    Err(e) => {
-                        record(shared, child, &si, Done::failed(describe_item(&si, &e), started), Some(&step.id));
-                        all_ok = false;
-                        break;
-                    }
-                };
+                let cctx =
+                    match plan::context(&shared.program, &shared.base, child, &si, &child_steps) {
+                        Ok(c) => c,
+                        Err(e) => {
+                            record(
+                                shared,
+                                child,
+                                &si,
+                                Done::failed(describe_item(&si, &e), started),
+                                Some(&step.id),
+                            );
+                            all_ok = false;
+                            break;
+                        }
+                    };
                 if let Some(skip) = check_when(shared, child, &si, &cctx, started) {
-                    overlay.insert(child.id.clone(), plan::step_value(Some(JValue::from(())), None));
+                    overlay.insert(
+                        child.id.clone(),
+                        plan::step_value(Some(JValue::from(())), None),
+                    );
                     record(shared, child, &si, skip, Some(&step.id));
                     continue;
                 }
-                let StepKind::Action { spec, with } = &child.kind else { continue };
+                let StepKind::Action { spec, with } = &child.kind else {
+                    continue;
+                };
                 let done = run_action(shared, child, spec, with, &si, &cctx, step_limiter).await;
                 let ok = matches!(done.status, ItemStatus::Succeeded | ItemStatus::Planned);
-                overlay.insert(child.id.clone(), plan::step_value(Some(done.output.clone()), None));
+                overlay.insert(
+                    child.id.clone(),
+                    plan::step_value(Some(done.output.clone()), None),
+                );
                 last_output = done.output.clone();
                 record(shared, child, &si, done, Some(&step.id));
                 if !ok {
@@ -468,7 +570,14 @@ async fn process_item(shared: &Shared, step: &StepPlan, si: SourceItem, steps: &
             };
             if step.keep_results {
                 let v = plan::result_value(&si, status, &last_output, None);
-                shared.states.lock().expect("states").get_mut(&step.id).expect("state").results.push((si.index, status.into(), v));
+                shared
+                    .states
+                    .lock()
+                    .expect("states")
+                    .get_mut(&step.id)
+                    .expect("state")
+                    .results
+                    .push((si.index, status.into(), v));
             }
         }
     }
@@ -478,7 +587,8 @@ fn resumed(shared: &Shared, step: &StepPlan, si: &SourceItem, started: Instant) 
     let resume = shared.options.resume.as_ref()?;
     let status = resume.status_of(&step.id, &si.key)?;
     // Reads are re-run (later steps may need their output); what changed state is not redone.
-    let is_read = matches!(&step.kind, StepKind::Action { spec, .. } if spec.method == catalog::Method::Get);
+    let is_read =
+        matches!(&step.kind, StepKind::Action { spec, .. } if spec.method == catalog::Method::Get);
     if is_read {
         return None;
     }
@@ -489,14 +599,23 @@ fn resumed(shared: &Shared, step: &StepPlan, si: &SourceItem, started: Instant) 
     };
     skip.then(|| Done {
         reason: Some(match status {
-            ItemStatus::Unknown => "resumed: unknown in the earlier report (use --retry-unknown to send it again)".into(),
+            ItemStatus::Unknown => {
+                "resumed: unknown in the earlier report (use --retry-unknown to send it again)"
+                    .into()
+            }
             _ => format!("resumed: {} in the earlier report", status.as_str()),
         }),
         ..Done::new(ItemStatus::Skipped, started)
     })
 }
 
-fn check_when(shared: &Shared, step: &StepPlan, si: &SourceItem, ctx: &JValue, started: Instant) -> Option<Done> {
+fn check_when(
+    shared: &Shared,
+    step: &StepPlan,
+    si: &SourceItem,
+    ctx: &JValue,
+    started: Instant,
+) -> Option<Done> {
     let when = step.when.as_ref()?;
     if shared.dry && step.when_reads_steps {
         return None; // depends on outputs a dry run does not have: planned as if true
@@ -504,10 +623,22 @@ fn check_when(shared: &Shared, step: &StepPlan, si: &SourceItem, ctx: &JValue, s
     match when.eval(ctx) {
         Ok(v) if v.is_true() => None,
         Ok(_) => {
-            shared.states.lock().expect("states").get_mut(&step.id).expect("state").skipped_when += 1;
-            Some(Done { reason: Some(format!("when: {} is false", when.source)), ..Done::new(ItemStatus::Skipped, started) })
+            shared
+                .states
+                .lock()
+                .expect("states")
+                .get_mut(&step.id)
+                .expect("state")
+                .skipped_when += 1;
+            Some(Done {
+                reason: Some(format!("when: {} is false", when.source)),
+                ..Done::new(ItemStatus::Skipped, started)
+            })
         }
-        Err(e) => Some(Done::failed(describe_item(si, &format!("when: {}", template::describe(&e))), started)),
+        Err(e) => Some(Done::failed(
+            describe_item(si, &format!("when: {}", template::describe(&e))),
+            started,
+        )),
     }
 }
 
@@ -535,8 +666,12 @@ async fn run_action(
     let idempotent = catalog::is_idempotent(spec, &params);
     let max_pages = step.paginate;
     if max_pages.is_some() {
-        params.entry("page_number".to_owned()).or_insert(Value::from(1));
-        params.entry("page_size".to_owned()).or_insert(Value::from(100));
+        params
+            .entry("page_number".to_owned())
+            .or_insert(Value::from(1));
+        params
+            .entry("page_size".to_owned())
+            .or_insert(Value::from(100));
     }
     let req = match plan::request(spec, &params, shared.dry) {
         Ok(r) => r,
@@ -548,15 +683,31 @@ async fn run_action(
         done.request = Some(req);
         return done;
     }
-    let Transport::Http { client, limiter } = &shared.transport else { unreachable!("dry handled above") };
+    let Transport::Http { client, limiter } = &shared.transport else {
+        unreachable!("dry handled above")
+    };
     let Some(max_pages) = max_pages else {
-        return send(shared, step, si, client, limiter, step_limiter, req, idempotent, started).await;
+        return send(
+            shared,
+            step,
+            si,
+            client,
+            limiter,
+            step_limiter,
+            req,
+            idempotent,
+            started,
+        )
+        .await;
     };
     // Pagination: every page before the step ends, same size and filters on each.
     let mut merged: Vec<Value> = Vec::new();
     let mut first: Option<Done> = None;
     let mut attempts = 0;
-    let mut page = params.get("page_number").and_then(Value::as_u64).unwrap_or(1);
+    let mut page = params
+        .get("page_number")
+        .and_then(Value::as_u64)
+        .unwrap_or(1);
     let mut last = Value::Null;
     for n in 0..max_pages {
         params.insert("page_number".into(), Value::from(page));
@@ -564,14 +715,36 @@ async fn run_action(
             Ok(r) => r,
             Err(e) => return Done::failed(e.0, started),
         };
-        let done = send(shared, step, si, client, limiter, step_limiter, req, idempotent, started).await;
+        let done = send(
+            shared,
+            step,
+            si,
+            client,
+            limiter,
+            step_limiter,
+            req,
+            idempotent,
+            started,
+        )
+        .await;
         attempts += done.attempts;
         if done.status != ItemStatus::Succeeded {
-            return Done { attempts, error: done.error.map(|e| format!("page {page}: {e}")), ..done };
+            return Done {
+                attempts,
+                error: done.error.map(|e| format!("page {page}: {e}")),
+                ..done
+            };
         }
         let body = template::to_json(&done.output);
-        let items = body.get("items").and_then(Value::as_array).cloned().unwrap_or_default();
-        let more = body.get("hasMorePages").and_then(Value::as_bool).unwrap_or(false);
+        let items = body
+            .get("items")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default();
+        let more = body
+            .get("hasMorePages")
+            .and_then(Value::as_bool)
+            .unwrap_or(false);
         let empty = items.is_empty();
         merged.extend(items);
         last = body;
@@ -584,10 +757,24 @@ async fn run_action(
         page += 1;
     }
     let mut out = serde_json::Map::new();
-    out.insert("totalItems".into(), last.get("totalItems").cloned().unwrap_or(Value::Null));
-    out.insert("totalPages".into(), last.get("totalPages").cloned().unwrap_or(Value::Null));
-    out.insert("hasMorePages".into(), last.get("hasMorePages").cloned().unwrap_or(Value::Bool(false)));
-    out.insert("pageSize".into(), last.get("pageSize").cloned().unwrap_or(Value::Null));
+    out.insert(
+        "totalItems".into(),
+        last.get("totalItems").cloned().unwrap_or(Value::Null),
+    );
+    out.insert(
+        "totalPages".into(),
+        last.get("totalPages").cloned().unwrap_or(Value::Null),
+    );
+    out.insert(
+        "hasMorePages".into(),
+        last.get("hasMorePages")
+            .cloned()
+            .unwrap_or(Value::Bool(false)),
+    );
+    out.insert(
+        "pageSize".into(),
+        last.get("pageSize").cloned().unwrap_or(Value::Null),
+    );
     out.insert("pages".into(), Value::from(page));
     out.insert("items".into(), Value::Array(merged));
     let mut done = first.unwrap_or_else(|| Done::new(ItemStatus::Succeeded, started));
@@ -596,7 +783,10 @@ async fn run_action(
     done
 }
 
-#[expect(clippy::too_many_arguments, reason = "one call site; a struct would only rename them")]
+#[expect(
+    clippy::too_many_arguments,
+    reason = "one call site; a struct would only rename them"
+)]
 async fn send(
     shared: &Shared,
     step: &StepPlan,
@@ -626,15 +816,25 @@ async fn send(
             if let Err(e) = report.write_started(&step.id, si.index, &si.key) {
                 drop(report);
                 shared.abort(format!("cannot write the report: {e}"));
-                return Done { attempts: 0, ..Done::failed(format!("not sent: cannot write the report: {e}"), started) };
+                return Done {
+                    attempts: 0,
+                    ..Done::failed(format!("not sent: cannot write the report: {e}"), started)
+                };
             }
         }
         let result = client.send(&req, step.settings.timeout).await;
         let verdict = classify(&result, idempotent);
-        let mut done = Done { attempts, request: Some(req.clone()), ..Done::new(ItemStatus::Failed, started) };
+        let mut done = Done {
+            attempts,
+            request: Some(req.clone()),
+            ..Done::new(ItemStatus::Failed, started)
+        };
         match &result {
             Ok(resp) => {
-                done.response = Some((resp.status, (!(200..300).contains(&resp.status)).then(|| resp.body.clone())));
+                done.response = Some((
+                    resp.status,
+                    (!(200..300).contains(&resp.status)).then(|| resp.body.clone()),
+                ));
             }
             Err(e) => done.error = Some(e.to_string()),
         }
@@ -648,7 +848,9 @@ async fn send(
             Verdict::AuthRejected => {
                 let resp = result.expect("401 has a response");
                 let err = ApiError::from_response(resp.status, &resp.body);
-                shared.abort(format!("authentication refused by the API ({err}); run aborted"));
+                shared.abort(format!(
+                    "authentication refused by the API ({err}); run aborted"
+                ));
                 done.error = Some(err.to_string());
                 return done;
             }
@@ -657,7 +859,10 @@ async fn send(
                 if is_429 {
                     shared.rate_limited.fetch_add(1, Ordering::Relaxed);
                 }
-                if matches!(cause, RetryCause::ServerError | RetryCause::Timeout | RetryCause::Broken) {
+                if matches!(
+                    cause,
+                    RetryCause::ServerError | RetryCause::Timeout | RetryCause::Broken
+                ) {
                     ambiguous_before = true;
                 }
                 if attempts >= policy.attempts || shared.cancelled() {
@@ -699,7 +904,10 @@ async fn send(
                 done.status = ItemStatus::Unknown;
                 done.error = Some(format!(
                     "outcome unknown: {}; not retried because `{}` is not retry-safe",
-                    done.error.clone().unwrap_or_else(|| result.as_ref().map(|r| ApiError::from_response(r.status, &r.body).to_string()).unwrap_or_default()),
+                    done.error.clone().unwrap_or_else(|| result
+                        .as_ref()
+                        .map(|r| ApiError::from_response(r.status, &r.body).to_string())
+                        .unwrap_or_default()),
                     match &step.kind {
                         StepKind::Action { spec, .. } => spec.name,
                         StepKind::Pipeline(_) => "",
@@ -713,12 +921,25 @@ async fn send(
 
 /// After an ambiguous failure, a 4xx on the retry of an idempotent change may mean the first try
 /// worked: a completed session is checked with `GET`; a removal's error counts as done.
-async fn already_done(client: &Client, limiter: &RateLimiter, step: &StepPlan, req: &HttpRequest, timeout: Duration) -> bool {
-    let StepKind::Action { spec, .. } = &step.kind else { return false };
+async fn already_done(
+    client: &Client,
+    limiter: &RateLimiter,
+    step: &StepPlan,
+    req: &HttpRequest,
+    timeout: Duration,
+) -> bool {
+    let StepKind::Action { spec, .. } = &step.kind else {
+        return false;
+    };
     match spec.name {
         "session.complete" => {
             let path = req.path.trim_end_matches("/complete").to_owned();
-            let get = HttpRequest { method: catalog::Method::Get, path, query: Vec::new(), body: None };
+            let get = HttpRequest {
+                method: catalog::Method::Get,
+                path,
+                query: Vec::new(),
+                body: None,
+            };
             limiter.acquire().await;
             matches!(client.send(&get, timeout).await, Ok(r) if r.status == 200 && r.body.get("status").and_then(Value::as_str) == Some("COMPLETED"))
         }
@@ -748,7 +969,12 @@ fn record(shared: &Shared, step: &StepPlan, si: &SourceItem, done: Done, parent:
         }),
     });
     let error = done.error.as_ref().map(|e| redactor.redact(e).into_owned());
-    let mut item = ItemRecord::new(step.id.clone(), si.index, redactor.redact(&si.key).into_owned(), done.status);
+    let mut item = ItemRecord::new(
+        step.id.clone(),
+        si.index,
+        redactor.redact(&si.key).into_owned(),
+        done.status,
+    );
     item.attempts = done.attempts;
     item.duration_ms = u64::try_from(done.started.elapsed().as_millis()).unwrap_or(u64::MAX);
     item.request = request;
@@ -756,7 +982,10 @@ fn record(shared: &Shared, step: &StepPlan, si: &SourceItem, done: Done, parent:
     item.error.clone_from(&error);
     item.reason = done.reason;
     item.line = si.line;
-    item.parent = parent.map(|p| crate::report::ItemRef { step: p.to_owned(), index: si.index });
+    item.parent = parent.map(|p| crate::report::ItemRef {
+        step: p.to_owned(),
+        index: si.index,
+    });
 
     if let Err(e) = shared.report.lock().expect("report").write_item(&item) {
         shared.abort(format!("cannot write the report: {e}"));
@@ -769,7 +998,8 @@ fn record(shared: &Shared, step: &StepPlan, si: &SourceItem, done: Done, parent:
         if shared.dry && st.preview.len() < shared.options.preview {
             if let Some(r) = &item.request {
                 let body = r.body.as_ref().map(|b| format!(" {b}")).unwrap_or_default();
-                st.preview.push(format!("[{}] {} {}{body}", item.key, r.method, r.path));
+                st.preview
+                    .push(format!("[{}] {} {}{body}", item.key, r.method, r.path));
             }
         }
         if failed && st.first_errors.len() < 3 {
@@ -778,19 +1008,21 @@ fn record(shared: &Shared, step: &StepPlan, si: &SourceItem, done: Done, parent:
             }
         }
         if step.keep_results || !step.fans_out() {
-            let status = done.status.as_str();
-            let v = plan::result_value(si, status, &done.output, error.as_deref());
+            let label = done.status.as_str();
             if !step.fans_out() && parent.is_none() {
                 st.output = Some(done.output.clone());
             }
             if step.keep_results {
-                st.results.push((si.index, status.to_owned(), v));
+                let result = plan::result_value(si, label, &done.output, error.as_deref());
+                st.results.push((si.index, label.to_owned(), result));
             }
         }
         (st.totals.failed + st.totals.unknown, st.totals.total())
     };
     if failed {
-        shared.progress.failure(&step.id, error.as_deref().unwrap_or(""));
+        shared
+            .progress
+            .failure(&step.id, error.as_deref().unwrap_or(""));
         if step.settings.on_error == crate::playbook::OnError::Stop && !shared.dry {
             shared.stopped.store(true, Ordering::SeqCst);
             shared.cancel.store(true, Ordering::SeqCst);
@@ -831,8 +1063,9 @@ fn preview_step(step: &StepPlan, st: &StepState) -> String {
     for p in &st.preview {
         s.push_str(&format!("    {p}\n"));
     }
-    if t.planned as usize > st.preview.len() && !st.preview.is_empty() {
-        s.push_str(&format!("    … and {} more\n", t.planned as usize - st.preview.len()));
+    let shown = st.preview.len() as u64;
+    if t.planned > shown && shown > 0 {
+        s.push_str(&format!("    … and {} more\n", t.planned - shown));
     }
     for e in &st.first_errors {
         s.push_str(&format!("  ! {e}\n"));

@@ -1,5 +1,5 @@
 //! The loader: file → YAML → checked keys → typed [`Playbook`], with a position for every
-//! problem. Every YAML call of the program lives in this file (serde_yaml is archived upstream:
+//! problem. Every YAML call of the program lives in this file (`serde_yaml` is archived upstream:
 //! swapping in a maintained fork touches nothing else).
 
 use std::path::{Path, PathBuf};
@@ -9,8 +9,8 @@ use serde_yaml::Value as Yaml;
 use sha2::{Digest, Sha256};
 
 use super::model::{
-    Playbook, Settings, Step, StepDef, ParallelDef, INPUT_KEYS, RETRY_KEYS, SETTINGS_KEYS, STEP_KEYS,
-    TOP_KEYS,
+    ParallelDef, Playbook, Settings, Step, StepDef, INPUT_KEYS, RETRY_KEYS, SETTINGS_KEYS,
+    STEP_KEYS, TOP_KEYS,
 };
 use super::positions::{Pos, Positions};
 use crate::diagnostic::{did_you_mean, Diagnostic};
@@ -28,18 +28,26 @@ pub struct Loaded {
 impl Loaded {
     /// The directory input paths are relative to.
     pub fn base_dir(&self) -> PathBuf {
-        self.path.parent().map_or_else(|| PathBuf::from("."), Path::to_path_buf)
+        self.path
+            .parent()
+            .map_or_else(|| PathBuf::from("."), Path::to_path_buf)
     }
 
     /// A diagnostic at the key (or value) of `path`, falling back to its nearest parent.
     pub fn at_key(&self, path: &str, message: impl Into<String>) -> Diagnostic {
-        let pos = self.positions.key(path).unwrap_or_else(|| self.positions.nearest(path));
+        let pos = self
+            .positions
+            .key(path)
+            .unwrap_or_else(|| self.positions.nearest(path));
         diag(&self.path, &self.source, pos, message)
     }
 
     /// A diagnostic at the value of `path`, falling back to its nearest parent.
     pub fn at_value(&self, path: &str, message: impl Into<String>) -> Diagnostic {
-        let pos = self.positions.value(path).unwrap_or_else(|| self.positions.nearest(path));
+        let pos = self
+            .positions
+            .value(path)
+            .unwrap_or_else(|| self.positions.nearest(path));
         diag(&self.path, &self.source, pos, message)
     }
 }
@@ -52,8 +60,12 @@ fn diag(file: &Path, source: &str, pos: Pos, message: impl Into<String>) -> Diag
 pub fn load(path: &Path) -> Result<Loaded, Vec<Diagnostic>> {
     let bytes = std::fs::read(path)
         .map_err(|e| vec![Diagnostic::file(path, format!("cannot read playbook: {e}"))])?;
-    let source = String::from_utf8(bytes)
-        .map_err(|e| vec![Diagnostic::file(path, format!("playbook is not valid UTF-8: {e}"))])?;
+    let source = String::from_utf8(bytes).map_err(|e| {
+        vec![Diagnostic::file(
+            path,
+            format!("playbook is not valid UTF-8: {e}"),
+        )]
+    })?;
     load_str(path, source)
 }
 
@@ -65,7 +77,12 @@ pub fn load_str(path: &Path, source: String) -> Result<Loaded, Vec<Diagnostic>> 
         Err(e) => return Err(vec![syntax_error(path, &source, &e)]),
     };
     let positions = Positions::index(&source);
-    let mut cx = Cx { path, source: &source, positions: &positions, diags: Vec::new() };
+    let mut cx = Cx {
+        path,
+        source: &source,
+        positions: &positions,
+        diags: Vec::new(),
+    };
     let playbook = cx.playbook(&doc);
     match playbook {
         Some(playbook) if cx.diags.is_empty() => Ok(Loaded {
@@ -81,23 +98,37 @@ pub fn load_str(path: &Path, source: String) -> Result<Loaded, Vec<Diagnostic>> 
 
 fn hex(bytes: &[u8]) -> String {
     use std::fmt::Write;
-    bytes.iter().fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
-        let _ = write!(s, "{b:02x}");
-        s
-    })
+    bytes
+        .iter()
+        .fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
+            let _ = write!(s, "{b:02x}");
+            s
+        })
 }
 
 fn syntax_error(path: &Path, source: &str, e: &serde_yaml::Error) -> Diagnostic {
     let message = e.to_string();
     // serde_yaml appends " at line L column C"; keep the message without it.
-    let message = message.split(" at line ").next().unwrap_or(&message).to_owned();
+    let message = message
+        .split(" at line ")
+        .next()
+        .unwrap_or(&message)
+        .to_owned();
     let Some(loc) = e.location() else {
         return Diagnostic::file(path, format!("invalid YAML: {message}"));
     };
-    let mut d = Diagnostic::at(path, Some(source), loc.line(), loc.column(), format!("invalid YAML: {message}"));
-    let line_text = source.lines().nth(loc.line().saturating_sub(1)).unwrap_or("");
-    if line_text.starts_with(|c: char| c == '\t' || c == ' ') && line_text.trim_start_matches(' ').starts_with('\t')
-    {
+    let mut d = Diagnostic::at(
+        path,
+        Some(source),
+        loc.line(),
+        loc.column(),
+        format!("invalid YAML: {message}"),
+    );
+    let line_text = source
+        .lines()
+        .nth(loc.line().saturating_sub(1))
+        .unwrap_or("");
+    if line_text.starts_with(['\t', ' ']) && line_text.trim_start_matches(' ').starts_with('\t') {
         let col = line_text.find('\t').unwrap_or(0) + 1;
         d.column = col;
         d = d.with_hint("YAML indentation must use spaces, not tabs");
@@ -122,13 +153,19 @@ fn join(parent: &str, seg: &str) -> String {
 
 impl Cx<'_> {
     fn at_key(&mut self, path: &str, message: impl Into<String>) -> &mut Diagnostic {
-        let pos = self.positions.key(path).unwrap_or_else(|| self.positions.nearest(path));
+        let pos = self
+            .positions
+            .key(path)
+            .unwrap_or_else(|| self.positions.nearest(path));
         self.diags.push(diag(self.path, self.source, pos, message));
         self.diags.last_mut().expect("just pushed")
     }
 
     fn at_value(&mut self, path: &str, message: impl Into<String>) -> &mut Diagnostic {
-        let pos = self.positions.value(path).unwrap_or_else(|| self.positions.nearest(path));
+        let pos = self
+            .positions
+            .value(path)
+            .unwrap_or_else(|| self.positions.nearest(path));
         self.diags.push(diag(self.path, self.source, pos, message));
         self.diags.last_mut().expect("just pushed")
     }
@@ -171,7 +208,8 @@ impl Cx<'_> {
 
     fn playbook(&mut self, doc: &Yaml) -> Option<Playbook> {
         if doc.is_null() {
-            self.diags.push(Diagnostic::file(self.path, "the playbook is empty"));
+            self.diags
+                .push(Diagnostic::file(self.path, "the playbook is empty"));
             return None;
         }
         if !self.keys(doc, "", "the playbook", TOP_KEYS) {
@@ -189,7 +227,8 @@ impl Cx<'_> {
         }
         if let Some(v) = doc.get("version") {
             if v.as_u64() != Some(1) {
-                self.at_value("version", "unsupported version").hint = Some("only `version: 1` exists".into());
+                self.at_value("version", "unsupported version").hint =
+                    Some("only `version: 1` exists".into());
             }
         }
         let name = match doc.get("name") {
@@ -200,7 +239,9 @@ impl Cx<'_> {
             }
             None => None,
         };
-        let description = doc.get("description").and_then(|d| self.typed::<String>(d, "description", "description"));
+        let description = doc
+            .get("description")
+            .and_then(|d| self.typed::<String>(d, "description", "description"));
         let mut inputs = indexmap::IndexMap::new();
         if let Some(v) = doc.get("inputs") {
             if let Some(map) = v.as_mapping() {
@@ -209,9 +250,13 @@ impl Cx<'_> {
                     let p = join("inputs", k);
                     if self.keys(iv, &p, &format!("input `{k}`"), INPUT_KEYS) {
                         if iv.get("csv").is_none() {
-                            self.at_key(&p, format!("input `{k}` has no `csv` file")).hint =
-                                Some("add `csv: path/to/file.csv` (relative to the playbook)".into());
-                        } else if let Some(def) = self.typed(&known_only(iv, INPUT_KEYS), &p, &format!("input `{k}`")) {
+                            self.at_key(&p, format!("input `{k}` has no `csv` file"))
+                                .hint = Some(
+                                "add `csv: path/to/file.csv` (relative to the playbook)".into(),
+                            );
+                        } else if let Some(def) =
+                            self.typed(&known_only(iv, INPUT_KEYS), &p, &format!("input `{k}`"))
+                        {
                             inputs.insert(k.to_owned(), def);
                         }
                     }
@@ -220,7 +265,10 @@ impl Cx<'_> {
                 self.at_value("inputs", "`inputs` must be a mapping of input names");
             }
         }
-        let vars = doc.get("vars").and_then(|v| self.typed(v, "vars", "vars")).unwrap_or_default();
+        let vars = doc
+            .get("vars")
+            .and_then(|v| self.typed(v, "vars", "vars"))
+            .unwrap_or_default();
         let settings = match doc.get("settings") {
             Some(v) => {
                 if self.keys(v, "settings", "settings", SETTINGS_KEYS) {
@@ -228,7 +276,8 @@ impl Cx<'_> {
                         self.keys(r, "settings.retry", "settings.retry", RETRY_KEYS);
                     }
                 }
-                self.typed::<Settings>(&known_only(v, SETTINGS_KEYS), "settings", "settings").unwrap_or_default()
+                self.typed::<Settings>(&known_only(v, SETTINGS_KEYS), "settings", "settings")
+                    .unwrap_or_default()
             }
             None => Settings::default(),
         };
@@ -236,7 +285,8 @@ impl Cx<'_> {
         match doc.get("steps") {
             Some(Yaml::Sequence(seq)) => {
                 if seq.is_empty() {
-                    self.at_value("steps", "`steps` is empty").hint = Some("add at least one step".into());
+                    self.at_value("steps", "`steps` is empty").hint =
+                        Some("add at least one step".into());
                 }
                 for (i, sv) in seq.iter().enumerate() {
                     let p = join("steps", &i.to_string());
@@ -248,12 +298,17 @@ impl Cx<'_> {
                                     let group: Vec<Step> = list
                                         .iter()
                                         .enumerate()
-                                        .filter_map(|(j, s)| self.step(s, &join(&pp, &j.to_string())))
+                                        .filter_map(|(j, s)| {
+                                            self.step(s, &join(&pp, &j.to_string()))
+                                        })
                                         .collect();
                                     steps.push(StepDef::Parallel(ParallelDef { parallel: group }));
                                 }
                                 _ => {
-                                    self.at_value(&pp, "`parallel` must be a non-empty list of steps");
+                                    self.at_value(
+                                        &pp,
+                                        "`parallel` must be a non-empty list of steps",
+                                    );
                                 }
                             }
                         }
@@ -286,7 +341,8 @@ impl Cx<'_> {
             self.keys(r, &join(path, "retry"), "retry", RETRY_KEYS);
         }
         if v.get("id").is_none() {
-            self.at_value(path, "step has no `id`").hint = Some("add `id: my_step` (unique, [a-z][a-z0-9_]*)".into());
+            self.at_value(path, "step has no `id`").hint =
+                Some("add `id: my_step` (unique, [a-z][a-z0-9_]*)".into());
             return None;
         }
         // Nested steps are parsed one by one so that each problem points at its own step.
@@ -362,7 +418,10 @@ mod tests {
 
     #[test]
     fn reports_every_unknown_key_with_position() {
-        let e = load_text("version: 1\nname: x\nsetings: {}\nsteps:\n  - id: a\n    actoin: session.get\n").unwrap_err();
+        let e = load_text(
+            "version: 1\nname: x\nsetings: {}\nsteps:\n  - id: a\n    actoin: session.get\n",
+        )
+        .unwrap_err();
         assert_eq!(e.len(), 2, "{e:#?}");
         assert_eq!((e[0].line, e[0].column), (3, 1));
         assert_eq!(e[0].hint.as_deref(), Some("did you mean `settings`?"));
@@ -375,7 +434,10 @@ mod tests {
         let e = load_text("version: 1\nsteps:\n\t- id: a\n").unwrap_err();
         assert_eq!(e.len(), 1);
         assert_eq!(e[0].line, 3);
-        assert_eq!(e[0].hint.as_deref(), Some("YAML indentation must use spaces, not tabs"));
+        assert_eq!(
+            e[0].hint.as_deref(),
+            Some("YAML indentation must use spaces, not tabs")
+        );
     }
 
     #[test]

@@ -170,10 +170,25 @@ pub struct Step {
 }
 
 /// Keys accepted at each level (the loader checks them all and suggests the nearest).
-pub const TOP_KEYS: &[&str] = &["version", "name", "description", "inputs", "vars", "settings", "steps"];
+pub const TOP_KEYS: &[&str] = &[
+    "version",
+    "name",
+    "description",
+    "inputs",
+    "vars",
+    "settings",
+    "steps",
+];
 pub const INPUT_KEYS: &[&str] = &["csv", "key", "delimiter"];
-pub const SETTINGS_KEYS: &[&str] =
-    &["concurrency", "rate_limit", "retry", "timeout", "on_error", "max_failures", "secrets"];
+pub const SETTINGS_KEYS: &[&str] = &[
+    "concurrency",
+    "rate_limit",
+    "retry",
+    "timeout",
+    "on_error",
+    "max_failures",
+    "secrets",
+];
 pub const RETRY_KEYS: &[&str] = &["attempts", "backoff", "max_backoff"];
 pub const STEP_KEYS: &[&str] = &[
     "id",

@@ -1,6 +1,6 @@
 //! Where every key and value of a YAML document stands (line, column), by path.
 //!
-//! serde_yaml gives no spans for values, so the loader also walks the document's events with
+//! `serde_yaml` gives no spans for values, so the loader also walks the document's events with
 //! yaml-rust2's marked parser and records, for each path such as `steps.0.with.session_id`, the
 //! position of the key and of the value. Every diagnostic about a playbook uses this index.
 
@@ -32,7 +32,7 @@ pub struct Positions {
 
 impl Positions {
     /// Builds the index; a document that does not parse gives an empty index (the syntax error
-    /// itself is reported from serde_yaml).
+    /// itself is reported from `serde_yaml`).
     pub fn index(source: &str) -> Positions {
         let mut rx = Receiver::default();
         let mut parser = Parser::new_from_str(source);
@@ -88,7 +88,11 @@ fn join(parent: &str, seg: &str) -> String {
 }
 
 fn pos(mark: Marker, width: usize) -> Pos {
-    Pos { line: mark.line(), column: mark.col() + 1, width: width.max(1) }
+    Pos {
+        line: mark.line(),
+        column: mark.col() + 1,
+        width: width.max(1),
+    }
 }
 
 impl Receiver {
@@ -157,9 +161,17 @@ mod tests {
 
     #[test]
     fn indexes_keys_and_values() {
-        let src = "version: 1\nsteps:\n  - id: close\n    with:\n      session_id: \"{{ row.id }}\"\n";
+        let src =
+            "version: 1\nsteps:\n  - id: close\n    with:\n      session_id: \"{{ row.id }}\"\n";
         let p = Positions::index(src);
-        assert_eq!(p.key("version"), Some(Pos { line: 1, column: 1, width: 7 }));
+        assert_eq!(
+            p.key("version"),
+            Some(Pos {
+                line: 1,
+                column: 1,
+                width: 7
+            })
+        );
         assert_eq!(p.value("version").unwrap().column, 10);
         assert_eq!(p.key("steps.0.id").unwrap().line, 3);
         assert_eq!(p.key("steps.0.id").unwrap().column, 5);
