@@ -281,7 +281,11 @@ fn run_cmd(args: &RunArgs) -> u8 {
             Transport::Http { client, limiter }
         };
         let writer = match ReportWriter::create(&report_path, &header) {
-            Ok(w) => w,
+            Ok(mut w) => {
+                // Against the in-process sandbox a power loss loses the sandbox too.
+                w.set_sync_markers(!args.sandbox);
+                w
+            }
             Err(e) => {
                 eprintln!(
                     "error: cannot write the report {}: {e}",
@@ -291,6 +295,7 @@ fn run_cmd(args: &RunArgs) -> u8 {
             }
         };
         let options = RunOptions {
+            failed_csv: args.failed_csv.clone(),
             limit: args.limit,
             resume,
             retry_unknown: args.retry_unknown,
@@ -335,8 +340,18 @@ fn run_cmd(args: &RunArgs) -> u8 {
                 result.rate_limited
             ));
         }
+        if let Some(path) = &args.failed_csv {
+            if let Some(e) = &result.failed_csv_error {
+                out.push_str(&format!(
+                    "failed rows: could not write {}: {e}\n",
+                    path.display()
+                ));
+            } else if result.totals.failed + result.totals.unknown > 0 {
+                out.push_str(&format!("failed rows: {}\n", path.display()));
+            }
+        }
         if let Some(sb) = sandbox {
-            out.push_str(&format!("\nsandbox: what changed\n{}", sb.summary()));
+            out.push_str(&format!("\nsandbox: what changed\n{}\n", sb.summary()));
             sb.shutdown().await;
         }
         print!("{}", redactor.redact(&out));
@@ -362,7 +377,7 @@ fn load_resume(path: &Path, program: &Program, force: bool) -> Result<ResumeInde
     let (index, scan) = ResumeIndex::from_path(path)
         .map_err(|e| Diagnostic::file(path, format!("cannot resume from this report: {e}")))?;
     let theirs = &scan.header.playbook;
-    if theirs.sha256 != program.loaded.sha256 && theirs.name != program.name() && !force {
+    if theirs.name != program.name() && !force {
         return Err(Diagnostic::file(
             path,
             format!(
@@ -373,6 +388,12 @@ fn load_resume(path: &Path, program: &Program, force: bool) -> Result<ResumeInde
             ),
         )
         .with_hint("pass --force to resume from it anyway"));
+    }
+    if theirs.sha256 != program.loaded.sha256 {
+        eprintln!(
+            "note: {} has changed since that report was written; items are matched by step and key",
+            program.loaded.path.display()
+        );
     }
     let unknown = index.unknown();
     if !unknown.is_empty() {

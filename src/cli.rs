@@ -81,6 +81,10 @@ pub struct RunArgs {
     /// With --resume: accept a report of a different playbook.
     #[arg(long)]
     pub force: bool,
+    /// Write the failed and unknown items' input rows, with the error, to this CSV (feed it back
+    /// with `--input NAME=PATH`).
+    #[arg(long, value_name = "PATH")]
+    pub failed_csv: Option<PathBuf>,
     /// No confirmation prompt.
     #[arg(long, short = 'y')]
     pub yes: bool,

@@ -46,12 +46,28 @@ impl Base {
 /// One item of a fan-out (or the single item of a step without one).
 #[derive(Clone, Debug)]
 pub struct SourceItem {
+    /// The CSV input the item's row comes from (for `--failed-csv`).
+    pub input: Option<Arc<str>>,
     pub index: u64,
     pub key: String,
     /// CSV line of the row, when the item comes from an input.
     pub line: Option<u64>,
     pub item: JValue,
     pub row: JValue,
+}
+
+impl SourceItem {
+    /// The one item of a step without fan-out.
+    pub fn single() -> SourceItem {
+        SourceItem {
+            input: None,
+            index: 0,
+            key: "0".into(),
+            line: None,
+            item: JValue::UNDEFINED,
+            row: JValue::UNDEFINED,
+        }
+    }
 }
 
 /// Builds an item's template context. `steps` is the map of step states visible to it.
@@ -80,14 +96,12 @@ pub fn context(
 
 /// The context a `for_each` expression is evaluated in: no item yet, plain vars only.
 pub fn list_context(base: &Base, steps: &JValue) -> JValue {
-    let none = SourceItem {
-        index: 0,
-        key: String::new(),
-        line: None,
-        item: JValue::UNDEFINED,
-        row: JValue::UNDEFINED,
-    };
-    build(base, &none, steps, JValue::from_serialize(&base.vars))
+    build(
+        base,
+        &SourceItem::single(),
+        steps,
+        JValue::from_serialize(&base.vars),
+    )
 }
 
 fn build(base: &Base, si: &SourceItem, steps: &JValue, vars: JValue) -> JValue {
@@ -234,6 +248,9 @@ pub fn result_value(si: &SourceItem, status: &str, output: &JValue, error: Optio
     let mut m: BTreeMap<&str, JValue> = BTreeMap::new();
     m.insert("index", JValue::from(si.index));
     m.insert("key", JValue::from(si.key.as_str()));
+    if let Some(line) = si.line {
+        m.insert("line", JValue::from(line));
+    }
     m.insert("status", JValue::from(status));
     m.insert("output", output.clone());
     m.insert("error", error.map_or(JValue::from(()), JValue::from));

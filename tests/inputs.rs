@@ -320,7 +320,7 @@ fn failed_csv_round_trip() {
     let out = dir.path().join("failed.csv");
     let input = spec("ok/quoted.csv", Some("session_id"));
     let header = read_header(&input).unwrap();
-    let mut writer = FailedCsvWriter::create(&out, &header).unwrap();
+    let mut writer = FailedCsvWriter::create(&out, &header, b',').unwrap();
     assert_eq!(
         writer.columns(),
         ["session_id", "note", "phone", "status", "error"]
@@ -354,7 +354,7 @@ fn failed_csv_renames_clashing_columns() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("failed.csv");
     let header = read_header(&spec("ok/bom.csv", None)).unwrap();
-    let writer = FailedCsvWriter::create(&out, &header).unwrap();
+    let writer = FailedCsvWriter::create(&out, &header, b',').unwrap();
     assert_eq!(
         writer.columns(),
         ["session_id", "status", "ticket", "_status", "error"]

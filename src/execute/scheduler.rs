@@ -5,7 +5,8 @@
 //!
 //! A dry run is this same pipeline with a transport that sends nothing.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -48,6 +49,8 @@ pub struct RunOptions {
     pub retry_unknown: bool,
     /// How many requests per step the dry-run preview shows.
     pub preview: usize,
+    /// Where to write the failed and unknown items' input rows (`--failed-csv`).
+    pub failed_csv: Option<PathBuf>,
 }
 
 /// What a run did.
@@ -62,10 +65,14 @@ pub struct RunResult {
     pub preview: String,
     pub elapsed: Duration,
     pub rate_limited: u64,
+    /// Why `--failed-csv` could not be written, if it could not.
+    pub failed_csv_error: Option<String>,
 }
 
 #[derive(Default)]
 struct StepState {
+    /// Items the step will run (known when it starts).
+    planned_items: u64,
     totals: Totals,
     results: Vec<(u64, String, JValue)>,
     output: Option<JValue>,
@@ -91,6 +98,78 @@ struct Shared {
     states: Mutex<HashMap<String, StepState>>,
     rate_limited: AtomicU64,
     dry: bool,
+    /// Set by a second Ctrl-C: in-flight items are abandoned.
+    abandon: tokio::sync::watch::Sender<bool>,
+    failed_rows: Mutex<FailedRows>,
+}
+
+/// The `--failed-csv` output: one file per input (the given path for the first input).
+struct FailedRows {
+    path: Option<PathBuf>,
+    writers: HashMap<Arc<str>, inputs::FailedCsvWriter>,
+    seen: HashSet<(Arc<str>, u64)>,
+    error: Option<String>,
+}
+
+impl FailedRows {
+    /// Closes the files; returns the first error met.
+    fn finish(self) -> Option<String> {
+        let mut error = self.error;
+        for (_, w) in self.writers {
+            if let Err(d) = w.finish() {
+                error.get_or_insert(d.message);
+            }
+        }
+        error
+    }
+
+    fn write(&mut self, program: &Program, si: &SourceItem, status: &str, error: &str) {
+        let (Some(base), Some(input)) = (&self.path, &si.input) else {
+            return;
+        };
+        let Some(row) = si.row.downcast_object_ref::<inputs::Row>() else {
+            return;
+        };
+        if !self.seen.insert((input.clone(), si.index)) {
+            return; // one line per row, even if several of its steps failed
+        }
+        if !self.writers.contains_key(input) {
+            let path = failed_path(base, input, program.inputs.len() > 1);
+            let delimiter = program
+                .inputs
+                .get(&**input)
+                .map_or(b',', |i| i.spec.delimiter);
+            match inputs::FailedCsvWriter::create(&path, &row.header, delimiter) {
+                Ok(w) => {
+                    self.writers.insert(input.clone(), w);
+                }
+                Err(d) => {
+                    self.error = Some(d.message);
+                    self.path = None;
+                    return;
+                }
+            }
+        }
+        if let Some(w) = self.writers.get_mut(input) {
+            if let Err(d) = w.write(row, status, error) {
+                self.error = Some(d.message);
+            }
+        }
+    }
+}
+
+/// `failed.csv` for a single input; `failed-NAME.csv` beside it when the playbook has several.
+fn failed_path(base: &Path, input: &str, several: bool) -> PathBuf {
+    if !several {
+        return base.to_path_buf();
+    }
+    let stem = base
+        .file_stem()
+        .map_or_else(|| "failed".into(), |s| s.to_string_lossy().into_owned());
+    let ext = base
+        .extension()
+        .map_or_else(|| "csv".into(), |e| e.to_string_lossy().into_owned());
+    base.with_file_name(format!("{stem}-{input}.{ext}"))
 }
 
 impl Shared {
@@ -153,6 +232,11 @@ pub async fn execute(
 ) -> (RunResult, ReportWriter) {
     let started = Instant::now();
     let dry = matches!(transport, Transport::Dry);
+    let failed_csv = if dry {
+        None
+    } else {
+        options.failed_csv.clone()
+    };
     let shared = Arc::new(Shared {
         base: Base::new(&program),
         program: program.clone(),
@@ -167,6 +251,13 @@ pub async fn execute(
         states: Mutex::new(HashMap::new()),
         rate_limited: AtomicU64::new(0),
         dry,
+        abandon: tokio::sync::watch::channel(false).0,
+        failed_rows: Mutex::new(FailedRows {
+            path: failed_csv,
+            writers: HashMap::new(),
+            seen: HashSet::new(),
+            error: None,
+        }),
     });
     for s in program.all_steps() {
         shared
@@ -181,9 +272,10 @@ pub async fn execute(
     let ctrlc = tokio::spawn(async move {
         if tokio::signal::ctrl_c().await.is_ok() {
             sh.abort("interrupted (Ctrl-C): no new items started; in-flight items finished".into());
+            eprintln!("interrupted: finishing the items in flight (Ctrl-C again to abandon them)");
             if tokio::signal::ctrl_c().await.is_ok() {
-                eprintln!("second Ctrl-C: abandoning in-flight items");
-                std::process::exit(3);
+                eprintln!("second Ctrl-C: abandoning in-flight items (reported as unknown)");
+                sh.abandon.send_replace(true);
             }
         }
     });
@@ -215,7 +307,9 @@ pub async fn execute(
     for s in program.all_steps() {
         let st = &states[&s.id];
         totals.merge(&st.totals);
-        per_step.push((s.id.clone(), st.totals));
+        if matches!(s.kind, StepKind::Action { .. }) {
+            per_step.push((s.id.clone(), st.totals));
+        }
         if dry {
             preview.push_str(&preview_step(s, st));
         }
@@ -237,6 +331,11 @@ pub async fn execute(
         preview,
         elapsed: started.elapsed(),
         rate_limited: shared.rate_limited.load(Ordering::Relaxed),
+        failed_csv_error: shared
+            .failed_rows
+            .into_inner()
+            .expect("failed rows")
+            .finish(),
     };
     (result, shared.report.into_inner().expect("report"))
 }
@@ -288,7 +387,7 @@ fn publish(shared: &Shared, step: &StepPlan, steps_map: &mut BTreeMap<String, JV
 /// The items of a step's fan-out.
 enum Items {
     Single(Option<SourceItem>),
-    Rows(Box<inputs::Rows>),
+    Rows(Box<inputs::Rows>, Arc<str>),
     List(std::vec::IntoIter<SourceItem>),
 }
 
@@ -298,11 +397,12 @@ impl Iterator for Items {
     fn next(&mut self) -> Option<Self::Item> {
         match self {
             Items::Single(s) => s.take().map(Ok),
-            Items::Rows(rows) => rows.next().map(|r| {
+            Items::Rows(rows, input) => rows.next().map(|r| {
                 r.map(|row| {
                     let row = Arc::new(row);
                     let value = row.clone().into_value();
                     SourceItem {
+                        input: Some(input.clone()),
                         index: row.index as u64,
                         key: row.key.clone(),
                         line: Some(row.line),
@@ -319,22 +419,17 @@ impl Iterator for Items {
 
 fn items_of(shared: &Shared, step: &StepPlan, steps: &JValue) -> Result<(Items, u64), String> {
     match &step.source {
-        Source::Single => Ok((
-            Items::Single(Some(SourceItem {
-                index: 0,
-                key: "0".into(),
-                line: None,
-                item: JValue::UNDEFINED,
-                row: JValue::UNDEFINED,
-            })),
-            1,
-        )),
+        Source::Single => Ok((Items::Single(Some(SourceItem::single())), 1)),
         Source::Input(name) => {
             let info = &shared.program.inputs[name];
             let rows = inputs::open(&info.spec).map_err(|d| d.render())?;
-            Ok((Items::Rows(Box::new(rows)), info.rows))
+            Ok((
+                Items::Rows(Box::new(rows), Arc::from(name.as_str())),
+                info.rows,
+            ))
         }
-        Source::Expr { expr, .. } => {
+        Source::Expr { expr, row_input } => {
+            let input: Option<Arc<str>> = row_input.as_deref().map(Arc::from);
             let ctx = plan::list_context(&shared.base, steps);
             let list = expr
                 .eval(&ctx)
@@ -343,6 +438,7 @@ fn items_of(shared: &Shared, step: &StepPlan, steps: &JValue) -> Result<(Items, 
                 // A dry run cannot know the list: show one representative item.
                 let p = Placeholder::value(format!("{}[*]", expr.source));
                 let si = SourceItem {
+                    input: None,
                     index: 0,
                     key: "<each>".into(),
                     line: None,
@@ -379,6 +475,7 @@ fn items_of(shared: &Shared, step: &StepPlan, steps: &JValue) -> Result<(Items, 
                     .ok()
                     .and_then(|v| u64::try_from(v).ok());
                 out.push(SourceItem {
+                    input: input.clone(),
                     index: i as u64,
                     key,
                     line,
@@ -397,18 +494,22 @@ async fn run_step(shared: Arc<Shared>, step: Arc<StepPlan>, steps: JValue) {
         Ok(x) => x,
         Err(e) => {
             let done = Done::failed(e, Instant::now());
-            let si = SourceItem {
-                index: 0,
-                key: "0".into(),
-                line: None,
-                item: JValue::UNDEFINED,
-                row: JValue::UNDEFINED,
-            };
-            record(&shared, &step, &si, done, None);
+            record(&shared, &step, &SourceItem::single(), done, None);
             return;
         }
     };
     let total = shared.options.limit.map_or(total, |l| total.min(l));
+    {
+        // Nested steps run once per item of their parent.
+        let mut states = shared.states.lock().expect("states");
+        let nested = match &step.kind {
+            StepKind::Pipeline(children) => children.iter().map(|c| c.id.as_str()).collect(),
+            StepKind::Action { .. } => Vec::new(),
+        };
+        for id in std::iter::once(step.id.as_str()).chain(nested) {
+            states.get_mut(id).expect("state").planned_items = total;
+        }
+    }
     let bar = shared.progress.step(&step.id, total);
     let semaphore = Arc::new(Semaphore::new(step.settings.concurrency as usize));
     let step_limiter = step
@@ -458,7 +559,19 @@ async fn run_step(shared: Arc<Shared>, step: Arc<StepPlan>, steps: JValue) {
         // Reap finished tasks so the set stays small on long fan-outs.
         while tasks.try_join_next().is_some() {}
     }
-    while tasks.join_next().await.is_some() {}
+    let mut abandon = shared.abandon.subscribe();
+    loop {
+        tokio::select! {
+            next = tasks.join_next() => if next.is_none() { break },
+            () = async { drop(abandon.wait_for(|a| *a).await) } => {
+                // In-flight sends that may have reached the server stay open in the in-flight
+                // journal; finishing the report turns them into `unknown` items.
+                tasks.abort_all();
+                while tasks.join_next().await.is_some() {}
+                break;
+            }
+        }
+    }
     bar.finish();
 }
 
@@ -991,7 +1104,7 @@ fn record(shared: &Shared, step: &StepPlan, si: &SourceItem, done: Done, parent:
         shared.abort(format!("cannot write the report: {e}"));
     }
     let failed = matches!(done.status, ItemStatus::Failed | ItemStatus::Unknown);
-    let (fails, total_so_far) = {
+    let (fails, planned) = {
         let mut states = shared.states.lock().expect("states");
         let st = states.get_mut(&step.id).expect("state exists");
         st.totals.add(done.status);
@@ -1017,9 +1130,18 @@ fn record(shared: &Shared, step: &StepPlan, si: &SourceItem, done: Done, parent:
                 st.results.push((si.index, label.to_owned(), result));
             }
         }
-        (st.totals.failed + st.totals.unknown, st.totals.total())
+        (
+            st.totals.failed + st.totals.unknown,
+            st.planned_items.max(st.totals.total()),
+        )
     };
     if failed {
+        shared.failed_rows.lock().expect("failed rows").write(
+            &shared.program,
+            si,
+            done.status.as_str(),
+            error.as_deref().unwrap_or(""),
+        );
         shared
             .progress
             .failure(&step.id, error.as_deref().unwrap_or(""));
@@ -1028,25 +1150,13 @@ fn record(shared: &Shared, step: &StepPlan, si: &SourceItem, done: Done, parent:
             shared.cancel.store(true, Ordering::SeqCst);
         }
         if let Some(budget) = step.settings.max_failures {
-            let total = shared.states_total(step).max(total_so_far);
-            if !shared.dry && budget.exceeded(fails, total) {
+            if !shared.dry && budget.exceeded(fails, planned) {
                 shared.abort(format!(
-                    "failure budget exceeded: {fails} of {total} items of step `{}` failed (max_failures {budget})",
+                    "failure budget exceeded: {fails} of {planned} items of step `{}` failed (max_failures {budget})",
                     step.id
                 ));
             }
         }
-    }
-}
-
-impl Shared {
-    /// The planned number of items of a step (for a percentage budget).
-    fn states_total(&self, step: &StepPlan) -> u64 {
-        let n = match &step.source {
-            Source::Input(name) => self.program.inputs.get(name).map_or(0, |i| i.rows),
-            _ => 0,
-        };
-        self.options.limit.map_or(n, |l| n.min(l))
     }
 }
 

@@ -19,7 +19,12 @@ pub struct FailedCsvWriter {
 impl FailedCsvWriter {
     /// Creates (or truncates) `path` and writes the header: the input's columns, then `status`
     /// and `error` (prefixed with `_` as often as needed if the input already has such columns).
-    pub fn create(path: impl AsRef<Path>, header: &Header) -> Result<Self, Diagnostic> {
+    /// `delimiter` is the input's, so the file can be fed back as that input unchanged.
+    pub fn create(
+        path: impl AsRef<Path>,
+        header: &Header,
+        delimiter: u8,
+    ) -> Result<Self, Diagnostic> {
         let path = path.as_ref().to_path_buf();
         let file = File::create(&path).map_err(|e| {
             Diagnostic::file(&path, format!("cannot create the failed-rows CSV: {e}"))
@@ -33,7 +38,7 @@ impl FailedCsvWriter {
             columns.push(name);
         }
         let writer = csv::WriterBuilder::new()
-            .delimiter(b',')
+            .delimiter(delimiter)
             .terminator(csv::Terminator::Any(b'\n'))
             .quote_style(csv::QuoteStyle::Necessary)
             .from_writer(file);
