@@ -1003,7 +1003,7 @@ async fn send(
                 // A retry of an idempotent change may find it already done.
                 if ambiguous_before
                     && (400..500).contains(&resp.status)
-                    && already_done(client, limiter, step, &req, step.settings.timeout).await
+                    && already_done(client, limiter, step, &req).await
                 {
                     done.status = ItemStatus::Succeeded;
                     done.error = None;
@@ -1039,22 +1039,39 @@ async fn already_done(
     limiter: &RateLimiter,
     step: &StepPlan,
     req: &HttpRequest,
-    timeout: Duration,
 ) -> bool {
     let StepKind::Action { spec, .. } = &step.kind else {
         return false;
     };
     match spec.name {
         "session.complete" => {
-            let path = req.path.trim_end_matches("/complete").to_owned();
             let get = HttpRequest {
                 method: catalog::Method::Get,
-                path,
+                path: req.path.trim_end_matches("/complete").to_owned(),
                 query: Vec::new(),
                 body: None,
             };
-            limiter.acquire().await;
-            matches!(client.send(&get, timeout).await, Ok(r) if r.status == 200 && r.body.get("status").and_then(Value::as_str) == Some("COMPLETED"))
+            // The check is a read: retried like any retry-safe request.
+            let policy = &step.settings.retry;
+            let mut rng = {
+                use rand::SeedableRng;
+                rand::rngs::SmallRng::from_rng(&mut rand::rng())
+            };
+            for attempt in 0..policy.attempts {
+                limiter.acquire().await;
+                let result = client.send(&get, step.settings.timeout).await;
+                match classify(&result, true) {
+                    Verdict::Success => {
+                        let body = result.map(|r| r.body).unwrap_or_default();
+                        return body.get("status").and_then(Value::as_str) == Some("COMPLETED");
+                    }
+                    Verdict::Retry { after, .. } => {
+                        tokio::time::sleep(policy.wait_for_429(attempt, after, &mut rng)).await;
+                    }
+                    Verdict::Fail | Verdict::Unknown | Verdict::AuthRejected => return false,
+                }
+            }
+            false
         }
         "panel.delete_note" | "sequence.remove_contact" | "sequence.remove_contacts" => true,
         _ => false,

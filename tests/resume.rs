@@ -1,0 +1,447 @@
+//! Runs you can trust, against a standalone `wts-playbook sandbox` process: `kill -9` in the
+//! middle of thousands of sends then `--resume` (no customer gets a message twice), Ctrl-C then
+//! `--resume` (no item done twice), faults after commit on sends (never a duplicate) and on
+//! completes (retried to success), and bad resume reports (clear errors, never a panic).
+
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+const TOKEN: &str = "resume-test-token";
+
+fn bin() -> PathBuf {
+    assert_cmd::cargo::cargo_bin("wts-playbook")
+}
+
+/// A standalone sandbox process; killed on drop.
+struct SandboxProcess {
+    child: Child,
+    url: String,
+}
+
+impl SandboxProcess {
+    fn start(extra: &[&str]) -> SandboxProcess {
+        let mut child = Command::new(bin())
+            .args(["sandbox", "--listen", "127.0.0.1:0", "--token", TOKEN])
+            .args(extra)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let url = line
+            .trim()
+            .strip_prefix("listening on ")
+            .expect("listening line")
+            .to_owned();
+        SandboxProcess { child, url }
+    }
+
+    fn get(&self, path: &str) -> Value {
+        let url = format!("{}{path}", self.url);
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async { reqwest::get(url).await.unwrap().json().await.unwrap() })
+    }
+
+    /// Messages per session id of this test's sessions (not the seeded ones), from the state.
+    fn messages_per_session(&self) -> HashMap<String, usize> {
+        let state = self.get("/__sandbox/state");
+        let mut out = HashMap::new();
+        for m in state["messages"].as_array().unwrap() {
+            let id = m["sessionId"].as_str().unwrap();
+            if id.starts_with(TEST_PREFIX) {
+                *out.entry(id.to_owned()).or_default() += 1;
+            }
+        }
+        out
+    }
+
+    /// Journal entries: (method, path, status).
+    fn journal(&self) -> Vec<(String, String, u64)> {
+        let j = self.get("/__sandbox/journal?limit=1000000");
+        let entries = j
+            .as_array()
+            .cloned()
+            .or_else(|| j["entries"].as_array().cloned())
+            .unwrap();
+        entries
+            .iter()
+            .map(|e| {
+                (
+                    e["method"].as_str().unwrap().to_owned(),
+                    e["path"].as_str().unwrap().to_owned(),
+                    e["status"].as_u64().unwrap(),
+                )
+            })
+            .collect()
+    }
+}
+
+impl Drop for SandboxProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+const TEST_PREFIX: &str = "22222222-2222-4222-8222-";
+
+fn uuid(i: usize) -> String {
+    format!("{TEST_PREFIX}{i:012}")
+}
+
+fn send_playbook(dir: &Path, n: usize) -> PathBuf {
+    let mut csv = String::from("session_id,name\n");
+    for i in 0..n {
+        csv.push_str(&format!("{},Customer {i}\n", uuid(i)));
+    }
+    std::fs::write(dir.join("recipients.csv"), csv).unwrap();
+    let pb = dir.join("send.yaml");
+    std::fs::write(
+        &pb,
+        r#"version: 1
+name: tell-everyone
+inputs:
+  people: { csv: recipients.csv, key: session_id }
+settings: { concurrency: 16, rate_limit: "off" }
+steps:
+  - id: tell
+    action: session.send_text
+    for_each: inputs.people
+    with:
+      session_id: "{{ row.session_id }}"
+      text: "Hello {{ row.name }}"
+"#,
+    )
+    .unwrap();
+    pb
+}
+
+fn run(dir: &Path, sandbox: &SandboxProcess, args: &[&str]) -> Command {
+    let mut c = Command::new(bin());
+    c.current_dir(dir)
+        .env("WTS_BASE_URL", &sandbox.url)
+        .env("WTS_API_TOKEN", TOKEN)
+        .args(["run", "--yes", "-q"])
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    c
+}
+
+fn report_lines(path: &Path) -> usize {
+    std::fs::read_to_string(path).map_or(0, |s| s.lines().count())
+}
+
+/// Waits (bounded) until the report holds at least `n` lines.
+fn wait_for_lines(path: &Path, n: usize) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while report_lines(path) < n {
+        assert!(Instant::now() < deadline, "the run did not progress");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn read_report(path: &Path) -> Value {
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+#[test]
+fn kill_9_then_resume_sends_each_message_at_most_once() {
+    let sandbox = SandboxProcess::start(&["--latency-ms", "4", "--jitter-ms", "2"]);
+    let dir = tempfile::tempdir().unwrap();
+    let n = 3000;
+    let pb = send_playbook(dir.path(), n);
+    let first = dir.path().join("first.json");
+
+    let mut child = run(dir.path(), &sandbox, &["--report", first.to_str().unwrap()])
+        .arg(&pb)
+        .spawn()
+        .unwrap();
+    wait_for_lines(&first, 300);
+    child.kill().unwrap(); // SIGKILL: no chance to finish the report
+    child.wait().unwrap();
+    let sent_before = sandbox.messages_per_session();
+    assert!(
+        sent_before.len() < n,
+        "killed before the end ({} sent)",
+        sent_before.len()
+    );
+
+    let second = dir.path().join("second.json");
+    let out = run(
+        dir.path(),
+        &sandbox,
+        &[
+            "--resume",
+            first.to_str().unwrap(),
+            "--report",
+            second.to_str().unwrap(),
+        ],
+    )
+    .arg(&pb)
+    .output()
+    .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+
+    let report = read_report(&second);
+    let items = report["items"].as_array().unwrap();
+    let unknown: Vec<&str> = items
+        .iter()
+        .filter(|i| i["reason"].as_str().is_some_and(|r| r.contains("unknown")))
+        .map(|i| i["key"].as_str().unwrap())
+        .collect();
+    // The unknown ones are listed on stderr.
+    for key in &unknown {
+        assert!(
+            stderr.contains(key),
+            "unknown item {key} not listed:\n{stderr}"
+        );
+    }
+    let per_session = sandbox.messages_per_session();
+    for i in 0..n {
+        let id = uuid(i);
+        let count = per_session.get(&id).copied().unwrap_or(0);
+        assert!(count <= 1, "{id} got {count} messages");
+        if count == 0 {
+            assert!(
+                unknown.contains(&id.as_str()),
+                "{id} got no message and is not listed as unknown"
+            );
+        }
+    }
+    let delivered = per_session.values().sum::<usize>();
+    assert!(
+        delivered + unknown.len() >= n,
+        "delivered {delivered}, unknown {}",
+        unknown.len()
+    );
+    // Nothing that succeeded in the first run was sent again.
+    for (id, count) in &sent_before {
+        assert_eq!(per_session.get(id), Some(count), "{id} was sent again");
+    }
+}
+
+#[test]
+fn ctrl_c_then_resume_finishes_with_no_item_done_twice() {
+    let sandbox = SandboxProcess::start(&["--latency-ms", "5"]);
+    let dir = tempfile::tempdir().unwrap();
+    let n = 1500;
+    let pb = send_playbook(dir.path(), n);
+    let first = dir.path().join("first.json");
+    let child = run(dir.path(), &sandbox, &["--report", first.to_str().unwrap()])
+        .arg(&pb)
+        .spawn()
+        .unwrap();
+    wait_for_lines(&first, 200);
+    let status = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // The report is complete, valid JSON, with no unknown items (in-flight ones finished).
+    let report = read_report(&first);
+    assert_eq!(report["outcome"], "aborted");
+    assert_eq!(report["totals"]["unknown"], 0);
+    let done_first = report["totals"]["succeeded"].as_u64().unwrap();
+    assert!(done_first > 0 && done_first < n as u64);
+
+    let second = dir.path().join("second.json");
+    let out = run(
+        dir.path(),
+        &sandbox,
+        &[
+            "--resume",
+            first.to_str().unwrap(),
+            "--report",
+            second.to_str().unwrap(),
+        ],
+    )
+    .arg(&pb)
+    .output()
+    .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report = read_report(&second);
+    assert_eq!(
+        report["totals"]["succeeded"].as_u64().unwrap() + done_first,
+        n as u64
+    );
+    let per_session = sandbox.messages_per_session();
+    assert_eq!(per_session.len(), n);
+    assert!(
+        per_session.values().all(|c| *c == 1),
+        "a message was sent twice"
+    );
+}
+
+#[test]
+fn faults_after_commit_never_duplicate_sends_and_completes_are_retried() {
+    let sandbox = SandboxProcess::start(&[
+        "--fail-after-rate",
+        "0.1",
+        "--drop-after-rate",
+        "0.05",
+        "--seed",
+        "11",
+    ]);
+    let dir = tempfile::tempdir().unwrap();
+    let n = 400;
+    let pb = send_playbook(dir.path(), n);
+    let report_path = dir.path().join("sends.json");
+    let out = run(
+        dir.path(),
+        &sandbox,
+        &["--report", report_path.to_str().unwrap()],
+    )
+    .arg(&pb)
+    .output()
+    .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "unknown items make the run exit 1"
+    );
+    let report = read_report(&report_path);
+    let unknown = report["totals"]["unknown"].as_u64().unwrap();
+    assert!(unknown > 0, "faults were injected");
+    assert!(
+        sandbox.messages_per_session().values().all(|c| *c == 1),
+        "no duplicate message"
+    );
+    let sends = sandbox
+        .journal()
+        .iter()
+        .filter(|(m, p, _)| m == "POST" && p.ends_with("/message"))
+        .count();
+    assert_eq!(sends, n, "each send went out exactly once");
+
+    // Completes are retry-safe: the same faults end in success for every session.
+    std::fs::write(
+        dir.path().join("close.yaml"),
+        r#"version: 1
+name: close-all
+inputs:
+  people: { csv: recipients.csv, key: session_id }
+settings: { concurrency: 16, rate_limit: "off", retry: { attempts: 8, backoff: 5ms, max_backoff: 50ms } }
+steps:
+  - id: close
+    action: session.complete
+    for_each: inputs.people
+    with: { session_id: "{{ row.session_id }}" }
+"#,
+    )
+    .unwrap();
+    let out = run(dir.path(), &sandbox, &["--report", "close.json"])
+        .arg("close.yaml")
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let state = sandbox.get("/__sandbox/state");
+    for i in 0..n {
+        let id = uuid(i);
+        let s = state["sessions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["id"] == id.as_str())
+            .unwrap();
+        assert_eq!(s["status"], "COMPLETED", "{id}");
+    }
+}
+
+#[test]
+fn bad_resume_reports_are_clear_errors() {
+    let sandbox = SandboxProcess::start(&[]);
+    let dir = tempfile::tempdir().unwrap();
+    let pb = send_playbook(dir.path(), 3);
+    let cases: [(&str, &[u8], &str); 4] = [
+        ("not-json.json", b"hello, this is not a report\n", "cannot resume"),
+        ("empty.json", b"", "cannot resume"),
+        ("binary.json", b"\xff\xfe\x00garbage", "cannot resume"),
+        (
+            "other.json",
+            br#"{"format":1,"tool":"wts-playbook 0.1.0","run_id":"x","playbook":{"name":"another","path":"a.yaml","sha256":"00"},"dry_run":false,"started_at":"2026-11-25T10:00:00Z","settings":{},"items":[
+"#,
+            "not `tell-everyone`",
+        ),
+    ];
+    for (name, bytes, expected) in cases {
+        let path = dir.path().join(name);
+        std::fs::write(&path, bytes).unwrap();
+        let out = run(dir.path(), &sandbox, &["--resume", path.to_str().unwrap()])
+            .arg(&pb)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{name}: {stderr}");
+        assert!(stderr.contains(expected), "{name}: {stderr}");
+        assert!(!stderr.contains("panicked"), "{name}: {stderr}");
+    }
+    assert!(sandbox.journal().is_empty(), "nothing was sent");
+
+    // A report truncated in the middle of a line is a correct partial read.
+    let full = dir.path().join("full.json");
+    let out = run(dir.path(), &sandbox, &["--report", full.to_str().unwrap()])
+        .arg(&pb)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let text = std::fs::read_to_string(&full).unwrap();
+    let cut = text.lines().take(3).collect::<Vec<_>>().join("\n"); // header + 2 items
+    let cut = format!("{cut}\n{}", &text.lines().nth(3).unwrap()[..10]); // half a line
+    let truncated = dir.path().join("truncated.json");
+    std::fs::write(&truncated, cut).unwrap();
+    let before = sandbox.messages_per_session().len();
+    let out = run(
+        dir.path(),
+        &sandbox,
+        &[
+            "--resume",
+            truncated.to_str().unwrap(),
+            "--report",
+            "after.json",
+        ],
+    )
+    .arg(&pb)
+    .output()
+    .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // Two items were in the cut report, so one send is left.
+    let report = read_report(&dir.path().join("after.json"));
+    assert_eq!(report["totals"]["succeeded"], 1, "{report}");
+    assert_eq!(report["totals"]["skipped"], 2);
+    assert_eq!(sandbox.messages_per_session().len(), before);
+}
