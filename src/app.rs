@@ -143,7 +143,8 @@ fn init_logging(args: &RunArgs) {
         .unwrap_or_else(|_| EnvFilter::new(format!("wts_playbook={level}")));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal());
     let _ = if args.log_format == LogFormat::Json {
         builder.json().try_init()
     } else {

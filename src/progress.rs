@@ -31,6 +31,7 @@ pub struct StepBar {
     total: u64,
     done: Arc<AtomicU64>,
     failed: Arc<AtomicU64>,
+    rate_limited: Arc<AtomicU64>,
     started: Instant,
     last_line: Arc<Mutex<Instant>>,
     bar: Option<ProgressBar>,
@@ -80,6 +81,7 @@ impl Progress {
             total,
             done: Arc::default(),
             failed: Arc::default(),
+            rate_limited: Arc::default(),
             started: Instant::now(),
             last_line: Arc::new(Mutex::new(Instant::now())),
             bar,
@@ -90,17 +92,21 @@ impl Progress {
     }
 
     /// A failed item (counted on its step's bar).
-    pub fn failure(&self, step: &str, _error: &str) {
-        if let Some(sb) = self
-            .steps
-            .lock()
-            .expect("steps")
-            .iter()
-            .find(|s| &*s.id == step)
-        {
-            let n = sb.failed.fetch_add(1, Ordering::Relaxed) + 1;
+    pub fn failure(&self, step: &str) {
+        self.count(step, |sb| &sb.failed);
+    }
+
+    /// A 429 answer (the run slows down).
+    pub fn rate_limited(&self, step: &str) {
+        self.count(step, |sb| &sb.rate_limited);
+    }
+
+    fn count(&self, step: &str, counter: impl Fn(&StepBar) -> &AtomicU64) {
+        let steps = self.steps.lock().expect("steps");
+        if let Some(sb) = steps.iter().find(|s| &*s.id == step) {
+            counter(sb).fetch_add(1, Ordering::Relaxed);
             if let Some(b) = &sb.bar {
-                b.set_message(format!("{n} failed"));
+                b.set_message(sb.counters());
             }
         }
     }
@@ -128,15 +134,37 @@ impl StepBar {
         }
     }
 
+    fn counters(&self) -> String {
+        let failed = self.failed.load(Ordering::Relaxed);
+        let limited = self.rate_limited.load(Ordering::Relaxed);
+        match (failed, limited) {
+            (0, 0) => String::new(),
+            (f, 0) => format!("{f} failed"),
+            (0, l) => format!("{l}× 429"),
+            (f, l) => format!("{f} failed, {l}× 429"),
+        }
+    }
+
     fn line(&self, done: u64) -> String {
         let secs = self.started.elapsed().as_secs_f64().max(0.001);
         #[expect(clippy::cast_precision_loss, reason = "display only")]
         let rate = done as f64 / secs;
+        let eta = if rate > 0.0 && done < self.total {
+            #[expect(clippy::cast_precision_loss, reason = "display only")]
+            let left = (self.total - done) as f64 / rate;
+            format!(
+                ", ETA {}",
+                crate::duration::format_duration(Duration::from_secs_f64(left.round()))
+            )
+        } else {
+            String::new()
+        };
         format!(
-            "{}: {done}/{} done, {} failed, {rate:.1}/s",
+            "{}: {done}/{} done, {} failed, {}× 429, {rate:.1}/s{eta}",
             self.id,
             self.total,
-            self.failed.load(Ordering::Relaxed)
+            self.failed.load(Ordering::Relaxed),
+            self.rate_limited.load(Ordering::Relaxed),
         )
     }
 

@@ -234,6 +234,9 @@ impl Program {
     }
 }
 
+/// `paginate: all` stops after this many pages (wts-api.md §14: cap the total).
+pub const MAX_PAGES: u32 = 10_000;
+
 /// The variable roots a template may read.
 const ROOTS: &[&str] = &["item", "row", "vars", "env", "inputs", "steps"];
 /// What a fan-out result offers (`steps.ID.items[i].…`, `item.…` over results).
@@ -1068,7 +1071,7 @@ impl V<'_> {
                 None
             }
             Some(Paginate::Pages(n)) => Some(*n),
-            Some(Paginate::All(_)) => Some(u32::MAX),
+            Some(Paginate::All(_)) => Some(MAX_PAGES),
         };
         // Template vars this step reads, and what they read in turn.
         let mut used_vars = Vec::new();

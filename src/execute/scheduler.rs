@@ -510,6 +510,7 @@ async fn run_step(shared: Arc<Shared>, step: Arc<StepPlan>, steps: JValue) {
             states.get_mut(id).expect("state").planned_items = total;
         }
     }
+    tracing::info!(step = %step.id, items = total, "step started");
     let bar = shared.progress.step(&step.id, total);
     let semaphore = Arc::new(Semaphore::new(step.settings.concurrency as usize));
     let step_limiter = step
@@ -573,6 +574,18 @@ async fn run_step(shared: Arc<Shared>, step: Arc<StepPlan>, steps: JValue) {
         }
     }
     bar.finish();
+    if let Some(st) = shared.states.lock().expect("states").get(&step.id) {
+        let t = st.totals;
+        tracing::info!(
+            step = %step.id,
+            succeeded = t.succeeded,
+            failed = t.failed,
+            skipped = t.skipped,
+            unknown = t.unknown,
+            planned = t.planned,
+            "step finished"
+        );
+    }
 }
 
 async fn process_item(
@@ -971,6 +984,7 @@ async fn send(
                 let is_429 = cause == RetryCause::RateLimited;
                 if is_429 {
                     shared.rate_limited.fetch_add(1, Ordering::Relaxed);
+                    shared.progress.rate_limited(&step.id);
                 }
                 if matches!(
                     cause,
@@ -1159,9 +1173,7 @@ fn record(shared: &Shared, step: &StepPlan, si: &SourceItem, done: Done, parent:
             done.status.as_str(),
             error.as_deref().unwrap_or(""),
         );
-        shared
-            .progress
-            .failure(&step.id, error.as_deref().unwrap_or(""));
+        shared.progress.failure(&step.id);
         if step.settings.on_error == crate::playbook::OnError::Stop && !shared.dry {
             shared.stopped.store(true, Ordering::SeqCst);
             shared.cancel.store(true, Ordering::SeqCst);
