@@ -643,6 +643,8 @@ async fn process_item(
                 let started = Instant::now();
                 let child_steps = JValue::from(overlay.clone());
                 if let Some(done) = resumed(shared, child, &si, started) {
+                    // Done in an earlier run; its output is not kept in reports.
+                    overlay.insert(child.id.clone(), plan::step_value(Some(JValue::from(())), None));
                     record(shared, child, &si, done, Some(&step.id));
                     continue;
                 }
