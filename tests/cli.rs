@@ -320,6 +320,24 @@ fn an_unknown_input_name_on_the_command_line_is_an_error() {
 }
 
 #[test]
+fn the_token_stays_out_of_templates_even_when_set() {
+    let token = "pn_secret_token_value_123";
+    let out = run_cmd(bin().env("WTS_API_TOKEN", token).args([
+        "run",
+        "--dry-run",
+        &format!("{INVALID}/env_token.yaml"),
+    ]));
+    assert_eq!(out.code, 2);
+    assert!(
+        out.stderr
+            .contains("`env.WTS_API_TOKEN` is not available to templates"),
+        "{}",
+        out.stderr
+    );
+    assert!(!out.stdout.contains(token) && !out.stderr.contains(token));
+}
+
+#[test]
 fn a_csv_value_of_the_wrong_type_fails_the_dry_run_naming_row_and_parameter() {
     let playbook = format!("{INVALID}/rows/bad_bool.yaml");
     // Validation cannot know what each row renders to; the dry run renders them all.
