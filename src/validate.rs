@@ -522,8 +522,17 @@ pub fn validate(loaded: Loaded, overrides: &Overrides) -> Result<Program, Vec<Di
         }
     }
     let referenced = std::mem::take(&mut v.referenced);
-    let diags = std::mem::take(&mut v.diags);
+    let mut diags = std::mem::take(&mut v.diags);
     if !diags.is_empty() {
+        // In reading order: the playbook's own problems by position, then the other files'.
+        diags.sort_by(|a, b| {
+            (a.file != loaded.path, &a.file, a.line, a.column).cmp(&(
+                b.file != loaded.path,
+                &b.file,
+                b.line,
+                b.column,
+            ))
+        });
         return Err(diags);
     }
     for st in &mut stages {
@@ -546,6 +555,44 @@ pub fn validate(loaded: Loaded, overrides: &Overrides) -> Result<Program, Vec<Di
         stages,
         environment,
     })
+}
+
+/// A catalog problem's message with the parameter named in it: "missing required parameter"
+/// → "missing required parameter `x`" (the caret may point at `with:`, not at the name).
+fn name_param(message: &str, param: Option<&str>) -> String {
+    let Some(name) = param else {
+        return message.to_owned();
+    };
+    if message.contains(&format!("`{name}`")) {
+        return message.to_owned();
+    }
+    match message.find("parameter") {
+        Some(i) => {
+            let end = i + "parameter".len();
+            format!("{} `{name}`{}", &message[..end], &message[end..])
+        }
+        None => format!("parameter `{name}`: {message}"),
+    }
+}
+
+/// The templated leaves of a compiled value, each with its YAML path under `at`.
+fn template_leaves(tree: &Tree, at: &str) -> Vec<(String, BTreeSet<String>)> {
+    fn walk(tree: &Tree, at: String, out: &mut Vec<(String, BTreeSet<String>)>) {
+        match tree {
+            Tree::Lit(_) => {}
+            Tree::Text(_) | Tree::Expr(_) => out.push((at, tree.variables())),
+            Tree::Map(m) => m
+                .iter()
+                .for_each(|(k, t)| walk(t, format!("{at}.{k}"), out)),
+            Tree::List(l) => l
+                .iter()
+                .enumerate()
+                .for_each(|(i, t)| walk(t, format!("{at}.{i}"), out)),
+        }
+    }
+    let mut out = Vec::new();
+    walk(tree, at.to_owned(), &mut out);
+    out
 }
 
 fn mark_kept(s: &mut StepPlan, referenced: &HashSet<String>) {
@@ -992,15 +1039,20 @@ impl V<'_> {
                         .param
                         .as_ref()
                         .map_or_else(|| format!("{path}.with"), |n| format!("{path}.with.{n}"));
+                    let message = name_param(&p.message, p.param.as_deref());
                     let mut d = if step.with.contains_key(p.param.as_deref().unwrap_or("")) {
-                        loaded.at_key(&at, p.message.clone())
+                        loaded.at_key(&at, message)
                     } else if step.with.is_empty() {
-                        loaded.at_key(&format!("{path}.action"), p.message.clone())
+                        loaded.at_key(&format!("{path}.action"), message)
                     } else {
-                        loaded.at_key(&format!("{path}.with"), p.message.clone())
+                        loaded.at_key(&format!("{path}.with"), message)
                     };
-                    if let Some(h) = &p.hint {
-                        d = d.with_hint(h.clone());
+                    match (&p.hint, p.param.as_deref()) {
+                        (Some(h), Some(name)) if p.message == "missing required parameter" => {
+                            d = d.with_hint(format!("add `{name}:` under `with:` ({h})"));
+                        }
+                        (Some(h), _) => d = d.with_hint(h.clone()),
+                        (None, _) => {}
                     }
                     self.diags.push(d);
                     ok = false;
@@ -1038,11 +1090,14 @@ impl V<'_> {
                                     }
                                 }
                             } else {
-                                let vars = tree.variables();
-                                if !self.check_vars(&vars, &scope, &vp) {
-                                    ok = false;
+                                // Each template of a nested value is checked at its own
+                                // position (`query.token`), not at the enclosing mapping.
+                                for (at, vars) in template_leaves(&tree, &vp) {
+                                    if !self.check_vars(&vars, &scope, &at) {
+                                        ok = false;
+                                    }
+                                    vars_used.extend(vars);
                                 }
-                                vars_used.extend(vars);
                             }
                             with.push((name.clone(), tree));
                         }

@@ -60,12 +60,7 @@ fn diag(file: &Path, source: &str, pos: Pos, message: impl Into<String>) -> Diag
 pub fn load(path: &Path) -> Result<Loaded, Vec<Diagnostic>> {
     let bytes = std::fs::read(path)
         .map_err(|e| vec![Diagnostic::file(path, format!("cannot read playbook: {e}"))])?;
-    let source = String::from_utf8(bytes).map_err(|e| {
-        vec![Diagnostic::file(
-            path,
-            format!("playbook is not valid UTF-8: {e}"),
-        )]
-    })?;
+    let source = String::from_utf8(bytes).map_err(|e| vec![not_utf8(path, &e)])?;
     load_str(path, source)
 }
 
@@ -106,24 +101,76 @@ fn hex(bytes: &[u8]) -> String {
         })
 }
 
+/// Points at the first byte that is not UTF-8 (line, column, the line shown lossily).
+fn not_utf8(path: &Path, e: &std::string::FromUtf8Error) -> Diagnostic {
+    let bytes = e.as_bytes();
+    let good = e.utf8_error().valid_up_to();
+    // Everything before `good` is UTF-8 by definition.
+    let valid = std::str::from_utf8(&bytes[..good]).unwrap_or_default();
+    let line_start = valid.rfind('\n').map_or(0, |i| i + 1);
+    let line = valid.matches('\n').count() + 1;
+    let before = &valid[line_start..];
+    let line_end = bytes[good..]
+        .iter()
+        .position(|&b| b == b'\n')
+        .map_or(bytes.len(), |i| good + i);
+    let text = String::from_utf8_lossy(&bytes[line_start..line_end]);
+    Diagnostic::at(
+        path,
+        None,
+        line,
+        before.chars().count() + 1,
+        format!("the playbook is not valid UTF-8 (line {line})"),
+    )
+    .with_line_text(text.trim_end_matches('\r'))
+    .with_hint("save the file as UTF-8")
+}
+
+/// `(line, column)` from a `serde_yaml` message fragment "… at line L column C".
+fn mark_in(text: &str) -> Option<(usize, usize)> {
+    let (_, rest) = text.rsplit_once(" at line ")?;
+    let (line, column) = rest.split_once(" column ")?;
+    Some((line.trim().parse().ok()?, column.trim().parse().ok()?))
+}
+
 fn syntax_error(path: &Path, source: &str, e: &serde_yaml::Error) -> Diagnostic {
-    let message = e.to_string();
-    // serde_yaml appends " at line L column C"; keep the message without it.
-    let message = message
-        .split(" at line ")
-        .next()
-        .unwrap_or(&message)
-        .to_owned();
+    let full = e.to_string();
+    // serde_yaml appends " at line L column C" and, for parser errors, the context
+    // (", while parsing a flow mapping at line L column C"); keep the problem without its mark.
+    let (head, context) = match full.split_once(", while ") {
+        Some((h, c)) => (h, Some(format!("while {c}"))),
+        None => (full.as_str(), None),
+    };
+    let message = head.split(" at line ").next().unwrap_or(head).to_owned();
     let Some(loc) = e.location() else {
         return Diagnostic::file(path, format!("invalid YAML: {message}"));
+    };
+    // A problem found at the end of the file (an unclosed bracket or quote) points at the end of
+    // the last line rather than at a line that does not exist.
+    let lines: Vec<&str> = source.lines().collect();
+    let (line, column) = match lines.iter().rposition(|l| !l.trim().is_empty()) {
+        Some(last) if loc.line() > last + 1 => (last + 1, lines[last].chars().count() + 1),
+        _ => (loc.line(), loc.column()),
     };
     let mut d = Diagnostic::at(
         path,
         Some(source),
-        loc.line(),
-        loc.column(),
+        line,
+        column,
         format!("invalid YAML: {message}"),
     );
+    if let Some(context) = context {
+        let hint = match mark_in(&context) {
+            Some((l, c)) => {
+                let what = context
+                    .rsplit_once(" at line ")
+                    .map_or(&*context, |(w, _)| w);
+                format!("{what} that starts at line {l}, column {c}")
+            }
+            None => context.clone(),
+        };
+        d = d.with_hint(hint);
+    }
     let line_text = source
         .lines()
         .nth(loc.line().saturating_sub(1))

@@ -1,0 +1,921 @@
+//! The command line end to end, on the real binary with the crate root as current directory (so
+//! paths in messages are relative and snapshots hold no machine paths).
+//!
+//! In: the fixtures under `tests/fixtures/invalid/` (one problem per playbook, each snapshot-
+//! checked as rendered on stderr), the example playbooks under `playbooks/`, and the checked-in
+//! schemas under `schemas/`. Out: exit codes, stdout/stderr, dry-run reports in temp dirs.
+//! Nothing here uses the network: `validate` and `run --dry-run` never send.
+
+use std::path::{Path, PathBuf};
+
+use assert_cmd::Command;
+use serde_json::Value;
+
+const INVALID: &str = "tests/fixtures/invalid";
+
+/// The binary, run from the crate root, without a token in its environment.
+fn bin() -> Command {
+    let mut cmd = Command::cargo_bin("wts-playbook").expect("the binary is built");
+    cmd.current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env_remove("WTS_API_TOKEN")
+        .env_remove("WTS_BASE_URL")
+        .env_remove("WTS_PLAYBOOK_LOG");
+    cmd
+}
+
+struct Out {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+fn run(args: &[&str]) -> Out {
+    run_cmd(bin().args(args))
+}
+
+fn run_cmd(cmd: &mut Command) -> Out {
+    let out = cmd.output().expect("the binary runs");
+    Out {
+        code: out.status.code().expect("exited, not killed"),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+fn root() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// `NAME.yaml` files directly in `dir` (relative to the crate root), sorted.
+fn yaml_files(dir: &str) -> Vec<String> {
+    let mut out: Vec<String> = std::fs::read_dir(root().join(dir))
+        .unwrap_or_else(|e| panic!("{dir}: {e}"))
+        .map(|e| e.expect("dir entry").path())
+        .filter(|p| p.extension().is_some_and(|x| x == "yaml"))
+        .map(|p| {
+            p.file_stem()
+                .expect("file name")
+                .to_string_lossy()
+                .into_owned()
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+// ---------------------------------------------------------------------------------------------
+// Invalid playbooks: validate exits 2 with the diagnostics on stderr (snapshot), nothing on
+// stdout; a dry run exits 2 too and writes no report.
+
+/// Checks one invalid fixture and returns its rendered diagnostics.
+fn check_invalid(name: &str) -> String {
+    let path = format!("{INVALID}/{name}.yaml");
+    let v = run(&["validate", &path]);
+    assert_eq!(v.code, 2, "validate {path}\n{}", v.stderr);
+    assert_eq!(v.stdout, "", "validate {path} printed on stdout");
+    assert!(
+        v.stderr.ends_with("nothing was sent\n"),
+        "validate {path}: {}",
+        v.stderr
+    );
+    assert!(
+        v.stderr.contains(&format!("--> {INVALID}/")),
+        "validate {path} names no file: {}",
+        v.stderr
+    );
+
+    let dir = tempfile::tempdir().expect("temp dir");
+    let report = dir.path().join("report.json");
+    let d = run(&[
+        "run",
+        &path,
+        "--dry-run",
+        "--report",
+        report.to_str().expect("utf-8 temp path"),
+    ]);
+    assert_eq!(d.code, 2, "run --dry-run {path}\n{}", d.stderr);
+    assert!(!report.exists(), "run --dry-run {path} wrote a report");
+    assert_eq!(
+        d.stderr, v.stderr,
+        "run --dry-run {path} reports differently"
+    );
+    v.stderr
+}
+
+macro_rules! invalid_fixtures {
+    ($($name:ident),* $(,)?) => {
+        const INVALID_FIXTURES: &[&str] = &[$(stringify!($name)),*];
+        mod invalid {
+            $(
+                #[test]
+                fn $name() {
+                    let stderr = super::check_invalid(stringify!($name));
+                    insta::assert_snapshot!(stringify!($name), stderr);
+                }
+            )*
+        }
+    };
+}
+
+invalid_fixtures!(
+    csv_bad_utf8,
+    csv_dup_key,
+    csv_empty,
+    csv_missing,
+    csv_no_key,
+    csv_ragged,
+    duplicate_id,
+    empty,
+    env_token,
+    later_step,
+    missing_param,
+    needs_var,
+    paginate_non_list,
+    playbook_bad_utf8,
+    several_problems,
+    tab_indent,
+    template_syntax,
+    undefined_variable,
+    unknown_action,
+    unknown_input,
+    unknown_param,
+    unknown_top_key,
+    wrong_type,
+    yaml_syntax,
+);
+
+#[test]
+fn every_invalid_fixture_has_a_test() {
+    assert_eq!(
+        yaml_files(INVALID),
+        INVALID_FIXTURES,
+        "add the new fixture to `invalid_fixtures!` in tests/cli.rs"
+    );
+}
+
+#[test]
+fn several_problems_are_reported_at_once_in_file_order() {
+    let v = run(&["validate", &format!("{INVALID}/several_problems.yaml")]);
+    assert_eq!(v.code, 2);
+    let positions: Vec<&str> = v
+        .stderr
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("--> "))
+        .collect();
+    assert_eq!(
+        positions,
+        [
+            "tests/fixtures/invalid/several_problems.yaml:10:19",
+            "tests/fixtures/invalid/several_problems.yaml:11:7",
+            "tests/fixtures/invalid/several_problems.yaml:13:13",
+        ]
+    );
+    assert!(v.stderr.contains("no column `sesion_id`"), "{}", v.stderr);
+    assert!(
+        v.stderr.contains("unknown parameter `stop_bot`"),
+        "{}",
+        v.stderr
+    );
+    assert!(
+        v.stderr.contains("unknown action `session.send_txt`"),
+        "{}",
+        v.stderr
+    );
+    assert!(
+        v.stderr.ends_with("3 problems found; nothing was sent\n"),
+        "{}",
+        v.stderr
+    );
+}
+
+#[test]
+fn validate_checks_every_file_and_fails_if_any_is_invalid() {
+    let v = run(&[
+        "validate",
+        "playbooks/close-stale-sessions.yaml",
+        &format!("{INVALID}/unknown_action.yaml"),
+    ]);
+    assert_eq!(v.code, 2);
+    assert!(
+        v.stdout
+            .starts_with("ok: playbooks/close-stale-sessions.yaml"),
+        "{}",
+        v.stdout
+    );
+    assert!(
+        v.stderr.contains("unknown action `session.compete`"),
+        "{}",
+        v.stderr
+    );
+}
+
+#[test]
+fn a_missing_playbook_is_invalid() {
+    let v = run(&["validate", "tests/fixtures/nope.yaml"]);
+    assert_eq!(v.code, 2);
+    assert!(
+        v.stderr.contains("error: cannot read playbook: ")
+            && v.stderr.contains("--> tests/fixtures/nope.yaml\n"),
+        "{}",
+        v.stderr
+    );
+}
+
+/// Runs a dry run with extra arguments; returns the output and the report (if written).
+fn dry_run(playbook: &str, extra: &[&str]) -> (Out, Option<Value>) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let report = dir.path().join("report.json");
+    let mut args = vec![
+        "run",
+        playbook,
+        "--dry-run",
+        "--report",
+        report.to_str().expect("utf-8 temp path"),
+    ];
+    args.extend_from_slice(extra);
+    let out = run(&args);
+    let doc = report.exists().then(|| {
+        let text = std::fs::read_to_string(&report).expect("report readable");
+        serde_json::from_str(&text).unwrap_or_else(|e| panic!("report of {playbook}: {e}\n{text}"))
+    });
+    (out, doc)
+}
+
+#[test]
+fn a_var_on_the_command_line_defines_an_undefined_var() {
+    let playbook = format!("{INVALID}/needs_var.yaml");
+    let (out, report) = dry_run(
+        &playbook,
+        &["--var", "department=c6f87718-6d76-407e-881e-d162ae2eb154"],
+    );
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let report = report.expect("a report");
+    assert_eq!(
+        report["items"][0]["request"]["body"]["newDepartmentId"],
+        "c6f87718-6d76-407e-881e-d162ae2eb154",
+        "{report:#}"
+    );
+    // A malformed --var is a command-line error.
+    let (out, report) = dry_run(&playbook, &["--var", "department"]);
+    assert_eq!(out.code, 2);
+    assert!(report.is_none());
+    assert!(
+        out.stderr.contains("--var department: expected NAME=VALUE"),
+        "{}",
+        out.stderr
+    );
+}
+
+#[test]
+fn an_input_on_the_command_line_replaces_the_csv() {
+    // csv_missing.yaml names a file that does not exist; --input points it at one that does.
+    let playbook = format!("{INVALID}/csv_missing.yaml");
+    let (out, report) = dry_run(
+        &playbook,
+        &["--input", &format!("s={INVALID}/data/good.csv")],
+    );
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let report = report.expect("a report");
+    assert_eq!(report["totals"]["planned"], 1, "{report:#}");
+    assert_eq!(
+        report["items"][0]["key"], "11111111-1111-4111-8111-111111111111",
+        "{report:#}"
+    );
+
+    // A replacement that is itself invalid is reported at its own path.
+    let (out, report) = dry_run(
+        &playbook,
+        &["--input", &format!("s={INVALID}/data/no_key.csv")],
+    );
+    assert_eq!(out.code, 2);
+    assert!(report.is_none());
+    assert!(
+        out.stderr
+            .contains("--> tests/fixtures/invalid/data/no_key.csv:1"),
+        "{}",
+        out.stderr
+    );
+}
+
+#[test]
+fn an_unknown_input_name_on_the_command_line_is_an_error() {
+    let (out, report) = dry_run(
+        "playbooks/close-stale-sessions.yaml",
+        &["--input", &format!("stael={INVALID}/data/good.csv")],
+    );
+    assert_eq!(out.code, 2);
+    assert!(report.is_none(), "no report for an invalid command line");
+    assert_eq!(out.stdout, "");
+    assert!(
+        out.stderr
+            .contains("--input stael=…: the playbook has no input `stael`"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr.contains("did you mean `stale`?"),
+        "{}",
+        out.stderr
+    );
+}
+
+#[test]
+fn the_token_stays_out_of_templates_even_when_set() {
+    let token = "pn_secret_token_value_123";
+    let out = run_cmd(bin().env("WTS_API_TOKEN", token).args([
+        "run",
+        "--dry-run",
+        &format!("{INVALID}/env_token.yaml"),
+    ]));
+    assert_eq!(out.code, 2);
+    assert!(
+        out.stderr
+            .contains("`env.WTS_API_TOKEN` is not available to templates"),
+        "{}",
+        out.stderr
+    );
+    assert!(!out.stdout.contains(token) && !out.stderr.contains(token));
+}
+
+#[test]
+fn a_csv_value_of_the_wrong_type_fails_the_dry_run_naming_row_and_parameter() {
+    let playbook = format!("{INVALID}/rows/bad_bool.yaml");
+    // Validation cannot know what each row renders to; the dry run renders them all.
+    let v = run(&["validate", &playbook]);
+    assert_eq!(v.code, 0, "{}", v.stderr);
+
+    let (out, report) = dry_run(&playbook, &[]);
+    assert_eq!(out.code, 2, "{}\n{}", out.stdout, out.stderr);
+    let expected = "row 2 (line 3, key 22222222-2222-4222-8222-222222222222): parameter \
+                    `reactivate_on_new_message`: expected a bool (true/false/yes/no/1/0), got \"maybe\"";
+    assert!(
+        out.stdout.contains(expected),
+        "{}\n{}",
+        out.stdout,
+        out.stderr
+    );
+    let report = report.expect("the dry run reports what it planned");
+    assert_eq!(report["dry_run"], true);
+    let failed: Vec<&Value> = report["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .filter(|i| i["status"] == "failed")
+        .collect();
+    assert_eq!(failed.len(), 1, "{report:#}");
+    assert_eq!(failed[0]["error"], expected);
+    assert_eq!(report["totals"]["planned"], 2);
+}
+
+// ---------------------------------------------------------------------------------------------
+// The example playbooks: valid, and their dry runs plan every item.
+
+#[test]
+fn every_example_playbook_validates_and_dry_runs() {
+    let names = yaml_files("playbooks");
+    assert!(names.len() >= 5, "{names:?}");
+    for name in names {
+        let path = format!("playbooks/{name}.yaml");
+        let v = run(&["validate", &path]);
+        assert_eq!(v.code, 0, "validate {path}\n{}", v.stderr);
+        assert!(
+            v.stdout.starts_with(&format!("ok: {path} (")),
+            "{}",
+            v.stdout
+        );
+
+        let (out, report) = dry_run(&path, &["--quiet"]);
+        assert_eq!(
+            out.code, 0,
+            "dry run {path}\n{}\n{}",
+            out.stdout, out.stderr
+        );
+        assert!(
+            out.stdout.starts_with("dry run: nothing was sent\n"),
+            "{}",
+            out.stdout
+        );
+        let report = report.unwrap_or_else(|| panic!("dry run {path} wrote no report"));
+        assert_eq!(report["dry_run"], true, "{path}");
+        assert_eq!(report["outcome"], "completed", "{path}");
+        assert_eq!(report["playbook"]["path"], path.as_str());
+        let items = report["items"].as_array().expect("items");
+        assert!(!items.is_empty(), "{path}: no items");
+        for item in items {
+            let status = item["status"].as_str().unwrap_or("");
+            assert!(
+                status == "planned" || status == "skipped",
+                "{path}: item {item}"
+            );
+            if status == "planned" {
+                assert!(item["request"]["path"].is_string(), "{path}: item {item}");
+            }
+        }
+        let errors = schema_errors(&report_schema_file(), &report);
+        assert!(errors.is_empty(), "{path}: report vs schema: {errors:#?}");
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// actions, --help
+
+#[test]
+fn actions_lists_the_catalog() {
+    let out = run(&["actions"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let lines: Vec<&str> = out.stdout.lines().collect();
+    assert!(lines[0].starts_with("ACTION"), "{}", lines[0]);
+    assert_eq!(
+        lines.len(),
+        1 + 39 + 1,
+        "header + 39 actions + http\n{}",
+        out.stdout
+    );
+    let row = |name: &str| {
+        lines
+            .iter()
+            .find(|l| l.split_whitespace().next() == Some(name))
+            .unwrap_or_else(|| panic!("no `{name}` line in\n{}", out.stdout))
+            .split_whitespace()
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        row("session.complete")[..4],
+        [
+            "session.complete",
+            "PUT",
+            "/chat/v1/session/{session_id}/complete",
+            "yes"
+        ]
+    );
+    assert_eq!(
+        row("contact.create")[..4],
+        ["contact.create", "POST", "/core/v1/contact", "no"]
+    );
+    assert_eq!(row("http")[..2], ["http", "any"]);
+    assert_eq!(
+        lines.last().and_then(|l| l.split_whitespace().next()),
+        Some("http")
+    );
+}
+
+#[test]
+fn actions_describes_one_action() {
+    let out = run(&["actions", "session.complete"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(
+        out.stdout
+            .contains("route:      PUT /chat/v1/session/{session_id}/complete"),
+        "{}",
+        out.stdout
+    );
+    for param in [
+        "session_id",
+        "reactivate_on_new_message",
+        "stop_bot_in_execution",
+    ] {
+        assert!(
+            out.stdout.lines().any(|l| l.starts_with(param)),
+            "no `{param}` in\n{}",
+            out.stdout
+        );
+    }
+}
+
+#[test]
+fn an_unknown_action_gets_a_did_you_mean() {
+    let out = run(&["actions", "sesion.complete"]);
+    assert_eq!(out.code, 2);
+    assert_eq!(out.stdout, "");
+    assert_eq!(
+        out.stderr,
+        "error: unknown action `sesion.complete`\n  = help: did you mean `session.complete`?\n"
+    );
+}
+
+#[test]
+fn every_subcommand_has_help() {
+    let top = run(&["--help"]);
+    assert_eq!(top.code, 0);
+    for sub in ["run", "validate", "actions", "schema", "sandbox"] {
+        assert!(
+            top.stdout.contains(&format!("\n  {sub} ")),
+            "`{sub}` not in\n{}",
+            top.stdout
+        );
+        let out = run(&[sub, "--help"]);
+        assert_eq!(out.code, 0, "{sub} --help: {}", out.stderr);
+        assert!(
+            out.stdout.contains(&format!("Usage: wts-playbook {sub}")),
+            "{sub} --help:\n{}",
+            out.stdout
+        );
+    }
+    let run_help = run(&["run", "--help"]).stdout;
+    for flag in [
+        "--dry-run",
+        "--input <NAME=PATH>",
+        "--var <KEY=VALUE>",
+        "--report",
+        "--concurrency",
+        "--rate-limit <SPEC>",
+        "--sandbox",
+        "--limit <N>",
+        "--resume <REPORT>",
+        "--yes",
+        "--quiet",
+        "--verbose",
+        "--log-format",
+    ] {
+        assert!(run_help.contains(flag), "run --help lacks {flag}");
+    }
+}
+
+#[test]
+fn a_bad_command_line_exits_2() {
+    assert_eq!(run(&[]).code, 2);
+    assert_eq!(run(&["validate"]).code, 2);
+    assert_eq!(run(&["schema", "nope"]).code, 2);
+    assert_eq!(run(&["run", "x.yaml", "--concurrency", "many"]).code, 2);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Schemas: the checked-in copies are what `wts-playbook schema …` prints, and the examples
+// match the playbook schema.
+
+fn schema_file(which: &str) -> PathBuf {
+    root().join(format!("schemas/{which}.schema.json"))
+}
+
+fn pretty(v: &Value) -> String {
+    serde_json::to_string_pretty(v).expect("schema serializes") + "\n"
+}
+
+fn assert_schema_current(which: &str, generated: &Value) {
+    let path = schema_file(which);
+    let checked_in = std::fs::read_to_string(&path).unwrap_or_default();
+    assert!(
+        checked_in == pretty(generated),
+        "schemas/{which}.schema.json is out of date; regenerate it with\n    \
+         cargo run -- schema {which} > schemas/{which}.schema.json"
+    );
+}
+
+#[test]
+fn checked_in_playbook_schema_is_current() {
+    assert_schema_current("playbook", &wts_playbook::schema::playbook_schema());
+}
+
+#[test]
+fn checked_in_report_schema_is_current() {
+    assert_schema_current("report", &wts_playbook::report::report_schema());
+}
+
+#[test]
+fn schema_command_prints_the_checked_in_files() {
+    for which in ["playbook", "report"] {
+        let out = run(&["schema", which]);
+        assert_eq!(out.code, 0, "{}", out.stderr);
+        let checked_in = std::fs::read_to_string(schema_file(which)).expect("schema file");
+        assert!(
+            out.stdout == checked_in,
+            "`wts-playbook schema {which}` differs from schemas/{which}.schema.json; regenerate \
+             it with\n    cargo run -- schema {which} > schemas/{which}.schema.json"
+        );
+    }
+}
+
+fn load_json(path: &Path) -> Value {
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+fn playbook_schema_file() -> Value {
+    load_json(&schema_file("playbook"))
+}
+
+fn report_schema_file() -> Value {
+    load_json(&schema_file("report"))
+}
+
+fn yaml_to_json(text: &str) -> Value {
+    serde_yaml::from_str(text).expect("YAML parses into JSON values")
+}
+
+#[test]
+fn every_example_playbook_matches_the_schema_and_points_at_it() {
+    let schema = playbook_schema_file();
+    for name in yaml_files("playbooks") {
+        let path = root().join(format!("playbooks/{name}.yaml"));
+        let text = std::fs::read_to_string(&path).expect("playbook");
+        let first = text.lines().next().unwrap_or("");
+        let rel = first
+            .strip_prefix("# yaml-language-server: $schema=")
+            .unwrap_or_else(|| panic!("{name}: first line is not the schema modeline: {first}"));
+        let target = path.parent().expect("dir").join(rel);
+        assert_eq!(
+            target
+                .canonicalize()
+                .unwrap_or_else(|e| panic!("{name}: {rel}: {e}")),
+            schema_file("playbook").canonicalize().expect("schema"),
+            "{name}: the modeline does not point at schemas/playbook.schema.json"
+        );
+        let errors = schema_errors(&schema, &yaml_to_json(&text));
+        assert!(errors.is_empty(), "{name}: {errors:#?}");
+    }
+}
+
+#[test]
+fn the_schema_catches_a_wrong_with_key_an_unknown_action_and_a_wrong_value() {
+    let schema = playbook_schema_file();
+    let base = std::fs::read_to_string(root().join("playbooks/close-stale-sessions.yaml"))
+        .expect("playbook");
+    let cases = [
+        (
+            "reactivate_on_new_message:",
+            "reactivate_on_new_mesage:",
+            "reactivate_on_new_mesage",
+        ),
+        (
+            "action: session.complete",
+            "action: session.compete",
+            "action",
+        ),
+        ("concurrency: 8", "concurrency: many", "concurrency"),
+        ("on_error: continue", "on_error: carry_on", "on_error"),
+        (
+            "    for_each: inputs.stale",
+            "    for_eahc: inputs.stale",
+            "for_eahc",
+        ),
+    ];
+    for (from, to, named) in cases {
+        assert!(base.contains(from), "{from}");
+        let broken = base.replacen(from, to, 1);
+        let errors = schema_errors(&schema, &yaml_to_json(&broken));
+        assert!(
+            errors.iter().any(|e| e.contains(named)),
+            "{to}: expected an error naming `{named}`, got {errors:#?}"
+        );
+    }
+    // Missing required parameter.
+    let broken = base.replacen("      session_id: \"{{ row.session_id }}\"\n", "", 1);
+    let errors = schema_errors(&schema, &yaml_to_json(&broken));
+    assert!(
+        errors
+            .iter()
+            .any(|e| e.contains("`session_id` is required")),
+        "{errors:#?}"
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// A small structural JSON Schema checker for the subset schemars and `schema.rs` emit:
+// `$ref` (into `$defs`), type, properties, required, additionalProperties, items, enum, const,
+// anyOf, oneOf, allOf, if/then, minimum, maximum, and the template pattern. Unknown keywords fail
+// the test, so the checker cannot silently ignore a part of the schema.
+
+const ANNOTATIONS: &[&str] = &[
+    "$schema",
+    "$defs",
+    "title",
+    "description",
+    "default",
+    "format",
+    "examples",
+];
+
+fn schema_errors(schema: &Value, value: &Value) -> Vec<String> {
+    let mut errors = Vec::new();
+    check(schema, schema, value, "$", &mut errors);
+    errors
+}
+
+fn type_matches(ty: &str, v: &Value) -> bool {
+    match ty {
+        "object" => v.is_object(),
+        "array" => v.is_array(),
+        "string" => v.is_string(),
+        "boolean" => v.is_boolean(),
+        "null" => v.is_null(),
+        "number" => v.is_number(),
+        "integer" => v.is_i64() || v.is_u64(),
+        other => panic!("unsupported type `{other}` in the schema"),
+    }
+}
+
+/// The only pattern the schemas use: alternatives of escaped literals, unanchored.
+fn pattern_matches(pattern: &str, s: &str) -> bool {
+    pattern.split('|').any(|alt| {
+        let mut lit = String::new();
+        let mut chars = alt.chars();
+        while let Some(c) = chars.next() {
+            match c {
+                '\\' => lit.push(chars.next().expect("escape")),
+                '.' | '*' | '+' | '?' | '(' | ')' | '[' | ']' | '^' | '$' => {
+                    panic!("unsupported regex `{pattern}`: extend the checker in tests/cli.rs")
+                }
+                c => lit.push(c),
+            }
+        }
+        s.contains(&lit)
+    })
+}
+
+#[expect(
+    clippy::too_many_lines,
+    reason = "one match arm per keyword reads best"
+)]
+fn check(schema: &Value, root: &Value, value: &Value, at: &str, errors: &mut Vec<String>) {
+    let obj = match schema {
+        Value::Bool(true) => return,
+        Value::Bool(false) => {
+            errors.push(format!("{at}: not allowed"));
+            return;
+        }
+        Value::Object(o) => o,
+        other => panic!("not a schema: {other}"),
+    };
+    for (k, s) in obj {
+        match k.as_str() {
+            "$ref" => {
+                let r = s.as_str().expect("$ref is a string");
+                let target = r
+                    .strip_prefix('#')
+                    .and_then(|p| root.pointer(p))
+                    .unwrap_or_else(|| panic!("unresolved $ref {r}"));
+                check(target, root, value, at, errors);
+            }
+            "type" => {
+                let ok = match s {
+                    Value::String(t) => type_matches(t, value),
+                    Value::Array(ts) => ts
+                        .iter()
+                        .any(|t| type_matches(t.as_str().expect("type name"), value)),
+                    other => panic!("bad type {other}"),
+                };
+                if !ok {
+                    errors.push(format!("{at}: {value} is not of type {s}"));
+                }
+            }
+            "enum" => {
+                if !s.as_array().expect("enum list").contains(value) {
+                    errors.push(format!("{at}: {value} is not one of {s}"));
+                }
+            }
+            "const" => {
+                if s != value {
+                    errors.push(format!("{at}: {value} is not {s}"));
+                }
+            }
+            "minimum" | "maximum" => {
+                if let (Some(v), Some(bound)) = (value.as_f64(), s.as_f64()) {
+                    if (k == "minimum" && v < bound) || (k == "maximum" && v > bound) {
+                        errors.push(format!("{at}: {value} is out of range ({k} {bound})"));
+                    }
+                }
+            }
+            "pattern" => {
+                if let Some(text) = value.as_str() {
+                    if !pattern_matches(s.as_str().expect("pattern"), text) {
+                        errors.push(format!("{at}: {text:?} does not match /{s}/"));
+                    }
+                }
+            }
+            "required" => {
+                if let Some(map) = value.as_object() {
+                    for r in s.as_array().expect("required list") {
+                        let r = r.as_str().expect("required name");
+                        if !map.contains_key(r) {
+                            errors.push(format!("{at}: `{r}` is required"));
+                        }
+                    }
+                }
+            }
+            "properties" => {
+                if let Some(map) = value.as_object() {
+                    for (name, sub) in s.as_object().expect("properties map") {
+                        if let Some(v) = map.get(name) {
+                            check(sub, root, v, &format!("{at}.{name}"), errors);
+                        }
+                    }
+                }
+            }
+            "additionalProperties" => {
+                if let Some(map) = value.as_object() {
+                    let known = obj.get("properties").and_then(Value::as_object);
+                    for (name, v) in map {
+                        if known.is_some_and(|p| p.contains_key(name)) {
+                            continue;
+                        }
+                        if s == &Value::Bool(false) {
+                            errors.push(format!("{at}: unknown key `{name}`"));
+                        } else {
+                            check(s, root, v, &format!("{at}.{name}"), errors);
+                        }
+                    }
+                }
+            }
+            "items" => {
+                if let Some(list) = value.as_array() {
+                    for (i, v) in list.iter().enumerate() {
+                        check(s, root, v, &format!("{at}[{i}]"), errors);
+                    }
+                }
+            }
+            "allOf" => {
+                for sub in s.as_array().expect("allOf list") {
+                    check(sub, root, value, at, errors);
+                }
+            }
+            "anyOf" | "oneOf" => {
+                let branches: Vec<Vec<String>> = s
+                    .as_array()
+                    .expect("anyOf list")
+                    .iter()
+                    .map(|sub| schema_errors_at(sub, root, value, at))
+                    .collect();
+                let passing = branches.iter().filter(|e| e.is_empty()).count();
+                if passing == 0 {
+                    // Report the closest branch's errors: the most useful explanation.
+                    let best = branches
+                        .into_iter()
+                        .min_by_key(Vec::len)
+                        .unwrap_or_default();
+                    errors.push(format!("{at}: matches no alternative of {k}"));
+                    errors.extend(best);
+                } else if k == "oneOf" && passing > 1 {
+                    errors.push(format!("{at}: matches {passing} alternatives of oneOf"));
+                }
+            }
+            "if" => {
+                if schema_errors_at(s, root, value, at).is_empty() {
+                    if let Some(then) = obj.get("then") {
+                        check(then, root, value, at, errors);
+                    }
+                } else if let Some(otherwise) = obj.get("else") {
+                    check(otherwise, root, value, at, errors);
+                }
+            }
+            "then" | "else" => {} // with `if`
+            k if ANNOTATIONS.contains(&k) => {}
+            other => panic!("unsupported keyword `{other}` at {at}: extend the checker"),
+        }
+    }
+}
+
+fn schema_errors_at(schema: &Value, root: &Value, value: &Value, at: &str) -> Vec<String> {
+    let mut errors = Vec::new();
+    check(schema, root, value, at, &mut errors);
+    errors
+}
+
+#[test]
+fn the_checker_understands_each_keyword() {
+    let schema = serde_json::json!({
+        "type": "object",
+        "properties": {
+            "n": { "type": ["integer", "null"], "minimum": 0 },
+            "e": { "enum": ["a", "b"] },
+            "t": { "anyOf": [{ "enum": ["X"] }, { "type": "string", "pattern": "\\{\\{|\\{%" }] },
+            "p": { "type": "string", "pattern": "\\{\\{|\\{%" },
+            "k": { "$ref": "#/$defs/K" }
+        },
+        "required": ["n"],
+        "additionalProperties": false,
+        "allOf": [{
+            "if": { "properties": { "e": { "const": "a" } }, "required": ["e"] },
+            "then": { "required": ["k"] }
+        }],
+        "$defs": { "K": { "oneOf": [{ "const": 1 }, { "type": "string" }] } }
+    });
+    let ok = serde_json::json!({ "n": 1, "e": "a", "t": "{{ x }}", "k": "s" });
+    assert_eq!(schema_errors(&schema, &ok), Vec::<String>::new());
+    let bad = [
+        (serde_json::json!({ "n": -1 }), "out of range"),
+        (serde_json::json!({ "n": 1.5 }), "not of type"),
+        (serde_json::json!({}), "`n` is required"),
+        (serde_json::json!({ "n": 1, "x": 1 }), "unknown key `x`"),
+        (serde_json::json!({ "n": 1, "e": "c" }), "not one of"),
+        (
+            serde_json::json!({ "n": 1, "t": "Y" }),
+            "no alternative of anyOf",
+        ),
+        (
+            serde_json::json!({ "n": 1, "p": "{ x }" }),
+            "does not match",
+        ),
+        (serde_json::json!({ "n": 1, "e": "a" }), "`k` is required"),
+        (
+            serde_json::json!({ "n": 1, "k": 2 }),
+            "no alternative of oneOf",
+        ),
+    ];
+    for (value, expected) in bad {
+        let errors = schema_errors(&schema, &value);
+        assert!(
+            errors.iter().any(|e| e.contains(expected)),
+            "{value}: expected `{expected}`, got {errors:?}"
+        );
+    }
+}
