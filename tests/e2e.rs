@@ -1,0 +1,1088 @@
+//! End-to-end tests: the real `wts-playbook` binary against a sandbox started in-process by the
+//! test, pointed at it with `WTS_BASE_URL` / `WTS_API_TOKEN`. Every case checks the sandbox's
+//! state and request journal afterwards, not only what the binary printed.
+//!
+//! In: playbooks and CSVs generated into a tempdir per test. Out: assertions on the exit code,
+//! the report (valid JSON), the sandbox state (`Sandbox::state`, `Sandbox::session`) and the
+//! journal (`Sandbox::journal`).
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use assert_cmd::Command;
+use serde_json::Value;
+use wts_playbook::sandbox::{JournalEntry, Sandbox, SandboxConfig};
+
+/// The route the runner's token check uses (`Client::check_token`).
+const TOKEN_CHECK_PATH: &str = "/core/v1/tag";
+
+/// One test's world: a tokio runtime (its worker threads serve the sandbox in the background
+/// for as long as this value lives), the sandbox, and a tempdir for playbooks, CSVs, reports.
+struct Env {
+    rt: tokio::runtime::Runtime,
+    sandbox: Option<Sandbox>,
+    dir: tempfile::TempDir,
+}
+
+/// What one run of the binary did.
+struct Run {
+    code: i32,
+    stdout: String,
+    stderr: String,
+    /// The report file's raw text, if the run wrote one.
+    report_text: Option<String>,
+    elapsed: Duration,
+}
+
+impl Run {
+    /// The report, parsed; panics if it is missing or not valid JSON.
+    fn report(&self) -> Value {
+        let text = self.report_text.as_deref().unwrap_or_else(|| {
+            panic!(
+                "no report was written\nstdout:\n{}\nstderr:\n{}",
+                self.stdout, self.stderr
+            )
+        });
+        serde_json::from_str(text).unwrap_or_else(|e| panic!("the report is not valid JSON: {e}"))
+    }
+
+    fn items(&self) -> Vec<Value> {
+        self.report()["items"]
+            .as_array()
+            .expect("report has items")
+            .clone()
+    }
+
+    fn context(&self) -> String {
+        format!(
+            "exit {}\nstdout:\n{}\nstderr:\n{}",
+            self.code, self.stdout, self.stderr
+        )
+    }
+}
+
+impl Env {
+    fn new(config: SandboxConfig) -> Env {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .expect("tokio runtime");
+        let sandbox = rt
+            .block_on(Sandbox::start("127.0.0.1:0".parse().unwrap(), config))
+            .expect("sandbox starts");
+        Env {
+            rt,
+            sandbox: Some(sandbox),
+            dir: tempfile::tempdir().expect("tempdir"),
+        }
+    }
+
+    fn sb(&self) -> &Sandbox {
+        self.sandbox.as_ref().expect("sandbox running")
+    }
+
+    fn write(&self, name: &str, text: &str) -> PathBuf {
+        let path = self.dir.path().join(name);
+        std::fs::write(&path, text).expect("write fixture");
+        path
+    }
+
+    /// Writes a one-column CSV.
+    fn csv(&self, name: &str, column: &str, values: &[String]) -> PathBuf {
+        let mut text = format!("{column}\n");
+        for v in values {
+            text.push_str(v);
+            text.push('\n');
+        }
+        self.write(name, &text)
+    }
+
+    /// Runs `wts-playbook run PLAYBOOK --yes -q --report R [extra]` against the sandbox.
+    fn run(&self, playbook: &Path, token: Option<&str>, extra: &[&str]) -> Run {
+        self.run_at(&self.sb().url(), playbook, token, extra)
+    }
+
+    fn run_at(&self, base_url: &str, playbook: &Path, token: Option<&str>, extra: &[&str]) -> Run {
+        static RUNS: AtomicUsize = AtomicUsize::new(0);
+        let report = self.dir.path().join(format!(
+            "report-{}.json",
+            RUNS.fetch_add(1, Ordering::Relaxed)
+        ));
+        let mut cmd = Command::cargo_bin("wts-playbook").expect("binary built");
+        cmd.current_dir(self.dir.path())
+            .env_remove("WTS_API_TOKEN")
+            .env_remove("WTS_PLAYBOOK_LOG")
+            .env("WTS_BASE_URL", base_url)
+            .arg("run")
+            .arg(playbook)
+            .arg("--yes")
+            .arg("-q")
+            .arg("--report")
+            .arg(&report)
+            .args(extra)
+            .timeout(Duration::from_secs(90));
+        if let Some(t) = token {
+            cmd.env("WTS_API_TOKEN", t);
+        }
+        let started = Instant::now();
+        let out = cmd.output().expect("binary runs");
+        let elapsed = started.elapsed();
+        Run {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+            report_text: std::fs::read_to_string(&report).ok(),
+            elapsed,
+        }
+    }
+
+    fn journal(&self) -> Vec<JournalEntry> {
+        self.sb().journal()
+    }
+}
+
+impl Drop for Env {
+    fn drop(&mut self) {
+        if let Some(sb) = self.sandbox.take() {
+            self.rt.block_on(sb.shutdown());
+        }
+    }
+}
+
+fn uuids(n: usize) -> Vec<String> {
+    (0..n).map(|_| uuid::Uuid::new_v4().to_string()).collect()
+}
+
+/// Short retry backoffs, so the fault cases stay fast.
+const FAST_RETRY: &str = "  retry: { attempts: 6, backoff: 50ms, max_backoff: 1s }";
+
+/// A playbook closing every session of one CSV (`ids.csv`, column `session_id`), with these
+/// lines added under `settings:`.
+fn close_playbook(settings: &str) -> String {
+    format!(
+        r#"version: 1
+name: e2e-close
+inputs:
+  ids:
+    csv: ids.csv
+    key: session_id
+settings:
+  timeout: 30s
+{settings}
+steps:
+  - id: close
+    action: session.complete
+    for_each: inputs.ids
+    with:
+      session_id: "{{{{ row.session_id }}}}"
+      stop_bot_in_execution: true
+"#
+    )
+}
+
+/// The session id of a `PUT /chat/v1/session/{id}/complete`.
+fn completed_id(e: &JournalEntry) -> Option<&str> {
+    (e.method == "PUT")
+        .then(|| {
+            e.path
+                .strip_prefix("/chat/v1/session/")?
+                .strip_suffix("/complete")
+        })
+        .flatten()
+}
+
+/// The session id of a `POST /chat/v1/session/{id}/message`.
+fn message_post_id(e: &JournalEntry) -> Option<&str> {
+    (e.method == "POST")
+        .then(|| {
+            e.path
+                .strip_prefix("/chat/v1/session/")?
+                .strip_suffix("/message")
+        })
+        .flatten()
+}
+
+fn is_token_check(e: &JournalEntry) -> bool {
+    e.method == "GET" && e.path == TOKEN_CHECK_PATH
+}
+
+/// How many journal entries match, per session id.
+fn count_by<'a>(
+    journal: &'a [JournalEntry],
+    pick: impl Fn(&'a JournalEntry) -> Option<&'a str>,
+) -> HashMap<&'a str, usize> {
+    let mut m = HashMap::new();
+    for e in journal {
+        if let Some(id) = pick(e) {
+            *m.entry(id).or_default() += 1;
+        }
+    }
+    m
+}
+
+fn statuses(items: &[Value]) -> BTreeMap<String, usize> {
+    let mut m = BTreeMap::new();
+    for i in items {
+        *m.entry(i["status"].as_str().unwrap_or("?").to_owned())
+            .or_default() += 1;
+    }
+    m
+}
+
+// ---------------------------------------------------------------------------------------------
+// 1. 2,000 closes from a CSV.
+
+#[test]
+fn closes_two_thousand_sessions_from_a_csv() {
+    let env = Env::new(SandboxConfig::default());
+    let ids = uuids(2000);
+    env.csv("ids.csv", "session_id", &ids);
+    let pb = env.write("close.yaml", &close_playbook(FAST_RETRY));
+    let run = env.run(
+        &pb,
+        Some("pn_e2e"),
+        &["--rate-limit", "off", "--concurrency", "32"],
+    );
+    assert_eq!(run.code, 0, "{}", run.context());
+    eprintln!("case 1: 2,000 closes in {:?}", run.elapsed);
+
+    for id in &ids {
+        let s = env.sb().session(id).expect("session exists in the sandbox");
+        assert_eq!(s.status, "COMPLETED", "session {id}");
+    }
+    let journal = env.journal();
+    let per = count_by(&journal, completed_id);
+    assert_eq!(per.len(), 2000);
+    for id in &ids {
+        assert_eq!(per.get(id.as_str()), Some(&1), "complete calls for {id}");
+    }
+    assert_eq!(journal.iter().filter(|e| is_token_check(e)).count(), 1);
+    assert_eq!(journal.len(), 2001, "2,000 closes and one token check");
+
+    let report = run.report();
+    assert_eq!(report["outcome"], "completed");
+    assert_eq!(report["dry_run"], false);
+    let items = run.items();
+    assert_eq!(items.len(), 2000);
+    let keys: HashSet<&str> = items
+        .iter()
+        .map(|i| {
+            assert_eq!(i["status"], "succeeded", "{i}");
+            assert_eq!(i["step"], "close");
+            i["key"].as_str().expect("key")
+        })
+        .collect();
+    let want: HashSet<&str> = ids.iter().map(String::as_str).collect();
+    assert_eq!(keys, want, "report keyed by session id");
+    assert_eq!(report["totals"]["succeeded"], 2000);
+}
+
+// ---------------------------------------------------------------------------------------------
+// 2. list (every page) then close.
+
+#[test]
+fn list_then_close_across_many_pages_skips_none() {
+    let env = Env::new(SandboxConfig::default());
+    let before = env.sb().state();
+    let open: HashSet<String> = before
+        .sessions
+        .iter()
+        .filter(|s| s.status == "IN_PROGRESS")
+        .map(|s| s.id.clone())
+        .collect();
+    assert!(
+        open.len() > 14,
+        "the seed has several pages of IN_PROGRESS sessions ({})",
+        open.len()
+    );
+    let pb = env.write(
+        "list-close.yaml",
+        r#"version: 1
+name: e2e-list-close
+steps:
+  - id: open_sessions
+    action: session.list
+    paginate: all
+    with:
+      status: [IN_PROGRESS]
+      page_size: 7
+  - id: close
+    action: session.complete
+    for_each: steps.open_sessions.output.items
+    with:
+      session_id: "{{ item.id }}"
+"#,
+    );
+    let run = env.run(
+        &pb,
+        Some("pn_e2e"),
+        &["--rate-limit", "off", "--concurrency", "8"],
+    );
+    assert_eq!(run.code, 0, "{}", run.context());
+
+    let after = env.sb().state();
+    let still_open: Vec<&str> = after
+        .sessions
+        .iter()
+        .filter(|s| s.status == "IN_PROGRESS")
+        .map(|s| s.id.as_str())
+        .collect();
+    assert!(still_open.is_empty(), "still IN_PROGRESS: {still_open:?}");
+    let journal = env.journal();
+    let per = count_by(&journal, completed_id);
+    let closed: HashSet<String> = per.keys().map(|k| (*k).to_owned()).collect();
+    assert_eq!(closed, open, "exactly the sessions open before the run");
+    assert!(per.values().all(|n| *n == 1), "each closed once: {per:?}");
+    let pages = journal
+        .iter()
+        .filter(|e| e.method == "GET" && e.path == "/chat/v1/session")
+        .count();
+    assert_eq!(pages, open.len().div_ceil(7), "one request per page");
+
+    let items = run.items();
+    let close_items = items.iter().filter(|i| i["step"] == "close").count();
+    assert_eq!(close_items, open.len());
+    assert_eq!(run.report()["outcome"], "completed");
+}
+
+// ---------------------------------------------------------------------------------------------
+// 3. per-item pipeline: lookup by phone, then enrol in a sequence.
+
+#[test]
+fn lookup_by_phone_then_enrol_each_contact_once() {
+    let env = Env::new(SandboxConfig::default());
+    let state = env.sb().state();
+    let sequence = state.enrolments[0].sequence_id.clone();
+    let enrolled: HashSet<&str> = state
+        .enrolments
+        .iter()
+        .filter(|e| e.sequence_id == sequence)
+        .map(|e| e.contact_id.as_str())
+        .collect();
+    let digits = |p: &str| p.chars().filter(char::is_ascii_digit).collect::<String>();
+    let mut phones: Vec<String> = state
+        .contacts
+        .iter()
+        .filter(|c| !enrolled.contains(c.id.as_str()))
+        .filter_map(|c| c.phone_number.as_deref().map(digits))
+        .take(8)
+        .collect();
+    assert_eq!(phones.len(), 8);
+    // Two phones the account has never seen: the lookup creates their contacts.
+    phones.push("5521988887777".into());
+    phones.push("5521988886666".into());
+    env.csv("contacts.csv", "phone", &phones);
+    let pb = env.write(
+        "enrol.yaml",
+        &format!(
+            r#"version: 1
+name: e2e-enrol
+inputs:
+  contacts:
+    csv: contacts.csv
+    key: phone
+vars:
+  sequence: {sequence}
+steps:
+  - id: per_contact
+    for_each: inputs.contacts
+    steps:
+      - id: lookup
+        action: contact.get_by_phone
+        with:
+          phone_number: "{{{{ row.phone }}}}"
+      - id: enrol
+        action: sequence.add_contact
+        with:
+          sequence_id: "{{{{ vars.sequence }}}}"
+          contact_id: "{{{{ steps.lookup.output.id }}}}"
+"#
+        ),
+    );
+    let run = env.run(
+        &pb,
+        Some("pn_e2e"),
+        &["--rate-limit", "off", "--concurrency", "4"],
+    );
+    assert_eq!(run.code, 0, "{}", run.context());
+
+    let after = env.sb().state();
+    let journal = env.journal();
+    let enrol_path = format!("/chat/v1/sequence/{sequence}/contact");
+    for phone in &phones {
+        let contact = after
+            .contacts
+            .iter()
+            .find(|c| c.phone_number.as_deref().map(digits).as_deref() == Some(phone.as_str()))
+            .unwrap_or_else(|| panic!("a contact has phone {phone}"));
+        let enrolments = after
+            .enrolments
+            .iter()
+            .filter(|e| e.sequence_id == sequence && e.contact_id == contact.id)
+            .count();
+        assert_eq!(enrolments, 1, "contact of {phone} enrolled once");
+        let posts = journal
+            .iter()
+            .filter(|e| e.method == "POST" && e.path == enrol_path)
+            .filter(|e| e.body["contactId"] == contact.id.as_str())
+            .count();
+        assert_eq!(posts, 1, "one enrol request for the contact of {phone}");
+        let lookups = journal
+            .iter()
+            .filter(|e| e.path == format!("/core/v1/contact/phonenumber/{phone}"))
+            .count();
+        assert_eq!(lookups, 1, "one lookup of {phone}");
+    }
+    let enrol_posts = journal
+        .iter()
+        .filter(|e| e.method == "POST" && e.path == enrol_path)
+        .count();
+    assert_eq!(enrol_posts, phones.len(), "no other enrol request");
+    let counts = statuses(&run.items());
+    assert_eq!(
+        counts.get("succeeded"),
+        Some(&(2 * phones.len())),
+        "{counts:?}"
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// 4. a parallel group: closing sessions while sending texts.
+
+#[test]
+fn parallel_group_closes_and_sends_at_the_same_time() {
+    let env = Env::new(SandboxConfig {
+        latency_ms: 3,
+        ..SandboxConfig::default()
+    });
+    let to_close = uuids(40);
+    let to_tell = uuids(40);
+    env.csv("close.csv", "session_id", &to_close);
+    env.csv("tell.csv", "session_id", &to_tell);
+    let pb = env.write(
+        "parallel.yaml",
+        r#"version: 1
+name: e2e-parallel
+inputs:
+  close:
+    csv: close.csv
+    key: session_id
+  tell:
+    csv: tell.csv
+    key: session_id
+settings:
+  concurrency: 2
+steps:
+  - parallel:
+      - id: close
+        action: session.complete
+        for_each: inputs.close
+        with:
+          session_id: "{{ row.session_id }}"
+      - id: tell
+        action: session.send_text
+        for_each: inputs.tell
+        with:
+          session_id: "{{ row.session_id }}"
+          text: "e2e parallel hello"
+"#,
+    );
+    let run = env.run(&pb, Some("pn_e2e"), &["--rate-limit", "off"]);
+    assert_eq!(run.code, 0, "{}", run.context());
+
+    for id in &to_close {
+        assert_eq!(env.sb().session(id).unwrap().status, "COMPLETED", "{id}");
+    }
+    let state = env.sb().state();
+    let mut sent: HashMap<&str, usize> = HashMap::new();
+    for m in &state.messages {
+        if m.text.as_deref() == Some("e2e parallel hello") {
+            *sent.entry(m.session_id.as_str()).or_default() += 1;
+        }
+    }
+    for id in &to_tell {
+        assert_eq!(sent.get(id.as_str()), Some(&1), "one message in {id}");
+    }
+    assert_eq!(sent.len(), to_tell.len());
+    // Both steps were in flight together: their requests interleave in the journal.
+    let journal = env.journal();
+    let first_send = journal
+        .iter()
+        .position(|e| message_post_id(e).is_some())
+        .unwrap();
+    let last_close = journal
+        .iter()
+        .rposition(|e| completed_id(e).is_some())
+        .unwrap();
+    let first_close = journal
+        .iter()
+        .position(|e| completed_id(e).is_some())
+        .unwrap();
+    let last_send = journal
+        .iter()
+        .rposition(|e| message_post_id(e).is_some())
+        .unwrap();
+    assert!(
+        first_send < last_close && first_close < last_send,
+        "the two steps ran at the same time"
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// 5. authentication refused.
+
+const RIGHT_TOKEN: &str = "pn-right-e2e-7f3a";
+const WRONG_TOKEN: &str = "pn-wrong-e2e-91c2";
+
+#[test]
+fn refused_token_aborts_before_any_change() {
+    let env = Env::new(SandboxConfig {
+        token: Some(RIGHT_TOKEN.into()),
+        ..SandboxConfig::default()
+    });
+    let ids = uuids(20);
+    env.csv("ids.csv", "session_id", &ids);
+    let pb = env.write("close.yaml", &close_playbook(FAST_RETRY));
+    let run = env.run(&pb, Some(WRONG_TOKEN), &["--rate-limit", "off"]);
+    assert_eq!(run.code, 3, "{}", run.context());
+
+    let journal = env.journal();
+    assert_eq!(journal.len(), 1, "only the token check: {journal:?}");
+    assert!(is_token_check(&journal[0]));
+    assert_eq!(journal[0].status, 401);
+    assert!(journal.iter().all(|e| !e.state_changed));
+    assert_eq!(env.sb().summary().sessions_completed, 0);
+
+    assert!(!run.stdout.contains(WRONG_TOKEN), "token in stdout");
+    assert!(!run.stderr.contains(WRONG_TOKEN), "token in stderr");
+    // The remaining expectations are collected so one run shows every one that fails.
+    let mut problems = Vec::new();
+    if !run.stderr.to_lowercase().contains("authentication") {
+        problems.push(format!(
+            "the error does not say that authentication was refused: {:?}",
+            run.stderr
+        ));
+    }
+    // playbook.md §5: a report is written for every run, aborted ones included.
+    match &run.report_text {
+        None => problems.push("no report was written for the aborted run".to_owned()),
+        Some(text) => {
+            assert!(!text.contains(WRONG_TOKEN), "token in the report");
+            let report: Value = serde_json::from_str(text).expect("the report is valid JSON");
+            if report["outcome"] != "aborted" {
+                problems.push(format!(
+                    "report outcome {} (want aborted)",
+                    report["outcome"]
+                ));
+            }
+        }
+    }
+    assert!(problems.is_empty(), "{problems:#?}");
+}
+
+/// What the test proxy in front of the sandbox does.
+#[derive(Clone, Copy)]
+enum ProxyMode {
+    /// Forward the first N requests as they are, then replace the bearer token with a revoked
+    /// one: the token check passes, later requests get 401.
+    RevokeAfter(usize),
+    /// Answer the first N requests with a 429 (API error envelope) itself; forward the rest.
+    ThrottleFirst(usize),
+}
+
+/// Starts a proxy in front of `upstream` on the env's runtime; returns its base URL.
+fn start_proxy(env: &Env, upstream: String, mode: ProxyMode) -> String {
+    use axum::body::{to_bytes, Body};
+    use axum::extract::{Request, State};
+    use axum::response::Response;
+
+    #[derive(Clone)]
+    struct Proxy {
+        upstream: String,
+        mode: ProxyMode,
+        seen: Arc<AtomicUsize>,
+        http: reqwest::Client,
+    }
+
+    async fn forward(State(p): State<Proxy>, req: Request) -> Response {
+        let n = p.seen.fetch_add(1, Ordering::SeqCst);
+        if matches!(p.mode, ProxyMode::ThrottleFirst(k) if n < k) {
+            let body = serde_json::json!({
+                "httpStatusCode": 429, "error": true, "key": "ERROR_TOO_MANY_REQUESTS",
+                "text": "Limite de requisições excedido", "isUnsolvableError": false,
+            });
+            return Response::builder()
+                .status(429)
+                .header("content-type", "application/json")
+                .body(Body::from(body.to_string()))
+                .unwrap();
+        }
+        let (parts, body) = req.into_parts();
+        let bytes = to_bytes(body, 1 << 24).await.unwrap_or_default();
+        let path = parts
+            .uri
+            .path_and_query()
+            .map_or("/", axum::http::uri::PathAndQuery::as_str);
+        let method = reqwest::Method::from_bytes(parts.method.as_str().as_bytes()).unwrap();
+        let mut rb = p
+            .http
+            .request(method, format!("{}{path}", p.upstream))
+            .body(bytes.to_vec());
+        if let Some(ct) = parts.headers.get("content-type") {
+            rb = rb.header("content-type", ct.as_bytes());
+        }
+        let auth = if matches!(p.mode, ProxyMode::RevokeAfter(k) if n >= k) {
+            "Bearer revoked-e2e".to_owned()
+        } else {
+            parts
+                .headers
+                .get("authorization")
+                .map(|v| v.to_str().unwrap_or_default().to_owned())
+                .unwrap_or_default()
+        };
+        rb = rb.header("authorization", auth);
+        let resp = rb.send().await.expect("upstream answers");
+        let status = resp.status().as_u16();
+        let body = resp.bytes().await.unwrap_or_default();
+        Response::builder()
+            .status(status)
+            .header("content-type", "application/json")
+            .body(Body::from(body))
+            .unwrap()
+    }
+
+    let proxy = Proxy {
+        upstream,
+        mode,
+        seen: Arc::new(AtomicUsize::new(0)),
+        http: reqwest::Client::new(),
+    };
+    let router = axum::Router::new().fallback(forward).with_state(proxy);
+    let listener = env
+        .rt
+        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+        .unwrap();
+    let addr = listener.local_addr().unwrap();
+    env.rt.spawn(async move {
+        let _ = axum::serve(listener, router).await;
+    });
+    format!("http://{addr}")
+}
+
+#[test]
+fn token_revoked_mid_run_aborts_at_the_first_401() {
+    let env = Env::new(SandboxConfig {
+        token: Some(RIGHT_TOKEN.into()),
+        ..SandboxConfig::default()
+    });
+    let proxy = start_proxy(&env, env.sb().url(), ProxyMode::RevokeAfter(1));
+    let ids = uuids(30);
+    env.csv("ids.csv", "session_id", &ids);
+    let pb = env.write("close.yaml", &close_playbook(FAST_RETRY));
+    let run = env.run_at(
+        &proxy,
+        &pb,
+        Some(RIGHT_TOKEN),
+        &["--rate-limit", "off", "--concurrency", "2"],
+    );
+    assert_eq!(run.code, 3, "{}", run.context());
+
+    let journal = env.journal();
+    assert!(is_token_check(&journal[0]) && journal[0].status == 200);
+    let refused = journal.iter().filter(|e| e.status == 401).count();
+    assert!(refused >= 1);
+    assert!(
+        journal.len() <= 1 + 2,
+        "no request started after the first 401 (concurrency 2): {} requests",
+        journal.len()
+    );
+    assert!(journal.iter().all(|e| !e.state_changed));
+    assert_eq!(env.sb().summary().sessions_completed, 0);
+    assert!(
+        format!("{}{}", run.stdout, run.stderr)
+            .to_lowercase()
+            .contains("authentication"),
+        "{}",
+        run.context()
+    );
+    let text = run.report_text.clone().unwrap_or_default();
+    assert!(!text.contains(RIGHT_TOKEN), "token in the report");
+    assert!(!run.stdout.contains(RIGHT_TOKEN) && !run.stderr.contains(RIGHT_TOKEN));
+    let report = run.report();
+    assert_eq!(report["outcome"], "aborted");
+    let not_succeeded = run
+        .items()
+        .iter()
+        .filter(|i| i["status"] != "succeeded")
+        .count();
+    assert!(not_succeeded >= 1);
+}
+
+/// A 429 on the token check is the account being busy, not a refused token: playbook.md §4 says
+/// 429s are always retried, and the check is a GET.
+#[test]
+fn throttled_token_check_is_retried_not_fatal() {
+    let env = Env::new(SandboxConfig::default());
+    let proxy = start_proxy(&env, env.sb().url(), ProxyMode::ThrottleFirst(1));
+    let ids = uuids(10);
+    env.csv("ids.csv", "session_id", &ids);
+    let pb = env.write("close.yaml", &close_playbook(FAST_RETRY));
+    let run = env.run_at(&proxy, &pb, Some("pn_e2e"), &["--rate-limit", "off"]);
+    assert_eq!(
+        run.code,
+        0,
+        "a 429 on the token check aborted the run\n{}",
+        run.context()
+    );
+    for id in &ids {
+        assert_eq!(env.sb().session(id).unwrap().status, "COMPLETED", "{id}");
+    }
+    assert_eq!(run.report()["outcome"], "completed");
+}
+
+// ---------------------------------------------------------------------------------------------
+// 6. the server's rate limit.
+
+fn rate_limited_sandbox() -> Env {
+    Env::new(SandboxConfig {
+        rate_limit: vec![(20, Duration::from_secs(1))],
+        ..SandboxConfig::default()
+    })
+}
+
+#[test]
+fn server_rate_limit_is_retried_and_slows_the_run() {
+    let env = rate_limited_sandbox();
+    let ids = uuids(100);
+    env.csv("ids.csv", "session_id", &ids);
+    let pb = env.write("close.yaml", &close_playbook(""));
+    let run = env.run(
+        &pb,
+        Some("pn_e2e"),
+        &["--rate-limit", "off", "--concurrency", "8"],
+    );
+    eprintln!(
+        "case 6a: 100 closes at a 20/s server, runner off: {:?}",
+        run.elapsed
+    );
+    assert_eq!(run.code, 0, "{}", run.context());
+    for id in &ids {
+        assert_eq!(env.sb().session(id).unwrap().status, "COMPLETED", "{id}");
+    }
+    let journal = env.journal();
+    let throttled = journal.iter().filter(|e| e.status == 429).count();
+    assert!(throttled > 0, "the server answered 429");
+    let per = count_by(&journal, |e| {
+        (e.status == 200).then(|| completed_id(e)).flatten()
+    });
+    assert_eq!(per.len(), 100);
+    assert!(per.values().all(|n| *n == 1));
+    assert!(run.stdout.contains("rate limited"), "{}", run.context());
+    let counts = statuses(&run.items());
+    assert_eq!(counts.get("succeeded"), Some(&100), "{counts:?}");
+    // 101 requests at 20 per second: at least 4 s.
+    assert!(
+        run.elapsed >= Duration::from_millis(3900),
+        "{:?}",
+        run.elapsed
+    );
+}
+
+#[test]
+fn runner_rate_limit_avoids_every_429() {
+    let env = rate_limited_sandbox();
+    let ids = uuids(100);
+    env.csv("ids.csv", "session_id", &ids);
+    let pb = env.write("close.yaml", &close_playbook(FAST_RETRY));
+    let run = env.run(
+        &pb,
+        Some("pn_e2e"),
+        &["--rate-limit", "20/s", "--concurrency", "8"],
+    );
+    eprintln!(
+        "case 6b: 100 closes at a 20/s server, runner 20/s: {:?}",
+        run.elapsed
+    );
+    assert_eq!(run.code, 0, "{}", run.context());
+    let journal = env.journal();
+    // For each 429: how long before it (at the server) the 20th-latest admitted request arrived.
+    let mut admitted: Vec<jiff::Timestamp> = Vec::new();
+    let mut throttled = Vec::new();
+    let mut by_arrival: Vec<&JournalEntry> = journal.iter().collect();
+    by_arrival.sort_by_key(|e| e.at);
+    for e in by_arrival {
+        if e.status == 429 {
+            let gap = admitted.len().checked_sub(20).map_or("?".to_owned(), |i| {
+                let ms = (e.at - admitted[i])
+                    .total(jiff::Unit::Millisecond)
+                    .unwrap_or(f64::NAN);
+                format!("{ms:.1}")
+            });
+            throttled.push(format!(
+                "seq {}: the 20th admitted request before it arrived {gap} ms earlier",
+                e.seq
+            ));
+        } else {
+            admitted.push(e.at);
+        }
+    }
+    assert!(
+        throttled.is_empty(),
+        "the runner, limited to the server's own 20/s, still got {} 429s: {throttled:?}",
+        throttled.len()
+    );
+    for id in &ids {
+        assert_eq!(env.sb().session(id).unwrap().status, "COMPLETED", "{id}");
+    }
+    assert!(!run.stdout.contains("rate limited"), "{}", run.context());
+}
+
+// ---------------------------------------------------------------------------------------------
+// 7. injected 5xx.
+
+#[test]
+fn injected_5xx_before_the_change_are_retried_for_idempotent_closes() {
+    let env = Env::new(SandboxConfig {
+        fail_rate: 0.05,
+        seed: 7,
+        ..SandboxConfig::default()
+    });
+    let ids = uuids(400);
+    env.csv("ids.csv", "session_id", &ids);
+    let pb = env.write("close.yaml", &close_playbook(FAST_RETRY));
+    let run = env.run(
+        &pb,
+        Some("pn_e2e"),
+        &["--rate-limit", "off", "--concurrency", "16"],
+    );
+    assert_eq!(run.code, 0, "{}", run.context());
+    let journal = env.journal();
+    let faults = journal
+        .iter()
+        .filter(|e| e.fault.as_deref() == Some("fail_before"))
+        .count();
+    assert!(faults > 0, "some 5xx were injected");
+    for id in &ids {
+        assert_eq!(env.sb().session(id).unwrap().status, "COMPLETED", "{id}");
+    }
+    let changed = count_by(&journal, |e| {
+        e.state_changed.then(|| completed_id(e)).flatten()
+    });
+    assert_eq!(changed.len(), 400);
+    assert!(changed.values().all(|n| *n == 1));
+    let counts = statuses(&run.items());
+    assert_eq!(counts.get("succeeded"), Some(&400), "{counts:?}");
+    assert_eq!(run.report()["outcome"], "completed");
+}
+
+#[test]
+fn injected_5xx_after_a_send_are_unknown_never_resent() {
+    let env = Env::new(SandboxConfig {
+        fail_after_rate: 0.05,
+        seed: 11,
+        ..SandboxConfig::default()
+    });
+    let ids = uuids(300);
+    env.csv("ids.csv", "session_id", &ids);
+    let pb = env.write(
+        "send.yaml",
+        r#"version: 1
+name: e2e-send
+inputs:
+  ids:
+    csv: ids.csv
+    key: session_id
+settings:
+  retry: { attempts: 6, backoff: 50ms, max_backoff: 1s }
+steps:
+  - id: tell
+    action: session.send_text
+    for_each: inputs.ids
+    with:
+      session_id: "{{ row.session_id }}"
+      text: "e2e once only"
+"#,
+    );
+    let run = env.run(
+        &pb,
+        Some("pn_e2e"),
+        &["--rate-limit", "off", "--concurrency", "16"],
+    );
+    assert_eq!(run.code, 1, "{}", run.context());
+
+    let journal = env.journal();
+    let posts = count_by(&journal, message_post_id);
+    assert_eq!(posts.len(), 300);
+    let resent: Vec<_> = posts.iter().filter(|(_, n)| **n > 1).collect();
+    assert!(resent.is_empty(), "sent more than once: {resent:?}");
+    let state = env.sb().state();
+    let mut per_session: HashMap<&str, usize> = HashMap::new();
+    for m in &state.messages {
+        if m.text.as_deref() == Some("e2e once only") {
+            *per_session.entry(m.session_id.as_str()).or_default() += 1;
+        }
+    }
+    assert!(per_session.values().all(|n| *n == 1), "a duplicate message");
+    assert_eq!(per_session.len(), 300);
+
+    let faulted: HashSet<&str> = journal
+        .iter()
+        .filter(|e| e.fault.as_deref() == Some("fail_after"))
+        .filter_map(message_post_id)
+        .collect();
+    assert!(!faulted.is_empty(), "some sends were faulted");
+    let items = run.items();
+    let unknown: HashSet<&str> = items
+        .iter()
+        .filter(|i| i["status"] == "unknown")
+        .map(|i| i["key"].as_str().unwrap())
+        .collect();
+    assert_eq!(unknown, faulted, "exactly the faulted sends are unknown");
+    let counts = statuses(&items);
+    assert_eq!(
+        counts.get("succeeded").copied().unwrap_or(0) + unknown.len(),
+        300,
+        "{counts:?}"
+    );
+    let report = run.report();
+    assert_eq!(report["totals"]["unknown"], unknown.len());
+    assert_eq!(report["outcome"], "failed");
+}
+
+// ---------------------------------------------------------------------------------------------
+// 8. dry run.
+
+#[test]
+fn dry_run_sends_nothing_and_needs_no_token() {
+    let env = Env::new(SandboxConfig::default());
+    let ids = uuids(25);
+    env.csv("ids.csv", "session_id", &ids);
+    let pb = env.write("close.yaml", &close_playbook(FAST_RETRY));
+    let run = env.run(&pb, None, &["--dry-run"]);
+    assert_eq!(run.code, 0, "{}", run.context());
+    assert!(env.journal().is_empty(), "the dry run sent requests");
+    assert_eq!(env.sb().summary().requests, 0);
+    let report = run.report();
+    assert_eq!(report["dry_run"], true);
+    let counts = statuses(&run.items());
+    assert_eq!(counts.get("planned"), Some(&25), "{counts:?}");
+    assert!(run.stdout.contains("dry run"), "{}", run.context());
+}
+
+// ---------------------------------------------------------------------------------------------
+// 9. --limit.
+
+#[test]
+fn limit_five_changes_exactly_five() {
+    let env = Env::new(SandboxConfig::default());
+    let ids = uuids(50);
+    env.csv("ids.csv", "session_id", &ids);
+    let pb = env.write("close.yaml", &close_playbook(FAST_RETRY));
+    let run = env.run(
+        &pb,
+        Some("pn_e2e"),
+        &["--rate-limit", "off", "--limit", "5"],
+    );
+    assert_eq!(run.code, 0, "{}", run.context());
+    let completed: Vec<&String> = ids
+        .iter()
+        .filter(|id| {
+            env.sb()
+                .session(id)
+                .is_some_and(|s| s.status == "COMPLETED")
+        })
+        .collect();
+    assert_eq!(completed.len(), 5, "{completed:?}");
+    assert_eq!(env.sb().summary().sessions_completed, 5);
+    let journal = env.journal();
+    assert_eq!(journal.iter().filter(|e| e.state_changed).count(), 5);
+    assert_eq!(journal.len(), 6, "five closes and the token check");
+    assert_eq!(run.items().len(), 5);
+}
+
+// ---------------------------------------------------------------------------------------------
+// 10. on_error: stop and the failure budget.
+
+/// The ids of sessions the sandbox seeded as COMPLETED: completing them again is a 400.
+fn already_completed(env: &Env, n: usize) -> Vec<String> {
+    let ids: Vec<String> = env
+        .sb()
+        .state()
+        .sessions
+        .iter()
+        .filter(|s| s.status == "COMPLETED")
+        .map(|s| s.id.clone())
+        .take(n)
+        .collect();
+    assert_eq!(ids.len(), n, "the seed has {n} completed sessions");
+    ids
+}
+
+#[test]
+fn failure_budget_aborts_the_run_early() {
+    let env = Env::new(SandboxConfig::default());
+    let ids = already_completed(&env, 20);
+    env.csv("ids.csv", "session_id", &ids);
+    let pb = env.write("close.yaml", &close_playbook("  max_failures: 2"));
+    let run = env.run(
+        &pb,
+        Some("pn_e2e"),
+        &["--rate-limit", "off", "--concurrency", "2"],
+    );
+    assert_eq!(run.code, 3, "{}", run.context());
+    let closes = env
+        .journal()
+        .iter()
+        .filter(|e| completed_id(e).is_some())
+        .count();
+    assert!(
+        (3..ids.len()).contains(&closes),
+        "stopped early after the budget: {closes} of {} sent",
+        ids.len()
+    );
+    let report = run.report();
+    assert_eq!(report["outcome"], "aborted");
+    let failed = run
+        .items()
+        .iter()
+        .filter(|i| i["status"] == "failed")
+        .count();
+    assert!(failed >= 3, "{failed}");
+    assert!(
+        run.stdout.contains("failure budget"),
+        "the summary says why: {}",
+        run.context()
+    );
+}
+
+#[test]
+fn on_error_stop_ends_the_run_at_the_first_failure() {
+    let env = Env::new(SandboxConfig::default());
+    let ids = already_completed(&env, 20);
+    env.csv("ids.csv", "session_id", &ids);
+    let pb = env.write("close.yaml", &close_playbook("  on_error: stop"));
+    let run = env.run(
+        &pb,
+        Some("pn_e2e"),
+        &["--rate-limit", "off", "--concurrency", "1"],
+    );
+    // Stopping on an error is not one of the aborts of exit 3: the run failed (exit 1).
+    assert_eq!(run.code, 1, "{}", run.context());
+    let closes = env
+        .journal()
+        .iter()
+        .filter(|e| completed_id(e).is_some())
+        .count();
+    assert_eq!(
+        closes, 1,
+        "concurrency 1: nothing sent after the first failure"
+    );
+    let report = run.report();
+    assert_eq!(report["outcome"], "failed");
+    assert_eq!(run.items().len(), 1);
+    assert_eq!(report["totals"]["failed"], 1, "{}", report["totals"]);
+}
