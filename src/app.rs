@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use crate::cli::{Cli, Command, LogFormat, RunArgs, SchemaKind};
 use crate::diagnostic::{did_you_mean, render_all, Diagnostic};
-use crate::execute::{execute, Client, RateLimiter, RunOptions, Transport};
+use crate::execute::{check_token, execute, Client, RateLimiter, RetryPolicy, RunOptions, Transport};
 use crate::playbook::{self, parse_scalar};
 use crate::progress::Progress;
 use crate::report::{
@@ -232,56 +232,7 @@ fn run_cmd(args: &RunArgs) -> u8 {
     );
     let rt = runtime();
     rt.block_on(async move {
-        let mut sandbox = None;
-        let transport = if args.dry_run {
-            Transport::Dry
-        } else {
-            let (base_url, token) = if args.sandbox {
-                let sb = match crate::sandbox::Sandbox::start(
-                    "127.0.0.1:0".parse().expect("loopback address"),
-                    crate::sandbox::SandboxConfig::default(),
-                )
-                .await
-                {
-                    Ok(s) => s,
-                    Err(e) => {
-                        eprintln!("error: cannot start the sandbox: {e}");
-                        return EXIT_ABORTED;
-                    }
-                };
-                let url = sb.url();
-                sandbox = Some(sb);
-                (url, "sandbox-token".to_owned())
-            } else {
-                let url =
-                    std::env::var("WTS_BASE_URL").unwrap_or_else(|_| "https://api.wts.chat".into());
-                (url, token.clone().unwrap_or_default())
-            };
-            let client = match Client::new(&base_url, &Secret::new(token), program.settings.timeout)
-            {
-                Ok(c) => c,
-                Err(e) => {
-                    eprintln!("error: {}", redactor.redact(&e));
-                    return EXIT_INVALID;
-                }
-            };
-            let limiter = RateLimiter::new(program.settings.rate_limit.clone());
-            // One cheap call before the first change: a bad token stops here.
-            limiter.acquire().await;
-            if let Err(e) = client.check_token().await {
-                eprintln!(
-                    "error: token check failed: {}",
-                    redactor.redact(&e.to_string())
-                );
-                return EXIT_ABORTED;
-            }
-            if !confirm(&program, args) {
-                eprintln!("aborted: not confirmed");
-                return EXIT_ABORTED;
-            }
-            Transport::Http { client, limiter }
-        };
-        let writer = match ReportWriter::create(&report_path, &header) {
+        let mut writer = match ReportWriter::create(&report_path, &header) {
             Ok(mut w) => {
                 // Against the in-process sandbox a power loss loses the sandbox too.
                 w.set_sync_markers(!args.sandbox);
@@ -294,6 +245,61 @@ fn run_cmd(args: &RunArgs) -> u8 {
                 );
                 return EXIT_INVALID;
             }
+        };
+        // A run that stops before its first item still leaves a report, outcome aborted.
+        let abort_early = |writer: ReportWriter, message: String| {
+            eprintln!("error: {}", redactor.redact(&message));
+            if let Err(e) = writer.finish(jiff::Timestamp::now(), Outcome::Aborted) {
+                eprintln!("error: cannot finish the report {}: {e}", report_path.display());
+            }
+            println!("outcome  aborted\nreport   {}", report_path.display());
+            EXIT_ABORTED
+        };
+        let mut sandbox = None;
+        let transport = if args.dry_run {
+            Transport::Dry
+        } else {
+            let (base_url, token) = if args.sandbox {
+                let sb = match crate::sandbox::Sandbox::start(
+                    "127.0.0.1:0".parse().expect("loopback address"),
+                    crate::sandbox::SandboxConfig::default(),
+                )
+                .await
+                {
+                    Ok(s) => s,
+                    Err(e) => return abort_early(writer, format!("cannot start the sandbox: {e}")),
+                };
+                let url = sb.url();
+                sandbox = Some(sb);
+                (url, "sandbox-token".to_owned())
+            } else {
+                let url =
+                    std::env::var("WTS_BASE_URL").unwrap_or_else(|_| "https://api.wts.chat".into());
+                (url, token.clone().unwrap_or_default())
+            };
+            let client = match Client::new(&base_url, &Secret::new(token), program.settings.timeout)
+            {
+                Ok(c) => c,
+                Err(e) => return abort_early(writer, format!("WTS_BASE_URL: {e}")),
+            };
+            let limiter = RateLimiter::new(program.settings.rate_limit.clone());
+            // One cheap call before the first change: a bad token stops here. It is retried
+            // like any read, with at least the default number of attempts.
+            let mut policy = program.settings.retry;
+            policy.attempts = policy.attempts.max(RetryPolicy::default().attempts);
+            if let Err(e) = check_token(&client, &limiter, &policy).await {
+                let message = if e.is_auth_rejected() {
+                    format!("authentication refused: the API rejected the token ({e}); nothing was changed")
+                } else {
+                    format!("the token check failed: {e}; nothing was changed")
+                };
+                return abort_early(writer, message);
+            }
+            if !confirm(&program, args) {
+                return abort_early(writer, "not confirmed; nothing was changed".into());
+            }
+            writer.set_sync_markers(!args.sandbox);
+            Transport::Http { client, limiter }
         };
         let options = RunOptions {
             failed_csv: args.failed_csv.clone(),

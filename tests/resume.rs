@@ -445,3 +445,73 @@ fn bad_resume_reports_are_clear_errors() {
     assert_eq!(report["totals"]["skipped"], 2);
     assert_eq!(sandbox.messages_per_session().len(), before);
 }
+
+#[test]
+fn failed_csv_feeds_straight_back_as_the_input() {
+    let sandbox = SandboxProcess::start(&["--fail-rate", "0.3", "--seed", "5"]);
+    let dir = tempfile::tempdir().unwrap();
+    let n = 60;
+    send_playbook(dir.path(), n); // writes recipients.csv
+    let close = |attempts: u32| {
+        format!(
+            r#"version: 1
+name: close-all
+inputs:
+  people: {{ csv: recipients.csv, key: session_id }}
+settings: {{ concurrency: 8, rate_limit: "off", retry: {{ attempts: {attempts}, backoff: 5ms, max_backoff: 20ms }} }}
+steps:
+  - id: close
+    action: session.complete
+    for_each: inputs.people
+    with: {{ session_id: "{{{{ row.session_id }}}}" }}
+"#
+        )
+    };
+    std::fs::write(dir.path().join("once.yaml"), close(1)).unwrap();
+    std::fs::write(dir.path().join("patient.yaml"), close(10)).unwrap();
+
+    let out = run(dir.path(), &sandbox, &["--report", "first.json", "--failed-csv", "failed.csv"])
+        .arg("once.yaml")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stdout));
+    let first = read_report(&dir.path().join("first.json"));
+    let failed_keys: Vec<String> = first["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|i| i["status"] == "failed")
+        .map(|i| i["key"].as_str().unwrap().to_owned())
+        .collect();
+    assert!(!failed_keys.is_empty());
+    let csv = std::fs::read_to_string(dir.path().join("failed.csv")).unwrap();
+    let mut lines = csv.lines();
+    assert_eq!(lines.next(), Some("session_id,name,status,error"));
+    let rows: Vec<&str> = lines.collect();
+    assert_eq!(rows.len(), failed_keys.len());
+    for key in &failed_keys {
+        let row = rows.iter().find(|r| r.starts_with(key.as_str())).expect("failed row present");
+        assert!(row.contains(",failed,") && row.contains("503"), "{row}");
+    }
+
+    // Fed straight back: exactly the failed rows run again, and now succeed.
+    let out = run(dir.path(), &sandbox, &["--report", "second.json", "--input", "people=failed.csv"])
+        .arg("patient.yaml")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stdout));
+    let second = read_report(&dir.path().join("second.json"));
+    let mut keys: Vec<&str> = second["items"].as_array().unwrap().iter().map(|i| i["key"].as_str().unwrap()).collect();
+    keys.sort_unstable();
+    let mut expected: Vec<&str> = failed_keys.iter().map(String::as_str).collect();
+    expected.sort_unstable();
+    assert_eq!(keys, expected);
+    let state = sandbox.get("/__sandbox/state");
+    let completed = state["sessions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["id"].as_str().unwrap().starts_with(TEST_PREFIX) && s["status"] == "COMPLETED")
+        .count();
+    assert_eq!(completed, n);
+}

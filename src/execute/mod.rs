@@ -13,4 +13,4 @@ pub use rate::{LimiterStats, RateLimiter, RateSpec, Window};
 pub use retry::{classify, parse_retry_after, RetryCause, RetryPolicy, Verdict};
 pub mod scheduler;
 
-pub use scheduler::{execute, RunOptions, RunResult, Transport};
+pub use scheduler::{check_token, execute, RunOptions, RunResult, Transport};

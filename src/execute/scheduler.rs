@@ -15,9 +15,9 @@ use minijinja::Value as JValue;
 use serde_json::Value;
 use tokio::sync::Semaphore;
 
-use super::client::{ApiError, Client};
+use super::client::{ApiError, CheckError, Client};
 use super::rate::RateLimiter;
-use super::retry::{classify, RetryCause, Verdict};
+use super::retry::{classify, RetryCause, RetryPolicy, Verdict};
 use crate::catalog::{self, ActionSpec, HttpRequest};
 use crate::inputs;
 use crate::plan::{self, Base, SourceItem};
@@ -1212,4 +1212,34 @@ fn preview_step(step: &StepPlan, st: &StepState) -> String {
         s.push_str(&format!("  ! {e}\n"));
     }
     s
+}
+
+/// The token check before the first change: one cheap read, retried like any read (a 401 is
+/// final; 429s, 5xx and transport failures are tried again within the retry policy).
+pub async fn check_token(client: &Client, limiter: &RateLimiter, policy: &RetryPolicy) -> Result<(), CheckError> {
+    let mut rng = {
+        use rand::SeedableRng;
+        rand::rngs::SmallRng::from_rng(&mut rand::rng())
+    };
+    let mut attempt = 0;
+    loop {
+        limiter.acquire().await;
+        let err = match client.check_token().await {
+            Ok(()) => return Ok(()),
+            Err(e) => e,
+        };
+        attempt += 1;
+        let retryable = match &err {
+            CheckError::Api(api) => api.status == 429 || api.status >= 500,
+            CheckError::Transport(_) => true,
+        };
+        if !retryable || attempt >= policy.attempts {
+            return Err(err);
+        }
+        let wait = policy.delay(attempt - 1, &mut rng);
+        if matches!(&err, CheckError::Api(api) if api.status == 429) {
+            limiter.pause_until(tokio::time::Instant::now() + wait);
+        }
+        tokio::time::sleep(wait).await;
+    }
 }
