@@ -6,9 +6,11 @@
 //!
 //! Any id a request names exists: a session, contact, card, step, panel, sequence or message
 //! id seen for the first time is materialized (see the `World::*_by_id` methods), and the
-//! department and user ids a request sets join the lookups. Materializing happens after the
-//! request validated, is not counted in the summary, and a read that materializes is still a
-//! read in the journal. Deleting what never existed (a note, an enrolment) stays a 404.
+//! department and user ids a request sets join the lookups. A path id exists as soon as a
+//! request names it (even one then refused, as for sessions); ids in a body are materialized
+//! once the body validated. Materializing is not counted in the summary, and a read that
+//! materializes is still a read in the journal. Deleting what never existed (a note, an
+//! enrolment) stays a 404.
 
 use super::state::{phone_digits, World, SESSION_STATUSES};
 use super::wire::{as_string, field, merge_map, page, string_list, truthy, ApiError, Reply, Req};
