@@ -450,6 +450,9 @@ fn session_update(w: &mut World, req: &Req) -> Result<Reply, ApiError> {
     let end_at = opt_datetime(req.field("endAt"), "endAt")?;
     let user = opt_uuid(req.field("userId"), "userId")?;
     let dep = opt_uuid(req.field("departmentId"), "departmentId")?;
+    if listed(&fields, "Status") && status.is_none() {
+        return Err(ApiError::validation("status cannot be cleared"));
+    }
     if listed(&fields, "DepartmentId") {
         if let Some(d) = &dep {
             w.ensure_department(d);
@@ -462,10 +465,7 @@ fn session_update(w: &mut World, req: &Req) -> Result<Reply, ApiError> {
     }
     let now = w.now();
     w.session_mut(&id);
-    if listed(&fields, "Status") {
-        let Some(st) = status else {
-            return Err(ApiError::validation("status cannot be cleared"));
-        };
+    if let Some(st) = status {
         set_session_status(w, &id, &st, now);
     }
     let s = &mut w.sessions[&id];
