@@ -2,7 +2,9 @@
 //! (axum on hyper, tokio), used by `wts-playbook sandbox`, `run --sandbox` and the tests.
 //!
 //! * `config`: [`SandboxConfig`], [`SandboxArgs`] and the rate-limit spec parser.
-//! * `state`: the simulated account ([`Session`], [`Contact`], ...) and its seed data.
+//! * `state`: the simulated account ([`Session`], [`Contact`], ...), its seed data, and the
+//!   materialization of unseen ids: any id a request names exists (sessions, contacts,
+//!   cards, steps, panels, sequences, messages, departments, agents), see `World::card_by_id`.
 //! * `routes`: one function per API route; `wire`: query/body/envelope helpers.
 //! * `faults`: rate limit, latency and fault injection; `journal`: the request log.
 //! * `server`: [`Sandbox::start`], the request pipeline, `/__sandbox/` inspection, [`serve_cli`].
@@ -25,4 +27,7 @@ pub use config::{
 };
 pub use journal::JournalEntry;
 pub use server::{serve_cli, Sandbox, StateSnapshot};
-pub use state::{Card, Contact, Enrolment, Message, Note, Sequence, Session, Summary};
+pub use state::{
+    Card, Contact, Enrolment, LookupId, LookupIds, Message, Note, PanelIds, Sequence, Session,
+    Summary,
+};

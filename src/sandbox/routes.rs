@@ -3,6 +3,14 @@
 //!
 //! In: a `Req` (path params, query, JSON body). Out: a `Reply` (JSON body or none, and
 //! whether the state changed) or an `ApiError` answered with the §15 envelope.
+//!
+//! Any id a request names exists: a session, contact, card, step, panel, sequence or message
+//! id seen for the first time is materialized (see the `World::*_by_id` methods), and the
+//! department and user ids a request sets join the lookups. A path id exists as soon as a
+//! request names it (even one then refused, as for sessions); ids in a body are materialized
+//! once the body validated. Materializing is not counted in the summary, and a read that
+//! materializes is still a read in the journal. Deleting what never existed (a note, an
+//! enrolment) stays a 404.
 
 use super::state::{phone_digits, World, SESSION_STATUSES};
 use super::wire::{as_string, field, merge_map, page, string_list, truthy, ApiError, Reply, Req};
@@ -186,6 +194,13 @@ fn opt_uuid(v: Option<&Value>, name: &str) -> Result<Option<String>, ApiError> {
     }
 }
 
+/// The lower-cased id if `v` is a valid uuid.
+fn uuid_of(v: &str) -> Option<String> {
+    uuid::Uuid::parse_str(v.trim())
+        .ok()
+        .map(|_| v.trim().to_ascii_lowercase())
+}
+
 fn opt_datetime(v: Option<&Value>, name: &str) -> Result<Option<Timestamp>, ApiError> {
     match v.and_then(as_string) {
         None => Ok(None),
@@ -306,6 +321,13 @@ fn session_list(w: &mut World, req: &Req) -> Result<Reply, ApiError> {
     let user = q.get("UserId");
     let contact = q.get("ContactId");
     let kind = q.get("Type");
+    // A department or user a filter names exists (in the lookups), with no sessions yet.
+    if let Some(d) = department.and_then(uuid_of) {
+        w.ensure_department(&d);
+    }
+    if let Some(u) = user.and_then(uuid_of) {
+        w.ensure_agent(&u, None);
+    }
     let items = w
         .sessions
         .values()
@@ -386,6 +408,11 @@ fn session_transfer(w: &mut World, req: &Req) -> Result<Reply, ApiError> {
             "newDepartmentId is required for a DEPARTMENT transfer",
         ));
     }
+    if let Some(u) = &user {
+        w.ensure_agent(u, dep.as_deref());
+    } else if let Some(d) = &dep {
+        w.ensure_department(d);
+    }
     let now = w.now();
     let s = w.session_mut(&id);
     if let Some(d) = dep {
@@ -403,6 +430,7 @@ fn session_assign(w: &mut World, req: &Req) -> Result<Reply, ApiError> {
     let id = require_uuid(req, "session_id")?;
     let user = opt_uuid(req.field("userId"), "userId")?
         .ok_or_else(|| ApiError::validation("userId is required"))?;
+    w.ensure_agent(&user, None);
     let now = w.now();
     let s = w.session_mut(&id);
     s.user_id = Some(user);
@@ -422,12 +450,22 @@ fn session_update(w: &mut World, req: &Req) -> Result<Reply, ApiError> {
     let end_at = opt_datetime(req.field("endAt"), "endAt")?;
     let user = opt_uuid(req.field("userId"), "userId")?;
     let dep = opt_uuid(req.field("departmentId"), "departmentId")?;
+    if listed(&fields, "Status") && status.is_none() {
+        return Err(ApiError::validation("status cannot be cleared"));
+    }
+    if listed(&fields, "DepartmentId") {
+        if let Some(d) = &dep {
+            w.ensure_department(d);
+        }
+    }
+    if listed(&fields, "UserId") {
+        if let Some(u) = &user {
+            w.ensure_agent(u, None);
+        }
+    }
     let now = w.now();
     w.session_mut(&id);
-    if listed(&fields, "Status") {
-        let Some(st) = status else {
-            return Err(ApiError::validation("status cannot be cleared"));
-        };
+    if let Some(st) = status {
         set_session_status(w, &id, &st, now);
     }
     let s = &mut w.sessions[&id];
@@ -566,6 +604,11 @@ fn quick_send(w: &mut World, req: &Req) -> Result<Reply, ApiError> {
     let dep = opt_uuid(req.field_at(&["department", "id"]), "department.id")?;
     let user = opt_uuid(req.field_at(&["user", "id"]), "user.id")?;
     let bot = req.str("botKey").or_else(|| req.str("botId"));
+    if let Some(u) = &user {
+        w.ensure_agent(u, dep.as_deref());
+    } else if let Some(d) = &dep {
+        w.ensure_department(d);
+    }
     let contact = w.contact_for_recipient(&to);
     let session = match w.open_session_of(&contact) {
         Some(open) if req.flag_at(&["options", "forceStartSession"]) => {
@@ -615,6 +658,9 @@ fn message_list(w: &mut World, req: &Req) -> Result<Reply, ApiError> {
             .map(str::to_ascii_lowercase)
             .ok_or_else(|| ApiError::validation("SessionId is required"))?,
     };
+    if uuid_of(&session).is_some() {
+        w.session_mut(&session);
+    }
     let items = w
         .messages
         .values()
@@ -624,14 +670,12 @@ fn message_list(w: &mut World, req: &Req) -> Result<Reply, ApiError> {
     Reply::read(page(items, &req.query)?)
 }
 
-/// An async message leaves PROCESSING the first time anyone looks at it.
+/// An async message leaves PROCESSING the first time anyone looks at it; an unseen id is a
+/// message already sent.
 fn settle_message(w: &mut World, req: &Req) -> Result<String, ApiError> {
     let id = require_uuid(req, "message_id")?;
     let now = w.now();
-    let m = w
-        .messages
-        .get_mut(&id)
-        .ok_or_else(|| ApiError::not_found("Mensagem", &id))?;
+    let m = w.message_by_id(&id);
     if m.status == "PROCESSING" {
         m.status = "SENT".into();
         m.updated_at = now;
@@ -854,10 +898,9 @@ fn apply_contact(
     }
     c.updated_at = now;
     let seqs = c.sequence_ids.clone();
-    for seq in seqs {
-        if w.sequences.contains_key(&seq) {
-            w.enrol(now, &seq, id, "API");
-        }
+    for seq in seqs.iter().filter_map(|s| uuid_of(s)) {
+        w.sequence_by_id(&seq);
+        w.enrol(now, &seq, id, "API");
     }
     Ok(())
 }
@@ -1000,31 +1043,23 @@ fn card_json(w: &World, id: &str, version: u8) -> Value {
     v
 }
 
-fn card_id(w: &World, req: &Req) -> Result<String, ApiError> {
+/// The path's card, materialized if unseen (see `World::card_by_id`).
+fn card_id(w: &mut World, req: &Req) -> Result<String, ApiError> {
     let id = require_uuid(req, "card_id")?;
-    if w.cards.contains_key(&id) {
-        Ok(id)
-    } else {
-        Err(ApiError::not_found("Card", &id))
-    }
-}
-
-fn step_of(w: &World, v: Option<&Value>, name: &str) -> Result<Option<String>, ApiError> {
-    match opt_uuid(v, name)? {
-        Some(s) if !w.steps.contains_key(&s) => {
-            Err(ApiError::validation(format!("{name} `{s}` does not exist")))
-        }
-        other => Ok(other),
-    }
+    w.card_by_id(&id);
+    Ok(id)
 }
 
 fn card_create(w: &mut World, req: &Req) -> Result<Reply, ApiError> {
-    let step = step_of(w, req.field("stepId"), "stepId")?
+    let step = opt_uuid(req.field("stepId"), "stepId")?
         .ok_or_else(|| ApiError::validation("stepId is required"))?;
     let title = req.str("title").unwrap_or_default();
     if title.trim().is_empty() || title.chars().count() > 500 {
         return Err(ApiError::validation("title must have 1 to 500 characters"));
     }
+    // An unseen step becomes a step of the first seeded panel.
+    let home = w.home_panel();
+    w.ensure_step(&step, &home);
     let all: Vec<String> = [
         "Description",
         "MonetaryAmount",
@@ -1061,7 +1096,7 @@ fn apply_card(
     clear: bool,
 ) -> Result<(), ApiError> {
     let has = |name: &str, key: &str| listed(fields, name) && (clear || req.field(key).is_some());
-    let step = step_of(w, req.field("stepId"), "stepId")?;
+    let step = opt_uuid(req.field("stepId"), "stepId")?;
     let position = opt_number(req.field("position"), "position")?;
     if position.is_some_and(|p| p < 0.0) {
         return Err(ApiError::validation("position must be ≥ 0"));
@@ -1078,22 +1113,44 @@ fn apply_card(
         )?),
         None => None,
     };
+    let lost_reason = opt_uuid(req.field("lostReasonId"), "lostReasonId")?;
     if let Some(t) = req.str("title") {
         if listed(fields, "Title") && (t.trim().is_empty() || t.chars().count() > 500) {
             return Err(ApiError::validation("title must have 1 to 500 characters"));
         }
     }
-    let now = w.now();
-    let new_panel = step
-        .as_ref()
-        .and_then(|s| w.steps.get(s))
-        .map(|s| s.panel_id.clone());
-    let c = &mut w.cards[id];
-    if listed(fields, "StepId") {
-        if let (Some(s), Some(p)) = (step, new_panel) {
-            c.step_id = s;
-            c.panel_id = p;
+    // Everything is valid: materialize what the body names, then apply.
+    let new_step = match step {
+        Some(s) if listed(fields, "StepId") => {
+            let own_panel = w.cards[id].panel_id.clone();
+            let panel = w.ensure_step(&s, &own_panel);
+            Some((s, panel))
         }
+        _ => None,
+    };
+    if has("ResponsibleUserId", "responsibleUserId") {
+        if let Some(u) = &responsible {
+            w.ensure_agent(u, None);
+        }
+    }
+    if has("SessionId", "sessionId") {
+        if let Some(s) = &session {
+            w.session_mut(s);
+        }
+    }
+    if has("ContactIds", "contactIds") {
+        for c in string_list(req.field("contactIds"))
+            .iter()
+            .filter_map(|c| uuid_of(c))
+        {
+            w.contact_by_id(&c);
+        }
+    }
+    let now = w.now();
+    let c = &mut w.cards[id];
+    if let Some((s, p)) = new_step {
+        c.step_id = s;
+        c.panel_id = p;
     }
     if has("Title", "title") {
         if let Some(t) = req.str("title") {
@@ -1147,7 +1204,7 @@ fn apply_card(
     if listed(fields, "Status") {
         if let Some(s) = status {
             c.status = s;
-            c.lost_reason_id = opt_uuid(req.field("lostReasonId"), "lostReasonId")?;
+            c.lost_reason_id = lost_reason;
         }
     }
     c.updated_at = now;
@@ -1164,7 +1221,12 @@ fn card_update(w: &mut World, req: &Req) -> Result<Reply, ApiError> {
 
 fn card_duplicate(w: &mut World, req: &Req) -> Result<Reply, ApiError> {
     let id = card_id(w, req)?;
-    let target = step_of(w, req.field("copyToStepId"), "copyToStepId")?;
+    let target = opt_uuid(req.field("copyToStepId"), "copyToStepId")?;
+    if let Some(t) = &target {
+        // An unseen target step becomes a step of the original card's panel.
+        let own_panel = w.cards[&id].panel_id.clone();
+        w.ensure_step(t, &own_panel);
+    }
     let parts: Vec<String> = string_list(req.field_at(&["options", "fields"]))
         .into_iter()
         .map(|f| f.to_ascii_uppercase())
@@ -1230,8 +1292,10 @@ fn card_list(w: &mut World, req: &Req) -> Result<Reply, ApiError> {
     let q = &req.query;
     let panel = q
         .get("PanelId")
-        .map(str::to_ascii_lowercase)
         .ok_or_else(|| ApiError::validation("PanelId is required"))?;
+    let panel = uuid_of(panel)
+        .ok_or_else(|| ApiError::validation(format!("PanelId `{panel}` is not a valid id")))?;
+    w.panel_by_id(&panel);
     let step = q.get("StepId").map(str::to_ascii_lowercase);
     let contact = q.get("ContactId");
     let responsible = q.get("ResponsibleUserId");
@@ -1334,13 +1398,11 @@ fn panel_list(w: &mut World, req: &Req) -> Result<Reply, ApiError> {
     Reply::read(page(items, &req.query)?)
 }
 
-fn panel_id(w: &World, req: &Req) -> Result<String, ApiError> {
+/// The path's panel, materialized if unseen (see `World::panel_by_id`).
+fn panel_id(w: &mut World, req: &Req) -> Result<String, ApiError> {
     let id = require_uuid(req, "panel_id")?;
-    if w.panels.contains_key(&id) {
-        Ok(id)
-    } else {
-        Err(ApiError::not_found("Painel", &id))
-    }
+    w.panel_by_id(&id);
+    Ok(id)
 }
 
 fn panel_get(w: &mut World, req: &Req) -> Result<Reply, ApiError> {
@@ -1403,6 +1465,10 @@ fn note_list(w: &mut World, req: &Req) -> Result<Reply, ApiError> {
     Reply::read(page(items, &req.query)?)
 }
 
+/// Deletes a note of a card. The card is materialized like any named id, but a note the card
+/// does not have is a 404 `ERROR_NOT_FOUND`: deleting something that never existed names no
+/// new object, and the real API answers an error there too (a retried delete sees it, §2).
+/// Removing a contact a sequence does not have is a 404 for the same reason.
 fn note_delete(w: &mut World, req: &Req) -> Result<Reply, ApiError> {
     let card = card_id(w, req)?;
     let note = require_uuid(req, "note_id")?;
@@ -1485,13 +1551,11 @@ fn chatbot_send(w: &mut World, req: &Req) -> Result<Reply, ApiError> {
 
 // ---------------------------------------------------------------- sequences
 
-fn sequence_id(w: &World, req: &Req) -> Result<String, ApiError> {
+/// The path's sequence, materialized if unseen (see `World::sequence_by_id`).
+fn sequence_id(w: &mut World, req: &Req) -> Result<String, ApiError> {
     let id = require_uuid(req, "sequence_id")?;
-    if w.sequences.contains_key(&id) {
-        Ok(id)
-    } else {
-        Err(ApiError::not_found("Sequência", &id))
-    }
+    w.sequence_by_id(&id);
+    Ok(id)
 }
 
 fn enrolment_json(w: &World, id: &str) -> Value {

@@ -8,7 +8,7 @@ use super::config::{SandboxArgs, SandboxConfig};
 use super::faults::{lock, After, Before, Realism};
 use super::journal::{Journal, JournalEntry};
 use super::routes::{table, Op, Verb};
-use super::state::{Card, Contact, Enrolment, Message, Note, Session, Summary, World};
+use super::state::{Card, Contact, Enrolment, LookupIds, Message, Note, Session, Summary, World};
 use super::wire::{envelope, ApiError, Query, Reply, Req};
 use axum::body::{to_bytes, Body, Bytes};
 use axum::extract::{Path, Request, State};
@@ -69,6 +69,10 @@ pub struct StateSnapshot {
     pub cards: Vec<Card>,
     pub notes: Vec<Note>,
     pub enrolments: Vec<Enrolment>,
+    /// The ids of the lookups (departments, agents' `userId`s, sequences, panels with their
+    /// steps, templates, channels, chatbots, tags): seeded ones first, then any a request
+    /// named for the first time.
+    pub lookups: LookupIds,
     pub summary: Summary,
 }
 
@@ -184,6 +188,7 @@ fn snapshot(w: &World) -> StateSnapshot {
         cards: w.cards.values().cloned().collect(),
         notes: w.notes.values().cloned().collect(),
         enrolments: w.enrolments.values().cloned().collect(),
+        lookups: w.lookup_ids(),
         summary: w.summary.clone(),
     }
 }
@@ -544,7 +549,8 @@ async fn inspect_reset(State(app): State<Arc<App>>) -> Response {
     )
 }
 
-/// `wts-playbook sandbox`: serve until Ctrl-C. Prints `listening on http://ADDR` on stdout.
+/// `wts-playbook sandbox`: serve until Ctrl-C. Prints `listening on http://ADDR` on stdout,
+/// then a short "seeded ids" section (the first id of each lookup) on stderr.
 pub async fn serve_cli(args: SandboxArgs) -> i32 {
     let config = args.config();
     let sandbox = match Sandbox::start(args.listen, config).await {
@@ -558,6 +564,12 @@ pub async fn serve_cli(args: SandboxArgs) -> i32 {
         let mut out = std::io::stdout().lock();
         let _ = writeln!(out, "listening on {}", sandbox.url());
         let _ = out.flush();
+    }
+    {
+        let ids = lock(&sandbox.app.world).lookup_ids();
+        let mut err = std::io::stderr().lock();
+        let _ = write!(err, "{}", ids.brief());
+        let _ = err.flush();
     }
     let _ = tokio::signal::ctrl_c().await;
     eprintln!("{}", sandbox.summary());

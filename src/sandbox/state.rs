@@ -11,6 +11,7 @@ use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
+use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 
 /// The account's company id (one account per sandbox).
@@ -274,9 +275,91 @@ impl std::fmt::Display for Summary {
     }
 }
 
+/// One lookup entry of [`LookupIds`]: an id and the name a person would recognise.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LookupId {
+    pub id: String,
+    pub name: String,
+    /// A chatbot's `key` (what `chatbot.send` takes as `botKey`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
+}
+
+/// A panel and its steps (in position order), for [`LookupIds`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PanelIds {
+    pub id: String,
+    pub title: String,
+    pub steps: Vec<LookupId>,
+}
+
+/// The ids of the account's lookups, seeded ones first, then any a request created: what a
+/// playbook can use as `department_id`, `user_id` (an agent's `userId`), `sequence_id`,
+/// `panel_id`/`step_id`, `template_id`, `channel_id`, a chatbot's id or key, or a tag id.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LookupIds {
+    pub departments: Vec<LookupId>,
+    /// `id` is the agent's `userId`.
+    pub agents: Vec<LookupId>,
+    pub sequences: Vec<LookupId>,
+    pub panels: Vec<PanelIds>,
+    pub templates: Vec<LookupId>,
+    pub channels: Vec<LookupId>,
+    pub chatbots: Vec<LookupId>,
+    pub tags: Vec<LookupId>,
+}
+
+impl LookupIds {
+    /// A few lines naming the first id of each kind, for `wts-playbook sandbox` to print.
+    pub fn brief(&self) -> String {
+        let kinds: [(&str, &str, &[LookupId]); 6] = [
+            ("department", "departments", &self.departments),
+            ("agent userId", "agents", &self.agents),
+            ("sequence", "sequences", &self.sequences),
+            ("template", "templates", &self.templates),
+            ("channel", "channels", &self.channels),
+            ("chatbot", "chatbots", &self.chatbots),
+        ];
+        let mut out = String::from("seeded ids (all of them: GET /__sandbox/state, `lookups`):\n");
+        for (kind, list, items) in kinds {
+            if let Some(first) = items.first() {
+                let key = first
+                    .key
+                    .as_ref()
+                    .map(|k| format!("key {k}; "))
+                    .unwrap_or_default();
+                out += &format!(
+                    "  {kind:<13} {}  {} ({key}{} {list})\n",
+                    first.id,
+                    first.name,
+                    items.len()
+                );
+            }
+        }
+        if let Some(p) = self.panels.first() {
+            out += &format!(
+                "  {:<13} {}  {} ({} panels)\n",
+                "panel",
+                p.id,
+                p.title,
+                self.panels.len()
+            );
+            for st in &p.steps {
+                out += &format!("  {:<13} {}  {}\n", "  step", st.id, st.name);
+            }
+        }
+        out += "  any other id a request names is created on first use\n";
+        out
+    }
+}
+
 /// The whole simulated account.
 #[derive(Debug)]
 pub struct World {
+    seed: u64,
     rng: SmallRng,
     last_ms: i64,
     pub sessions: IndexMap<String, Session>,
@@ -327,6 +410,7 @@ impl World {
     /// 2 panels with steps, cards and notes, 3 sequences with a few enrolments.
     pub fn seeded(seed: u64) -> World {
         let mut w = World {
+            seed,
             rng: SmallRng::seed_from_u64(seed),
             last_ms: 0,
             sessions: IndexMap::new(),
@@ -360,6 +444,23 @@ impl World {
     /// A fresh id from the seeded generator.
     pub fn new_id(&mut self) -> String {
         let bytes: [u8; 16] = self.rng.random();
+        uuid::Builder::from_random_bytes(bytes)
+            .into_uuid()
+            .to_string()
+    }
+
+    /// An id derived from the seed, a kind and a name (`("panel-step", panel_id + "/1")`):
+    /// the same inputs always give the same id, and deriving one never draws from the
+    /// generator, so materializing an unseen id never shifts the ids generated later.
+    pub fn derived_id(&self, kind: &str, name: &str) -> String {
+        let mut h = Sha256::new();
+        h.update(self.seed.to_le_bytes());
+        h.update(kind.as_bytes());
+        h.update([0]);
+        h.update(name.as_bytes());
+        let digest = h.finalize();
+        let mut bytes = [0_u8; 16];
+        bytes.copy_from_slice(&digest[..16]);
         uuid::Builder::from_random_bytes(bytes)
             .into_uuid()
             .to_string()
@@ -712,8 +813,13 @@ impl World {
     }
 
     fn blank_contact(&mut self, at: Timestamp) -> Contact {
+        let id = self.new_id();
+        World::contact_with_id(at, id)
+    }
+
+    fn contact_with_id(at: Timestamp, id: String) -> Contact {
         Contact {
-            id: self.new_id(),
+            id,
             created_at: at,
             updated_at: at,
             company_id: COMPANY_ID.into(),
@@ -777,8 +883,7 @@ impl World {
     pub fn contact_by_id(&mut self, id: &str) -> &mut Contact {
         if !self.contacts.contains_key(id) {
             let now = self.now();
-            let mut c = self.blank_contact(now);
-            id.clone_into(&mut c.id);
+            let mut c = World::contact_with_id(now, id.to_owned());
             c.name = Some(format!("Contato {}", &id[..8.min(id.len())]));
             self.contacts.insert(id.to_owned(), c);
         }
@@ -819,10 +924,15 @@ impl World {
     }
 
     pub fn blank_session(&mut self, at: Timestamp, contact_id: String) -> Session {
+        let id = self.new_id();
+        self.session_with_id(at, id, contact_id)
+    }
+
+    fn session_with_id(&mut self, at: Timestamp, id: String, contact_id: String) -> Session {
         let channel = World::id_of(&self.channels[0]);
         let number = self.next_number();
         Session {
-            id: self.new_id(),
+            id,
             created_at: at,
             updated_at: at,
             start_at: at,
@@ -865,8 +975,7 @@ impl World {
                 .map(|(k, _)| k.clone())
                 .unwrap_or_default();
             let deps = self.department_ids();
-            let mut s = self.blank_session(now, contact);
-            id.clone_into(&mut s.id);
+            let mut s = self.session_with_id(now, id.to_owned(), contact);
             s.department_id = deps.get(h % deps.len().max(1)).cloned();
             self.sessions.insert(id.to_owned(), s);
         }
@@ -903,8 +1012,13 @@ impl World {
     }
 
     pub fn blank_message(&mut self, at: Timestamp, session_id: &str) -> Message {
+        let id = self.new_id();
+        World::message_with_id(at, id, session_id)
+    }
+
+    fn message_with_id(at: Timestamp, id: String, session_id: &str) -> Message {
         Message {
-            id: self.new_id(),
+            id,
             created_at: at,
             updated_at: at,
             timestamp: at,
@@ -926,6 +1040,11 @@ impl World {
     }
 
     pub fn new_card(&mut self, at: Timestamp, step_id: &str, title: String) -> Card {
+        let id = self.new_id();
+        self.card_with_id(at, id, step_id, title)
+    }
+
+    fn card_with_id(&mut self, at: Timestamp, id: String, step_id: &str, title: String) -> Card {
         let panel_id = self
             .steps
             .get(step_id)
@@ -940,7 +1059,7 @@ impl World {
             None => (0, String::new()),
         };
         Card {
-            id: self.new_id(),
+            id,
             created_at: at,
             updated_at: at,
             company_id: COMPANY_ID.into(),
@@ -1026,6 +1145,245 @@ impl World {
     }
 }
 
+/// Materialization: every id a request names exists. An unseen id becomes an object with
+/// that id the first time a request names it; the objects it needs (a step's panel, a
+/// message's session) get ids derived from it ([`World::derived_id`]), so the same
+/// requests give the same state for a seed. Materializing is not a change: the summary
+/// counts only the operation applied to the object.
+impl World {
+    /// The first 8 characters of an id (`Card 0b8f6c1e`).
+    fn short(id: &str) -> &str {
+        id.get(..8).unwrap_or(id)
+    }
+
+    /// The panel with this id; an unseen id becomes a `MANAGEMENT` panel "Panel <id8>"
+    /// with three steps ("Step 1" initial, "Step 2", "Step 3" final).
+    pub fn panel_by_id(&mut self, id: &str) -> &mut Panel {
+        if !self.panels.contains_key(id) {
+            let now = self.now();
+            let short = World::short(id);
+            self.panels.insert(
+                id.to_owned(),
+                Panel {
+                    id: id.to_owned(),
+                    created_at: now,
+                    updated_at: now,
+                    title: format!("Panel {short}"),
+                    description: None,
+                    kind: "MANAGEMENT".into(),
+                    key: format!("P{}", short.to_ascii_uppercase()),
+                    archived: false,
+                    tags: Vec::new(),
+                    custom_fields: Vec::new(),
+                    card_counter: 0,
+                },
+            );
+            for pos in 0..3_u32 {
+                let sid = self.derived_id("panel-step", &format!("{id}/{pos}"));
+                self.steps.insert(
+                    sid.clone(),
+                    Step {
+                        id: sid,
+                        panel_id: id.to_owned(),
+                        title: format!("Step {}", pos + 1),
+                        position: pos,
+                        is_initial: pos == 0,
+                        is_final: pos == 2,
+                        archived: false,
+                    },
+                );
+            }
+        }
+        &mut self.panels[id]
+    }
+
+    /// The steps of a panel in position order.
+    pub fn steps_of(&self, panel_id: &str) -> Vec<&Step> {
+        let mut steps: Vec<&Step> = self
+            .steps
+            .values()
+            .filter(|s| s.panel_id == panel_id)
+            .collect();
+        steps.sort_by_key(|s| s.position);
+        steps
+    }
+
+    /// Makes sure `step_id` exists: an unseen id becomes a step "Step <id8>" appended to
+    /// `panel_id` (itself materialized if unseen), neither initial nor final. Returns the
+    /// step's panel (for an existing step, its own panel).
+    pub fn ensure_step(&mut self, step_id: &str, panel_id: &str) -> String {
+        if let Some(s) = self.steps.get(step_id) {
+            return s.panel_id.clone();
+        }
+        self.panel_by_id(panel_id);
+        let position = self.steps_of(panel_id).last().map_or(0, |s| s.position + 1);
+        self.steps.insert(
+            step_id.to_owned(),
+            Step {
+                id: step_id.to_owned(),
+                panel_id: panel_id.to_owned(),
+                title: format!("Step {}", World::short(step_id)),
+                position,
+                is_initial: false,
+                is_final: false,
+                archived: false,
+            },
+        );
+        panel_id.to_owned()
+    }
+
+    /// The first seeded panel (where unseen cards and steps go).
+    pub fn home_panel(&mut self) -> String {
+        if let Some(id) = self.panels.keys().next() {
+            return id.clone();
+        }
+        let id = self.derived_id("panel", "home");
+        self.panel_by_id(&id);
+        id
+    }
+
+    /// The card with this id; an unseen id becomes an `OPEN` card "Card <id8>" in the first
+    /// step of the first seeded panel.
+    pub fn card_by_id(&mut self, id: &str) -> &mut Card {
+        if !self.cards.contains_key(id) {
+            let panel = self.home_panel();
+            let step = self
+                .steps_of(&panel)
+                .first()
+                .map(|s| s.id.clone())
+                .unwrap_or_default();
+            let now = self.now();
+            let title = format!("Card {}", World::short(id));
+            let card = self.card_with_id(now, id.to_owned(), &step, title);
+            self.cards.insert(id.to_owned(), card);
+        }
+        &mut self.cards[id]
+    }
+
+    /// The sequence with this id; an unseen id becomes an active, enabled sequence
+    /// "Sequence <id8>" without enrolments.
+    pub fn sequence_by_id(&mut self, id: &str) -> &mut Sequence {
+        if !self.sequences.contains_key(id) {
+            let now = self.now();
+            self.sequences.insert(
+                id.to_owned(),
+                Sequence {
+                    id: id.to_owned(),
+                    created_at: now,
+                    updated_at: now,
+                    name: format!("Sequence {}", World::short(id)),
+                    active: true,
+                    enabled: true,
+                },
+            );
+        }
+        &mut self.sequences[id]
+    }
+
+    /// The message with this id; an unseen id becomes a `SENT` outgoing text message
+    /// "Message <id8>" in a new open session (whose id is derived from the message's).
+    pub fn message_by_id(&mut self, id: &str) -> &mut Message {
+        if !self.messages.contains_key(id) {
+            let session = self.derived_id("message-session", id);
+            self.session_mut(&session);
+            let now = self.now();
+            let mut m = World::message_with_id(now, id.to_owned(), &session);
+            m.status = "SENT".into();
+            m.text = Some(format!("Message {}", World::short(id)));
+            let s = &mut self.sessions[&session];
+            s.last_message_text.clone_from(&m.text);
+            s.last_message_out = Some(now);
+            s.last_interaction_date = Some(now);
+            self.messages.insert(id.to_owned(), m);
+        }
+        &mut self.messages[id]
+    }
+
+    /// Makes sure a department with this id is in the departments lookup ("Department <id8>").
+    pub fn ensure_department(&mut self, id: &str) {
+        if !self.departments.iter().any(|d| d["id"] == id) {
+            self.departments.push(json!({
+                "id": id, "companyId": COMPANY_ID, "name": format!("Department {}", World::short(id)),
+                "description": null, "isDefault": false, "isSupervisor": false,
+            }));
+        }
+    }
+
+    /// Makes sure an agent with this `userId` is in the agents lookup ("Agent <id8>"), a
+    /// member of `department` (materialized too) when one is given.
+    pub fn ensure_agent(&mut self, user_id: &str, department: Option<&str>) {
+        if let Some(d) = department {
+            self.ensure_department(d);
+        }
+        if self.agents.iter().any(|a| a["userId"] == user_id) {
+            return;
+        }
+        let short = World::short(user_id).to_owned();
+        let departments: Vec<Value> = department
+            .map(|d| json!({ "departmentId": d }))
+            .into_iter()
+            .collect();
+        self.agents.push(json!({
+            "id": self.derived_id("agent", user_id), "userId": user_id, "name": format!("Agent {short}"),
+            "shortName": format!("agent-{short}"), "email": format!("agent.{short}@example.com"),
+            "phoneNumber": null, "departments": departments,
+        }));
+    }
+
+    /// The ids of every lookup, for `/__sandbox/state` and the CLI banner.
+    pub fn lookup_ids(&self) -> LookupIds {
+        let entry = |v: &Value, id: &str, name: &str| LookupId {
+            id: v[id].as_str().unwrap_or_default().to_owned(),
+            name: v[name].as_str().unwrap_or_default().to_owned(),
+            key: None,
+        };
+        let all = |items: &[Value], id: &str, name: &str| -> Vec<LookupId> {
+            items.iter().map(|v| entry(v, id, name)).collect()
+        };
+        LookupIds {
+            departments: all(&self.departments, "id", "name"),
+            agents: all(&self.agents, "userId", "name"),
+            sequences: self
+                .sequences
+                .values()
+                .map(|s| LookupId {
+                    id: s.id.clone(),
+                    name: s.name.clone(),
+                    key: None,
+                })
+                .collect(),
+            panels: self
+                .panels
+                .values()
+                .map(|p| PanelIds {
+                    id: p.id.clone(),
+                    title: p.title.clone(),
+                    steps: self
+                        .steps_of(&p.id)
+                        .into_iter()
+                        .map(|s| LookupId {
+                            id: s.id.clone(),
+                            name: s.title.clone(),
+                            key: None,
+                        })
+                        .collect(),
+                })
+                .collect(),
+            templates: all(&self.templates, "id", "name"),
+            channels: all(&self.channels, "id", "displayName"),
+            chatbots: self
+                .chatbots
+                .iter()
+                .map(|b| LookupId {
+                    key: b["key"].as_str().map(str::to_owned),
+                    ..entry(b, "id", "name")
+                })
+                .collect(),
+            tags: all(&self.tags, "id", "name"),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1046,6 +1404,37 @@ mod tests {
             a.sessions.values().map(|s| s.status.as_str()).collect();
         assert!(statuses.len() >= 4, "{statuses:?}");
         assert_eq!(a.summary, Summary::default());
+    }
+
+    #[test]
+    fn materializing_does_not_shift_generated_ids() {
+        let mut a = World::seeded(3);
+        let mut b = World::seeded(3);
+        let x = "0b8f6c1e-1111-4222-8333-944445555666";
+        a.card_by_id(x);
+        a.panel_by_id(x);
+        a.sequence_by_id(x);
+        a.message_by_id(x);
+        a.session_mut(x);
+        a.contact_by_id(x);
+        a.ensure_step("0b8f6c1e-1111-4222-8333-944445555667", x);
+        a.ensure_agent(x, Some(x));
+        assert_eq!(a.new_id(), b.new_id());
+        assert_eq!(a.summary, Summary::default());
+        // Derived ids: same seed and name, same id; another seed, another id.
+        assert_eq!(a.derived_id("k", "n"), b.derived_id("k", "n"));
+        assert_ne!(a.derived_id("k", "n"), a.derived_id("k", "m"));
+        assert_ne!(
+            a.derived_id("k", "n"),
+            World::seeded(4).derived_id("k", "n")
+        );
+        assert!(uuid::Uuid::parse_str(&a.derived_id("k", "n")).is_ok());
+        // The message's session is derived from the message id.
+        let s = a.messages[x].session_id.clone();
+        b.message_by_id(x);
+        assert_eq!(b.messages[x].session_id, s);
+        assert_eq!(a.steps_of(x).len(), 4);
+        assert_eq!(a.lookup_ids().agents.last().map(|g| g.id.as_str()), Some(x));
     }
 
     #[test]
