@@ -24,7 +24,7 @@ async fn overhead(label: &str, spec: Option<RateSpec>) {
         let limiter = limiter.clone();
         handles.push(tokio::spawn(async move {
             for _ in 0..TOTAL / TASKS {
-                limiter.acquire().await;
+                drop(limiter.acquire().await);
             }
         }));
     }
@@ -57,7 +57,7 @@ async fn accuracy() {
         handles.push(tokio::spawn(async move {
             loop {
                 tokio::select! {
-                    () = limiter.acquire() => {}
+                    _permit = limiter.acquire() => {}
                     () = tokio::time::sleep_until(deadline) => break,
                 }
                 let now = Instant::now();

@@ -13,7 +13,9 @@ use std::sync::Arc;
 
 use crate::cli::{Cli, Command, LogFormat, RunArgs, SchemaKind};
 use crate::diagnostic::{did_you_mean, render_all, Diagnostic};
-use crate::execute::{check_token, execute, Client, RateLimiter, RetryPolicy, RunOptions, Transport};
+use crate::execute::{
+    check_token, execute, Client, RateLimiter, RetryPolicy, RunOptions, Transport,
+};
 use crate::playbook::{self, parse_scalar};
 use crate::progress::Progress;
 use crate::report::{

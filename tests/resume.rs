@@ -470,11 +470,20 @@ steps:
     std::fs::write(dir.path().join("once.yaml"), close(1)).unwrap();
     std::fs::write(dir.path().join("patient.yaml"), close(10)).unwrap();
 
-    let out = run(dir.path(), &sandbox, &["--report", "first.json", "--failed-csv", "failed.csv"])
-        .arg("once.yaml")
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stdout));
+    let out = run(
+        dir.path(),
+        &sandbox,
+        &["--report", "first.json", "--failed-csv", "failed.csv"],
+    )
+    .arg("once.yaml")
+    .output()
+    .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
     let first = read_report(&dir.path().join("first.json"));
     let failed_keys: Vec<String> = first["items"]
         .as_array()
@@ -490,18 +499,38 @@ steps:
     let rows: Vec<&str> = lines.collect();
     assert_eq!(rows.len(), failed_keys.len());
     for key in &failed_keys {
-        let row = rows.iter().find(|r| r.starts_with(key.as_str())).expect("failed row present");
-        assert!(row.contains(",failed,") && row.contains("503"), "{row}");
+        let row = rows
+            .iter()
+            .find(|r| r.starts_with(key.as_str()))
+            .expect("failed row present");
+        assert!(
+            row.contains(",failed,gave up after 1 attempts: 50"),
+            "{row}"
+        );
     }
 
     // Fed straight back: exactly the failed rows run again, and now succeed.
-    let out = run(dir.path(), &sandbox, &["--report", "second.json", "--input", "people=failed.csv"])
-        .arg("patient.yaml")
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stdout));
+    let out = run(
+        dir.path(),
+        &sandbox,
+        &["--report", "second.json", "--input", "people=failed.csv"],
+    )
+    .arg("patient.yaml")
+    .output()
+    .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
     let second = read_report(&dir.path().join("second.json"));
-    let mut keys: Vec<&str> = second["items"].as_array().unwrap().iter().map(|i| i["key"].as_str().unwrap()).collect();
+    let mut keys: Vec<&str> = second["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["key"].as_str().unwrap())
+        .collect();
     keys.sort_unstable();
     let mut expected: Vec<&str> = failed_keys.iter().map(String::as_str).collect();
     expected.sort_unstable();
@@ -511,7 +540,9 @@ steps:
         .as_array()
         .unwrap()
         .iter()
-        .filter(|s| s["id"].as_str().unwrap().starts_with(TEST_PREFIX) && s["status"] == "COMPLETED")
+        .filter(|s| {
+            s["id"].as_str().unwrap().starts_with(TEST_PREFIX) && s["status"] == "COMPLETED"
+        })
         .count();
     assert_eq!(completed, n);
 }

@@ -22,9 +22,13 @@
 //!   given instant (the latest of all pauses wins), with or without windows.
 //! * Times are `tokio::time::Instant`, so tests run on tokio's paused clock instantly.
 //!
-//! Send times are taken when `acquire` returns, not when the server receives the request; network
-//! jitter can bring two requests slightly closer at the server. Configure a slightly lower limit if
-//! the account is shared or the link is jittery.
+//! * **Counted until the answer.** `acquire` returns a [`Permit`]; the request it admits counts
+//!   against every window from then on, and its time in the log is the moment the permit is
+//!   dropped (the response came back, or the request failed). The server received the request
+//!   before that moment, so however the network delays requests, no interval of length `W` at the
+//!   server holds more than `N` of them: the limiter never trips the limit it enforces. The cost
+//!   is about `latency / W` of the budget. Drop the permit right away to count the send at
+//!   `acquire` time instead.
 
 use std::collections::VecDeque;
 use std::fmt;
@@ -151,8 +155,12 @@ pub struct RateLimiter {
 
 struct Inner {
     spec: Option<RateSpec>,
-    /// One log of recent send times per window; the mutex is also the FIFO queue of waiters.
-    logs: tokio::sync::Mutex<Vec<VecDeque<Instant>>>,
+    /// The FIFO queue of waiters: held by the head waiter across its wait.
+    queue: tokio::sync::Mutex<()>,
+    /// Per window: the completion times of recent requests, and how many are in flight.
+    logs: std::sync::Mutex<Vec<WindowLog>>,
+    /// Woken when a request completes (it may free a slot).
+    completed: tokio::sync::Notify,
     /// Reference point for `paused_until_nanos`.
     origin: Instant,
     /// Nanoseconds after `origin` before which nobody acquires; 0 = never paused.
@@ -160,6 +168,47 @@ struct Inner {
     acquired: AtomicU64,
     total_wait_nanos: AtomicU64,
     paused_count: AtomicU64,
+}
+
+#[derive(Default)]
+struct WindowLog {
+    /// Completion times, oldest first (completions are recorded at `now`, so they stay sorted).
+    done: VecDeque<Instant>,
+    in_flight: usize,
+}
+
+/// One admitted request. It counts against the windows until dropped; its time in the log is
+/// the moment it is dropped.
+#[must_use = "the request counts from acquire until the permit is dropped"]
+pub struct Permit {
+    inner: Option<Arc<Inner>>,
+}
+
+impl Drop for Permit {
+    fn drop(&mut self) {
+        let Some(inner) = self.inner.take() else {
+            return;
+        };
+        let Some(spec) = &inner.spec else { return };
+        let now = Instant::now();
+        {
+            let mut logs = inner.logs.lock().expect("limiter log");
+            for (w, log) in spec.windows.iter().zip(logs.iter_mut()) {
+                log.in_flight -= 1;
+                log.done.push_back(now);
+                while log.done.len() > w.count as usize {
+                    log.done.pop_front();
+                }
+            }
+        }
+        inner.completed.notify_waiters();
+    }
+}
+
+impl fmt::Debug for Permit {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Permit")
+    }
 }
 
 fn nanos_u64(d: Duration) -> u64 {
@@ -172,13 +221,18 @@ impl RateLimiter {
         let logs = spec.as_ref().map_or_else(Vec::new, |s| {
             s.windows
                 .iter()
-                .map(|w| VecDeque::with_capacity(usize::try_from(w.count).unwrap_or(0).min(4096)))
+                .map(|w| WindowLog {
+                    done: VecDeque::with_capacity(usize::try_from(w.count).unwrap_or(0).min(4096)),
+                    in_flight: 0,
+                })
                 .collect()
         });
         RateLimiter {
             inner: Arc::new(Inner {
                 spec,
-                logs: tokio::sync::Mutex::new(logs),
+                queue: tokio::sync::Mutex::new(()),
+                logs: std::sync::Mutex::new(logs),
+                completed: tokio::sync::Notify::new(),
                 origin: Instant::now(),
                 paused_until_nanos: AtomicU64::new(0),
                 acquired: AtomicU64::new(0),
@@ -192,51 +246,69 @@ impl RateLimiter {
         self.inner.spec.as_ref()
     }
 
-    /// Wait until a request may be sent now, then count it as sent.
-    pub async fn acquire(&self) {
+    /// Waits until a request may be sent now; the returned permit counts it until dropped.
+    pub async fn acquire(&self) -> Permit {
         let inner = &*self.inner;
         let Some(spec) = &inner.spec else {
             // No windows: only a pause can hold us.
             if inner.paused_until_nanos.load(Ordering::Acquire) == 0 {
                 inner.acquired.fetch_add(1, Ordering::Relaxed);
-                return;
+                return Permit { inner: None };
             }
             let start = Instant::now();
             while let Some(until) = self.paused_until() {
                 tokio::time::sleep_until(until).await;
             }
             self.record(start);
-            return;
+            return Permit { inner: None };
         };
         let start = Instant::now();
-        let mut logs = inner.logs.lock().await;
+        let queue = inner.queue.lock().await;
         loop {
+            // Register for completions before reading the log, so none is missed.
+            let completed = inner.completed.notified();
             let now = Instant::now();
-            let mut ready = self.paused_until().unwrap_or(now).max(now);
-            for (w, log) in spec.windows.iter().zip(logs.iter_mut()) {
-                // Sends at or before `now − per` can no longer constrain anything.
-                while log.front().is_some_and(|&t| t + w.per <= now) {
-                    log.pop_front();
-                }
-                let n = w.count as usize;
-                if log.len() >= n {
-                    ready = ready.max(log[log.len() - n] + w.per);
-                }
-            }
-            if ready <= now {
+            let mut ready = Some(self.paused_until().unwrap_or(now).max(now));
+            {
+                let mut logs = inner.logs.lock().expect("limiter log");
                 for (w, log) in spec.windows.iter().zip(logs.iter_mut()) {
-                    log.push_back(now);
-                    while log.len() > w.count as usize {
-                        log.pop_front();
+                    // Requests done at or before `now − per` can no longer constrain anything.
+                    while log.done.front().is_some_and(|&t| t + w.per <= now) {
+                        log.done.pop_front();
+                    }
+                    let n = w.count as usize;
+                    if log.in_flight >= n {
+                        ready = None; // only a completion can free a slot
+                    } else if let Some(r) = &mut ready {
+                        let free = n - log.in_flight;
+                        if log.done.len() >= free {
+                            *r = (*r).max(log.done[log.done.len() - free] + w.per);
+                        }
                     }
                 }
-                break;
+                if ready.is_some_and(|r| r <= now) {
+                    for log in logs.iter_mut() {
+                        log.in_flight += 1;
+                    }
+                    break;
+                }
             }
-            // Re-check after waking: a pause may have been extended meanwhile.
-            tokio::time::sleep_until(ready).await;
+            // Re-check after waking: a pause may have been extended, a request completed.
+            match ready {
+                Some(r) => {
+                    tokio::select! {
+                        () = tokio::time::sleep_until(r) => {}
+                        () = completed => {}
+                    }
+                }
+                None => completed.await,
+            }
         }
-        drop(logs);
+        drop(queue);
         self.record(start);
+        Permit {
+            inner: Some(self.inner.clone()),
+        }
     }
 
     fn record(&self, start: Instant) {
@@ -365,7 +437,7 @@ mod tests {
                 for i in 0..per_task {
                     tokio::time::sleep(think(task, i)).await;
                     let arrival = Instant::now();
-                    limiter.acquire().await;
+                    drop(limiter.acquire().await);
                     log.lock().unwrap().push((arrival, Instant::now()));
                 }
             }));
@@ -536,10 +608,10 @@ mod tests {
     async fn pause_during_a_window_wait_is_honoured() {
         let limiter = RateLimiter::new(Some(spec("1/s")));
         let start = Instant::now();
-        limiter.acquire().await;
+        drop(limiter.acquire().await);
         let l2 = limiter.clone();
         let waiter = tokio::spawn(async move {
-            l2.acquire().await;
+            drop(l2.acquire().await);
             Instant::now()
         });
         tokio::time::sleep(Duration::from_millis(500)).await;
@@ -554,7 +626,7 @@ mod tests {
         let limiter = RateLimiter::new(None);
         let start = Instant::now();
         for _ in 0..1000 {
-            limiter.acquire().await;
+            drop(limiter.acquire().await);
         }
         assert_eq!(start.elapsed(), Duration::ZERO);
         assert_eq!(limiter.stats().acquired, 1000);
@@ -570,7 +642,7 @@ mod tests {
             let limiter = limiter.clone();
             let order = Arc::clone(&order);
             handles.push(tokio::spawn(async move {
-                limiter.acquire().await;
+                drop(limiter.acquire().await);
                 order.lock().unwrap().push(i);
             }));
             // Let task i reach the queue before task i + 1 is spawned.
@@ -586,12 +658,35 @@ mod tests {
     async fn a_cancelled_acquire_records_no_send() {
         let limiter = RateLimiter::new(Some(spec("1/s")));
         let start = Instant::now();
-        limiter.acquire().await;
+        drop(limiter.acquire().await);
         // Gives up after 100 ms, long before its slot at t = 1 s.
         let gave_up = tokio::time::timeout(Duration::from_millis(100), limiter.acquire()).await;
         assert!(gave_up.is_err());
-        limiter.acquire().await;
+        drop(limiter.acquire().await);
         assert_eq!(start.elapsed(), Duration::from_secs(1));
         assert_eq!(limiter.stats().acquired, 2);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_request_counts_until_its_answer() {
+        let limiter = RateLimiter::new(Some(spec("2/s")));
+        let start = Instant::now();
+        let a = limiter.acquire().await;
+        let b = limiter.acquire().await;
+        // Both in flight: the third waits for an answer, not for the clock.
+        let l = limiter.clone();
+        let third = tokio::spawn(async move {
+            drop(l.acquire().await);
+            start.elapsed()
+        });
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        assert!(
+            !third.is_finished(),
+            "no slot while both requests are in flight"
+        );
+        drop(a); // answered at t = 1.5 s: that slot frees at 2.5 s
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        drop(b); // answered at t = 1.8 s
+        assert_eq!(third.await.unwrap(), Duration::from_millis(2500));
     }
 }

@@ -644,7 +644,10 @@ async fn process_item(
                 let child_steps = JValue::from(overlay.clone());
                 if let Some(done) = resumed(shared, child, &si, started) {
                     // Done in an earlier run; its output is not kept in reports.
-                    overlay.insert(child.id.clone(), plan::step_value(Some(JValue::from(())), None));
+                    overlay.insert(
+                        child.id.clone(),
+                        plan::step_value(Some(JValue::from(())), None),
+                    );
                     record(shared, child, &si, done, Some(&step.id));
                     continue;
                 }
@@ -929,15 +932,14 @@ async fn send(
     let policy = &step.settings.retry;
     let mut attempts = 0u32;
     let mut ambiguous_before = false;
-    let mut rng = {
-        use rand::SeedableRng;
-        rand::rngs::SmallRng::from_rng(&mut rand::rng())
-    };
+    let mut rng = jitter_rng();
     loop {
-        if let Some(l) = step_limiter {
-            l.acquire().await;
-        }
-        limiter.acquire().await;
+        // Both permits are held until the answer: the request counts until then.
+        let step_permit = match step_limiter {
+            Some(l) => Some(l.acquire().await),
+            None => None,
+        };
+        let permit = limiter.acquire().await;
         attempts += 1;
         if !idempotent {
             let mut report = shared.report.lock().expect("report");
@@ -951,6 +953,7 @@ async fn send(
             }
         }
         let result = client.send(&req, step.settings.timeout).await;
+        drop((permit, step_permit));
         let verdict = classify(&result, idempotent);
         let mut done = Done {
             attempts,
@@ -1069,13 +1072,11 @@ async fn already_done(
             };
             // The check is a read: retried like any retry-safe request.
             let policy = &step.settings.retry;
-            let mut rng = {
-                use rand::SeedableRng;
-                rand::rngs::SmallRng::from_rng(&mut rand::rng())
-            };
+            let mut rng = jitter_rng();
             for attempt in 0..policy.attempts {
-                limiter.acquire().await;
+                let permit = limiter.acquire().await;
                 let result = client.send(&get, step.settings.timeout).await;
+                drop(permit);
                 match classify(&result, true) {
                     Verdict::Success => {
                         let body = result.map(|r| r.body).unwrap_or_default();
@@ -1216,15 +1217,18 @@ fn preview_step(step: &StepPlan, st: &StepState) -> String {
 
 /// The token check before the first change: one cheap read, retried like any read (a 401 is
 /// final; 429s, 5xx and transport failures are tried again within the retry policy).
-pub async fn check_token(client: &Client, limiter: &RateLimiter, policy: &RetryPolicy) -> Result<(), CheckError> {
-    let mut rng = {
-        use rand::SeedableRng;
-        rand::rngs::SmallRng::from_rng(&mut rand::rng())
-    };
+pub async fn check_token(
+    client: &Client,
+    limiter: &RateLimiter,
+    policy: &RetryPolicy,
+) -> Result<(), CheckError> {
+    let mut rng = jitter_rng();
     let mut attempt = 0;
     loop {
-        limiter.acquire().await;
-        let err = match client.check_token().await {
+        let permit = limiter.acquire().await;
+        let checked = client.check_token().await;
+        drop(permit);
+        let err = match checked {
             Ok(()) => return Ok(()),
             Err(e) => e,
         };
@@ -1242,4 +1246,10 @@ pub async fn check_token(client: &Client, limiter: &RateLimiter, policy: &RetryP
         }
         tokio::time::sleep(wait).await;
     }
+}
+
+/// A fast RNG for backoff jitter, seeded from the thread's.
+fn jitter_rng() -> rand::rngs::SmallRng {
+    use rand::SeedableRng;
+    rand::rngs::SmallRng::from_rng(&mut rand::rng())
 }
