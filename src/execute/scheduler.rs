@@ -817,19 +817,18 @@ async fn run_action(
     let Transport::Http { client, limiter } = &shared.transport else {
         unreachable!("dry handled above")
     };
+    let sender = Sender {
+        shared,
+        step,
+        si,
+        client,
+        limiter,
+        step_limiter,
+        idempotent,
+        started,
+    };
     let Some(max_pages) = max_pages else {
-        return send(
-            shared,
-            step,
-            si,
-            client,
-            limiter,
-            step_limiter,
-            req,
-            idempotent,
-            started,
-        )
-        .await;
+        return sender.send(req).await;
     };
     // Pagination: every page before the step ends, same size and filters on each.
     let mut merged: Vec<Value> = Vec::new();
@@ -846,18 +845,7 @@ async fn run_action(
             Ok(r) => r,
             Err(e) => return Done::failed(e.0, started),
         };
-        let done = send(
-            shared,
-            step,
-            si,
-            client,
-            limiter,
-            step_limiter,
-            req,
-            idempotent,
-            started,
-        )
-        .await;
+        let done = sender.send(req).await;
         attempts += done.attempts;
         if done.status != ItemStatus::Succeeded {
             return Done {
@@ -914,138 +902,150 @@ async fn run_action(
     done
 }
 
-#[expect(
-    clippy::too_many_arguments,
-    reason = "one call site; a struct would only rename them"
-)]
-async fn send(
-    shared: &Shared,
-    step: &StepPlan,
-    si: &SourceItem,
-    client: &Client,
-    limiter: &RateLimiter,
-    step_limiter: Option<&RateLimiter>,
-    req: HttpRequest,
+/// Sends one item's requests: the limiters, retries and outcome rules around the client.
+struct Sender<'a> {
+    shared: &'a Shared,
+    step: &'a StepPlan,
+    si: &'a SourceItem,
+    client: &'a Client,
+    limiter: &'a RateLimiter,
+    step_limiter: Option<&'a RateLimiter>,
     idempotent: bool,
     started: Instant,
-) -> Done {
-    let policy = &step.settings.retry;
-    let mut attempts = 0u32;
-    let mut ambiguous_before = false;
-    let mut rng = jitter_rng();
-    loop {
-        // Both permits are held until the answer: the request counts until then.
-        let step_permit = match step_limiter {
-            Some(l) => Some(l.acquire().await),
-            None => None,
-        };
-        let permit = limiter.acquire().await;
-        attempts += 1;
-        if !idempotent {
-            let mut report = shared.report.lock().expect("report");
-            if let Err(e) = report.write_started(&step.id, si.index, &si.key) {
-                drop(report);
-                shared.abort(format!("cannot write the report: {e}"));
-                return Done {
-                    attempts: 0,
-                    ..Done::failed(format!("not sent: cannot write the report: {e}"), started)
-                };
-            }
-        }
-        let result = client.send(&req, step.settings.timeout).await;
-        drop((permit, step_permit));
-        let verdict = classify(&result, idempotent);
-        let mut done = Done {
-            attempts,
-            request: Some(req.clone()),
-            ..Done::new(ItemStatus::Failed, started)
-        };
-        match &result {
-            Ok(resp) => {
-                done.response = Some((
-                    resp.status,
-                    (!(200..300).contains(&resp.status)).then(|| resp.body.clone()),
-                ));
-            }
-            Err(e) => done.error = Some(e.to_string()),
-        }
-        match verdict {
-            Verdict::Success => {
-                let resp = result.expect("success has a response");
-                done.status = ItemStatus::Succeeded;
-                done.output = template::from_json(&resp.body);
-                return done;
-            }
-            Verdict::AuthRejected => {
-                let resp = result.expect("401 has a response");
-                let err = ApiError::from_response(resp.status, &resp.body);
-                shared.abort(format!(
-                    "authentication refused by the API ({err}); run aborted"
-                ));
-                done.error = Some(err.to_string());
-                return done;
-            }
-            Verdict::Retry { cause, after } => {
-                let is_429 = cause == RetryCause::RateLimited;
-                if is_429 {
-                    shared.rate_limited.fetch_add(1, Ordering::Relaxed);
-                    shared.progress.rate_limited(&step.id);
-                }
-                if matches!(
-                    cause,
-                    RetryCause::ServerError | RetryCause::Timeout | RetryCause::Broken
-                ) {
-                    ambiguous_before = true;
-                }
-                if attempts >= policy.attempts || shared.cancelled() {
-                    let last = match &result {
-                        Ok(resp) => ApiError::from_response(resp.status, &resp.body).to_string(),
-                        Err(e) => e.to_string(),
+}
+
+impl Sender<'_> {
+    async fn send(&self, req: HttpRequest) -> Done {
+        let Sender {
+            shared,
+            step,
+            si,
+            client,
+            limiter,
+            step_limiter,
+            idempotent,
+            started,
+        } = *self;
+        let policy = &step.settings.retry;
+        let mut attempts = 0u32;
+        let mut ambiguous_before = false;
+        let mut rng = jitter_rng();
+        loop {
+            // Both permits are held until the answer: the request counts until then.
+            let step_permit = match step_limiter {
+                Some(l) => Some(l.acquire().await),
+                None => None,
+            };
+            let permit = limiter.acquire().await;
+            attempts += 1;
+            if !idempotent {
+                let mut report = shared.report.lock().expect("report");
+                if let Err(e) = report.write_started(&step.id, si.index, &si.key) {
+                    drop(report);
+                    shared.abort(format!("cannot write the report: {e}"));
+                    return Done {
+                        attempts: 0,
+                        ..Done::failed(format!("not sent: cannot write the report: {e}"), started)
                     };
-                    done.error = Some(format!("gave up after {attempts} attempts: {last}"));
-                    return done;
                 }
-                let wait = if after.is_some() || is_429 {
-                    policy.wait_for_429(attempts - 1, after, &mut rng)
-                } else {
-                    policy.delay(attempts - 1, &mut rng)
-                };
-                if cause.pauses_limiter() {
-                    // A 429 slows the whole run, not just this worker.
-                    limiter.pause_until(tokio::time::Instant::now() + wait);
-                }
-                tracing::debug!(step = %step.id, key = %shared.redactor.redact(&si.key), ?wait, "retrying");
-                tokio::time::sleep(wait).await;
             }
-            Verdict::Fail => {
-                let Ok(resp) = result else { return done };
-                // A retry of an idempotent change may find it already done.
-                if ambiguous_before
-                    && (400..500).contains(&resp.status)
-                    && already_done(client, limiter, step, &req).await
-                {
+            let result = client.send(&req, step.settings.timeout).await;
+            drop((permit, step_permit));
+            let verdict = classify(&result, idempotent);
+            let mut done = Done {
+                attempts,
+                request: Some(req.clone()),
+                ..Done::new(ItemStatus::Failed, started)
+            };
+            match &result {
+                Ok(resp) => {
+                    done.response = Some((
+                        resp.status,
+                        (!(200..300).contains(&resp.status)).then(|| resp.body.clone()),
+                    ));
+                }
+                Err(e) => done.error = Some(e.to_string()),
+            }
+            match verdict {
+                Verdict::Success => {
+                    let resp = result.expect("success has a response");
                     done.status = ItemStatus::Succeeded;
-                    done.error = None;
-                    done.output = JValue::from(());
+                    done.output = template::from_json(&resp.body);
                     return done;
                 }
-                done.error = Some(ApiError::from_response(resp.status, &resp.body).to_string());
-                return done;
-            }
-            Verdict::Unknown => {
-                done.status = ItemStatus::Unknown;
-                done.error = Some(format!(
-                    "outcome unknown: {}; not retried because `{}` is not retry-safe",
-                    done.error.clone().unwrap_or_else(|| result
-                        .as_ref()
-                        .map(|r| ApiError::from_response(r.status, &r.body).to_string())
-                        .unwrap_or_default()),
-                    match &step.kind {
-                        StepKind::Action { spec, .. } => spec.name,
-                        StepKind::Pipeline(_) => "",
+                Verdict::AuthRejected => {
+                    let resp = result.expect("401 has a response");
+                    let err = ApiError::from_response(resp.status, &resp.body);
+                    shared.abort(format!(
+                        "authentication refused by the API ({err}); run aborted"
+                    ));
+                    done.error = Some(err.to_string());
+                    return done;
+                }
+                Verdict::Retry { cause, after } => {
+                    let is_429 = cause == RetryCause::RateLimited;
+                    if is_429 {
+                        shared.rate_limited.fetch_add(1, Ordering::Relaxed);
+                        shared.progress.rate_limited(&step.id);
                     }
-                ));
-                return done;
+                    if matches!(
+                        cause,
+                        RetryCause::ServerError | RetryCause::Timeout | RetryCause::Broken
+                    ) {
+                        ambiguous_before = true;
+                    }
+                    if attempts >= policy.attempts || shared.cancelled() {
+                        let last = match &result {
+                            Ok(resp) => {
+                                ApiError::from_response(resp.status, &resp.body).to_string()
+                            }
+                            Err(e) => e.to_string(),
+                        };
+                        done.error = Some(format!("gave up after {attempts} attempts: {last}"));
+                        return done;
+                    }
+                    let wait = if after.is_some() || is_429 {
+                        policy.wait_for_429(attempts - 1, after, &mut rng)
+                    } else {
+                        policy.delay(attempts - 1, &mut rng)
+                    };
+                    if cause.pauses_limiter() {
+                        // A 429 slows the whole run, not just this worker.
+                        limiter.pause_until(tokio::time::Instant::now() + wait);
+                    }
+                    tracing::debug!(step = %step.id, key = %shared.redactor.redact(&si.key), ?wait, "retrying");
+                    tokio::time::sleep(wait).await;
+                }
+                Verdict::Fail => {
+                    let Ok(resp) = result else { return done };
+                    // A retry of an idempotent change may find it already done.
+                    if ambiguous_before
+                        && (400..500).contains(&resp.status)
+                        && already_done(client, limiter, step, &req).await
+                    {
+                        done.status = ItemStatus::Succeeded;
+                        done.error = None;
+                        done.output = JValue::from(());
+                        return done;
+                    }
+                    done.error = Some(ApiError::from_response(resp.status, &resp.body).to_string());
+                    return done;
+                }
+                Verdict::Unknown => {
+                    done.status = ItemStatus::Unknown;
+                    done.error = Some(format!(
+                        "outcome unknown: {}; not retried because `{}` is not retry-safe",
+                        done.error.clone().unwrap_or_else(|| result
+                            .as_ref()
+                            .map(|r| ApiError::from_response(r.status, &r.body).to_string())
+                            .unwrap_or_default()),
+                        match &step.kind {
+                            StepKind::Action { spec, .. } => spec.name,
+                            StepKind::Pipeline(_) => "",
+                        }
+                    ));
+                    return done;
+                }
             }
         }
     }

@@ -5,6 +5,8 @@
 //! sandbox does (seed data, jitter, fault draws) derives from `seed`, so runs repeat.
 
 use std::net::SocketAddr;
+
+use crate::execute::RateSpec;
 use std::time::Duration;
 
 /// Default journal capacity: the journal keeps the newest this many API requests (a ring).
@@ -56,66 +58,20 @@ impl Default for SandboxConfig {
 }
 
 /// The published `api` limit (wts-api.md §16): 200 per 5 s and 1,000 per 5 min.
-pub fn api_rate_limit() -> Vec<(u32, Duration)> {
-    vec![
-        (200, Duration::from_secs(5)),
-        (1000, Duration::from_secs(300)),
-    ]
+pub fn api_rate_limit() -> RateWindows {
+    windows(&RateSpec::api())
 }
 
-/// Parses `api`, `off`, or comma-separated `COUNT/DURATION` windows such as `200/5s,1000/5m`.
-/// Units: `ms`, `s`, `m`, `min`, `h`; a bare unit (`10/s`) means one of it.
+/// Parses `api`, `off`, or comma-separated `COUNT/DURATION` windows such as `200/5s,1000/5m`,
+/// with the same grammar as the runner's `--rate-limit`.
 pub fn parse_rate_limit(spec: &str) -> Result<RateWindows, String> {
-    let spec = spec.trim();
-    match spec.to_ascii_lowercase().as_str() {
-        "api" => return Ok(api_rate_limit()),
-        "off" | "none" | "" => return Ok(Vec::new()),
-        _ => {}
-    }
-    spec.split(',')
-        .map(|part| {
-            let part = part.trim();
-            let (count, dur) = part
-                .split_once('/')
-                .ok_or_else(|| format!("rate-limit window `{part}` is not COUNT/DURATION"))?;
-            let count: u32 = count
-                .trim()
-                .parse()
-                .map_err(|_| format!("rate-limit count `{count}` is not a positive integer"))?;
-            if count == 0 {
-                return Err(format!("rate-limit count in `{part}` must be at least 1"));
-            }
-            Ok((count, parse_duration(dur.trim())?))
-        })
-        .collect()
+    Ok(RateSpec::parse(spec)?
+        .as_ref()
+        .map_or_else(Vec::new, windows))
 }
 
-/// Parses `500ms`, `5s`, `5m`, `5min`, `1h`, or a bare unit (`s` = 1 s).
-pub fn parse_duration(text: &str) -> Result<Duration, String> {
-    let split = text
-        .find(|c: char| !c.is_ascii_digit())
-        .unwrap_or(text.len());
-    let (num, unit) = text.split_at(split);
-    let n: u64 = if num.is_empty() {
-        1
-    } else {
-        num.parse().map_err(|_| format!("bad duration `{text}`"))?
-    };
-    let ms = match unit.trim().to_ascii_lowercase().as_str() {
-        "ms" => 1,
-        "s" | "sec" => 1000,
-        "m" | "min" => 60_000,
-        "h" => 3_600_000,
-        _ => {
-            return Err(format!(
-                "bad duration `{text}`: expected a number with unit ms, s, m, min or h"
-            ))
-        }
-    };
-    if n == 0 {
-        return Err(format!("duration `{text}` must be greater than zero"));
-    }
-    Ok(Duration::from_millis(n.saturating_mul(ms)))
+fn windows(spec: &RateSpec) -> RateWindows {
+    spec.windows.iter().map(|w| (w.count, w.per)).collect()
 }
 
 fn parse_rate(text: &str) -> Result<f64, String> {

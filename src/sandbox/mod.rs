@@ -22,7 +22,7 @@ mod state;
 mod wire;
 
 pub use config::{
-    api_rate_limit, parse_duration, parse_rate_limit, RateWindows, SandboxArgs, SandboxConfig,
+    api_rate_limit, parse_rate_limit, RateWindows, SandboxArgs, SandboxConfig,
     DEFAULT_JOURNAL_CAPACITY,
 };
 pub use journal::JournalEntry;
