@@ -416,6 +416,40 @@ fn every_example_playbook_validates_and_dry_runs() {
     }
 }
 
+/// Each example rehearses cleanly against the built-in sandbox: every item succeeds, and the
+/// summary says what changed.
+#[test]
+fn every_example_playbook_runs_against_the_sandbox() {
+    for name in yaml_files("playbooks") {
+        let path = format!("playbooks/{name}.yaml");
+        let dir = tempfile::tempdir().expect("temp dir");
+        let report = dir.path().join("report.json");
+        let out = run(&[
+            "run",
+            &path,
+            "--sandbox",
+            "--yes",
+            "-q",
+            "--report",
+            report.to_str().expect("utf-8"),
+        ]);
+        assert_eq!(out.code, 0, "{path}\n{}\n{}", out.stdout, out.stderr);
+        assert!(
+            out.stdout.contains("sandbox: what changed"),
+            "{}",
+            out.stdout
+        );
+        let doc: Value =
+            serde_json::from_str(&std::fs::read_to_string(&report).expect("report")).expect("json");
+        assert_eq!(doc["outcome"], "completed", "{path}");
+        assert!(
+            doc["totals"]["succeeded"].as_u64().unwrap_or(0) > 0,
+            "{path}: {doc}"
+        );
+        assert_eq!(doc["totals"]["failed"], 0, "{path}");
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // actions, --help
 
