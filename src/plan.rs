@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use indexmap::IndexMap;
+use minijinja::value::{Enumerator, Object, ObjectRepr};
 use minijinja::Value as JValue;
 use serde_json::Value;
 
@@ -17,6 +18,8 @@ use crate::validate::{Program, StepPlan};
 #[derive(Clone)]
 pub struct Base {
     pub vars: serde_json::Map<String, Value>,
+    /// `vars` as a template value, converted once (most steps use no templated var).
+    pub vars_value: JValue,
     pub env: JValue,
     pub inputs: JValue,
 }
@@ -37,6 +40,7 @@ impl Base {
             .collect();
         Base {
             vars: program.static_vars.clone(),
+            vars_value: JValue::from_serialize(&program.static_vars),
             env: template::from_json(&Value::Object(program.environment.clone())),
             inputs: JValue::from(inputs),
         }
@@ -78,17 +82,18 @@ pub fn context(
     si: &SourceItem,
     steps: &JValue,
 ) -> Result<JValue, String> {
+    if step.vars_used.is_empty() {
+        return Ok(build(base, si, steps, base.vars_value.clone()));
+    }
+    // Templated vars see the item (row, item, env, steps) and the plain vars.
     let mut vars = base.vars.clone();
-    if !step.vars_used.is_empty() {
-        // Templated vars see the item (row, item, env, steps) and the plain vars.
-        let pre = build(base, si, steps, JValue::from_serialize(&vars));
-        for name in &step.vars_used {
-            if let Some(tree) = program.template_vars.get(name) {
-                let v = tree
-                    .render(&pre)
-                    .map_err(|(_, e)| format!("var `{name}`: {}", template::describe(&e)))?;
-                vars.insert(name.clone(), v);
-            }
+    let pre = build(base, si, steps, base.vars_value.clone());
+    for name in &step.vars_used {
+        if let Some(tree) = program.template_vars.get(name) {
+            let v = tree
+                .render(&pre)
+                .map_err(|(_, e)| format!("var `{name}`: {}", template::describe(&e)))?;
+            vars.insert(name.clone(), v);
         }
     }
     Ok(build(base, si, steps, JValue::from_serialize(&vars)))
@@ -96,27 +101,69 @@ pub fn context(
 
 /// The context a `for_each` expression is evaluated in: no item yet, plain vars only.
 pub fn list_context(base: &Base, steps: &JValue) -> JValue {
-    build(
-        base,
-        &SourceItem::single(),
-        steps,
-        JValue::from_serialize(&base.vars),
-    )
+    build(base, &SourceItem::single(), steps, base.vars_value.clone())
+}
+
+/// The root of an item's template context: a fixed set of names, looked up without building a
+/// map per item (`item` and `row` are absent, not `none`, when the item has none).
+#[derive(Debug)]
+struct ItemContext {
+    item: JValue,
+    row: JValue,
+    vars: JValue,
+    env: JValue,
+    inputs: JValue,
+    steps: JValue,
+}
+
+impl ItemContext {
+    /// The names present, in sorted order (as a map of them would list them).
+    fn names(&self) -> Vec<JValue> {
+        let mut names = vec![JValue::from("env"), JValue::from("inputs")];
+        if !self.item.is_undefined() {
+            names.push(JValue::from("item"));
+        }
+        if !self.row.is_undefined() {
+            names.push(JValue::from("row"));
+        }
+        names.push(JValue::from("steps"));
+        names.push(JValue::from("vars"));
+        names
+    }
+}
+
+impl Object for ItemContext {
+    fn repr(self: &Arc<Self>) -> ObjectRepr {
+        ObjectRepr::Map
+    }
+
+    fn get_value(self: &Arc<Self>, key: &JValue) -> Option<JValue> {
+        let v = match key.as_str()? {
+            "item" => &self.item,
+            "row" => &self.row,
+            "vars" => &self.vars,
+            "env" => &self.env,
+            "inputs" => &self.inputs,
+            "steps" => &self.steps,
+            _ => return None,
+        };
+        (!v.is_undefined()).then(|| v.clone())
+    }
+
+    fn enumerate(self: &Arc<Self>) -> Enumerator {
+        Enumerator::Values(self.names())
+    }
 }
 
 fn build(base: &Base, si: &SourceItem, steps: &JValue, vars: JValue) -> JValue {
-    let mut m: BTreeMap<&str, JValue> = BTreeMap::new();
-    if !si.item.is_undefined() {
-        m.insert("item", si.item.clone());
-    }
-    if !si.row.is_undefined() {
-        m.insert("row", si.row.clone());
-    }
-    m.insert("vars", vars);
-    m.insert("env", base.env.clone());
-    m.insert("inputs", base.inputs.clone());
-    m.insert("steps", steps.clone());
-    JValue::from(m)
+    JValue::from_object(ItemContext {
+        item: si.item.clone(),
+        row: si.row.clone(),
+        vars,
+        env: base.env.clone(),
+        inputs: base.inputs.clone(),
+        steps: steps.clone(),
+    })
 }
 
 /// Why an item could not be planned.
@@ -279,4 +326,61 @@ pub fn step_value(output: Option<JValue>, results: Option<&Arc<Vec<(String, JVal
         m.insert("items", JValue::from(items));
     }
     JValue::from(m)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn base() -> Base {
+        let mut vars = serde_json::Map::new();
+        vars.insert("greeting".into(), Value::from("hi"));
+        Base {
+            vars_value: JValue::from_serialize(&vars),
+            vars,
+            env: JValue::from_serialize(serde_json::json!({"region": "br"})),
+            inputs: JValue::from_serialize(serde_json::json!({"x": {"rows": 2}})),
+        }
+    }
+
+    fn item(row: JValue) -> SourceItem {
+        SourceItem {
+            index: 0,
+            key: "k".into(),
+            line: Some(2),
+            item: row.clone(),
+            row,
+        }
+    }
+
+    #[test]
+    fn item_context_resolves_each_root_name() {
+        let row = JValue::from_serialize(serde_json::json!({"session_id": "s-1"}));
+        let steps = JValue::from_serialize(serde_json::json!({"prev": {"output": 7}}));
+        let ctx = build(&base(), &item(row), &steps, base().vars_value.clone());
+        let env = minijinja::Environment::new();
+        let out = env
+            .render_str(
+                "{{ row.session_id }} {{ item.session_id }} {{ vars.greeting }} {{ env.region }} \
+                 {{ inputs.x.rows }} {{ steps.prev.output }} {{ nothing is defined }}",
+                &ctx,
+            )
+            .unwrap();
+        assert_eq!(out, "s-1 s-1 hi br 2 7 False");
+    }
+
+    #[test]
+    fn item_context_without_an_item_leaves_item_and_row_undefined() {
+        let ctx = list_context(&base(), &JValue::from(()));
+        let env = minijinja::Environment::new();
+        let out = env
+            .render_str(
+                "{{ item is defined }} {{ row is defined }} {{ vars.greeting }}",
+                &ctx,
+            )
+            .unwrap();
+        assert_eq!(out, "False False hi");
+        let names: Vec<String> = ctx.try_iter().unwrap().map(|k| k.to_string()).collect();
+        assert_eq!(names, ["env", "inputs", "steps", "vars"]);
+    }
 }
