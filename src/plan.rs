@@ -345,6 +345,7 @@ mod tests {
 
     fn item(row: JValue) -> SourceItem {
         SourceItem {
+            input: None,
             index: 0,
             key: "k".into(),
             line: Some(2),

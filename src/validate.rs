@@ -328,9 +328,10 @@ pub fn validate(loaded: Loaded, overrides: &Overrides) -> Result<Program, Vec<Di
         };
         match inputs::read_header(&spec) {
             Ok(header) => {
-                let problems = inputs::check(&spec, 20);
+                // A fast count first sizes the duplicate-key table of the checking pass.
+                let rows = count_rows(&spec);
+                let problems = inputs::check_expecting(&spec, 20, rows);
                 if problems.is_empty() {
-                    let rows = count_rows(&spec);
                     inputs.insert(name.clone(), InputInfo { spec, header, rows });
                 } else {
                     diags.extend(problems);

@@ -422,7 +422,10 @@ fn items_of(shared: &Shared, step: &StepPlan, steps: &JValue) -> Result<(Items, 
         Source::Single => Ok((Items::Single(Some(SourceItem::single())), 1)),
         Source::Input(name) => {
             let info = &shared.program.inputs[name];
-            let rows = inputs::open(&info.spec).map_err(|d| d.render())?;
+            // Validation has just checked every row (keys included): stream without keeping keys.
+            let rows = inputs::open(&info.spec)
+                .map_err(|d| d.render())?
+                .already_checked();
             Ok((
                 Items::Rows(Box::new(rows), Arc::from(name.as_str())),
                 info.rows,

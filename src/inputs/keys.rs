@@ -52,10 +52,12 @@ pub(super) struct KeySet {
 }
 
 impl KeySet {
-    pub fn new(path: &Path, delimiter: u8, key_index: usize) -> Self {
+    /// `expected_rows` sizes the table up front (0 if unknown), so that it never holds an old
+    /// and a new copy during a resize.
+    pub fn new(path: &Path, delimiter: u8, key_index: usize, expected_rows: usize) -> Self {
         KeySet {
             hasher: RandomState::new(),
-            first: HashMap::default(),
+            first: HashMap::with_capacity_and_hasher(expected_rows, BuildHasherDefault::default()),
             checkpoints: Vec::new(),
             exact: HashMap::new(),
             verifier: None,

@@ -38,5 +38,5 @@ mod spec;
 pub use failed::FailedCsvWriter;
 pub use header::{read_header, Header};
 pub use row::Row;
-pub use rows::{check, count_rows, open, Rows};
+pub use rows::{check, check_expecting, count_rows, open, Rows};
 pub use spec::{parse_delimiter, InputSpec};

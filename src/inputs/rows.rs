@@ -29,7 +29,7 @@ pub struct Rows {
 pub fn open(spec: &InputSpec) -> Result<Rows, Diagnostic> {
     let (opened, mut problems) = open_header(spec);
     match opened {
-        Some(opened) if problems.is_empty() => Ok(Rows::new(spec, opened)),
+        Some(opened) if problems.is_empty() => Ok(Rows::new(spec, opened, 0)),
         _ => Err(problems.swap_remove(0)),
     }
 }
@@ -37,9 +37,20 @@ pub fn open(spec: &InputSpec) -> Result<Rows, Diagnostic> {
 /// One full streaming pass over an input collecting every problem (file, header, rows), at most
 /// `max_problems` of them.
 pub fn check(spec: &InputSpec, max_problems: usize) -> Vec<Diagnostic> {
+    check_expecting(spec, max_problems, 0)
+}
+
+/// [`check`] for an input known to have about `expected_rows` rows (from [`count_rows`]): the
+/// duplicate-key table is sized once, which lowers the peak memory of the pass.
+pub fn check_expecting(
+    spec: &InputSpec,
+    max_problems: usize,
+    expected_rows: u64,
+) -> Vec<Diagnostic> {
     let (opened, mut problems) = open_header(spec);
     if let Some(opened) = opened {
-        for row in Rows::new(spec, opened) {
+        let expected = usize::try_from(expected_rows).unwrap_or(0);
+        for row in Rows::new(spec, opened, expected) {
             if problems.len() >= max_problems {
                 break;
             }
@@ -74,11 +85,11 @@ fn read_error(path: &std::path::Path, name: &str, e: &std::io::Error) -> Diagnos
 }
 
 impl Rows {
-    fn new(spec: &InputSpec, opened: Opened) -> Self {
+    fn new(spec: &InputSpec, opened: Opened, expected_rows: usize) -> Self {
         let keys = opened
             .header
             .key_index
-            .map(|k| KeySet::new(&spec.path, spec.delimiter, k));
+            .map(|k| KeySet::new(&spec.path, spec.delimiter, k, expected_rows));
         Rows {
             source: opened.source,
             header: opened.header,
@@ -89,6 +100,14 @@ impl Rows {
             next_index: 0,
             done: false,
         }
+    }
+
+    /// Skips the duplicate-key check, for a stream over a file that [`check`] has just passed:
+    /// the run then keeps no per-row memory at all.
+    #[must_use]
+    pub fn already_checked(mut self) -> Self {
+        self.keys = None;
+        self
     }
 
     /// The header shared by every row.
