@@ -141,7 +141,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("k.csv");
         std::fs::write(&path, "id\naaa\nbbb\nbbb\naaa\n").unwrap();
-        let mut set = KeySet::new(&path, b',', 0);
+        let mut set = KeySet::new(&path, b',', 0, 0);
         let mut source = Source::open(&path, b',').ok().unwrap();
         source.next_record().unwrap(); // header
         let mut found = Vec::new();
