@@ -249,14 +249,32 @@ fn run_cmd(args: &RunArgs) -> u8 {
             }
         };
         // A run that stops before its first item still leaves a report, outcome aborted.
-        let abort_early = |writer: ReportWriter, message: String| {
+        let stop_early = |writer: ReportWriter, message: String, code: u8| {
             eprintln!("error: {}", redactor.redact(&message));
             if let Err(e) = writer.finish(jiff::Timestamp::now(), Outcome::Aborted) {
                 eprintln!("error: cannot finish the report {}: {e}", report_path.display());
             }
             println!("outcome  aborted\nreport   {}", report_path.display());
-            EXIT_ABORTED
+            code
         };
+        let abort_early = |writer: ReportWriter, message: String| stop_early(writer, message, EXIT_ABORTED);
+        if !args.dry_run {
+            // Preflight: plan every item first (the dry run's pipeline, nothing written); a value
+            // that cannot be converted stops the run before anything is sent.
+            let options = RunOptions { failed_csv: None, limit: args.limit, resume: None, retry_unknown: false, preview: 0 };
+            let progress = Progress::new(crate::progress::Mode::Quiet);
+            let (pre, _) = execute(program.clone(), Transport::Dry, None, redactor.clone(), progress, options).await;
+            if pre.totals.failed > 0 {
+                let mut message = format!(
+                    "{} item(s) cannot be planned; nothing was sent (`run --dry-run` shows every request)",
+                    pre.totals.failed
+                );
+                for e in &pre.first_errors {
+                    message.push_str(&format!("\n  {e}"));
+                }
+                return stop_early(writer, message, EXIT_INVALID);
+            }
+        }
         let mut sandbox = None;
         let transport = if args.dry_run {
             Transport::Dry
@@ -314,14 +332,15 @@ fn run_cmd(args: &RunArgs) -> u8 {
         let (result, writer) = execute(
             program.clone(),
             transport,
-            writer,
+            Some(writer),
             redactor.clone(),
             progress,
             options,
         )
         .await;
         let footer_outcome = result.outcome;
-        if let Err(e) = writer.finish(jiff::Timestamp::now(), footer_outcome) {
+        let finished = writer.expect("the run had a writer").finish(jiff::Timestamp::now(), footer_outcome);
+        if let Err(e) = finished {
             eprintln!(
                 "error: cannot finish the report {}: {e}",
                 report_path.display()
@@ -340,6 +359,12 @@ fn run_cmd(args: &RunArgs) -> u8 {
             result.elapsed,
             &report_path,
         ));
+        if !args.dry_run && !result.first_errors.is_empty() {
+            out.push_str("\nfirst errors (all of them are in the report):\n");
+            for e in &result.first_errors {
+                out.push_str(&format!("  {e}\n"));
+            }
+        }
         if let Some(reason) = &result.abort_reason {
             out.push_str(&format!("aborted: {}\n", redactor.redact(reason)));
         }

@@ -63,6 +63,8 @@ pub struct RunResult {
     pub abort_reason: Option<String>,
     /// The dry run's preview text.
     pub preview: String,
+    /// The first few errors of each step (a real run), `STEP: [KEY] error`.
+    pub first_errors: Vec<String>,
     pub elapsed: Duration,
     pub rate_limited: u64,
     /// Why `--failed-csv` could not be written, if it could not.
@@ -85,7 +87,8 @@ struct Shared {
     program: Arc<Program>,
     base: Base,
     transport: Transport,
-    report: Mutex<ReportWriter>,
+    /// `None` for a preflight pass, which writes no report.
+    report: Mutex<Option<ReportWriter>>,
     redactor: Redactor,
     progress: Progress,
     options: RunOptions,
@@ -225,11 +228,11 @@ impl Done {
 pub async fn execute(
     program: Arc<Program>,
     transport: Transport,
-    report: ReportWriter,
+    report: Option<ReportWriter>,
     redactor: Redactor,
     progress: Progress,
     options: RunOptions,
-) -> (RunResult, ReportWriter) {
+) -> (RunResult, Option<ReportWriter>) {
     let started = Instant::now();
     let dry = matches!(transport, Transport::Dry);
     let failed_csv = if dry {
@@ -303,6 +306,7 @@ pub async fn execute(
     let mut per_step = Vec::new();
     let mut totals = Totals::default();
     let mut preview = String::new();
+    let mut first_errors = Vec::new();
     let states = shared.states.into_inner().expect("states");
     for s in program.all_steps() {
         let st = &states[&s.id];
@@ -313,6 +317,7 @@ pub async fn execute(
         if dry {
             preview.push_str(&preview_step(s, st));
         }
+        first_errors.extend(st.first_errors.iter().map(|e| format!("{}: {e}", s.id)));
     }
     let abort_reason = shared.abort.into_inner().expect("abort");
     let outcome = if abort_reason.is_some() {
@@ -329,6 +334,7 @@ pub async fn execute(
         per_step,
         abort_reason,
         preview,
+        first_errors,
         elapsed: started.elapsed(),
         rate_limited: shared.rate_limited.load(Ordering::Relaxed),
         failed_csv_error: shared
@@ -943,7 +949,10 @@ impl Sender<'_> {
             attempts += 1;
             if !idempotent {
                 let mut report = shared.report.lock().expect("report");
-                if let Err(e) = report.write_started(&step.id, si.index, &si.key) {
+                let marked = report
+                    .as_mut()
+                    .map_or(Ok(()), |r| r.write_started(&step.id, si.index, &si.key));
+                if let Err(e) = marked {
                     drop(report);
                     shared.abort(format!("cannot write the report: {e}"));
                     return Done {
@@ -1137,7 +1146,13 @@ fn record(shared: &Shared, step: &StepPlan, si: &SourceItem, done: Done, parent:
         index: si.index,
     });
 
-    if let Err(e) = shared.report.lock().expect("report").write_item(&item) {
+    let written = shared
+        .report
+        .lock()
+        .expect("report")
+        .as_mut()
+        .map_or(Ok(()), |r| r.write_item(&item));
+    if let Err(e) = written {
         shared.abort(format!("cannot write the report: {e}"));
     }
     let failed = matches!(done.status, ItemStatus::Failed | ItemStatus::Unknown);
