@@ -1,5 +1,24 @@
 //! The action catalog: the 39 WTS Chat operations of `docs/wts-api.md` plus the raw `http`
 //! action, as data, and the function that turns parameter values into a request.
+//!
+//! ```
+//! use indexmap::IndexMap;
+//! use serde_json::json;
+//! use wts_playbook::catalog;
+//!
+//! let spec = catalog::lookup("session.complete").unwrap();
+//! let params: IndexMap<String, serde_json::Value> = [
+//!     ("session_id".to_owned(), json!("9F1C2B7E-0000-4000-8000-000000000001")),
+//!     ("reactivate_on_new_message".to_owned(), json!("yes")), // converted to a bool
+//! ]
+//! .into_iter()
+//! .collect();
+//! let req = catalog::build(spec, &params).unwrap();
+//! assert_eq!(req.method, catalog::Method::Put);
+//! assert_eq!(req.path, "/chat/v1/session/9f1c2b7e-0000-4000-8000-000000000001/complete");
+//! assert_eq!(req.body, Some(json!({"reactivateOnNewMessage": true})));
+//! assert!(spec.idempotent);
+//! ```
 
 mod data;
 mod describe;

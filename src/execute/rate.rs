@@ -85,6 +85,16 @@ impl RateSpec {
     /// Parse `api`, `off` (→ `None`: no limit) or comma-separated `COUNT/DURATION` windows such
     /// as `2/s`, `100/min`, `50/10s,900/5m`. The duration may omit its number (`/s` = `/1s`).
     /// Case-insensitive; spaces around items are ignored.
+    ///
+    /// ```
+    /// use wts_playbook::execute::RateSpec;
+    ///
+    /// let api = RateSpec::parse("api").unwrap().unwrap();
+    /// assert_eq!(api.to_string(), "200/5s,1000/5m");
+    /// assert!(RateSpec::parse("off").unwrap().is_none());
+    /// assert_eq!(RateSpec::parse("50/10s, 900/5m").unwrap().unwrap().windows.len(), 2);
+    /// assert!(RateSpec::parse("fast").is_err());
+    /// ```
     pub fn parse(s: &str) -> Result<Option<RateSpec>, String> {
         let text = s.trim();
         match text.to_ascii_lowercase().as_str() {
