@@ -546,3 +546,83 @@ steps:
         .count();
     assert_eq!(completed, n);
 }
+
+#[test]
+fn a_second_ctrl_c_abandons_in_flight_sends_as_unknown() {
+    // Slow answers: when the run is interrupted, 16 sends are in flight.
+    let sandbox = SandboxProcess::start(&["--latency-ms", "800"]);
+    let dir = tempfile::tempdir().unwrap();
+    let n = 48;
+    let pb = send_playbook(dir.path(), n);
+    let first = dir.path().join("first.json");
+    let child = run(dir.path(), &sandbox, &["--report", first.to_str().unwrap()])
+        .arg(&pb)
+        .spawn()
+        .unwrap();
+    // Wait until the first sends are marked in flight (the sidecar journal exists).
+    let inflight = dir.path().join("first.json.inflight");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while std::fs::read_to_string(&inflight).map_or(0, |s| s.lines().count()) < 16 {
+        assert!(Instant::now() < deadline, "no send started");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let pid = child.id().to_string();
+    for _ in 0..2 {
+        assert!(Command::new("kill")
+            .args(["-INT", &pid])
+            .status()
+            .unwrap()
+            .success());
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report = read_report(&first);
+    assert_eq!(report["outcome"], "aborted");
+    let unknown = report["totals"]["unknown"].as_u64().unwrap();
+    assert!(unknown >= 1, "abandoned sends are unknown: {report}");
+    assert!(
+        !inflight.exists(),
+        "the in-flight journal is folded into the report"
+    );
+
+    // Resume: the unknown ones are listed and skipped; everything else is sent once.
+    std::thread::sleep(Duration::from_millis(900)); // let the abandoned requests land
+    let second = dir.path().join("second.json");
+    let out = run(
+        dir.path(),
+        &sandbox,
+        &[
+            "--resume",
+            first.to_str().unwrap(),
+            "--report",
+            second.to_str().unwrap(),
+        ],
+    )
+    .arg(&pb)
+    .output()
+    .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let per_session = sandbox.messages_per_session();
+    assert!(
+        per_session.values().all(|c| *c == 1),
+        "a message was sent twice"
+    );
+    let second = read_report(&second);
+    assert_eq!(
+        second["totals"]["succeeded"].as_u64().unwrap()
+            + unknown
+            + report["totals"]["succeeded"].as_u64().unwrap(),
+        n as u64
+    );
+}
