@@ -911,6 +911,10 @@ async fn run_action(
     done
 }
 
+/// A request answered 429 may be retried up to this many times `retry.attempts`: the API's
+/// 5-minute window can refuse for minutes (wts-api.md §16), and a 429 was never processed.
+const THROTTLE_FACTOR: u32 = 4;
+
 /// Sends one item's requests: the limiters, retries and outcome rules around the client.
 struct Sender<'a> {
     shared: &'a Shared,
@@ -937,6 +941,8 @@ impl Sender<'_> {
         } = *self;
         let policy = &step.settings.retry;
         let mut attempts = 0u32;
+        // How many of the attempts were answered 429.
+        let mut throttled = 0u32;
         let mut ambiguous_before = false;
         let mut rng = jitter_rng();
         loop {
@@ -1006,7 +1012,17 @@ impl Sender<'_> {
                     ) {
                         ambiguous_before = true;
                     }
-                    if attempts >= policy.attempts || shared.cancelled() {
+                    // 429s were refused before any processing: they have their own, larger
+                    // budget and do not use up the attempts meant for real failures.
+                    if is_429 {
+                        throttled += 1;
+                    }
+                    let exhausted = if is_429 {
+                        throttled >= policy.attempts.saturating_mul(THROTTLE_FACTOR)
+                    } else {
+                        attempts - throttled >= policy.attempts
+                    };
+                    if exhausted || shared.cancelled() {
                         let last = match &result {
                             Ok(resp) => {
                                 ApiError::from_response(resp.status, &resp.body).to_string()
@@ -1017,9 +1033,9 @@ impl Sender<'_> {
                         return done;
                     }
                     let wait = if after.is_some() || is_429 {
-                        policy.wait_for_429(attempts - 1, after, &mut rng)
+                        policy.wait_for_429(throttled.saturating_sub(1), after, &mut rng)
                     } else {
-                        policy.delay(attempts - 1, &mut rng)
+                        policy.delay(attempts - throttled - 1, &mut rng)
                     };
                     if cause.pauses_limiter() {
                         // A 429 slows the whole run, not just this worker.
