@@ -264,6 +264,9 @@ fn run_cmd(args: &RunArgs) -> u8 {
             let options = RunOptions { failed_csv: None, limit: args.limit, resume: None, retry_unknown: false, preview: 0 };
             let progress = Progress::new(crate::progress::Mode::Quiet);
             let (pre, _) = execute(program.clone(), Transport::Dry, None, redactor.clone(), progress, options).await;
+            if let Some(reason) = pre.abort_reason {
+                return stop_early(writer, reason, EXIT_ABORTED);
+            }
             if pre.totals.failed > 0 {
                 let mut message = format!(
                     "{} item(s) cannot be planned; nothing was sent (`run --dry-run` shows every request)",
@@ -340,12 +343,14 @@ fn run_cmd(args: &RunArgs) -> u8 {
         .await;
         let footer_outcome = result.outcome;
         let finished = writer.expect("the run had a writer").finish(jiff::Timestamp::now(), footer_outcome);
-        if let Err(e) = finished {
-            eprintln!(
-                "error: cannot finish the report {}: {e}",
-                report_path.display()
-            );
-        }
+        // The report's totals also count the sends abandoned in flight (a second Ctrl-C).
+        let totals = match finished {
+            Ok(footer) => footer.totals,
+            Err(e) => {
+                eprintln!("error: cannot finish the report {}: {e}", report_path.display());
+                result.totals
+            }
+        };
         let mut out = String::new();
         if args.dry_run {
             out.push_str("dry run: nothing was sent\n\n");
@@ -353,7 +358,7 @@ fn run_cmd(args: &RunArgs) -> u8 {
             out.push('\n');
         }
         out.push_str(&report::summary_text(
-            &result.totals,
+            &totals,
             &result.per_step,
             result.outcome,
             result.elapsed,
@@ -380,7 +385,7 @@ fn run_cmd(args: &RunArgs) -> u8 {
                     "failed rows: could not write {}: {e}\n",
                     path.display()
                 ));
-            } else if result.totals.failed + result.totals.unknown > 0 {
+            } else if totals.failed + totals.unknown > 0 {
                 out.push_str(&format!("failed rows: {}\n", path.display()));
             }
         }
@@ -392,7 +397,7 @@ fn run_cmd(args: &RunArgs) -> u8 {
         let _ = std::io::stdout().flush();
         if args.dry_run {
             // A dry run whose items could not be planned found invalid input.
-            return if result.totals.failed > 0 {
+            return if totals.failed > 0 {
                 EXIT_INVALID
             } else {
                 EXIT_OK
