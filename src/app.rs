@@ -68,11 +68,63 @@ fn runtime() -> tokio::runtime::Runtime {
         .expect("tokio runtime")
 }
 
+/// What planning every item (a dry run with no report) found.
+enum Preflight {
+    Ok,
+    Interrupted(String),
+    /// Items whose request cannot be built (a CSV value of the wrong type, …): the message.
+    Unplannable(String),
+}
+
+async fn preflight(program: &Arc<Program>, limit: Option<u64>, redactor: &Redactor) -> Preflight {
+    let options = RunOptions {
+        failed_csv: None,
+        limit,
+        resume: None,
+        retry_unknown: false,
+        preview: 0,
+    };
+    let progress = Progress::new(crate::progress::Mode::Quiet);
+    let (pre, _) = execute(
+        program.clone(),
+        Transport::Dry,
+        None,
+        redactor.clone(),
+        progress,
+        options,
+    )
+    .await;
+    if let Some(reason) = pre.abort_reason {
+        return Preflight::Interrupted(reason);
+    }
+    if pre.totals.failed == 0 {
+        return Preflight::Ok;
+    }
+    let mut message = format!(
+        "{} item(s) cannot be planned (`run --dry-run` shows every request)",
+        pre.totals.failed
+    );
+    for e in &pre.first_errors {
+        message.push_str(&format!("\n  {e}"));
+    }
+    Preflight::Unplannable(message)
+}
+
 fn validate_cmd(paths: &[PathBuf]) -> u8 {
     let mut code = EXIT_OK;
     for path in paths {
         match load_and_validate(path, &Overrides::default()) {
             Ok(program) => {
+                // Every row's values too: the requests are planned (nothing is sent).
+                let program = Arc::new(program);
+                let redactor = Redactor::new(program.secrets.clone());
+                if let Preflight::Unplannable(message) =
+                    runtime().block_on(preflight(&program, None, &redactor))
+                {
+                    eprintln!("error: {}: {}", path.display(), redactor.redact(&message));
+                    code = EXIT_INVALID;
+                    continue;
+                }
                 let rows: u64 = program.inputs.values().map(|i| i.rows).sum();
                 println!(
                     "ok: {} ({} steps, {} input rows)",
@@ -261,21 +313,12 @@ fn run_cmd(args: &RunArgs) -> u8 {
         if !args.dry_run {
             // Preflight: plan every item first (the dry run's pipeline, nothing written); a value
             // that cannot be converted stops the run before anything is sent.
-            let options = RunOptions { failed_csv: None, limit: args.limit, resume: None, retry_unknown: false, preview: 0 };
-            let progress = Progress::new(crate::progress::Mode::Quiet);
-            let (pre, _) = execute(program.clone(), Transport::Dry, None, redactor.clone(), progress, options).await;
-            if let Some(reason) = pre.abort_reason {
-                return stop_early(writer, reason, EXIT_ABORTED);
-            }
-            if pre.totals.failed > 0 {
-                let mut message = format!(
-                    "{} item(s) cannot be planned; nothing was sent (`run --dry-run` shows every request)",
-                    pre.totals.failed
-                );
-                for e in &pre.first_errors {
-                    message.push_str(&format!("\n  {e}"));
+            match preflight(&program, args.limit, &redactor).await {
+                Preflight::Ok => {}
+                Preflight::Interrupted(reason) => return stop_early(writer, reason, EXIT_ABORTED),
+                Preflight::Unplannable(message) => {
+                    return stop_early(writer, format!("{message}; nothing was sent"), EXIT_INVALID)
                 }
-                return stop_early(writer, message, EXIT_INVALID);
             }
         }
         let mut sandbox = None;

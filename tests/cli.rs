@@ -340,9 +340,29 @@ fn the_token_stays_out_of_templates_even_when_set() {
 #[test]
 fn a_csv_value_of_the_wrong_type_fails_the_dry_run_naming_row_and_parameter() {
     let playbook = format!("{INVALID}/rows/bad_bool.yaml");
-    // Validation cannot know what each row renders to; the dry run renders them all.
+    let expected_row = "row 2 (line 3, key 22222222-2222-4222-8222-222222222222): parameter \
+                        `reactivate_on_new_message`";
+    // Validation plans every row too (nothing sent), and names the row.
     let v = run(&["validate", &playbook]);
-    assert_eq!(v.code, 0, "{}", v.stderr);
+    assert_eq!(v.code, 2, "{}", v.stderr);
+    assert!(v.stderr.contains(expected_row), "{}", v.stderr);
+    // So does a real run's preflight, before anything is sent.
+    let dir = tempfile::tempdir().expect("temp dir");
+    let report = dir.path().join("r.json");
+    let r = run(&[
+        "run",
+        &playbook,
+        "--sandbox",
+        "--yes",
+        "--report",
+        report.to_str().expect("utf-8"),
+    ]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(
+        r.stderr.contains(expected_row) && r.stderr.contains("nothing was sent"),
+        "{}",
+        r.stderr
+    );
 
     let (out, report) = dry_run(&playbook, &[]);
     assert_eq!(out.code, 2, "{}\n{}", out.stdout, out.stderr);
