@@ -973,3 +973,57 @@ fn the_checker_understands_each_keyword() {
         );
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// The confirmation prompt, on a real terminal (util-linux `script` provides the pty).
+
+#[test]
+fn a_terminal_is_asked_before_changing_more_than_ten_objects() {
+    let bin = assert_cmd::cargo::cargo_bin("wts-playbook");
+    for (answer, code, outcome) in [("n", 3, "aborted"), ("y", 0, "completed")] {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let report = dir.path().join("r.json");
+        let command = format!(
+            "{} run playbooks/close-stale-sessions.yaml --sandbox -q --report {}",
+            bin.display(),
+            report.display()
+        );
+        let mut child = std::process::Command::new("script")
+            .args(["-qec", &command, "/dev/null"])
+            .current_dir(root())
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("util-linux script runs");
+        {
+            use std::io::Write;
+            let mut stdin = child.stdin.take().expect("stdin");
+            writeln!(stdin, "{answer}").expect("answer written");
+        }
+        let out = child.wait_with_output().expect("finished");
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(out.status.code(), Some(code), "{answer}: {text}");
+        assert!(
+            text.contains("will change about 23 objects. Proceed? [y/N]"),
+            "{text}"
+        );
+        let doc: Value =
+            serde_json::from_str(&std::fs::read_to_string(&report).expect("report")).expect("json");
+        assert_eq!(doc["outcome"], outcome, "{answer}");
+    }
+    // --yes never asks.
+    let dir = tempfile::tempdir().expect("temp dir");
+    let report = dir.path().join("r.json");
+    let command = format!(
+        "{} run playbooks/close-stale-sessions.yaml --sandbox --yes -q --report {}",
+        bin.display(),
+        report.display()
+    );
+    let out = std::process::Command::new("script")
+        .args(["-qec", &command, "/dev/null"])
+        .current_dir(root())
+        .output()
+        .expect("util-linux script runs");
+    assert_eq!(out.status.code(), Some(0));
+    assert!(!String::from_utf8_lossy(&out.stdout).contains("Proceed?"));
+}
