@@ -289,7 +289,7 @@ pub fn validate(loaded: Loaded, overrides: &Overrides) -> Result<Program, Vec<Di
     // Inputs.
     let base = loaded.base_dir();
     let mut inputs = IndexMap::new();
-    for (name, path) in &overrides.inputs {
+    for (name, _) in &overrides.inputs {
         if !pb.inputs.contains_key(name) {
             let mut d = Diagnostic::file(
                 &loaded.path,
@@ -300,7 +300,6 @@ pub fn validate(loaded: Loaded, overrides: &Overrides) -> Result<Program, Vec<Di
             }
             diags.push(d);
         }
-        let _ = path;
     }
     for (name, def) in &pb.inputs {
         let path = overrides
@@ -347,28 +346,13 @@ pub fn validate(loaded: Loaded, overrides: &Overrides) -> Result<Program, Vec<Di
         vars.insert(k.clone(), v.clone());
     }
     let mut static_vars = serde_json::Map::new();
-    let mut template_vars = IndexMap::new();
+    let mut template_vars: IndexMap<String, Tree> = IndexMap::new();
     for (k, v) in &vars {
         match env.compile(v) {
             Ok(t) if t.is_literal() => {
                 static_vars.insert(k.clone(), v.clone());
             }
             Ok(t) => {
-                for var in t.variables() {
-                    if var == "vars" || var.starts_with("vars.") {
-                        let name = var.split('.').nth(1).unwrap_or("");
-                        if template_vars.contains_key(name)
-                            || vars
-                                .get(name)
-                                .is_some_and(|v| env.compile(v).is_ok_and(|t| !t.is_literal()))
-                        {
-                            diags.push(loaded.at_value(
-                                &format!("vars.{k}"),
-                                format!("var `{k}` reads `{var}`, another templated var; only plain vars can be read from vars"),
-                            ));
-                        }
-                    }
-                }
                 template_vars.insert(k.clone(), t);
             }
             Err(e) => diags.push(loaded.at_value(
@@ -377,14 +361,30 @@ pub fn validate(loaded: Loaded, overrides: &Overrides) -> Result<Program, Vec<Di
             )),
         }
     }
+    // A templated var is rendered per item from plain vars only (no chains, no cycles).
+    for (k, t) in &template_vars {
+        for var in t.variables() {
+            let name = var
+                .strip_prefix("vars.")
+                .map(|r| r.split('.').next().unwrap_or(r));
+            if name.is_some_and(|n| template_vars.contains_key(n)) {
+                diags.push(loaded.at_value(
+                    &format!("vars.{k}"),
+                    format!("var `{k}` reads `{var}`, another templated var; only plain vars can be read from vars"),
+                ));
+            }
+        }
+    }
 
     // Secrets.
+    let environment = environment_map();
     let mut secrets = Vec::new();
     for (i, name) in pb.settings.secrets.iter().enumerate() {
         match vars.get(name) {
-            Some(Value::String(s)) if template_vars.contains_key(name) => {
+            Some(_) if template_vars.contains_key(name) => {
                 // A secret filled from env: render it now with env only.
-                let ctx = minijinja::context! { env => minijinja::Value::from_serialize(environment_map()) };
+                let ctx =
+                    minijinja::context! { env => minijinja::Value::from_serialize(&environment) };
                 match template_vars[name].render(&ctx) {
                     Ok(Value::String(v)) => secrets.push(v),
                     Ok(other) => secrets.push(other.to_string()),
@@ -396,7 +396,6 @@ pub fn validate(loaded: Loaded, overrides: &Overrides) -> Result<Program, Vec<Di
                         ),
                     )),
                 }
-                let _ = s;
             }
             Some(Value::String(s)) => secrets.push(s.clone()),
             Some(other) => secrets.push(other.to_string()),
@@ -466,7 +465,6 @@ pub fn validate(loaded: Loaded, overrides: &Overrides) -> Result<Program, Vec<Di
         }
     }
 
-    let environment = environment_map();
     let all_ids = collect_ids(&pb.steps);
     let mut v = V {
         loaded: &loaded,
@@ -1311,5 +1309,62 @@ impl V<'_> {
                 Err((format!("undefined variable `{other}`"), Some(hint)))
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::playbook::load_str;
+
+    fn check(src: &str) -> Result<Program, Vec<Diagnostic>> {
+        let loaded = load_str(std::path::Path::new("p.yaml"), src.to_owned()).expect("loads");
+        validate(loaded, &Overrides::default())
+    }
+
+    const ID: &str = "11111111-1111-4111-8111-111111111111";
+
+    #[test]
+    fn a_templated_var_cannot_read_another_one() {
+        let e = check(&format!(
+            "version: 1\nname: x\nvars:\n  a: \"{{{{ env.HOME }}}}\"\n  b: \"{{{{ vars.a }}}}-x\"\nsteps:\n  - id: s\n    action: session.get\n    with: {{session_id: {ID}}}\n"
+        ))
+        .unwrap_err();
+        assert_eq!(e.len(), 1, "{e:#?}");
+        assert!(e[0].message.contains("var `b` reads `vars.a`"), "{}", e[0]);
+        assert_eq!(e[0].line, 5);
+    }
+
+    #[test]
+    fn results_are_kept_only_for_steps_read_later() {
+        let p = check(&format!(
+            "version: 1\nname: x\nsteps:\n  - id: a\n    action: session.get\n    with: {{session_id: {ID}}}\n  - id: b\n    action: session.get\n    with: {{session_id: \"{{{{ steps.a.output.id }}}}\"}}\n"
+        ))
+        .unwrap();
+        let steps = p.all_steps();
+        assert!(steps[0].keep_results, "a is read by b");
+        assert!(!steps[1].keep_results, "nothing reads b");
+    }
+
+    #[test]
+    fn nested_steps_cannot_fan_out_and_pipelines_need_for_each() {
+        let e = check(&format!(
+            "version: 1\nname: x\nsteps:\n  - id: p\n    steps:\n      - id: c\n        action: session.get\n        with: {{session_id: {ID}}}\n"
+        ))
+        .unwrap_err();
+        assert!(e[0].message.contains("need a `for_each`"), "{}", e[0]);
+    }
+
+    #[test]
+    fn budgets_parse_counts_and_percentages() {
+        assert_eq!(
+            Budget::parse(&MaxFailures::Text("5%".into())),
+            Ok(Budget::Percent(5.0))
+        );
+        assert_eq!(Budget::parse(&MaxFailures::Count(3)), Ok(Budget::Count(3)));
+        assert!(Budget::parse(&MaxFailures::Text("lots".into())).is_err());
+        assert!(Budget::Percent(5.0).exceeded(6, 100));
+        assert!(!Budget::Percent(5.0).exceeded(5, 100));
+        assert!(Budget::Count(2).exceeded(3, 1000));
     }
 }
