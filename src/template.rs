@@ -13,6 +13,8 @@ use minijinja::value::{Enumerator, Object, ObjectRepr, Value as JValue};
 use minijinja::{Environment, Expression, Template, UndefinedBehavior};
 use serde_json::Value;
 
+use crate::playbook::join;
+
 /// The run's template environment. It lives for the whole process (templates borrow it).
 #[derive(Clone, Copy)]
 pub struct Env {
@@ -88,14 +90,6 @@ impl Env {
             .compile_expression(source)
             .map(|e| Expr { expr: e, source })
             .map_err(|e| describe(&e))
-    }
-}
-
-fn join(a: &str, b: &str) -> String {
-    if a.is_empty() {
-        b.to_owned()
-    } else {
-        format!("{a}.{b}")
     }
 }
 

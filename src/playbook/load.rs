@@ -12,7 +12,7 @@ use super::model::{
     ParallelDef, Playbook, Settings, Step, StepDef, INPUT_KEYS, RETRY_KEYS, SETTINGS_KEYS,
     STEP_KEYS, TOP_KEYS,
 };
-use super::positions::{Pos, Positions};
+use super::positions::{join, Pos, Positions};
 use crate::diagnostic::{did_you_mean, Diagnostic};
 
 /// A loaded playbook with what is needed to point into it.
@@ -35,19 +35,13 @@ impl Loaded {
 
     /// A diagnostic at the key (or value) of `path`, falling back to its nearest parent.
     pub fn at_key(&self, path: &str, message: impl Into<String>) -> Diagnostic {
-        let pos = self
-            .positions
-            .key(path)
-            .unwrap_or_else(|| self.positions.nearest(path));
+        let pos = self.positions.key_or_nearest(path);
         diag(&self.path, &self.source, pos, message)
     }
 
     /// A diagnostic at the value of `path`, falling back to its nearest parent.
     pub fn at_value(&self, path: &str, message: impl Into<String>) -> Diagnostic {
-        let pos = self
-            .positions
-            .value(path)
-            .unwrap_or_else(|| self.positions.nearest(path));
+        let pos = self.positions.value_or_nearest(path);
         diag(&self.path, &self.source, pos, message)
     }
 }
@@ -190,29 +184,15 @@ struct Cx<'a> {
     diags: Vec<Diagnostic>,
 }
 
-fn join(parent: &str, seg: &str) -> String {
-    if parent.is_empty() {
-        seg.to_owned()
-    } else {
-        format!("{parent}.{seg}")
-    }
-}
-
 impl Cx<'_> {
     fn at_key(&mut self, path: &str, message: impl Into<String>) -> &mut Diagnostic {
-        let pos = self
-            .positions
-            .key(path)
-            .unwrap_or_else(|| self.positions.nearest(path));
+        let pos = self.positions.key_or_nearest(path);
         self.diags.push(diag(self.path, self.source, pos, message));
         self.diags.last_mut().expect("just pushed")
     }
 
     fn at_value(&mut self, path: &str, message: impl Into<String>) -> &mut Diagnostic {
-        let pos = self
-            .positions
-            .value(path)
-            .unwrap_or_else(|| self.positions.nearest(path));
+        let pos = self.positions.value_or_nearest(path);
         self.diags.push(diag(self.path, self.source, pos, message));
         self.diags.last_mut().expect("just pushed")
     }

@@ -7,4 +7,4 @@ mod positions;
 
 pub use load::{load, load_str, parse_scalar, Loaded};
 pub use model::*;
-pub use positions::{Pos, Positions};
+pub use positions::{join, Pos, Positions};

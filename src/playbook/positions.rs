@@ -51,6 +51,17 @@ impl Positions {
         self.map.get(path).map(|e| e.value)
     }
 
+    /// Where to point for a problem with the key of `path` (its value, or the nearest parent,
+    /// when it has no key or is not in the index).
+    pub fn key_or_nearest(&self, path: &str) -> Pos {
+        self.key(path).unwrap_or_else(|| self.nearest(path))
+    }
+
+    /// Where to point for a problem with the value of `path` (or the nearest parent).
+    pub fn value_or_nearest(&self, path: &str) -> Pos {
+        self.value(path).unwrap_or_else(|| self.nearest(path))
+    }
+
     /// The value position of the longest existing prefix of `path` (so a problem deep in a value
     /// that is not in the index still points somewhere close).
     pub fn nearest(&self, path: &str) -> Pos {
@@ -79,7 +90,8 @@ struct Receiver {
     pending_key: Option<Pos>,
 }
 
-fn join(parent: &str, seg: &str) -> String {
+/// `parent.seg`, or `seg` at the root: the path syntax of this index (`steps.0.with.id`).
+pub fn join(parent: &str, seg: &str) -> String {
     if parent.is_empty() {
         seg.to_owned()
     } else {
