@@ -1033,6 +1033,14 @@ impl V<'_> {
                     return None;
                 };
                 let names: Vec<&str> = step.with.keys().map(String::as_str).collect();
+                if step.with.contains_key("file_base64") {
+                    self.diags.push(
+                        loaded
+                            .at_key(&format!("{path}.with.file_base64"), "`file_base64` uploads are not supported yet")
+                            .with_hint("upload the file once and pass `file_id`, or pass a public `file_url`"),
+                    );
+                    ok = false;
+                }
                 for p in catalog::check_names(spec, &names) {
                     let at = p
                         .param
@@ -1366,5 +1374,18 @@ mod tests {
         assert!(Budget::Percent(5.0).exceeded(6, 100));
         assert!(!Budget::Percent(5.0).exceeded(5, 100));
         assert!(Budget::Count(2).exceeded(3, 1000));
+    }
+
+    #[test]
+    fn file_uploads_are_refused_until_supported() {
+        let e = check(&format!(
+            "version: 1\nname: x\nsteps:\n  - id: s\n    action: session.send_file\n    with:\n      session_id: {ID}\n      file_base64: aGVsbG8=\n      file_name: a.txt\n"
+        ))
+        .unwrap_err();
+        assert_eq!(e.len(), 1, "{e:#?}");
+        assert!(e[0]
+            .message
+            .contains("`file_base64` uploads are not supported yet"));
+        assert_eq!((e[0].line, e[0].column), (8, 7));
     }
 }

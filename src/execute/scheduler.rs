@@ -864,11 +864,15 @@ async fn run_action(
             };
         }
         let body = template::to_json(&done.output);
-        let items = body
-            .get("items")
-            .and_then(Value::as_array)
-            .cloned()
-            .unwrap_or_default();
+        // The page envelope; some legacy routes answer a bare array (one page, wts-api.md §9.4).
+        let items = match &body {
+            Value::Array(items) => items.clone(),
+            _ => body
+                .get("items")
+                .and_then(Value::as_array)
+                .cloned()
+                .unwrap_or_default(),
+        };
         let more = body
             .get("hasMorePages")
             .and_then(Value::as_bool)
