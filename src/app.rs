@@ -261,11 +261,7 @@ fn run_cmd(args: &RunArgs) -> u8 {
     let settings = serde_json::json!({
         "concurrency": program.settings.concurrency,
         "rate_limit": program.settings.rate_limit_text,
-        "retry": {
-            "attempts": program.settings.retry.attempts,
-            "backoff": crate::duration::format_duration(program.settings.retry.backoff),
-            "max_backoff": crate::duration::format_duration(program.settings.retry.max_backoff),
-        },
+        "retry": program.settings.retry,
         "timeout": crate::duration::format_duration(program.settings.timeout),
         "on_error": program.settings.on_error,
         "max_failures": program.settings.max_failures.map(|b| b.to_string()),
@@ -286,7 +282,7 @@ fn run_cmd(args: &RunArgs) -> u8 {
     );
     let rt = runtime();
     rt.block_on(async move {
-        let mut writer = match ReportWriter::create(&report_path, &header) {
+        let writer = match ReportWriter::create(&report_path, &header) {
             Ok(mut w) => {
                 // Against the in-process sandbox a power loss loses the sandbox too.
                 w.set_sync_markers(!args.sandbox);
@@ -364,7 +360,6 @@ fn run_cmd(args: &RunArgs) -> u8 {
             if !confirm(&program, args) {
                 return abort_early(writer, "not confirmed; nothing was changed".into());
             }
-            writer.set_sync_markers(!args.sandbox);
             Transport::Http { client, limiter }
         };
         let options = RunOptions {
