@@ -358,33 +358,25 @@ async fn futures_join<F: std::future::Future<Output = ()> + Send + 'static>(futu
 /// Makes a finished step visible to later templates.
 fn publish(shared: &Shared, step: &StepPlan, steps_map: &mut BTreeMap<String, JValue>) {
     let mut states = shared.states.lock().expect("states");
-    let mut publish_one = |s: &StepPlan, states: &mut HashMap<String, StepState>| {
-        let st = states.get_mut(&s.id).expect("state exists");
-        let results =
-            if s.fans_out() || matches!(s.kind, StepKind::Action { .. }) && st.results.len() > 1 {
-                let mut r = std::mem::take(&mut st.results);
-                r.sort_by_key(|(i, _, _)| *i);
-                Some(Arc::new(
-                    r.into_iter().map(|(_, s, v)| (s, v)).collect::<Vec<_>>(),
-                ))
-            } else {
-                None
-            };
-        let output = if s.fans_out() {
-            None
-        } else {
-            st.output.clone().or(Some(JValue::from(())))
-        };
-        steps_map.insert(s.id.clone(), plan::step_value(output, results.as_ref()));
+    // The kept results of a step, in item order.
+    let mut take = |id: &str| {
+        let st = states.get_mut(id).expect("state exists");
+        let mut r = std::mem::take(&mut st.results);
+        r.sort_by_key(|(i, _, _)| *i);
+        let output = st.output.take();
+        (
+            Arc::new(r.into_iter().map(|(_, s, v)| (s, v)).collect::<Vec<_>>()),
+            output,
+        )
     };
-    publish_one(step, &mut states);
+    let (results, output) = take(&step.id);
+    // Only a step without fan-out has one `output`.
+    let output = (!step.fans_out()).then(|| output.unwrap_or_else(|| JValue::from(())));
+    steps_map.insert(step.id.clone(), plan::step_value(output, Some(&results)));
     if let StepKind::Pipeline(children) = &step.kind {
         for c in children {
             // A nested step's results are one per item of the parent.
-            let st = states.get_mut(&c.id).expect("state exists");
-            let mut r = std::mem::take(&mut st.results);
-            r.sort_by_key(|(i, _, _)| *i);
-            let results = Arc::new(r.into_iter().map(|(_, s, v)| (s, v)).collect::<Vec<_>>());
+            let (results, _) = take(&c.id);
             steps_map.insert(c.id.clone(), plan::step_value(None, Some(&results)));
         }
     }
