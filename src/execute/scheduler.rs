@@ -818,6 +818,12 @@ async fn run_action(
     let Transport::Http { client, limiter } = &shared.transport else {
         unreachable!("dry handled above")
     };
+    // A synchronous send waits up to 25 s for the provider (wts-api.md §17): give it 40 s.
+    let timeout = if req.path.ends_with("/send-sync") || req.path.ends_with("/message/sync") {
+        step.settings.timeout.max(SYNC_SEND_TIMEOUT)
+    } else {
+        step.settings.timeout
+    };
     let sender = Sender {
         shared,
         step,
@@ -827,6 +833,7 @@ async fn run_action(
         step_limiter,
         idempotent,
         started,
+        timeout,
     };
     let Some(max_pages) = max_pages else {
         return sender.send(req).await;
@@ -907,6 +914,9 @@ async fn run_action(
     done
 }
 
+/// The least timeout of a `sync: true` send, which the server holds up to 25 s.
+const SYNC_SEND_TIMEOUT: Duration = Duration::from_secs(40);
+
 /// A request answered 429 may be retried up to this many times `retry.attempts`: the API's
 /// 5-minute window can refuse for minutes (wts-api.md §16), and a 429 was never processed.
 const THROTTLE_FACTOR: u32 = 4;
@@ -921,6 +931,7 @@ struct Sender<'a> {
     step_limiter: Option<&'a RateLimiter>,
     idempotent: bool,
     started: Instant,
+    timeout: Duration,
 }
 
 impl Sender<'_> {
@@ -934,6 +945,7 @@ impl Sender<'_> {
             step_limiter,
             idempotent,
             started,
+            timeout,
         } = *self;
         let policy = &step.settings.retry;
         let mut attempts = 0u32;
@@ -963,7 +975,7 @@ impl Sender<'_> {
                     };
                 }
             }
-            let result = client.send(&req, step.settings.timeout).await;
+            let result = client.send(&req, timeout).await;
             drop((permit, step_permit));
             let verdict = classify(&result, idempotent);
             let mut done = Done {
