@@ -1033,14 +1033,6 @@ impl V<'_> {
                     return None;
                 };
                 let names: Vec<&str> = step.with.keys().map(String::as_str).collect();
-                if step.with.contains_key("file_base64") {
-                    self.diags.push(
-                        loaded
-                            .at_key(&format!("{path}.with.file_base64"), "`file_base64` uploads are not supported yet")
-                            .with_hint("upload the file once and pass `file_id`, or pass a public `file_url`"),
-                    );
-                    ok = false;
-                }
                 for p in catalog::check_names(spec, &names) {
                     let at = p
                         .param
@@ -1084,16 +1076,24 @@ impl V<'_> {
                             if tree.is_literal() {
                                 // Literal values are converted now: a wrong type is found before any run.
                                 if let Some(param) = spec.param(name) {
-                                    if !matches!(param.location, Location::Runner)
-                                        || param.name != "file_base64"
-                                    {
-                                        if let Err(e) = catalog::convert(param, value) {
-                                            self.diags.push(loaded.at_value(
-                                                &vp,
-                                                format!("invalid value for `{name}`: {e}"),
-                                            ));
-                                            ok = false;
-                                        }
+                                    let checked =
+                                        catalog::convert(param, value).and_then(|v| {
+                                            match (param.location, param.name, v.as_str()) {
+                                                (Location::Runner, "file_base64", Some(b64))
+                                                    if !b64.trim().is_empty() =>
+                                                {
+                                                    crate::execute::upload::decode_base64(b64)
+                                                        .map(|_| ())
+                                                }
+                                                _ => Ok(()),
+                                            }
+                                        });
+                                    if let Err(e) = checked {
+                                        self.diags.push(loaded.at_value(
+                                            &vp,
+                                            format!("invalid value for `{name}`: {e}"),
+                                        ));
+                                        ok = false;
                                     }
                                 }
                             } else {
@@ -1377,15 +1377,25 @@ mod tests {
     }
 
     #[test]
-    fn file_uploads_are_refused_until_supported() {
-        let e = check(&format!(
-            "version: 1\nname: x\nsteps:\n  - id: s\n    action: session.send_file\n    with:\n      session_id: {ID}\n      file_base64: aGVsbG8=\n      file_name: a.txt\n"
-        ))
-        .unwrap_err();
+    fn file_base64_validates_and_a_literal_is_decoded_now() {
+        let ok = |b64: &str| {
+            check(&format!(
+                "version: 1\nname: x\nsteps:\n  - id: s\n    action: session.send_file\n    with:\n      session_id: {ID}\n      file_base64: {b64}\n      file_name: a.txt\n"
+            ))
+        };
+        assert!(ok("aGVsbG8=").is_ok());
+        assert!(
+            ok("\"{{ 'aGVsbG8=' }}\"").is_ok(),
+            "templated values are decoded at run time"
+        );
+        let e = ok("not*base64").unwrap_err();
         assert_eq!(e.len(), 1, "{e:#?}");
-        assert!(e[0]
-            .message
-            .contains("`file_base64` uploads are not supported yet"));
-        assert_eq!((e[0].line, e[0].column), (8, 7));
+        assert!(
+            e[0].message
+                .starts_with("invalid value for `file_base64`: invalid base64"),
+            "{}",
+            e[0].message
+        );
+        assert_eq!((e[0].line, e[0].column), (8, 20));
     }
 }

@@ -1654,3 +1654,137 @@ fn sandbox_command_prints_seeded_ids() {
     assert!(text.contains(&lookups.departments[0].id), "{text}");
     assert!(text.contains(&lookups.panels[0].steps[0].id), "{text}");
 }
+
+/// `PUT` to an absolute upload URL, with or without a token.
+async fn put_bytes(url: &str, bytes: &[u8], mime: &str, token: bool) -> (StatusCode, Value) {
+    let mut rb = reqwest::Client::new()
+        .put(url)
+        .header("content-type", mime)
+        .body(bytes.to_vec());
+    if token {
+        rb = rb.bearer_auth(TOKEN);
+    }
+    let resp = rb.send().await.unwrap();
+    let status = resp.status();
+    let text = resp.text().await.unwrap();
+    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+}
+
+#[tokio::test]
+async fn file_upload_flow_and_sends_by_file_id() {
+    let (sb, c) = start(SandboxConfig::default()).await;
+    // 1. Start: the upload URL is this sandbox's.
+    let started = c
+        .get("/core/v2/file?Type=UNDEFINED&Name=invoice.pdf&MimeType=application%2Fpdf")
+        .await;
+    let temp = started["tempFileId"].as_str().unwrap().to_owned();
+    let url = started["urlUpload"].as_str().unwrap().to_owned();
+    assert_eq!(url, format!("{}/__sandbox/upload/{temp}", sb.url()));
+    // Confirming before the bytes arrived is refused.
+    let (s, v) = c
+        .send(
+            Method::POST,
+            "/core/v2/file",
+            Some(json!({"tempFileId": temp})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{v}");
+    // 2. The bytes: a token on the pre-signed URL is refused, none is accepted.
+    let (s, v) = put_bytes(&url, b"%PDF-1.4 hello", "application/pdf", true).await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    assert!(v["text"].as_str().unwrap().contains("Authorization"), "{v}");
+    let (s, _) = put_bytes(&url, b"%PDF-1.4 hello", "application/pdf", false).await;
+    assert_eq!(s, StatusCode::OK);
+    // 3. Confirm: the File; a second confirmation answers the same file.
+    let file = c
+        .ok(Method::POST, "/core/v2/file", json!({"tempFileId": temp}))
+        .await;
+    let id = file["id"].as_str().unwrap().to_owned();
+    assert_eq!(file["name"], "invoice.pdf");
+    assert_eq!(file["extension"], "pdf");
+    assert_eq!(file["mimeType"], "application/pdf");
+    assert_eq!(file["type"], "PDF", "UNDEFINED is detected");
+    assert_eq!(file["size"], 14);
+    assert!(file["key"].as_str().unwrap().ends_with("/invoice.pdf"));
+    let again = c
+        .ok(Method::POST, "/core/v2/file", json!({"tempFileId": temp}))
+        .await;
+    assert_eq!(again["id"], id.as_str());
+
+    // Sends: an uploaded fileId is recorded on the message; an unknown one is a 400.
+    let sent = c
+        .ok(
+            Method::POST,
+            &format!("/chat/v1/session/{NEW_SESSION}/message/sync"),
+            json!({"fileId": id}),
+        )
+        .await;
+    assert_eq!(sent["fileId"], id.as_str());
+    let (s, v) = c
+        .send(
+            Method::POST,
+            "/chat/v1/message/send",
+            Some(json!({"to": "5511999990000", "body": {"fileId": NEW_SESSION}})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    assert_envelope(&v, 400, "ERROR_VALIDATION");
+
+    let state = inspect_state(&sb).await;
+    assert_eq!(
+        state["files"],
+        json!([{"id": id, "name": "invoice.pdf", "size": 14, "mimeType": "application/pdf"}])
+    );
+    assert_eq!(state["counts"]["files"], 1);
+    assert_eq!(sb.summary().files_uploaded, 1);
+    assert!(sb.summary().to_string().contains("files uploaded: 1"));
+    // The PUTs are journaled with the API's requests.
+    let puts: Vec<u16> = sb
+        .journal()
+        .iter()
+        .filter(|e| e.method == "PUT" && e.path.starts_with("/__sandbox/upload/"))
+        .map(|e| e.status)
+        .collect();
+    assert_eq!(puts, [400, 200]);
+}
+
+#[tokio::test]
+async fn file_upload_refuses_bad_starts_and_unknown_temp_ids() {
+    let (sb, c) = start(SandboxConfig::default()).await;
+    for query in ["Name=a.pdf", "Type=PDF", "Type=PICTURE&Name=a.png"] {
+        let (s, v) = c
+            .send(Method::GET, &format!("/core/v2/file?{query}"), None)
+            .await;
+        assert_eq!(s, StatusCode::BAD_REQUEST, "{query}: {v}");
+        assert_envelope(&v, 400, "ERROR_VALIDATION");
+    }
+    // Auth is required to start and to confirm.
+    let resp = reqwest::get(format!("{}/core/v2/file?Type=PDF&Name=a.pdf", sb.url()))
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
+    let (s, v) = c
+        .send(
+            Method::POST,
+            "/core/v2/file",
+            Some(json!({"tempFileId": NEW_SESSION})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{v}");
+    assert!(v["text"].as_str().unwrap().contains("unknown"), "{v}");
+    let (s, _) = c.send(Method::POST, "/core/v2/file", Some(json!({}))).await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    // Bytes to an upload URL never handed out.
+    let (s, _) = put_bytes(
+        &format!("{}/__sandbox/upload/{NEW_SESSION}", sb.url()),
+        b"x",
+        "text/plain",
+        false,
+    )
+    .await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    assert!(inspect_state(&sb).await["files"]
+        .as_array()
+        .unwrap()
+        .is_empty());
+}

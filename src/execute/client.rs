@@ -15,6 +15,9 @@
 //! * The token appears only in that header. reqwest's error messages name the URL (base URL plus
 //!   path and query), never headers; tests assert that no error text contains the token.
 //! * `HTTP(S)_PROXY` is honoured, except for a loopback base URL (the sandbox, tests).
+//! * [`Client::put_upload`] is the one exception to the headers above: the `PUT` of a file's
+//!   bytes to the pre-signed, absolute upload URL of wts-api.md §18 goes through a second pool
+//!   that carries **no** `Authorization` header (the token must not reach the storage host).
 //! * A request path must start with `/`, so a path can never change the host
 //!   (`https://api.wts.chat` + `evil.com/x`).
 //!
@@ -280,6 +283,8 @@ impl CheckError {
 #[derive(Debug, Clone)]
 pub struct Client {
     http: reqwest::Client,
+    /// For [`Client::put_upload`]: same settings, no default headers (no token).
+    upload_http: reqwest::Client,
     /// Scheme, host and port (and any path prefix), without a trailing `/`.
     base_url: String,
     default_timeout: Duration,
@@ -334,12 +339,24 @@ impl Client {
                 .trim_end_matches(']')
                 .parse::<std::net::IpAddr>()
                 .is_ok_and(|ip| ip.is_loopback());
-        let mut builder = reqwest::Client::builder();
-        if loopback {
-            // A local server (the sandbox, tests) is never reached through HTTP(S)_PROXY.
-            builder = builder.no_proxy();
-        }
-        let http = builder
+        let builder = || {
+            let builder = reqwest::Client::builder();
+            if loopback {
+                // A local server (the sandbox, tests) is never reached through HTTP(S)_PROXY.
+                builder.no_proxy()
+            } else {
+                builder
+            }
+        };
+        let upload_http = builder()
+            .use_rustls_tls()
+            .user_agent(concat!("wts-playbook/", env!("CARGO_PKG_VERSION")))
+            .redirect(reqwest::redirect::Policy::none())
+            .connect_timeout(CONNECT_TIMEOUT.min(default_timeout.max(Duration::from_secs(1))))
+            .timeout(default_timeout)
+            .build()
+            .map_err(|e| format!("cannot build the HTTP client: {}", error_chain(&e)))?;
+        let http = builder()
             .use_rustls_tls()
             .default_headers(headers)
             .user_agent(concat!("wts-playbook/", env!("CARGO_PKG_VERSION")))
@@ -354,6 +371,7 @@ impl Client {
             .map_err(|e| format!("cannot build the HTTP client: {}", error_chain(&e)))?;
         Ok(Client {
             http,
+            upload_http,
             base_url,
             default_timeout,
         })
@@ -395,25 +413,32 @@ impl Client {
         if let Some(body) = &req.body {
             builder = builder.json(body);
         }
-        let resp = builder
-            .send()
-            .await
-            .map_err(|e| TransportError::from_reqwest(&e))?;
-        let status = resp.status().as_u16();
-        let retry_after = resp
-            .headers()
-            .get(RETRY_AFTER)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| parse_retry_after(v, SystemTime::now()));
-        let bytes = resp
-            .bytes()
-            .await
-            .map_err(|e| TransportError::from_reqwest(&e))?;
-        Ok(ApiResponse {
-            status,
-            body: decode_body(&bytes),
-            retry_after,
-        })
+        read_answer(builder).await
+    }
+
+    /// `PUT` `bytes` to an absolute pre-signed upload `url` (wts-api.md §18, step 2) with
+    /// `Content-Type: content_type` and **no** `Authorization` header. Once, no retry here.
+    pub async fn put_upload(
+        &self,
+        url: &str,
+        content_type: &str,
+        bytes: Vec<u8>,
+        timeout: Duration,
+    ) -> Result<ApiResponse, TransportError> {
+        let parsed = reqwest::Url::parse(url)
+            .map_err(|e| TransportError::Invalid(format!("upload URL `{url}`: {e}")))?;
+        if !matches!(parsed.scheme(), "http" | "https") {
+            return Err(TransportError::Invalid(format!(
+                "upload URL `{url}`: the scheme must be http or https"
+            )));
+        }
+        let builder = self
+            .upload_http
+            .put(parsed)
+            .timeout(timeout)
+            .header(reqwest::header::CONTENT_TYPE, content_type)
+            .body(bytes);
+        read_answer(builder).await
     }
 
     /// One cheap authenticated call (`GET /core/v1/tag`, wts-api.md §11) to check the token
@@ -435,6 +460,29 @@ impl Client {
             Err(CheckError::Api(ApiError::from_api_response(&resp)))
         }
     }
+}
+
+/// Sends `builder` and reads the whole answer.
+async fn read_answer(builder: reqwest::RequestBuilder) -> Result<ApiResponse, TransportError> {
+    let resp = builder
+        .send()
+        .await
+        .map_err(|e| TransportError::from_reqwest(&e))?;
+    let status = resp.status().as_u16();
+    let retry_after = resp
+        .headers()
+        .get(RETRY_AFTER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| parse_retry_after(v, SystemTime::now()));
+    let bytes = resp
+        .bytes()
+        .await
+        .map_err(|e| TransportError::from_reqwest(&e))?;
+    Ok(ApiResponse {
+        status,
+        body: decode_body(&bytes),
+        retry_after,
+    })
 }
 
 /// Empty → `Null`; JSON → the value; anything else → a JSON string of at most 2 KB.
@@ -557,6 +605,48 @@ mod tests {
     fn assert_no_token(e: &TransportError) {
         assert!(!e.to_string().contains(TOKEN), "{e}");
         assert!(!format!("{e:?}").contains(TOKEN), "{e:?}");
+    }
+
+    #[tokio::test]
+    async fn put_upload_sends_the_bytes_and_content_type_without_the_token() {
+        let base = server().await;
+        let c = client(&base);
+        let resp = c
+            .put_upload(
+                &format!("{base}echo?X-Amz-Signature=abc"),
+                "application/json",
+                br#"{"raw": true}"#.to_vec(),
+                Duration::from_secs(5),
+            )
+            .await
+            .unwrap();
+        assert_eq!(resp.status, 200);
+        let b = &resp.body;
+        assert_eq!(b["method"], "PUT");
+        assert_eq!(b["uri"], "/echo?X-Amz-Signature=abc");
+        assert_eq!(b["authorization"], Value::Null, "no token on the upload");
+        assert_eq!(b["content_type"], "application/json");
+        assert_eq!(b["body"], json!({"raw": true}));
+        let e = c
+            .put_upload(
+                "/relative",
+                "text/plain",
+                Vec::new(),
+                Duration::from_secs(5),
+            )
+            .await
+            .unwrap_err();
+        assert!(matches!(e, TransportError::Invalid(_)), "{e:?}");
+        let e = c
+            .put_upload(
+                "ftp://h/x",
+                "text/plain",
+                Vec::new(),
+                Duration::from_secs(5),
+            )
+            .await
+            .unwrap_err();
+        assert!(matches!(e, TransportError::Invalid(_)), "{e:?}");
     }
 
     #[tokio::test]

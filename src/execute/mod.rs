@@ -12,5 +12,6 @@ pub use client::{ApiError, ApiResponse, CheckError, Client, TransportError};
 pub use rate::{LimiterStats, RateLimiter, RateSpec, Window};
 pub use retry::{classify, parse_retry_after, RetryCause, RetryPolicy, Verdict};
 pub mod scheduler;
+pub mod upload;
 
 pub use scheduler::{check_token, execute, RunOptions, RunResult, Transport};

@@ -18,6 +18,7 @@ use tokio::sync::Semaphore;
 use super::client::{ApiError, CheckError, Client};
 use super::rate::RateLimiter;
 use super::retry::{classify, RetryCause, RetryPolicy, Verdict};
+use super::upload::{self, Upload};
 use crate::catalog::{self, ActionSpec, HttpRequest};
 use crate::inputs;
 use crate::plan::{self, Base, SourceItem};
@@ -805,11 +806,19 @@ async fn run_action(
             .entry("page_size".to_owned())
             .or_insert(Value::from(100));
     }
-    let req = match plan::request(spec, &params, shared.dry) {
+    let mut req = match plan::request(spec, &params, shared.dry) {
         Ok(r) => r,
         Err(e) => return Done::failed(describe_item(si, &e.0), started),
     };
+    // `file_base64` (wts-api.md §18): decoded now, so a dry run finds bad base64 too.
+    let upload = match Upload::from_params(spec, &params) {
+        Ok(u) => u,
+        Err(e) => return Done::failed(describe_item(si, &e), started),
+    };
     if shared.dry {
+        if let Some(up) = &upload {
+            upload::set_file_id(spec, &mut req, &up.placeholder());
+        }
         let mut done = Done::new(ItemStatus::Planned, started);
         done.output = Placeholder::value(format!("steps.{}.output", step.id));
         done.request = Some(req);
@@ -835,6 +844,15 @@ async fn run_action(
         started,
         timeout,
     };
+    if let Some(up) = upload {
+        return match sender.upload(up).await {
+            Ok(file_id) => {
+                upload::set_file_id(spec, &mut req, &file_id);
+                sender.send(req).await
+            }
+            Err(done) => done,
+        };
+    }
     let Some(max_pages) = max_pages else {
         return sender.send(req).await;
     };
@@ -922,6 +940,7 @@ const SYNC_SEND_TIMEOUT: Duration = Duration::from_secs(40);
 const THROTTLE_FACTOR: u32 = 4;
 
 /// Sends one item's requests: the limiters, retries and outcome rules around the client.
+#[derive(Clone, Copy)]
 struct Sender<'a> {
     shared: &'a Shared,
     step: &'a StepPlan,
@@ -934,8 +953,75 @@ struct Sender<'a> {
     timeout: Duration,
 }
 
+/// What one exchange sends: an API request, or the bytes of an upload to a pre-signed URL.
+#[derive(Clone, Copy)]
+enum Wire<'r> {
+    Api(&'r HttpRequest),
+    Put {
+        url: &'r str,
+        content_type: &'r str,
+        bytes: &'r [u8],
+    },
+}
+
 impl Sender<'_> {
     async fn send(&self, req: HttpRequest) -> Done {
+        self.exchange(Wire::Api(&req)).await
+    }
+
+    /// Runs the v2 upload flow (wts-api.md §18) for `up` and returns the file id. The three
+    /// requests are retry-safe (an upload has no visible effect). On failure, the item's result:
+    /// the error says which step failed.
+    async fn upload(&self, up: Upload) -> Result<String, Done> {
+        let safe = Sender {
+            idempotent: true,
+            timeout: self.step.settings.timeout,
+            ..*self
+        };
+        let failed = |n: u8, what: &str, done: Done, error: String| Done {
+            error: Some(format!(
+                "upload of {} failed at step {n}/3 ({what}): {error}",
+                up.name
+            )),
+            request: None,
+            response: None,
+            ..done
+        };
+        let start = up.start_request();
+        let what = "GET /core/v2/file";
+        let done = safe.exchange(Wire::Api(&start)).await;
+        if done.status != ItemStatus::Succeeded {
+            let e = done.error.clone().unwrap_or_default();
+            return Err(failed(1, what, done, e));
+        }
+        let (temp_id, url) = match upload::parse_started(&template::to_json(&done.output)) {
+            Ok(v) => v,
+            Err(e) => return Err(failed(1, what, done, e)),
+        };
+        let what = "PUT to the upload URL";
+        let done = safe
+            .exchange(Wire::Put {
+                url: &url,
+                content_type: &up.mime_type,
+                bytes: &up.bytes,
+            })
+            .await;
+        if done.status != ItemStatus::Succeeded {
+            let e = done.error.clone().unwrap_or_default();
+            return Err(failed(2, what, done, e));
+        }
+        let confirm = Upload::confirm_request(&temp_id);
+        let what = "POST /core/v2/file";
+        let done = safe.exchange(Wire::Api(&confirm)).await;
+        if done.status != ItemStatus::Succeeded {
+            let e = done.error.clone().unwrap_or_default();
+            return Err(failed(3, what, done, e));
+        }
+        upload::parse_confirmed(&template::to_json(&done.output))
+            .map_err(|e| failed(3, what, done, e))
+    }
+
+    async fn exchange(&self, wire: Wire<'_>) -> Done {
         let Sender {
             shared,
             step,
@@ -975,12 +1061,30 @@ impl Sender<'_> {
                     };
                 }
             }
-            let result = client.send(&req, timeout).await;
+            let result = match wire {
+                Wire::Api(req) => client.send(req, timeout).await,
+                Wire::Put {
+                    url,
+                    content_type,
+                    bytes,
+                } => {
+                    client
+                        .put_upload(url, content_type, bytes.to_vec(), timeout)
+                        .await
+                }
+            };
             drop((permit, step_permit));
-            let verdict = classify(&result, idempotent);
+            let verdict = match (classify(&result, idempotent), wire) {
+                // The storage host's 401 says nothing about the API token.
+                (Verdict::AuthRejected, Wire::Put { .. }) => Verdict::Fail,
+                (v, _) => v,
+            };
             let mut done = Done {
                 attempts,
-                request: Some(req.clone()),
+                request: match wire {
+                    Wire::Api(req) => Some(req.clone()),
+                    Wire::Put { .. } => None,
+                },
                 ..Done::new(ItemStatus::Failed, started)
             };
             match &result {
@@ -1055,10 +1159,17 @@ impl Sender<'_> {
                 Verdict::Fail => {
                     let Ok(resp) = result else { return done };
                     // A retry of an idempotent change may find it already done.
-                    if ambiguous_before
-                        && (400..500).contains(&resp.status)
-                        && already_done(client, limiter, step, &req).await
-                    {
+                    let retried_change = match wire {
+                        Wire::Api(req) if ambiguous_before && (400..500).contains(&resp.status) => {
+                            Some(req)
+                        }
+                        _ => None,
+                    };
+                    let done_before = match retried_change {
+                        Some(req) => already_done(client, limiter, step, req).await,
+                        None => false,
+                    };
+                    if done_before {
                         done.status = ItemStatus::Succeeded;
                         done.error = None;
                         done.output = JValue::from(());

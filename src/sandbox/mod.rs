@@ -11,7 +11,8 @@
 //!
 //! Inspection routes (no auth, never faulted, not journaled): `GET /__sandbox/state`,
 //! `GET /__sandbox/summary`, `GET /__sandbox/journal?since=SEQ&limit=N`,
-//! `GET /__sandbox/sessions/{id}`, `POST /__sandbox/reset`.
+//! `GET /__sandbox/sessions/{id}`, `POST /__sandbox/reset`. `PUT /__sandbox/upload/{temp}` is
+//! the upload URL `GET /core/v2/file` hands out (no auth, journaled; wts-api.md §18).
 
 mod config;
 mod faults;
@@ -26,7 +27,7 @@ pub use config::{
     DEFAULT_JOURNAL_CAPACITY,
 };
 pub use journal::JournalEntry;
-pub use server::{serve_cli, Sandbox, StateSnapshot};
+pub use server::{serve_cli, FileInfo, Sandbox, StateSnapshot};
 pub use state::{
     Card, Contact, Enrolment, LookupId, LookupIds, Message, Note, PanelIds, Sequence, Session,
     Summary,

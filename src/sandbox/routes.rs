@@ -10,9 +10,10 @@
 //! request names it (even one then refused, as for sessions); ids in a body are materialized
 //! once the body validated. Materializing is not counted in the summary, and a read that
 //! materializes is still a read in the journal. Deleting what never existed (a note, an
-//! enrolment) stays a 404.
+//! enrolment) stays a 404. Files are the exception: a send's `fileId` must name a file
+//! uploaded through `/core/v2/file` (§18), else 400.
 
-use super::state::{phone_digits, World, SESSION_STATUSES};
+use super::state::{phone_digits, File, PendingUpload, World, COMPANY_ID, SESSION_STATUSES};
 use super::wire::{as_string, field, merge_map, page, string_list, truthy, ApiError, Reply, Req};
 use axum::http::StatusCode;
 use jiff::Timestamp;
@@ -168,6 +169,9 @@ pub fn table() -> Vec<(Verb, &'static str, Op)> {
         (Get, "/core/v1/agent", lookup_agents),
         (Get, "/core/v1/tag", lookup_tags),
         (Get, "/chat/v1/template", lookup_templates),
+        // file uploads, v2 flow (§18); the `PUT` of the bytes is `/__sandbox/upload/{temp}`
+        (Get, "/core/v2/file", file_upload_start),
+        (Post, "/core/v2/file", file_upload_confirm),
     ]
 }
 
@@ -520,7 +524,7 @@ fn content(w: &World, body: &Value) -> Result<Content, ApiError> {
     let c = Content {
         text: s("text"),
         file_url: s("fileUrl"),
-        file_id: s("fileId"),
+        file_id: s("fileId").map(|id| id.trim().to_ascii_lowercase()),
         template_id: s("templateId"),
         parameters: field(body, "parameters").cloned(),
         ref_id: s("refId"),
@@ -532,6 +536,13 @@ fn content(w: &World, body: &Value) -> Result<Content, ApiError> {
     }
     if c.file_url.is_some() && c.file_id.is_some() {
         return Err(ApiError::validation("send fileUrl or fileId, not both"));
+    }
+    if let Some(id) = &c.file_id {
+        if !w.files.contains_key(&id.trim().to_ascii_lowercase()) {
+            return Err(ApiError::validation(format!(
+                "fileId {id}: no uploaded file has this id (upload it with /core/v2/file)"
+            )));
+        }
     }
     if let Some(t) = &c.template_id {
         if let Some(tpl) = w.templates.iter().find(|x| x["id"] == t.as_str()) {
@@ -1801,4 +1812,136 @@ fn lookup_templates(w: &mut World, req: &Req) -> Result<Reply, ApiError> {
         .cloned()
         .collect();
     Reply::read(page(items, q)?)
+}
+
+// ---------------------------------------------------------------- files (§18)
+
+/// File types of the upload flow.
+const FILE_TYPES: [&str; 8] = [
+    "UNDEFINED",
+    "PDF",
+    "EXCEL",
+    "WORD",
+    "IMAGE",
+    "AUDIO",
+    "VIDEO",
+    "DOCUMENT",
+];
+
+/// `GET /core/v2/file?Type=..&Name=..[&MimeType=..]` → `{tempFileId, urlUpload}`. A read for
+/// the summary (nothing visible changes); the upload URL is this sandbox's
+/// `/__sandbox/upload/{tempFileId}`.
+fn file_upload_start(w: &mut World, req: &Req) -> Result<Reply, ApiError> {
+    let kind = req
+        .query
+        .get("Type")
+        .ok_or_else(|| ApiError::validation("Type is required"))?;
+    let kind = FILE_TYPES
+        .iter()
+        .find(|t| t.eq_ignore_ascii_case(kind.trim()))
+        .ok_or_else(|| {
+            ApiError::validation(format!(
+                "Type `{kind}` is not one of {}",
+                FILE_TYPES.join(", ")
+            ))
+        })?;
+    let name = req
+        .query
+        .get("Name")
+        .map(str::trim)
+        .filter(|n| !n.is_empty())
+        .ok_or_else(|| ApiError::validation("Name is required"))?
+        .to_owned();
+    let mime_type = req
+        .query
+        .get("MimeType")
+        .map(str::trim)
+        .filter(|m| !m.is_empty())
+        .map(str::to_owned);
+    let temp = w.derived_id("temp-file", &w.uploads.len().to_string());
+    w.uploads.insert(
+        temp.clone(),
+        PendingUpload {
+            name,
+            kind: (*kind).to_owned(),
+            mime_type,
+            uploaded: None,
+            file_id: None,
+        },
+    );
+    let url = format!("{}/__sandbox/upload/{temp}", w.origin);
+    Reply::read(json!({ "tempFileId": temp, "urlUpload": url }))
+}
+
+/// The type the server detects for `UNDEFINED`, from the MIME type.
+fn detected_type(mime: &str) -> &'static str {
+    let mime = mime.to_ascii_lowercase();
+    if mime.starts_with("image/") {
+        "IMAGE"
+    } else if mime.starts_with("audio/") {
+        "AUDIO"
+    } else if mime.starts_with("video/") {
+        "VIDEO"
+    } else if mime == "application/pdf" {
+        "PDF"
+    } else {
+        "DOCUMENT"
+    }
+}
+
+/// `POST /core/v2/file` `{tempFileId}` → the File. The temporary id must have been uploaded;
+/// confirming it again answers the same file (a retried confirmation creates nothing).
+fn file_upload_confirm(w: &mut World, req: &Req) -> Result<Reply, ApiError> {
+    let temp = req
+        .str("tempFileId")
+        .map(|t| t.trim().to_ascii_lowercase())
+        .filter(|t| !t.is_empty())
+        .ok_or_else(|| ApiError::validation("tempFileId is required"))?;
+    let pending = w
+        .uploads
+        .get(&temp)
+        .cloned()
+        .ok_or_else(|| ApiError::validation(format!("tempFileId {temp} is unknown")))?;
+    if let Some(id) = &pending.file_id {
+        let file = w.files.get(id).map_or(Value::Null, to_value);
+        return Reply::read(file);
+    }
+    let Some((size, content_type)) = pending.uploaded else {
+        return Err(ApiError::validation(format!(
+            "tempFileId {temp}: nothing was uploaded to its urlUpload"
+        )));
+    };
+    let mime_type = pending
+        .mime_type
+        .or(content_type)
+        .unwrap_or_else(|| "application/octet-stream".to_owned());
+    let kind = if pending.kind == "UNDEFINED" {
+        detected_type(&mime_type).to_owned()
+    } else {
+        pending.kind
+    };
+    let extension = pending
+        .name
+        .rsplit_once('.')
+        .map(|(_, e)| e.to_ascii_lowercase())
+        .unwrap_or_default();
+    let id = w.new_id();
+    let file = File {
+        id: id.clone(),
+        created_at: w.now(),
+        company_id: COMPANY_ID.to_owned(),
+        key: format!("{COMPANY_ID}/{id}/{}", pending.name),
+        name: pending.name,
+        extension,
+        mime_type,
+        kind,
+        size,
+    };
+    let body = to_value(&file);
+    w.files.insert(id.clone(), file);
+    if let Some(p) = w.uploads.get_mut(&temp) {
+        p.file_id = Some(id);
+    }
+    w.summary.files_uploaded += 1;
+    Reply::changed(body)
 }

@@ -14,7 +14,7 @@ use axum::body::{to_bytes, Body, Bytes};
 use axum::extract::{Path, Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post, MethodFilter, MethodRouter};
+use axum::routing::{get, post, put, MethodFilter, MethodRouter};
 use axum::{Json, Router};
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use indexmap::IndexMap;
@@ -36,6 +36,8 @@ const MAX_BODY: usize = 16 * 1024 * 1024;
 #[derive(Debug)]
 struct App {
     config: SandboxConfig,
+    /// The address served (the origin of the upload URLs).
+    addr: SocketAddr,
     world: Mutex<World>,
     journal: Journal,
     realism: Realism,
@@ -69,11 +71,24 @@ pub struct StateSnapshot {
     pub cards: Vec<Card>,
     pub notes: Vec<Note>,
     pub enrolments: Vec<Enrolment>,
+    /// Uploaded files (confirmed), oldest first.
+    #[serde(default)]
+    pub files: Vec<FileInfo>,
     /// The ids of the lookups (departments, agents' `userId`s, sequences, panels with their
     /// steps, templates, channels, chatbots, tags): seeded ones first, then any a request
     /// named for the first time.
     pub lookups: LookupIds,
     pub summary: Summary,
+}
+
+/// An uploaded file, as `/__sandbox/state` lists it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FileInfo {
+    pub id: String,
+    pub name: String,
+    pub size: u64,
+    pub mime_type: String,
 }
 
 /// A running sandbox.
@@ -100,7 +115,8 @@ impl Sandbox {
         let listener = TcpListener::bind(listen).await?;
         let addr = listener.local_addr()?;
         let app = Arc::new(App {
-            world: Mutex::new(World::seeded(config.seed)),
+            world: Mutex::new(seeded(config.seed, addr)),
+            addr,
             journal: Journal::new(config.journal_capacity),
             realism: Realism::new(&config),
             config,
@@ -153,8 +169,15 @@ impl Sandbox {
     }
 }
 
+/// The seeded world, knowing the address it is served on.
+fn seeded(seed: u64, addr: SocketAddr) -> World {
+    let mut w = World::seeded(seed);
+    w.origin = format!("http://{addr}");
+    w
+}
+
 fn reset(app: &App) {
-    *lock(&app.world) = World::seeded(app.config.seed);
+    *lock(&app.world) = seeded(app.config.seed, app.addr);
     app.journal.clear();
     app.realism.reset();
 }
@@ -176,6 +199,7 @@ fn snapshot(w: &World) -> StateSnapshot {
         ("agents", w.agents.len()),
         ("tags", w.tags.len()),
         ("channels", w.channels.len()),
+        ("files", w.files.len()),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_owned(), v))
@@ -188,6 +212,16 @@ fn snapshot(w: &World) -> StateSnapshot {
         cards: w.cards.values().cloned().collect(),
         notes: w.notes.values().cloned().collect(),
         enrolments: w.enrolments.values().cloned().collect(),
+        files: w
+            .files
+            .values()
+            .map(|f| FileInfo {
+                id: f.id.clone(),
+                name: f.name.clone(),
+                size: f.size,
+                mime_type: f.mime_type.clone(),
+            })
+            .collect(),
         lookups: w.lookup_ids(),
         summary: w.summary.clone(),
     }
@@ -254,6 +288,7 @@ fn router(app: Arc<App>) -> Router {
         .route("/__sandbox/journal", get(inspect_journal))
         .route("/__sandbox/sessions/{id}", get(inspect_session))
         .route("/__sandbox/reset", post(inspect_reset))
+        .route("/__sandbox/upload/{temp}", put(upload_bytes))
         .fallback(unmatched)
         .method_not_allowed_fallback(unmatched)
         .with_state(app)
@@ -539,6 +574,56 @@ async fn inspect_session(State(app): State<Arc<App>>, Path(id): Path<String>) ->
         ),
         None => error_response(&ApiError::not_found("Sessão", &id)),
     }
+}
+
+/// `PUT /__sandbox/upload/{temp}`: the pre-signed storage URL of the upload flow (§18). Like
+/// S3, it needs no token; unlike S3, it refuses one (400), to prove the runner sends none.
+/// Journaled, but neither rate limited nor faulted (the storage host is not the API).
+async fn upload_bytes(
+    State(app): State<Arc<App>>,
+    Path(temp): Path<String>,
+    req: Request,
+) -> Response {
+    let (parts, body) = req.into_parts();
+    let bytes = to_bytes(body, MAX_BODY).await.unwrap_or_default();
+    let mut entry = JournalEntry {
+        seq: 0,
+        at: jiff::Timestamp::now(),
+        method: parts.method.to_string(),
+        path: parts.uri.path().to_owned(),
+        query: parts.uri.query().map(str::to_owned),
+        body: json!({ "bytes": bytes.len() }),
+        status: 0,
+        state_changed: false,
+        fault: None,
+    };
+    let result = {
+        let mut w = lock(&app.world);
+        w.summary.requests += 1;
+        let content_type = parts
+            .headers
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        if parts.headers.contains_key(header::AUTHORIZATION) {
+            Err(ApiError::validation(
+                "the upload URL is pre-signed: send no Authorization header",
+            ))
+        } else if let Some(p) = w.uploads.get_mut(&temp.to_ascii_lowercase()) {
+            p.uploaded = Some((u64::try_from(bytes.len()).unwrap_or(u64::MAX), content_type));
+            Ok(())
+        } else {
+            Err(ApiError::not_found("Upload", &temp))
+        }
+    };
+    let resp = match result {
+        // Nothing visible changes until the upload is confirmed.
+        Ok(()) => StatusCode::OK.into_response(),
+        Err(e) => error_response(&e),
+    };
+    entry.status = resp.status().as_u16();
+    app.journal.record(entry);
+    resp
 }
 
 async fn inspect_reset(State(app): State<Arc<App>>) -> Response {

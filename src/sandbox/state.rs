@@ -205,6 +205,35 @@ pub struct Enrolment {
     pub last_added_at: Timestamp,
 }
 
+/// A file uploaded through the v2 flow (wts-api.md §18, §10.11: the confirmation's fields).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct File {
+    pub id: String,
+    pub created_at: Timestamp,
+    pub company_id: String,
+    pub name: String,
+    pub extension: String,
+    pub mime_type: String,
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub key: String,
+    pub size: u64,
+}
+
+/// An upload started with `GET /core/v2/file`, not yet confirmed.
+#[derive(Debug, Clone)]
+pub struct PendingUpload {
+    pub name: String,
+    /// `Type` as asked (`UNDEFINED` included).
+    pub kind: String,
+    pub mime_type: Option<String>,
+    /// Set by the `PUT` to the upload URL: the size and `Content-Type` received.
+    pub uploaded: Option<(u64, Option<String>)>,
+    /// Set by the confirmation: the file it created (a second confirmation answers it again).
+    pub file_id: Option<String>,
+}
+
 /// Counters of what the API requests changed since start (or the last reset).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -230,6 +259,8 @@ pub struct Summary {
     pub enrolments_added: u64,
     pub enrolments_removed: u64,
     pub chatbots_started: u64,
+    #[serde(default)]
+    pub files_uploaded: u64,
 }
 
 impl Summary {
@@ -253,6 +284,7 @@ impl Summary {
             ("sequence enrolments added", self.enrolments_added),
             ("sequence enrolments removed", self.enrolments_removed),
             ("chatbots started", self.chatbots_started),
+            ("files uploaded", self.files_uploaded),
         ]
     }
 }
@@ -380,6 +412,12 @@ pub struct World {
     pub tags: Vec<Value>,
     pub channels: Vec<Value>,
     pub contact_custom_fields: Vec<Value>,
+    /// Confirmed uploads, by id.
+    pub files: IndexMap<String, File>,
+    /// Started uploads, by temporary id.
+    pub uploads: IndexMap<String, PendingUpload>,
+    /// `http://ADDR` of the serving sandbox: the base of the upload URLs it hands out.
+    pub origin: String,
     pub summary: Summary,
     session_counter: u64,
 }
@@ -430,6 +468,9 @@ impl World {
             tags: Vec::new(),
             channels: Vec::new(),
             contact_custom_fields: Vec::new(),
+            files: IndexMap::new(),
+            uploads: IndexMap::new(),
+            origin: String::new(),
             summary: Summary::default(),
             session_counter: 0,
         };
