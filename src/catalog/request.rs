@@ -21,8 +21,8 @@
 //! * Datetimes must carry an offset (`Z` or `±hh:mm`) and are sent normalised to UTC `Z`.
 //! * Runner parameters (`file_base64`, `file_name`, `file_mime_type`, `file_type`) are validated
 //!   like the others but never placed in the request: the executor uploads the file (§18) and
-//!   puts the resulting id at [`file_id_pointer`]. A dry run therefore shows the send without
-//!   `fileId`.
+//!   puts the resulting id at [`file_id_pointer`] (a dry run puts a `<upload of NAME>`
+//!   placeholder there; see `execute::upload`).
 //! * POST/PUT/PATCH actions that take a body always send one (`{}` when no body value is
 //!   given); GET/DELETE send a body only when a value is placed in it.
 

@@ -810,8 +810,13 @@ async fn run_action(
         Ok(r) => r,
         Err(e) => return Done::failed(describe_item(si, &e.0), started),
     };
-    // `file_base64` (wts-api.md §18): decoded now, so a dry run finds bad base64 too.
-    let upload = match Upload::from_params(spec, &params) {
+    // `file_base64` (wts-api.md §18): decoded now, so a dry run (and the preflight of a real
+    // run) finds bad base64 too; not a placeholder for an output the dry run does not have.
+    let decode = !(shared.dry
+        && params
+            .get("file_base64")
+            .is_some_and(template::has_placeholder));
+    let upload = match Upload::from_params(spec, &params, decode) {
         Ok(u) => u,
         Err(e) => return Done::failed(describe_item(si, &e), started),
     };

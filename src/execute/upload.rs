@@ -101,13 +101,17 @@ impl Upload {
     /// The upload a send's parameters ask for: `None` without `file_base64` (or for an action
     /// that takes no file). The parameters have already passed [`catalog::build`], so
     /// `file_name` is present and `file_type` is valid. The error names the parameter.
+    ///
+    /// With `decode` false (a dry run whose `file_base64` is a placeholder for an output it does
+    /// not have), the bytes are left empty.
     pub fn from_params(
         action: &ActionSpec,
         params: &IndexMap<String, Value>,
+        decode: bool,
     ) -> Result<Option<Upload>, String> {
         catalog::file_id_pointer(action)
             .and_then(|_| text_param(params, "file_base64"))
-            .map(|b64| Upload::new(action, params, &b64))
+            .map(|b64| Upload::new(action, params, &b64, decode))
             .transpose()
     }
 
@@ -115,8 +119,13 @@ impl Upload {
         action: &ActionSpec,
         params: &IndexMap<String, Value>,
         b64: &str,
+        decode: bool,
     ) -> Result<Upload, String> {
-        let bytes = decode_base64(b64).map_err(|e| format!("parameter `file_base64`: {e}"))?;
+        let bytes = if decode {
+            decode_base64(b64).map_err(|e| format!("parameter `file_base64`: {e}"))?
+        } else {
+            Vec::new()
+        };
         let name = text_param(params, "file_name")
             .ok_or_else(|| "parameter `file_name` is required with `file_base64`".to_owned())?;
         let mime_type = text_param(params, "file_mime_type")
@@ -275,7 +284,7 @@ mod tests {
             ("file_base64", json!("aGVsbG8=")),
             ("file_name", json!("note.txt")),
         ]);
-        let up = Upload::from_params(spec, &p).unwrap().unwrap();
+        let up = Upload::from_params(spec, &p, true).unwrap().unwrap();
         assert_eq!(
             up,
             Upload {
@@ -302,7 +311,7 @@ mod tests {
             ("file_mime_type", json!("image/tiff")),
             ("file_type", json!("IMAGE")),
         ]);
-        let up = Upload::from_params(spec, &p).unwrap().unwrap();
+        let up = Upload::from_params(spec, &p, true).unwrap().unwrap();
         assert_eq!(
             (up.mime_type.as_str(), up.file_type.as_str()),
             ("image/tiff", "IMAGE")
@@ -312,7 +321,7 @@ mod tests {
             ("file_base64", json!("aGVsbG8=")),
             ("file_name", json!("x")),
         ]);
-        let up = Upload::from_params(spec, &p).unwrap().unwrap();
+        let up = Upload::from_params(spec, &p, true).unwrap().unwrap();
         assert_eq!(up.mime_type, "application/octet-stream");
     }
 
@@ -320,9 +329,9 @@ mod tests {
     fn no_upload_without_file_base64_and_a_named_error_for_bad_base64() {
         let spec = lookup("session.send_file").unwrap();
         let p = params(&[("file_url", json!("https://x/a.pdf"))]);
-        assert_eq!(Upload::from_params(spec, &p), Ok(None));
+        assert_eq!(Upload::from_params(spec, &p, true), Ok(None));
         let p = params(&[("file_base64", json!("@@@")), ("file_name", json!("a.pdf"))]);
-        let e = Upload::from_params(spec, &p).unwrap_err();
+        let e = Upload::from_params(spec, &p, true).unwrap_err();
         assert!(
             e.starts_with("parameter `file_base64`: invalid base64"),
             "{e}"
