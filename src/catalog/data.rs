@@ -138,7 +138,8 @@ const CONTACT_FIELDS: &[&str] = &[
 ];
 const UPSERT_TAG_OPERATION_UPPER: &[&str] = &["INSERTIFNOTEXISTS", "DELETEIFEXISTS", "REPLACEALL"];
 const TAG_OPERATION: &[&str] = &["InsertIfNotExists", "DeleteIfExists", "ReplaceAll"];
-const FILE_TYPE: &[&str] = &[
+/// Upload file types (wts-api.md §3.3, §18).
+pub const FILE_TYPE: &[&str] = &[
     "UNDEFINED",
     "PDF",
     "EXCEL",

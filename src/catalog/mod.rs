@@ -25,7 +25,7 @@ mod describe;
 mod model;
 mod request;
 
-pub use data::{actions, lookup, names, HTTP};
+pub use data::{actions, lookup, names, FILE_TYPE, HTTP};
 pub use describe::{describe, list_table};
 pub use model::*;
 pub use request::{build, check_names, convert, file_id_pointer, is_idempotent, ParamProblem};

@@ -1816,17 +1816,8 @@ fn lookup_templates(w: &mut World, req: &Req) -> Result<Reply, ApiError> {
 
 // ---------------------------------------------------------------- files (§18)
 
-/// File types of the upload flow.
-const FILE_TYPES: [&str; 8] = [
-    "UNDEFINED",
-    "PDF",
-    "EXCEL",
-    "WORD",
-    "IMAGE",
-    "AUDIO",
-    "VIDEO",
-    "DOCUMENT",
-];
+/// File types of the upload flow: the catalog's.
+const FILE_TYPES: &[&str] = crate::catalog::FILE_TYPE;
 
 /// `GET /core/v2/file?Type=..&Name=..[&MimeType=..]` → `{tempFileId, urlUpload}`. A read for
 /// the summary (nothing visible changes); the upload URL is this sandbox's
