@@ -6,7 +6,8 @@
 #   BENCH_ROWS="1000000" scripts/bench.sh
 #
 # 1. dry run of a one-step playbook (session.complete over a CSV, key session_id) at each of
-#    BENCH_ROWS rows: wall, rows/s, CPU, peak RSS; the validation pass timed on its own;
+#    BENCH_ROWS rows: wall, rows/s, CPU, peak RSS; and `validate` (which checks, then plans every
+#    row as the dry run does, writing nothing);
 # 2. real runs against `wts-playbook sandbox --latency-ms 20`, no rate limit, N=BENCH_N at
 #    concurrency 16 and 64: wall vs the ideal N x 20 ms / C, vs a bare HTTP client doing the same
 #    (examples/runner_bench.rs), CPU per request and peak RSS of the runner; plus N=BENCH_FAST_N
@@ -106,7 +107,7 @@ for n in $ROWS; do
     validate_wall=$WALL validate_rss=$RSS_KB
     timed "dry run $n" "$BIN" run "$TMP/dry-$n.yaml" --dry-run -q --report "$TMP/report.json"
     row "dry run $n rows: wall (validation + run)" "$WALL s ($(calc '%.0f' "$n / $WALL") rows/s)"
-    row "dry run $n rows: of which validation" "$validate_wall s (alone: peak $((validate_rss / 1024)) MB)"
+    row "validate $n rows (checks + plans every row)" "$validate_wall s ($(calc '%.0f' "$n / $validate_wall") rows/s, peak $((validate_rss / 1024)) MB)"
     row "dry run $n rows: CPU user+sys" "$(calc '%.2f' "$USER + $SYS") s ($(calc '%.0f' "$n / ($USER + $SYS)") rows per CPU-second)"
     row "dry run $n rows: peak RSS" "$((RSS_KB / 1024)) MB"
     rm -f "$TMP/rows-$n.csv" "$TMP/report.json"
