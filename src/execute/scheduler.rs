@@ -974,6 +974,38 @@ impl Sender<'_> {
         self.exchange(Wire::Api(&req)).await
     }
 
+    /// After an ambiguous failure, a 4xx on the retry of an idempotent change may mean the first
+    /// try worked: a completed session is checked with a `GET` (sent and retried like any read);
+    /// a removal's error counts as done.
+    async fn already_done(&self, req: &HttpRequest) -> bool {
+        let StepKind::Action { spec, .. } = &self.step.kind else {
+            return false;
+        };
+        match spec.name {
+            "session.complete" => {
+                let get = HttpRequest {
+                    method: catalog::Method::Get,
+                    path: req.path.trim_end_matches("/complete").to_owned(),
+                    query: Vec::new(),
+                    body: None,
+                };
+                let read = Sender {
+                    idempotent: true,
+                    ..*self
+                };
+                // Boxed: `exchange` may call this function (never for a GET, so once at most).
+                let done = Box::pin(read.exchange(Wire::Api(&get))).await;
+                done.status == ItemStatus::Succeeded
+                    && template::to_json(&done.output)
+                        .get("status")
+                        .and_then(Value::as_str)
+                        == Some("COMPLETED")
+            }
+            "panel.delete_note" | "sequence.remove_contact" | "sequence.remove_contacts" => true,
+            _ => false,
+        }
+    }
+
     /// Runs the v2 upload flow (wts-api.md §18) for `up` and returns the file id. The three
     /// requests are retry-safe (an upload has no visible effect). On failure, the item's result:
     /// the error says which step failed.
@@ -1165,13 +1197,17 @@ impl Sender<'_> {
                     let Ok(resp) = result else { return done };
                     // A retry of an idempotent change may find it already done.
                     let retried_change = match wire {
-                        Wire::Api(req) if ambiguous_before && (400..500).contains(&resp.status) => {
+                        Wire::Api(req)
+                            if ambiguous_before
+                                && req.method != catalog::Method::Get
+                                && (400..500).contains(&resp.status) =>
+                        {
                             Some(req)
                         }
                         _ => None,
                     };
                     let done_before = match retried_change {
-                        Some(req) => already_done(client, limiter, step, req).await,
+                        Some(req) => self.already_done(req).await,
                         None => false,
                     };
                     if done_before {
@@ -1200,50 +1236,6 @@ impl Sender<'_> {
                 }
             }
         }
-    }
-}
-
-/// After an ambiguous failure, a 4xx on the retry of an idempotent change may mean the first try
-/// worked: a completed session is checked with `GET`; a removal's error counts as done.
-async fn already_done(
-    client: &Client,
-    limiter: &RateLimiter,
-    step: &StepPlan,
-    req: &HttpRequest,
-) -> bool {
-    let StepKind::Action { spec, .. } = &step.kind else {
-        return false;
-    };
-    match spec.name {
-        "session.complete" => {
-            let get = HttpRequest {
-                method: catalog::Method::Get,
-                path: req.path.trim_end_matches("/complete").to_owned(),
-                query: Vec::new(),
-                body: None,
-            };
-            // The check is a read: retried like any retry-safe request.
-            let policy = &step.settings.retry;
-            let mut rng = jitter_rng();
-            for attempt in 0..policy.attempts {
-                let permit = limiter.acquire().await;
-                let result = client.send(&get, step.settings.timeout).await;
-                drop(permit);
-                match classify(&result, true) {
-                    Verdict::Success => {
-                        let body = result.map(|r| r.body).unwrap_or_default();
-                        return body.get("status").and_then(Value::as_str) == Some("COMPLETED");
-                    }
-                    Verdict::Retry { after, .. } => {
-                        tokio::time::sleep(policy.wait_for_429(attempt, after, &mut rng)).await;
-                    }
-                    Verdict::Fail | Verdict::Unknown | Verdict::AuthRejected => return false,
-                }
-            }
-            false
-        }
-        "panel.delete_note" | "sequence.remove_contact" | "sequence.remove_contacts" => true,
-        _ => false,
     }
 }
 
