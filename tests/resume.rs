@@ -139,6 +139,34 @@ fn run(dir: &Path, sandbox: &SandboxProcess, args: &[&str]) -> Command {
     c
 }
 
+/// `run --resume FROM --report dir/TO` of the playbook; asserts exit 0 and returns the new
+/// report with the run's stderr.
+fn resume(
+    dir: &Path,
+    sandbox: &SandboxProcess,
+    pb: &Path,
+    from: &Path,
+    to: &str,
+) -> (Value, String) {
+    let report = dir.join(to);
+    let out = run(
+        dir,
+        sandbox,
+        &[
+            "--resume",
+            from.to_str().unwrap(),
+            "--report",
+            report.to_str().unwrap(),
+        ],
+    )
+    .arg(pb)
+    .output()
+    .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    (read_report(&report), stderr)
+}
+
 fn report_lines(path: &Path) -> usize {
     std::fs::read_to_string(path).map_or(0, |s| s.lines().count())
 }
@@ -178,24 +206,8 @@ fn kill_9_then_resume_sends_each_message_at_most_once() {
         sent_before.len()
     );
 
-    let second = dir.path().join("second.json");
-    let out = run(
-        dir.path(),
-        &sandbox,
-        &[
-            "--resume",
-            first.to_str().unwrap(),
-            "--report",
-            second.to_str().unwrap(),
-        ],
-    )
-    .arg(&pb)
-    .output()
-    .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(0), "{stderr}");
-
-    let report = read_report(&second);
+    let (second, stderr) = resume(dir.path(), &sandbox, &pb, &first, "second.json");
+    let report = second;
     let items = report["items"].as_array().unwrap();
     let unknown: Vec<&str> = items
         .iter()
@@ -264,27 +276,7 @@ fn ctrl_c_then_resume_finishes_with_no_item_done_twice() {
     let done_first = report["totals"]["succeeded"].as_u64().unwrap();
     assert!(done_first > 0 && done_first < n as u64);
 
-    let second = dir.path().join("second.json");
-    let out = run(
-        dir.path(),
-        &sandbox,
-        &[
-            "--resume",
-            first.to_str().unwrap(),
-            "--report",
-            second.to_str().unwrap(),
-        ],
-    )
-    .arg(&pb)
-    .output()
-    .unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let report = read_report(&second);
+    let (report, _) = resume(dir.path(), &sandbox, &pb, &first, "second.json");
     assert_eq!(
         report["totals"]["succeeded"].as_u64().unwrap() + done_first,
         n as u64
@@ -420,27 +412,8 @@ fn bad_resume_reports_are_clear_errors() {
     let truncated = dir.path().join("truncated.json");
     std::fs::write(&truncated, cut).unwrap();
     let before = sandbox.messages_per_session().len();
-    let out = run(
-        dir.path(),
-        &sandbox,
-        &[
-            "--resume",
-            truncated.to_str().unwrap(),
-            "--report",
-            "after.json",
-        ],
-    )
-    .arg(&pb)
-    .output()
-    .unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let (report, _) = resume(dir.path(), &sandbox, &pb, &truncated, "after.json");
     // Two items were in the cut report, so one send is left.
-    let report = read_report(&dir.path().join("after.json"));
     assert_eq!(report["totals"]["succeeded"], 1, "{report}");
     assert_eq!(report["totals"]["skipped"], 2);
     assert_eq!(sandbox.messages_per_session().len(), before);
@@ -593,32 +566,12 @@ fn a_second_ctrl_c_abandons_in_flight_sends_as_unknown() {
 
     // Resume: the unknown ones are listed and skipped; everything else is sent once.
     std::thread::sleep(Duration::from_millis(900)); // let the abandoned requests land
-    let second = dir.path().join("second.json");
-    let out = run(
-        dir.path(),
-        &sandbox,
-        &[
-            "--resume",
-            first.to_str().unwrap(),
-            "--report",
-            second.to_str().unwrap(),
-        ],
-    )
-    .arg(&pb)
-    .output()
-    .unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let (second, _) = resume(dir.path(), &sandbox, &pb, &first, "second.json");
     let per_session = sandbox.messages_per_session();
     assert!(
         per_session.values().all(|c| *c == 1),
         "a message was sent twice"
     );
-    let second = read_report(&second);
     assert_eq!(
         second["totals"]["succeeded"].as_u64().unwrap()
             + unknown
