@@ -70,7 +70,8 @@ fn runtime() -> tokio::runtime::Runtime {
 
 /// What planning every item (a dry run with no report) found.
 enum Preflight {
-    Ok,
+    /// Every item can be planned; the writes the run will make.
+    Ok(Writes),
     Interrupted(String),
     /// Items whose request cannot be built (a CSV value of the wrong type, …): the message.
     Unplannable(String),
@@ -98,7 +99,7 @@ async fn preflight(program: &Arc<Program>, limit: Option<u64>, redactor: &Redact
         return Preflight::Interrupted(reason);
     }
     if pre.totals.failed == 0 {
-        return Preflight::Ok;
+        return Preflight::Ok(Writes::planned(program, &pre));
     }
     let mut message = format!(
         "{} item(s) cannot be planned (`run --dry-run` shows every request)",
@@ -124,6 +125,9 @@ fn validate_cmd(paths: &[PathBuf]) -> u8 {
                     eprintln!("error: {}: {}", path.display(), redactor.redact(&message));
                     code = EXIT_INVALID;
                     continue;
+                }
+                for w in program.warnings() {
+                    eprintln!("warning: {}: {w}", path.display());
                 }
                 let rows: u64 = program.inputs.values().map(|i| i.rows).sum();
                 println!(
@@ -269,7 +273,11 @@ fn run_cmd(args: &RunArgs) -> u8 {
         "sandbox": args.sandbox,
         "resume": args.resume.as_ref().map(|p| p.display().to_string()),
     });
-    let header = ReportHeader::new(
+    let warnings = program.warnings();
+    for w in &warnings {
+        eprintln!("warning: {w}");
+    }
+    let mut header = ReportHeader::new(
         uuid::Uuid::new_v4().to_string(),
         PlaybookRef {
             name: program.name().to_owned(),
@@ -280,6 +288,7 @@ fn run_cmd(args: &RunArgs) -> u8 {
         started_at,
         settings,
     );
+    header.warnings.clone_from(&warnings);
     let rt = runtime();
     rt.block_on(async move {
         let writer = match ReportWriter::create(&report_path, &header) {
@@ -306,15 +315,28 @@ fn run_cmd(args: &RunArgs) -> u8 {
             code
         };
         let abort_early = |writer: ReportWriter, message: String| stop_early(writer, message, EXIT_ABORTED);
+        let mut writes = Writes::default();
         if !args.dry_run {
             // Preflight: plan every item first (the dry run's pipeline, nothing written); a value
             // that cannot be converted stops the run before anything is sent.
             match preflight(&program, args.limit, &redactor).await {
-                Preflight::Ok => {}
+                Preflight::Ok(w) => writes = w,
                 Preflight::Interrupted(reason) => return stop_early(writer, reason, EXIT_ABORTED),
                 Preflight::Unplannable(message) => {
                     return stop_early(writer, format!("{message}; nothing was sent"), EXIT_INVALID)
                 }
+            }
+            // Without a terminal on standard input nobody can answer the prompt: a large run
+            // needs --yes, before anything (even the token check) is sent.
+            let target = if args.sandbox {
+                "the built-in sandbox".to_owned()
+            } else {
+                base_url_setting()
+            };
+            if let Confirm::Refuse(message) =
+                decide(&writes, args.yes, std::io::stdin().is_terminal(), &target)
+            {
+                return stop_early(writer, message, EXIT_INVALID);
             }
         }
         let mut sandbox = None;
@@ -335,9 +357,7 @@ fn run_cmd(args: &RunArgs) -> u8 {
                 sandbox = Some(sb);
                 (url, "sandbox-token".to_owned())
             } else {
-                let url =
-                    std::env::var("WTS_BASE_URL").unwrap_or_else(|_| "https://api.wts.chat".into());
-                (url, token.clone().unwrap_or_default())
+                (base_url_setting(), token.clone().unwrap_or_default())
             };
             let client = match Client::new(&base_url, &Secret::new(token), program.settings.timeout)
             {
@@ -357,8 +377,12 @@ fn run_cmd(args: &RunArgs) -> u8 {
                 };
                 return abort_early(writer, message);
             }
-            if !confirm(&program, args) {
-                return abort_early(writer, "not confirmed; nothing was changed".into());
+            if let Confirm::Ask(question) =
+                decide(&writes, args.yes, std::io::stdin().is_terminal(), &base_url)
+            {
+                if !ask(&question) {
+                    return abort_early(writer, "not confirmed; nothing was changed".into());
+                }
             }
             Transport::Http { client, limiter }
         };
@@ -411,6 +435,9 @@ fn run_cmd(args: &RunArgs) -> u8 {
         if let Some(reason) = &result.abort_reason {
             out.push_str(&format!("aborted: {}\n", redactor.redact(reason)));
         }
+        for w in &warnings {
+            out.push_str(&format!("warning: {w}\n"));
+        }
         if result.rate_limited > 0 {
             out.push_str(&format!(
                 "rate limited: {} responses were 429 and retried\n",
@@ -425,6 +452,11 @@ fn run_cmd(args: &RunArgs) -> u8 {
                 ));
             } else if totals.failed + totals.unknown > 0 {
                 out.push_str(&format!("failed rows: {}\n", path.display()));
+            } else if !args.dry_run {
+                out.push_str(&format!(
+                    "failed rows: none ({} has the header only)\n",
+                    path.display()
+                ));
             }
         }
         if let Some(sb) = sandbox {
@@ -486,30 +518,213 @@ fn load_resume(path: &Path, program: &Program, force: bool) -> Result<ResumeInde
     Ok(index)
 }
 
-/// On a terminal, asks before changing more than ten objects.
-fn confirm(program: &Program, args: &RunArgs) -> bool {
-    if args.yes || !std::io::stdin().is_terminal() || !std::io::stderr().is_terminal() {
-        return true;
+/// `WTS_BASE_URL`, or the API's address.
+fn base_url_setting() -> String {
+    std::env::var("WTS_BASE_URL").unwrap_or_else(|_| "https://api.wts.chat".into())
+}
+
+/// A run that changes more objects than this asks first (or needs `--yes`).
+pub const CONFIRM_ABOVE: u64 = 10;
+
+/// The writes of one step, as the preflight planned them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct StepWrites {
+    step: String,
+    action: &'static str,
+    /// Items planned (not skipped by `when`).
+    count: u64,
+    /// The fan-out list comes from a step that has not run: its length is known only then.
+    open_list: bool,
+}
+
+/// Every state-changing request a run will send, per step (from the preflight).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+struct Writes {
+    steps: Vec<StepWrites>,
+}
+
+impl Writes {
+    fn planned(program: &Program, pre: &crate::execute::RunResult) -> Writes {
+        let mut steps = Vec::new();
+        let planned = |id: &str| {
+            pre.per_step
+                .iter()
+                .find(|(s, _)| s == id)
+                .map_or(0, |(_, t)| t.planned)
+        };
+        let open = |id: &str| pre.open_lists.iter().any(|s| s == id);
+        let mut add = |s: &validate::StepPlan, open_list: bool| {
+            if let validate::StepKind::Action { spec, .. } = &s.kind {
+                if s.changes_state() {
+                    steps.push(StepWrites {
+                        step: s.id.clone(),
+                        action: spec.name,
+                        count: planned(&s.id),
+                        open_list,
+                    });
+                }
+            }
+        };
+        for stage in &program.stages {
+            for s in stage.steps() {
+                add(s, open(&s.id));
+                if let validate::StepKind::Pipeline(children) = &s.kind {
+                    for c in children {
+                        add(c, open(&s.id));
+                    }
+                }
+            }
+        }
+        Writes { steps }
     }
-    let changes: u64 = program
-        .stages
-        .iter()
-        .flat_map(|s| s.steps().iter())
-        .filter(|s| s.changes_state())
-        .map(|s| match &s.source {
-            validate::Source::Input(n) => program.inputs.get(n).map_or(1, |i| i.rows),
-            validate::Source::Single => 1,
-            validate::Source::Expr { .. } => 11, // unknown before the run: ask
-        })
-        .sum();
-    let changes = args
-        .limit
-        .map_or(changes, |l| changes.min(l * program.stages.len() as u64));
-    if changes <= 10 {
-        return true;
+
+    /// The writes whose number is known (every step but those over an open list).
+    fn total(&self) -> u64 {
+        self.steps
+            .iter()
+            .filter(|s| !s.open_list)
+            .map(|s| s.count)
+            .sum()
     }
-    eprint!("This run will change about {changes} objects. Proceed? [y/N] ");
-    let _ = std::io::stderr().flush();
+
+    fn open(&self) -> bool {
+        self.steps.iter().any(|s| s.open_list && s.count > 0)
+    }
+
+    /// "20 objects at URL", then one line per step.
+    fn text(&self, target: &str) -> String {
+        let mut out = if self.open() {
+            format!(
+                "This run will change an unknown number of objects (at least {}) at {target}:\n",
+                self.total()
+            )
+        } else {
+            format!(
+                "This run will change {} object(s) at {target}:\n",
+                self.total()
+            )
+        };
+        let width = self
+            .steps
+            .iter()
+            .map(|s| s.action.len())
+            .max()
+            .unwrap_or(0);
+        for s in self.steps.iter().filter(|s| s.count > 0) {
+            let count = if s.open_list {
+                "?".to_owned()
+            } else {
+                s.count.to_string()
+            };
+            let note = if s.open_list {
+                ", one per item of a list known only while running"
+            } else {
+                ""
+            };
+            out.push_str(&format!(
+                "  {count:>6}  {:<width$}  (step `{}`{note})\n",
+                s.action, s.step
+            ));
+        }
+        out
+    }
+}
+
+/// What to do before the first change.
+#[derive(Debug, PartialEq, Eq)]
+enum Confirm {
+    Proceed,
+    /// Ask this question on the terminal.
+    Ask(String),
+    /// Nobody can be asked: stop, exit 2, with this message.
+    Refuse(String),
+}
+
+/// More than [`CONFIRM_ABOVE`] changes (or an unknown number) need a yes: from `--yes`, or from
+/// a person at the terminal on standard input. Where stdout or stderr go does not matter.
+fn decide(writes: &Writes, yes: bool, stdin_is_terminal: bool, target: &str) -> Confirm {
+    if yes || (writes.total() <= CONFIRM_ABOVE && !writes.open()) {
+        return Confirm::Proceed;
+    }
+    let text = writes.text(target);
+    if stdin_is_terminal {
+        Confirm::Ask(format!("{text}Proceed? [y/N] "))
+    } else {
+        Confirm::Refuse(format!(
+            "{text}standard input is not a terminal, so nobody can confirm: pass --yes to run it; nothing was sent"
+        ))
+    }
+}
+
+/// Asks on the terminal (`/dev/tty` where there is one, else stderr); true on `y` or `yes`.
+fn ask(question: &str) -> bool {
+    let tty = std::fs::OpenOptions::new().write(true).open("/dev/tty");
+    match tty {
+        Ok(mut t) => {
+            let _ = t.write_all(question.as_bytes());
+            let _ = t.flush();
+        }
+        Err(_) => {
+            eprint!("{question}");
+            let _ = std::io::stderr().flush();
+        }
+    }
     let mut answer = String::new();
-    std::io::stdin().read_line(&mut answer).is_ok() && matches!(answer.trim(), "y" | "Y" | "yes")
+    std::io::stdin().read_line(&mut answer).is_ok()
+        && matches!(answer.trim(), "y" | "Y" | "yes" | "YES" | "Yes")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn writes(counts: &[(&'static str, u64, bool)]) -> Writes {
+        Writes {
+            steps: counts
+                .iter()
+                .enumerate()
+                .map(|(i, (action, count, open_list))| StepWrites {
+                    step: format!("s{i}"),
+                    action,
+                    count: *count,
+                    open_list: *open_list,
+                })
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn the_prompt_counts_the_planned_writes_per_action_and_names_the_target() {
+        let w = writes(&[("session.complete", 4000, false), ("session.send_text", 3990, false)]);
+        let Confirm::Ask(q) = decide(&w, false, true, "https://api.wts.chat") else {
+            panic!("a terminal is asked");
+        };
+        assert_eq!(
+            q,
+            "This run will change 7990 object(s) at https://api.wts.chat:\n    \
+             4000  session.complete   (step `s0`)\n    3990  session.send_text  (step `s1`)\n\
+             Proceed? [y/N] "
+        );
+    }
+
+    #[test]
+    fn without_a_terminal_a_large_run_needs_yes() {
+        let w = writes(&[("session.complete", 11, false)]);
+        let Confirm::Refuse(m) = decide(&w, false, false, "http://127.0.0.1:9") else {
+            panic!("refused");
+        };
+        assert!(m.contains("pass --yes"), "{m}");
+        assert!(m.contains("11 object(s) at http://127.0.0.1:9"), "{m}");
+        assert_eq!(decide(&w, true, false, "x"), Confirm::Proceed);
+        // Ten changes or fewer go ahead unasked.
+        let w = writes(&[("session.complete", 6, false), ("session.send_text", 4, false)]);
+        assert_eq!(decide(&w, false, false, "x"), Confirm::Proceed);
+        // A list known only while running may be any length: ask.
+        let w = writes(&[("session.transfer", 1, true)]);
+        let Confirm::Ask(q) = decide(&w, false, true, "x") else {
+            panic!("asked");
+        };
+        assert!(q.contains("unknown number of objects (at least 0)"), "{q}");
+        assert!(q.contains("?  session.transfer"), "{q}");
+    }
 }

@@ -217,6 +217,33 @@ impl Program {
     }
 
     /// Every step, nested ones included, in order.
+    /// Warnings that do not stop a run: an input with a header but no rows (its steps run no
+    /// item).
+    pub fn warnings(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        for (name, info) in &self.inputs {
+            if info.rows > 0 {
+                continue;
+            }
+            let steps: Vec<String> = self
+                .all_steps()
+                .iter()
+                .filter(|s| matches!(&s.source, Source::Input(n) if n == name))
+                .map(|s| format!("`{}`", s.id))
+                .collect();
+            let what = if steps.is_empty() {
+                String::new()
+            } else {
+                format!(": step {} runs no item", steps.join(", "))
+            };
+            out.push(format!(
+                "input `{name}` ({}) has a header but no rows{what}",
+                info.spec.path.display()
+            ));
+        }
+        out
+    }
+
     pub fn all_steps(&self) -> Vec<&StepPlan> {
         fn walk<'a>(s: &'a StepPlan, out: &mut Vec<&'a StepPlan>) {
             out.push(s);
@@ -277,6 +304,8 @@ struct V<'a> {
     /// Steps referenced by a later step (to keep their results).
     referenced: HashSet<String>,
     template_vars: &'a IndexMap<String, Tree>,
+    /// Var names templates read (`vars.NAME`); `None` once a template reads `vars` whole.
+    vars_read: Option<HashSet<String>>,
 }
 
 /// Validates a loaded playbook. `check_rows` makes a full pass over every CSV (validate and run
@@ -477,6 +506,7 @@ pub fn validate(loaded: Loaded, overrides: &Overrides) -> Result<Program, Vec<Di
         defaults: defaults.clone(),
         referenced: HashSet::new(),
         template_vars: &template_vars,
+        vars_read: Some(HashSet::new()),
     };
 
     // Var templates may read row/item/env/steps; they are checked where a step uses them.
@@ -519,6 +549,33 @@ pub fn validate(loaded: Loaded, overrides: &Overrides) -> Result<Program, Vec<Di
                 stages.push(Stage::Parallel(plans));
             }
         }
+    }
+    // A --var must name a var the playbook declares under `vars:` or reads (`vars.NAME`);
+    // anything else is a typo whose value would be silently ignored.
+    let read = v.vars_read.take();
+    for (name, _) in &overrides.vars {
+        let declared = pb.vars.contains_key(name);
+        if declared || read.as_ref().is_none_or(|r| r.contains(name)) {
+            continue;
+        }
+        let mut known: Vec<&str> = pb.vars.keys().map(String::as_str).collect();
+        if let Some(r) = &read {
+            known.extend(r.iter().map(String::as_str));
+        }
+        let mut d = Diagnostic::file(
+            &loaded.path,
+            format!("--var {name}=…: the playbook has no var `{name}` (the value would be ignored)"),
+        );
+        d = d.with_hint(did_you_mean(name, known.iter().copied()).unwrap_or_else(|| {
+            if known.is_empty() {
+                "the playbook declares no vars".to_owned()
+            } else {
+                known.sort_unstable();
+                known.dedup();
+                format!("its vars: {}", known.join(", "))
+            }
+        }));
+        v.diags.push(d);
     }
     let referenced = std::mem::take(&mut v.referenced);
     let mut diags = std::mem::take(&mut v.diags);
@@ -1245,8 +1302,16 @@ impl V<'_> {
                 check_column(field, &scope.row_input)
             }
             "vars" => match parts.get(1) {
-                None => Ok(()),
-                Some(name) if self.vars.contains(*name) => Ok(()),
+                None => {
+                    self.vars_read = None;
+                    Ok(())
+                }
+                Some(name) if self.vars.contains(*name) => {
+                    if let Some(read) = &mut self.vars_read {
+                        read.insert((*name).to_owned());
+                    }
+                    Ok(())
+                }
                 Some(name) => Err((
                     format!("undefined variable `{var}`: there is no var `{name}`"),
                     did_you_mean(name, self.vars.iter().map(String::as_str)).or_else(|| {

@@ -980,11 +980,15 @@ fn the_checker_understands_each_keyword() {
 #[test]
 fn a_terminal_is_asked_before_changing_more_than_ten_objects() {
     let bin = assert_cmd::cargo::cargo_bin("wts-playbook");
-    for (answer, code, outcome) in [("n", 3, "aborted"), ("y", 0, "completed")] {
+    // Standard input decides, not stdout: piped through `tee`, the run still asks.
+    for (answer, code, outcome, pipe) in [
+        ("n", 3, "aborted", ""),
+        ("y", 0, "completed", " | tee /dev/null"),
+    ] {
         let dir = tempfile::tempdir().expect("temp dir");
         let report = dir.path().join("r.json");
         let command = format!(
-            "{} run playbooks/close-stale-sessions.yaml --sandbox -q --report {}",
+            "{} run playbooks/close-stale-sessions.yaml --sandbox -q --report {}{pipe}",
             bin.display(),
             report.display()
         );
@@ -1003,10 +1007,14 @@ fn a_terminal_is_asked_before_changing_more_than_ten_objects() {
         let out = child.wait_with_output().expect("finished");
         let text = String::from_utf8_lossy(&out.stdout);
         assert_eq!(out.status.code(), Some(code), "{answer}: {text}");
+        // Exactly the planned writes, per action, and where they go.
         assert!(
-            text.contains("will change about 23 objects. Proceed? [y/N]"),
+            text.contains("This run will change 20 object(s) at http://127.0.0.1:"),
             "{text}"
         );
+        assert!(text.contains("10  session.complete   (step `close`)"), "{text}");
+        assert!(text.contains("10  session.send_text  (step `tell`)"), "{text}");
+        assert!(text.contains("Proceed? [y/N]"), "{text}");
         let doc: Value =
             serde_json::from_str(&std::fs::read_to_string(&report).expect("report")).expect("json");
         assert_eq!(doc["outcome"], outcome, "{answer}");

@@ -107,6 +107,22 @@ impl Env {
     }
 
     fn run_at(&self, base_url: &str, playbook: &Path, token: Option<&str>, extra: &[&str]) -> Run {
+        self.run_with(base_url, playbook, token, true, extra)
+    }
+
+    /// Like [`Env::run`] without `--yes` (standard input is not a terminal).
+    fn run_unconfirmed(&self, playbook: &Path, token: Option<&str>, extra: &[&str]) -> Run {
+        self.run_with(&self.sb().url(), playbook, token, false, extra)
+    }
+
+    fn run_with(
+        &self,
+        base_url: &str,
+        playbook: &Path,
+        token: Option<&str>,
+        yes: bool,
+        extra: &[&str],
+    ) -> Run {
         static RUNS: AtomicUsize = AtomicUsize::new(0);
         let report = self.dir.path().join(format!(
             "report-{}.json",
@@ -119,7 +135,7 @@ impl Env {
             .env("WTS_BASE_URL", base_url)
             .arg("run")
             .arg(playbook)
-            .arg("--yes")
+            .args(yes.then_some("--yes"))
             .arg("-q")
             .arg("--report")
             .arg(&report)
@@ -1301,4 +1317,47 @@ steps:
         "<upload of scan.png>"
     );
     assert!(env.journal().is_empty());
+}
+
+// ---------------------------------------------------------------------------------------------
+// Issue 11: the confirmation, header-only inputs.
+
+#[test]
+fn without_a_terminal_a_large_run_needs_yes_and_sends_nothing() {
+    let env = Env::new(SandboxConfig::default());
+    let ids = uuids(11);
+    env.csv("ids.csv", "session_id", &ids);
+    let pb = env.write("close.yaml", &close_playbook(""));
+    let run = env.run_unconfirmed(&pb, Some("t"), &[]);
+    assert_eq!(run.code, 2, "{}", run.context());
+    assert!(
+        run.stderr.contains("This run will change 11 object(s) at http://127.0.0.1:"),
+        "{}",
+        run.context()
+    );
+    assert!(run.stderr.contains("11  session.complete  (step `close`)"), "{}", run.context());
+    assert!(run.stderr.contains("pass --yes"), "{}", run.context());
+    assert!(env.journal().is_empty(), "nothing is sent, not even the token check");
+    // Ten changes or fewer need no --yes.
+    env.csv("ids.csv", "session_id", &ids[..10]);
+    let run = env.run_unconfirmed(&pb, Some("t"), &[]);
+    assert_eq!(run.code, 0, "{}", run.context());
+    assert_eq!(env.journal().iter().filter_map(completed_id).count(), 10);
+}
+
+#[test]
+fn a_header_only_csv_is_a_warning_in_the_summary_and_the_report() {
+    let env = Env::new(SandboxConfig::default());
+    env.csv("ids.csv", "session_id", &[]);
+    let pb = env.write("close.yaml", &close_playbook(""));
+    let run = env.run(&pb, Some("t"), &[]);
+    assert_eq!(run.code, 0, "{}", run.context());
+    let warning = "ids.csv) has a header but no rows: step `close` runs no item";
+    assert!(run.stdout.contains("warning: input `ids` ("), "{}", run.context());
+    assert!(run.stdout.contains(warning), "{}", run.context());
+    let report = run.report();
+    let warnings = report["warnings"].as_array().expect("warnings in the report");
+    assert_eq!(warnings.len(), 1, "{report}");
+    assert!(warnings[0].as_str().unwrap().ends_with(warning), "{report}");
+    assert!(env.journal().iter().all(|e| e.method == "GET"), "no change sent");
 }

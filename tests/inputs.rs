@@ -323,7 +323,7 @@ fn failed_csv_round_trip() {
     let mut writer = FailedCsvWriter::create(&out, &header, b',').unwrap();
     assert_eq!(
         writer.columns(),
-        ["session_id", "note", "phone", "status", "error"]
+        ["session_id", "note", "phone", "_status", "_error"]
     );
     let source = rows(&input);
     writer
@@ -338,29 +338,44 @@ fn failed_csv_round_trip() {
     assert_eq!(keys(&back), ["s-2", "s-3"]);
     assert_eq!(back[0].get("note"), source[1].get("note"));
     assert_eq!(
-        back[0].get("error"),
+        back[0].get("_error"),
         Some("400 Bad Request: \"nope\", really")
     );
     assert_eq!(back[1].get("note"), Some("he said \"hi\""));
-    assert_eq!(back[1].get("status"), Some("unknown"));
-    assert_eq!(back[1].get("error"), Some("timeout\nafter 30s"));
+    assert_eq!(back[1].get("_status"), Some("unknown"));
+    assert_eq!(back[1].get("_error"), Some("timeout\nafter 30s"));
     assert_eq!(lines(&back), [2, 5]);
     let bytes = std::fs::read(&out).unwrap();
     assert!(!bytes.starts_with(b"\xef\xbb\xbf"));
 }
 
 #[test]
-fn failed_csv_renames_clashing_columns() {
+fn failed_csv_adds_fixed_columns_once() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("failed.csv");
+    // An input with its own `status` column: the added columns keep their fixed names.
     let header = read_header(&spec("ok/bom.csv", None)).unwrap();
     let writer = FailedCsvWriter::create(&out, &header, b',').unwrap();
     assert_eq!(
         writer.columns(),
-        ["session_id", "status", "ticket", "_status", "error"]
+        ["session_id", "status", "ticket", "_status", "_error"]
     );
     writer.finish().unwrap();
     assert!(check(&InputSpec::new("failed", &out), 10).is_empty());
+    // Fed back as the input, a failed-rows CSV keeps its columns: `_status`/`_error` are
+    // overwritten, not added a second time.
+    let first = dir.path().join("first.csv");
+    std::fs::write(&first, "session_id,note,_status,_error\ns-1,hi,failed,400 old\n").unwrap();
+    let input = InputSpec::new("again", &first).with_key("session_id");
+    let header = read_header(&input).unwrap();
+    let mut writer = FailedCsvWriter::create(&out, &header, b',').unwrap();
+    assert_eq!(writer.columns(), ["session_id", "note", "_status", "_error"]);
+    writer.write(&rows(&input)[0], "unknown", "timeout").unwrap();
+    writer.finish().unwrap();
+    assert_eq!(
+        std::fs::read_to_string(&out).unwrap(),
+        "session_id,note,_status,_error\ns-1,hi,unknown,timeout\n"
+    );
 }
 
 #[test]

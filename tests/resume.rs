@@ -468,7 +468,7 @@ steps:
     assert!(!failed_keys.is_empty());
     let csv = std::fs::read_to_string(dir.path().join("failed.csv")).unwrap();
     let mut lines = csv.lines();
-    assert_eq!(lines.next(), Some("session_id,name,status,error"));
+    assert_eq!(lines.next(), Some("session_id,name,_status,_error"));
     let rows: Vec<&str> = lines.collect();
     assert_eq!(rows.len(), failed_keys.len());
     for key in &failed_keys {
@@ -482,11 +482,20 @@ steps:
         );
     }
 
-    // Fed straight back: exactly the failed rows run again, and now succeed.
+    // Fed straight back: exactly the failed rows run again, and now succeed. A stale
+    // failed-rows file from an earlier run is replaced by the header only (nothing failed).
+    std::fs::write(dir.path().join("again.csv"), csv.clone()).unwrap();
     let out = run(
         dir.path(),
         &sandbox,
-        &["--report", "second.json", "--input", "people=failed.csv"],
+        &[
+            "--report",
+            "second.json",
+            "--input",
+            "people=failed.csv",
+            "--failed-csv",
+            "again.csv",
+        ],
     )
     .arg("patient.yaml")
     .output()
@@ -494,6 +503,17 @@ steps:
     assert_eq!(
         out.status.code(),
         Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("again.csv")).unwrap(),
+        "session_id,name,_status,_error\n",
+        "the columns of a fed-back file are not added twice"
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stdout)
+            .contains("failed rows: none (again.csv has the header only)"),
         "{}",
         String::from_utf8_lossy(&out.stdout)
     );

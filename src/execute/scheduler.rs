@@ -70,6 +70,9 @@ pub struct RunResult {
     pub rate_limited: u64,
     /// Why `--failed-csv` could not be written, if it could not.
     pub failed_csv_error: Option<String>,
+    /// Dry run: steps whose list comes from a step that did not run (one representative item
+    /// was planned; the real count is known only while running).
+    pub open_lists: Vec<String>,
 }
 
 #[derive(Default)]
@@ -82,6 +85,8 @@ struct StepState {
     preview: Vec<String>,
     skipped_when: u64,
     first_errors: Vec<String>,
+    /// Dry run: the fan-out list was a placeholder.
+    open_list: bool,
 }
 
 struct Shared {
@@ -116,8 +121,25 @@ struct FailedRows {
 }
 
 impl FailedRows {
-    /// Closes the files; returns the first error met.
-    fn finish(self) -> Option<String> {
+    /// Closes the files; returns the first error met. An input none of whose rows failed still
+    /// gets its file, with the header only, so no earlier run's rows are left behind in it.
+    fn finish(mut self, program: &Program) -> Option<String> {
+        if let Some(base) = self.path.clone() {
+            for (name, info) in &program.inputs {
+                if self.writers.contains_key(name.as_str()) {
+                    continue;
+                }
+                let path = failed_path(&base, name, program.inputs.len() > 1);
+                match inputs::FailedCsvWriter::create(&path, &info.header, info.spec.delimiter) {
+                    Ok(w) => {
+                        self.writers.insert(Arc::from(name.as_str()), w);
+                    }
+                    Err(d) => {
+                        self.error.get_or_insert(d.message);
+                    }
+                }
+            }
+        }
         let mut error = self.error;
         for (_, w) in self.writers {
             if let Err(d) = w.finish() {
@@ -308,9 +330,13 @@ pub async fn execute(
     let mut totals = Totals::default();
     let mut preview = String::new();
     let mut first_errors = Vec::new();
+    let mut open_lists = Vec::new();
     let states = shared.states.into_inner().expect("states");
     for s in program.all_steps() {
         let st = &states[&s.id];
+        if st.open_list {
+            open_lists.push(s.id.clone());
+        }
         totals.merge(&st.totals);
         if matches!(s.kind, StepKind::Action { .. }) {
             per_step.push((s.id.clone(), st.totals));
@@ -342,7 +368,8 @@ pub async fn execute(
             .failed_rows
             .into_inner()
             .expect("failed rows")
-            .finish(),
+            .finish(&program),
+        open_lists,
     };
     (result, shared.report.into_inner().expect("report"))
 }
@@ -438,6 +465,9 @@ fn items_of(shared: &Shared, step: &StepPlan, steps: &JValue) -> Result<(Items, 
                 .map_err(|e| format!("for_each `{}`: {}", expr.source, template::describe(&e)))?;
             if list.downcast_object_ref::<Placeholder>().is_some() {
                 // A dry run cannot know the list: show one representative item.
+                if let Some(st) = shared.states.lock().expect("states").get_mut(&step.id) {
+                    st.open_list = true;
+                }
                 let p = Placeholder::value(format!("{}[*]", expr.source));
                 let si = SourceItem {
                     input: None,

@@ -48,6 +48,9 @@ pub struct ReportHeader {
     pub started_at: Timestamp,
     /// The run's effective settings (secrets already redacted by the caller).
     pub settings: Value,
+    /// What deserves a look although it is not an error (an input with a header but no rows).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
 }
 
 impl ReportHeader {
@@ -67,6 +70,7 @@ impl ReportHeader {
             dry_run,
             started_at,
             settings,
+            warnings: Vec::new(),
         }
     }
 }
