@@ -267,6 +267,37 @@ fn a_var_on_the_command_line_defines_an_undefined_var() {
 }
 
 #[test]
+fn a_var_the_playbook_does_not_declare_is_refused_with_a_did_you_mean() {
+    let (out, report) = dry_run(
+        "playbooks/close-stale-sessions.yaml",
+        &["--var", "goodby=See you"],
+    );
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    assert!(report.is_none(), "nothing is planned");
+    assert!(
+        out.stderr
+            .contains("--var goodby=…: the playbook has no var `goodby` (the value would be ignored)"),
+        "{}",
+        out.stderr
+    );
+    assert!(out.stderr.contains("did you mean `goodbye`"), "{}", out.stderr);
+    // A declared one is taken.
+    let (out, report) = dry_run(
+        "playbooks/close-stale-sessions.yaml",
+        &["--var", "goodbye=See you"],
+    );
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let report = report.expect("a report");
+    let texts: Vec<&Value> = report["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .filter_map(|i| i.pointer("/request/body/text"))
+        .collect();
+    assert!(!texts.is_empty() && texts.iter().all(|t| *t == "See you"), "{texts:?}");
+}
+
+#[test]
 fn an_input_on_the_command_line_replaces_the_csv() {
     // csv_missing.yaml names a file that does not exist; --input points it at one that does.
     let playbook = format!("{INVALID}/csv_missing.yaml");

@@ -1788,3 +1788,103 @@ async fn file_upload_refuses_bad_starts_and_unknown_temp_ids() {
         .unwrap()
         .is_empty());
 }
+
+#[tokio::test]
+async fn strict_mode_answers_unknown_ids_and_phones_with_404_and_changes_nothing() {
+    let (sb, c) = start(SandboxConfig {
+        strict: true,
+        ..SandboxConfig::default()
+    })
+    .await;
+    let before = c.get("/__sandbox/state").await;
+    for (method, path, body) in [
+        (Method::PUT, format!("/chat/v1/session/{NEW_SESSION}/complete"), json!({})),
+        (Method::GET, format!("/chat/v1/session/{NEW_SESSION}"), Value::Null),
+        (Method::GET, "/core/v1/contact/phonenumber/5511900000000".to_owned(), Value::Null),
+        (Method::GET, format!("/core/v1/contact/{NEW_SESSION}"), Value::Null),
+    ] {
+        let (status, v) = c.send(method.clone(), &path, Some(body)).await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{method} {path}: {v}");
+        assert_envelope(&v, 404, "ERROR_NOT_FOUND");
+    }
+    // An existing session moved to a department the account does not have: 404 too.
+    let session = before["sessions"][0]["id"].as_str().unwrap().to_owned();
+    let (status, v) = c
+        .send(
+            Method::PUT,
+            &format!("/chat/v1/session/{session}/transfer"),
+            Some(json!({"type": "DEPARTMENT", "newDepartmentId": NEW_SESSION})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{v}");
+    let after = c.get("/__sandbox/state").await;
+    assert_eq!(before["sessions"], after["sessions"], "nothing was created or changed");
+    assert_eq!(before["contacts"], after["contacts"]);
+    // What exists still works.
+    c.ok(
+        Method::PUT,
+        &format!("/chat/v1/session/{session}/complete"),
+        json!({}),
+    )
+    .await;
+    let phone = before["contacts"][0]["phoneNumber"]
+        .as_str()
+        .expect("seeded contacts have a phone")
+        .replace(['+', '|'], "");
+    let (status, v) = c
+        .send(
+            Method::GET,
+            &format!("/core/v1/contact/phonenumber/{phone}"),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{phone}: {v}");
+    sb.shutdown().await;
+}
+
+#[test]
+fn the_sandbox_banner_names_the_token_and_the_mode() {
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command, Stdio};
+    for (args, token, mode) in [
+        (
+            &["--token", "pn_rehearsal"][..],
+            "token: only `pn_rehearsal` (export WTS_API_TOKEN=pn_rehearsal)",
+            "mode:  lenient: unknown ids are created on first use (--strict makes them a 404)",
+        ),
+        (
+            &["--strict"][..],
+            "token: any bearer token (--token T accepts only T)",
+            "mode:  strict: an unknown id or phone number is a 404, as on a real account",
+        ),
+    ] {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_wts-playbook"))
+            .args(["sandbox", "--listen", "127.0.0.1:0"])
+            .args(args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stderr = child.stderr.take().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut text = String::new();
+            for line in BufReader::new(stderr).lines().take(60) {
+                let Ok(line) = line else { break };
+                let done = line.starts_with("mode:");
+                text += &line;
+                text.push('\n');
+                if done {
+                    break;
+                }
+            }
+            let _ = tx.send(text);
+        });
+        let text = rx.recv_timeout(Duration::from_secs(20));
+        let _ = child.kill();
+        let _ = child.wait();
+        let text = text.expect("a banner within 20 s");
+        assert!(text.contains(token), "{text}");
+        assert!(text.contains(mode), "{text}");
+    }
+}

@@ -37,6 +37,8 @@ pub struct SandboxConfig {
     pub retry_after: bool,
     /// How many journal entries to keep (oldest dropped first). 0 disables the journal.
     pub journal_capacity: usize,
+    /// Ids a request names must exist (404 otherwise) instead of being materialized.
+    pub strict: bool,
 }
 
 impl Default for SandboxConfig {
@@ -53,6 +55,7 @@ impl Default for SandboxConfig {
             rate_limit: Vec::new(),
             retry_after: false,
             journal_capacity: DEFAULT_JOURNAL_CAPACITY,
+            strict: false,
         }
     }
 }
@@ -124,6 +127,10 @@ pub struct SandboxArgs {
     /// Send `Retry-After` on 429 answers.
     #[arg(long)]
     pub retry_after: bool,
+    /// Unknown ids (in the path or the body's id fields) and unknown phone numbers answer 404
+    /// instead of being created on first use.
+    #[arg(long)]
+    pub strict: bool,
 }
 
 impl SandboxArgs {
@@ -141,6 +148,7 @@ impl SandboxArgs {
             rate_limit: self.rate_limit.clone(),
             retry_after: self.retry_after,
             journal_capacity: DEFAULT_JOURNAL_CAPACITY,
+            strict: self.strict,
         }
     }
 }

@@ -6,6 +6,7 @@
 //!   materialization of unseen ids: any id a request names exists (sessions, contacts,
 //!   cards, steps, panels, sequences, messages, departments, agents), see `World::card_by_id`.
 //! * `routes`: one function per API route; `wire`: query/body/envelope helpers.
+//!   `strict`: `--strict`, where unseen ids are a 404 instead.
 //! * `faults`: rate limit, latency and fault injection; `journal`: the request log.
 //! * `server`: [`Sandbox::start`], the request pipeline, `/__sandbox/` inspection, [`serve_cli`].
 //!
@@ -20,6 +21,7 @@ mod journal;
 mod routes;
 mod server;
 mod state;
+mod strict;
 mod wire;
 
 pub use config::{

@@ -491,6 +491,9 @@ async fn pipeline(
         };
         let mut w = lock(&app.world);
         w.summary.requests += 1;
+        if app.config.strict {
+            super::strict::check(&w, &req.params, &req.body)?;
+        }
         op(&mut w, &req)
     });
     let reply = match result {
@@ -653,8 +656,29 @@ pub async fn serve_cli(args: SandboxArgs) -> i32 {
     {
         let ids = lock(&sandbox.app.world).lookup_ids();
         let mut err = std::io::stderr().lock();
-        let _ = write!(err, "{}", ids.brief());
+        let mut brief = ids.brief();
+        if args.strict {
+            brief = brief.replace(
+                "any other id a request names is created on first use",
+                "any other id a request names is a 404 (--strict)",
+            );
+        }
+        let _ = write!(err, "{brief}");
         let _ = err.flush();
+    }
+    {
+        // Which token it accepts and how it treats unknown ids.
+        let token = match &args.token {
+            Some(t) => format!("only `{t}` (export WTS_API_TOKEN={t})"),
+            None => "any bearer token (--token T accepts only T)".to_owned(),
+        };
+        let mode = if args.strict {
+            "strict: an unknown id or phone number is a 404, as on a real account"
+        } else {
+            "lenient: unknown ids are created on first use (--strict makes them a 404)"
+        };
+        eprintln!("token: {token}");
+        eprintln!("mode:  {mode}");
     }
     let _ = tokio::signal::ctrl_c().await;
     eprintln!("{}", sandbox.summary());
