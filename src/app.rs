@@ -275,7 +275,11 @@ fn run_cmd(args: &RunArgs) -> u8 {
     });
     let warnings = program.warnings();
     for w in &warnings {
-        eprintln!("warning: {w}");
+        if args.log_format == LogFormat::Json {
+            tracing::warn!("{w}");
+        } else {
+            eprintln!("warning: {w}");
+        }
     }
     let mut header = ReportHeader::new(
         uuid::Uuid::new_v4().to_string(),
@@ -393,7 +397,7 @@ fn run_cmd(args: &RunArgs) -> u8 {
             retry_unknown: args.retry_unknown,
             preview: 3,
         };
-        let progress = Progress::auto(args.quiet);
+        let progress = Progress::auto(args.quiet, args.log_format == LogFormat::Json);
         let (result, writer) = execute(
             program.clone(),
             transport,

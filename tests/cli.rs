@@ -1005,6 +1005,37 @@ fn the_checker_understands_each_keyword() {
     }
 }
 
+#[test]
+fn json_logs_carry_progress_as_json_events_once_per_step() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let report = dir.path().join("r.json");
+    let out = run(&[
+        "run",
+        "playbooks/close-stale-sessions.yaml",
+        "--sandbox",
+        "--yes",
+        "--log-format",
+        "json",
+        "--report",
+        report.to_str().expect("utf-8 path"),
+    ]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let events: Vec<Value> = out
+        .stderr
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect();
+    for step in ["close", "tell"] {
+        let finished: Vec<&Value> = events
+            .iter()
+            .filter(|e| e["fields"]["step"] == step && e["fields"]["message"] == "step finished")
+            .collect();
+        assert_eq!(finished.len(), 1, "{step}: {events:#?}");
+        assert_eq!(finished[0]["fields"]["done"], finished[0]["fields"]["total"]);
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // The confirmation prompt, on a real terminal (util-linux `script` provides the pty).
 
