@@ -524,6 +524,8 @@ pub fn validate(loaded: Loaded, overrides: &Overrides) -> Result<Program, Vec<Di
                 if let Some(plan) = v.step(step, &path, &scope, &mut ids, false) {
                     register(&plan, &mut seen);
                     stages.push(Stage::One(Box::new(plan)));
+                } else {
+                    declare(step, &mut seen);
                 }
             }
             StepDef::Parallel(group) => {
@@ -532,6 +534,7 @@ pub fn validate(loaded: Loaded, overrides: &Overrides) -> Result<Program, Vec<Di
                     ..Scope::default()
                 };
                 let mut plans = Vec::new();
+                let mut broken = Vec::new();
                 for (j, step) in group.parallel.iter().enumerate() {
                     if let Some(plan) = v.step(
                         step,
@@ -541,10 +544,15 @@ pub fn validate(loaded: Loaded, overrides: &Overrides) -> Result<Program, Vec<Di
                         false,
                     ) {
                         plans.push(plan);
+                    } else {
+                        broken.push(step);
                     }
                 }
                 for p in &plans {
                     register(p, &mut seen);
+                }
+                for step in broken {
+                    declare(step, &mut seen);
                 }
                 stages.push(Stage::Parallel(plans));
             }
@@ -684,6 +692,36 @@ fn register(plan: &StepPlan, seen: &mut IndexMap<String, Known>) {
                 },
             );
         }
+    }
+}
+
+/// Declares a step that has errors of its own (already reported) for the steps after it, as
+/// well as its definition tells, so that reading it is not one more error per reference.
+fn declare(step: &Step, seen: &mut IndexMap<String, Known>) {
+    let row_input = step.for_each.as_deref().and_then(|fe| {
+        fe.trim()
+            .trim_start_matches("{{")
+            .trim_end_matches("}}")
+            .trim()
+            .strip_prefix("inputs.")
+            .filter(|n| !n.contains(['.', '[', ' ', '|']))
+            .map(str::to_owned)
+    });
+    seen.insert(
+        step.id.clone(),
+        Known {
+            fans_out: step.for_each.is_some(),
+            row_input: row_input.clone(),
+        },
+    );
+    for c in &step.steps {
+        seen.insert(
+            c.id.clone(),
+            Known {
+                fans_out: true,
+                row_input: row_input.clone(),
+            },
+        );
     }
 }
 
@@ -1072,6 +1110,15 @@ impl V<'_> {
                         inner.siblings.insert(plan.id.clone());
                         children.push(plan);
                     } else {
+                        // Still declared for the nested steps after it.
+                        inner.steps.insert(
+                            c.id.clone(),
+                            Known {
+                                fans_out: false,
+                                row_input: scope.row_input.clone(),
+                            },
+                        );
+                        inner.siblings.insert(c.id.clone());
                         ok = false;
                     }
                 }
@@ -1406,6 +1453,21 @@ mod tests {
         assert_eq!(e.len(), 1, "{e:#?}");
         assert!(e[0].message.contains("var `b` reads `vars.a`"), "{}", e[0]);
         assert_eq!(e[0].line, 5);
+    }
+
+    #[test]
+    fn a_step_with_errors_is_still_declared_for_the_steps_after_it() {
+        let src = "version: 1\nname: x\nsteps:\n  - id: lookup\n    action: contact.get_by_phon\n    with: { phone_number: \"5511\" }\n  - id: close\n    action: session.complete\n    with: { session_id: \"{{ steps.lookup.output.id }}\" }\n  - id: p\n    for_each: \"[1, 2]\"\n    steps:\n      - id: a\n        action: session.gett\n        with: { session_id: \"{{ item }}\" }\n      - id: b\n        action: session.get\n        with: { session_id: \"{{ steps.a.output.id }}\" }\n";
+        let e = check(src).unwrap_err();
+        let messages: Vec<&str> = e.iter().map(|d| d.message.as_str()).collect();
+        assert_eq!(
+            messages,
+            [
+                "unknown action `contact.get_by_phon`",
+                "unknown action `session.gett`"
+            ],
+            "only the steps' own errors, no `has not run yet` for their readers"
+        );
     }
 
     #[test]
