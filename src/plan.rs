@@ -90,9 +90,17 @@ pub fn context(
     let pre = build(base, si, steps, base.vars_value.clone());
     for name in &step.vars_used {
         if let Some(tree) = program.template_vars.get(name) {
-            let v = tree
-                .render(&pre)
-                .map_err(|(_, e)| format!("var `{name}`: {}", template::describe(&e)))?;
+            let v = tree.render(&pre).map_err(|(at, e)| {
+                let at = if at.is_empty() {
+                    String::new()
+                } else {
+                    format!(".{at}")
+                };
+                format!(
+                    "`vars.{name}{at}` (read by this step): {}",
+                    template::describe_in(&e, &tree.variables(), &pre)
+                )
+            })?;
             vars.insert(name.clone(), v);
         }
     }
@@ -183,7 +191,10 @@ pub fn render_params(
             } else {
                 format!("{name}.{at}")
             };
-            PlanError(format!("parameter `{at}`: {}", template::describe(&e)))
+            PlanError(format!(
+                "parameter `{at}`: {}",
+                template::describe_in(&e, &tree.variables(), ctx)
+            ))
         })?;
         if !v.is_null() {
             out.insert(name.clone(), v);

@@ -105,16 +105,84 @@ fn single_expression(s: &str) -> Option<&str> {
     Some(inner.trim())
 }
 
-/// A one-line description of a minijinja error (with the detail, not the whole debug dump).
+/// A one-line description of a minijinja error (with the detail, not the whole debug dump, nor
+/// minijinja's "(in <string>:1)": the caller names the field).
 pub fn describe(e: &minijinja::Error) -> String {
     let mut s = match e.detail() {
         Some(d) => format!("{}: {d}", kind_text(e)),
-        None => e.to_string(),
+        None => kind_text(e),
     };
     if let Some(src) = std::error::Error::source(e) {
         s.push_str(&format!(" ({src})"));
     }
     s
+}
+
+/// [`describe`], but an undefined value is named, with what is available where it was looked
+/// up: "`item.item` is undefined: `item` has id, name". `variables` are the paths the template
+/// reads, `ctx` the context it was rendered in.
+pub fn describe_in(e: &minijinja::Error, variables: &BTreeSet<String>, ctx: &JValue) -> String {
+    if e.kind() == minijinja::ErrorKind::UndefinedError {
+        if let Some(why) = variables.iter().find_map(|v| first_undefined(v, ctx)) {
+            return why;
+        }
+    }
+    describe(e)
+}
+
+/// Walks `path` (`a.b.c`) in `ctx`; at the first part that is undefined, says so and lists the
+/// names the value before it has.
+fn first_undefined(path: &str, ctx: &JValue) -> Option<String> {
+    let mut value = ctx.clone();
+    let mut seen = String::new();
+    for part in path.split('.') {
+        let next = value.get_attr(part).unwrap_or(JValue::UNDEFINED);
+        let here = if seen.is_empty() {
+            part.to_owned()
+        } else {
+            format!("{seen}.{part}")
+        };
+        if next.is_undefined() {
+            let available = names_of(&value);
+            let what = if seen.is_empty() {
+                "the context".to_owned()
+            } else {
+                format!("`{seen}`")
+            };
+            return Some(if value.is_none() {
+                format!("`{here}` is undefined: `{seen}` is none")
+            } else if available.is_empty() {
+                format!("`{here}` is undefined: {what} has no fields")
+            } else {
+                let hint = crate::diagnostic::did_you_mean(part, available.iter().map(String::as_str))
+                    .map_or_else(String::new, |h| format!(" ({h})"));
+                format!(
+                    "`{here}` is undefined{hint}: {what} has {}",
+                    available.join(", ")
+                )
+            });
+        }
+        value = next;
+        seen = here;
+    }
+    None
+}
+
+/// The keys of a map-like value (at most 20), sorted.
+fn names_of(v: &JValue) -> Vec<String> {
+    if v.kind() != minijinja::value::ValueKind::Map {
+        return Vec::new();
+    }
+    let mut names: Vec<String> = v
+        .try_iter()
+        .map(|it| it.take(21).map(|k| k.to_string()).collect())
+        .unwrap_or_default();
+    names.sort();
+    if names.len() > 20 {
+        names.truncate(20);
+        names.push("…".into());
+    }
+    names
 }
 
 fn kind_text(e: &minijinja::Error) -> String {
@@ -354,6 +422,31 @@ mod tests {
         let (at, e) = t.render(&ctx).unwrap_err();
         assert_eq!(at, "x");
         assert!(describe(&e).contains("undefined"), "{}", describe(&e));
+    }
+
+    #[test]
+    fn an_undefined_value_is_named_with_what_is_there() {
+        let env = Env::new();
+        let ctx = context! { item => context! { id => 7, name => "Ana" }, vars => context! { n => 1 } };
+        let t = env.compile(&json!("{{ item.item.id }}")).unwrap();
+        let (_, e) = t.render(&ctx).unwrap_err();
+        assert_eq!(
+            describe_in(&e, &t.variables(), &ctx),
+            "`item.item` is undefined: `item` has id, name"
+        );
+        let t = env.compile(&json!("x {{ item.nmae }}")).unwrap();
+        let (_, e) = t.render(&ctx).unwrap_err();
+        assert_eq!(
+            describe_in(&e, &t.variables(), &ctx),
+            "`item.nmae` is undefined (did you mean `name`?): `item` has id, name"
+        );
+        let t = env.compile(&json!("hello {{ vars.nope }}")).unwrap();
+        let (_, e) = t.render(&ctx).unwrap_err();
+        assert_eq!(
+            describe_in(&e, &t.variables(), &ctx),
+            "`vars.nope` is undefined: `vars` has n"
+        );
+        assert!(!describe(&e).contains("<string>"), "{}", describe(&e));
     }
 
     #[test]

@@ -1361,3 +1361,53 @@ fn a_header_only_csv_is_a_warning_in_the_summary_and_the_report() {
     assert!(warnings[0].as_str().unwrap().ends_with(warning), "{report}");
     assert!(env.journal().iter().all(|e| e.method == "GET"), "no change sent");
 }
+
+#[test]
+fn an_undefined_value_names_the_var_the_path_and_what_is_there() {
+    let env = Env::new(SandboxConfig::default());
+    let ids = uuids(2);
+    env.csv("ids.csv", "session_id", &ids);
+    let pb = env.write(
+        "undef.yaml",
+        &format!(
+            r#"version: 1
+name: e2e-undefined
+inputs:
+  ids: {{ csv: ids.csv, key: session_id }}
+vars:
+  hello: "Your case {{{{ steps.look.output.numbr }}}} is open"
+steps:
+  - id: look
+    action: session.get
+    with: {{ session_id: "{}" }}
+  - id: tell
+    action: session.send_text
+    for_each: inputs.ids
+    with:
+      session_id: "{{{{ row.session_id }}}}"
+      text: "{{{{ vars.hello }}}}"
+"#,
+            ids[0]
+        ),
+    );
+    let run = env.run(&pb, Some("t"), &[]);
+    assert_eq!(run.code, 1, "{}", run.context());
+    let failed: Vec<Value> = run
+        .items()
+        .into_iter()
+        .filter(|i| i["status"] == "failed")
+        .collect();
+    assert_eq!(failed.len(), 2, "{}", run.context());
+    for item in &failed {
+        let error = item["error"].as_str().unwrap_or_default();
+        assert!(
+            error.contains(
+                "`vars.hello` (read by this step): `steps.look.output.numbr` is undefined \
+                 (did you mean `number`?): `steps.look.output` has "
+            ),
+            "{error}"
+        );
+        assert!(error.contains(", id, "), "the available fields are listed: {error}");
+    }
+    assert!(env.journal().iter().all(|e| e.method == "GET"), "nothing was sent");
+}

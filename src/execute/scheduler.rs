@@ -462,7 +462,13 @@ fn items_of(shared: &Shared, step: &StepPlan, steps: &JValue) -> Result<(Items, 
             let ctx = plan::list_context(&shared.base, steps);
             let list = expr
                 .eval(&ctx)
-                .map_err(|e| format!("for_each `{}`: {}", expr.source, template::describe(&e)))?;
+                .map_err(|e| {
+                    format!(
+                        "for_each `{}`: {}",
+                        expr.source,
+                        template::describe_in(&e, &expr.variables(), &ctx)
+                    )
+                })?;
             if list.downcast_object_ref::<Placeholder>().is_some() {
                 // A dry run cannot know the list: show one representative item.
                 if let Some(st) = shared.states.lock().expect("states").get_mut(&step.id) {
@@ -799,7 +805,13 @@ fn check_when(
             })
         }
         Err(e) => Some(Done::failed(
-            describe_item(si, &format!("when: {}", template::describe(&e))),
+            describe_item(
+                si,
+                &format!(
+                    "when: {}",
+                    template::describe_in(&e, &when.variables(), ctx)
+                ),
+            ),
             started,
         )),
     }
