@@ -166,10 +166,29 @@ fn actions_cmd(action: Option<&str>) -> u8 {
     }
 }
 
-/// Loads and validates a playbook with command-line overrides.
+/// Loads and validates a playbook with command-line overrides. Every problem comes back at
+/// once: a wrong value found while loading does not stop the checks of the rest of the file.
 pub fn load_and_validate(path: &Path, overrides: &Overrides) -> Result<Program, Vec<Diagnostic>> {
-    let loaded = playbook::load(path)?;
-    validate::validate(loaded, overrides)
+    let (loaded, mut diags) = playbook::load_partial_file(path);
+    let Some(loaded) = loaded else {
+        return Err(diags);
+    };
+    if diags.is_empty() {
+        return validate::validate(loaded, overrides);
+    }
+    if let Err(more) = validate::validate(loaded, overrides) {
+        // The later checks' problems, less any at a position already reported.
+        for d in more {
+            if !diags
+                .iter()
+                .any(|e| e.file == d.file && e.line == d.line && e.column == d.column)
+            {
+                diags.push(d);
+            }
+        }
+        diags.sort_by(|a, b| (&a.file, a.line, a.column).cmp(&(&b.file, b.line, b.column)));
+    }
+    Err(diags)
 }
 
 fn parse_pairs(args: &[String], flag: &str) -> Result<Vec<(String, String)>, Diagnostic> {

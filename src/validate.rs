@@ -70,15 +70,17 @@ impl Budget {
                     let p: f64 = p
                         .trim()
                         .parse()
-                        .map_err(|_| format!("`{t}` is not a percentage"))?;
+                        .map_err(|_| format!("invalid `max_failures`: `{t}` is not a percentage"))?;
                     if !(0.0..=100.0).contains(&p) {
-                        return Err(format!("`{t}` is not between 0% and 100%"));
+                        return Err(format!("invalid `max_failures`: `{t}` is not between 0% and 100%"));
                     }
                     Ok(Budget::Percent(p))
                 } else {
                     t.parse()
                         .map(Budget::Count)
-                        .map_err(|_| format!("`{t}` is neither a count nor a percentage"))
+                        .map_err(|_| {
+                            format!("invalid `max_failures`: expected a count (`10`) or a percentage of the step's items (`5%`), got `{t}`")
+                        })
                 }
             }
         }

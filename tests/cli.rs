@@ -189,6 +189,35 @@ fn several_problems_are_reported_at_once_in_file_order() {
 }
 
 #[test]
+fn wrong_values_are_named_where_they_are_and_hide_no_other_problem() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("many.yaml");
+    std::fs::write(
+        &path,
+        "version: 1\nname: many\nsettings: { max_failures: lots, concurrency: many }\nsteps:\n  - id: list\n    action: session.list\n    paginate: everything\n  - id: close\n    action: session.complete\n    for_each: steps.list.output.items\n    on_error: carry_on\n    with:\n      session_id: \"{{ item.id }}\"\n      reactivate: true\n  - id: tell\n    action: session.send_txt\n    for_each: steps.close.succeeded\n    with:\n      session_id: \"{{ item.row.session_id }}\"\n",
+    )
+    .expect("playbook written");
+    let out = run(&["validate", path.to_str().expect("utf-8")]);
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    let file = path.display().to_string();
+    for (at, message) in [
+        ("3:27", "invalid `max_failures`: expected a count (`10`) or a percentage of the step's items (`5%`), got `lots`"),
+        ("3:46", "invalid `concurrency`: expected a whole number ≥ 1, got `many`"),
+        ("7:15", "invalid `paginate`: expected `all` or a page count (a whole number ≥ 1), got `everything`"),
+        ("11:15", "invalid `on_error`: expected `continue` or `stop`, got `carry_on`"),
+        ("14:7", "unknown parameter `reactivate` for `session.complete`"),
+        ("16:13", "unknown action `session.send_txt`"),
+    ] {
+        let pos = out
+            .stderr
+            .find(&format!("error: {message}\n  --> {file}:{at}\n"));
+        assert!(pos.is_some(), "{message} at {at}:\n{}", out.stderr);
+    }
+    assert!(out.stderr.contains("6 problems found"), "{}", out.stderr);
+    assert!(!out.stderr.contains("untagged"), "{}", out.stderr);
+}
+
+#[test]
 fn validate_checks_every_file_and_fails_if_any_is_invalid() {
     let v = run(&[
         "validate",

@@ -9,8 +9,8 @@ use serde_yaml::Value as Yaml;
 use sha2::{Digest, Sha256};
 
 use super::model::{
-    ParallelDef, Playbook, Settings, Step, StepDef, INPUT_KEYS, RETRY_KEYS, SETTINGS_KEYS,
-    STEP_KEYS, TOP_KEYS,
+    MaxFailures, OnError, Paginate, ParallelDef, Playbook, Settings, Step, StepDef, INPUT_KEYS,
+    RETRY_KEYS, SETTINGS_KEYS, STEP_KEYS, TOP_KEYS,
 };
 use super::positions::{join, Pos, Positions};
 use crate::diagnostic::{did_you_mean, Diagnostic};
@@ -60,10 +60,33 @@ pub fn load(path: &Path) -> Result<Loaded, Vec<Diagnostic>> {
 
 /// Parses playbook text (the path is used for messages and relative inputs).
 pub fn load_str(path: &Path, source: String) -> Result<Loaded, Vec<Diagnostic>> {
+    match load_partial(path, source) {
+        (Some(loaded), diags) if diags.is_empty() => Ok(loaded),
+        (_, diags) => Err(diags),
+    }
+}
+
+/// Reads a playbook that may have problems: the problems, and the playbook without its wrong
+/// values when every step could still be read (so the later checks can run on the rest and
+/// report their problems in the same round). `None` when the structure itself is broken.
+pub fn load_partial_file(path: &Path) -> (Option<Loaded>, Vec<Diagnostic>) {
+    match std::fs::read(path) {
+        Err(e) => (
+            None,
+            vec![Diagnostic::file(path, format!("cannot read playbook: {e}"))],
+        ),
+        Ok(bytes) => match String::from_utf8(bytes) {
+            Err(e) => (None, vec![not_utf8(path, &e)]),
+            Ok(source) => load_partial(path, source),
+        },
+    }
+}
+
+fn load_partial(path: &Path, source: String) -> (Option<Loaded>, Vec<Diagnostic>) {
     let sha256 = hex(&Sha256::digest(source.as_bytes()));
     let doc: Yaml = match serde_yaml::from_str(&source) {
         Ok(v) => v,
-        Err(e) => return Err(vec![syntax_error(path, &source, &e)]),
+        Err(e) => return (None, vec![syntax_error(path, &source, &e)]),
     };
     let positions = Positions::index(&source);
     let mut cx = Cx {
@@ -71,17 +94,22 @@ pub fn load_str(path: &Path, source: String) -> Result<Loaded, Vec<Diagnostic>> 
         source: &source,
         positions: &positions,
         diags: Vec::new(),
+        dropped: false,
     };
     let playbook = cx.playbook(&doc);
+    let Cx { diags, dropped, .. } = cx;
     match playbook {
-        Some(playbook) if cx.diags.is_empty() => Ok(Loaded {
-            path: path.to_path_buf(),
-            source,
-            sha256,
-            playbook,
-            positions,
-        }),
-        _ => Err(cx.diags),
+        Some(playbook) if !dropped => (
+            Some(Loaded {
+                path: path.to_path_buf(),
+                source,
+                sha256,
+                playbook,
+                positions,
+            }),
+            diags,
+        ),
+        _ => (None, diags),
     }
 }
 
@@ -182,6 +210,63 @@ struct Cx<'a> {
     source: &'a str,
     positions: &'a Positions,
     diags: Vec<Diagnostic>,
+    /// A step (or the `name`) could not be read at all: positions of later steps would shift,
+    /// so no later check runs on this file.
+    dropped: bool,
+}
+
+/// What a field accepts, for the message of a wrong value; `None` for a field of any value.
+fn accepted(key: &str, v: &Yaml) -> Option<&'static str> {
+    fn is<T: DeserializeOwned>(v: &Yaml) -> bool {
+        serde_yaml::from_value::<T>(v.clone()).is_ok()
+    }
+    let (ok, expected) = match key {
+        "id" => (is::<String>(v), "a step id, [a-z][a-z0-9_]*"),
+        "action" => (is::<String>(v), "an action name (`wts-playbook actions` lists them)"),
+        "description" | "key" | "csv" => (is::<String>(v), "a string"),
+        "delimiter" => (is::<String>(v), "one character, e.g. `;`"),
+        "for_each" => (is::<String>(v), "`inputs.NAME` or a list expression"),
+        "with" => (
+            is::<indexmap::IndexMap<String, serde_json::Value>>(v),
+            "a mapping of parameter names to values",
+        ),
+        "paginate" => (is::<Paginate>(v), "`all` or a page count (a whole number ≥ 1)"),
+        "concurrency" => (is::<u32>(v), "a whole number ≥ 1"),
+        "attempts" => (is::<u32>(v), "a whole number of tries ≥ 1"),
+        "timeout" | "backoff" | "max_backoff" => (is::<String>(v), "a duration such as `30s`"),
+        "rate_limit" => (
+            is::<String>(v),
+            "`api`, `off`, or windows such as `2/s` or `50/10s,900/5m`",
+        ),
+        "on_error" => (is::<OnError>(v), "`continue` or `stop`"),
+        "max_failures" => (
+            is::<MaxFailures>(v),
+            "a count (`10`) or a percentage of the step's items (`5%`)",
+        ),
+        "secrets" => (is::<Vec<String>>(v), "a list of var names"),
+        "retry" => (v.is_mapping(), "a mapping of attempts, backoff, max_backoff"),
+        _ => (true, ""),
+    };
+    (!ok).then_some(expected)
+}
+
+/// A short rendering of a YAML value for messages.
+fn show(v: &Yaml) -> String {
+    let text = match v {
+        Yaml::Null => "nothing".to_owned(),
+        Yaml::String(s) => format!("`{s}`"),
+        Yaml::Sequence(_) => "a list".to_owned(),
+        Yaml::Mapping(_) => "a mapping".to_owned(),
+        other => format!(
+            "`{}`",
+            serde_yaml::to_string(other).unwrap_or_default().trim()
+        ),
+    };
+    if text.chars().count() > 60 {
+        format!("{}…", text.chars().take(59).collect::<String>())
+    } else {
+        text
+    }
 }
 
 impl Cx<'_> {
@@ -216,6 +301,38 @@ impl Cx<'_> {
             }
         }
         true
+    }
+
+    /// The mapping without its fields of a wrong type, each reported at its value with what
+    /// it accepts (a `retry` mapping is checked field by field too). An empty `with:` is none.
+    fn fields(&mut self, v: &Yaml, path: &str) -> Yaml {
+        let mut v = v.clone();
+        let Some(m) = v.as_mapping_mut() else {
+            return v;
+        };
+        let keys: Vec<Yaml> = m.keys().cloned().collect();
+        for k in keys {
+            let Some(name) = k.as_str().map(str::to_owned) else {
+                continue;
+            };
+            let at = join(path, &name);
+            if name == "with" && m.get(&k).is_some_and(Yaml::is_null) {
+                m.remove(&k);
+                continue;
+            }
+            let value = m.get(&k).cloned().unwrap_or(Yaml::Null);
+            if let Some(expected) = accepted(&name, &value) {
+                self.at_value(
+                    &at,
+                    format!("invalid `{name}`: expected {expected}, got {}", show(&value)),
+                );
+                m.remove(&k);
+            } else if name == "retry" {
+                let inner = self.fields(&value, &at);
+                m.insert(k, inner);
+            }
+        }
+        v
     }
 
     /// Deserializes one value, reporting a type error at its position.
@@ -262,10 +379,17 @@ impl Cx<'_> {
             Some(Yaml::String(s)) if !s.trim().is_empty() => Some(s.clone()),
             Some(_) => {
                 self.at_value("name", "`name` must be a non-empty string");
+                self.dropped = true;
                 None
             }
-            None => None,
+            None => {
+                self.dropped = true;
+                None
+            }
         };
+        if doc.get("steps").is_none() || doc.get("version").is_none() {
+            self.dropped = true;
+        }
         let description = doc
             .get("description")
             .and_then(|d| self.typed::<String>(d, "description", "description"));
@@ -281,9 +405,10 @@ impl Cx<'_> {
                                 .hint = Some(
                                 "add `csv: path/to/file.csv` (relative to the playbook)".into(),
                             );
-                        } else if let Some(def) =
-                            self.typed(&known_only(iv, INPUT_KEYS), &p, &format!("input `{k}`"))
-                        {
+                        } else if let Some(def) = {
+                            let clean = self.fields(&known_only(iv, INPUT_KEYS), &p);
+                            self.typed(&clean, &p, &format!("input `{k}`"))
+                        } {
                             inputs.insert(k.to_owned(), def);
                         }
                     }
@@ -303,7 +428,8 @@ impl Cx<'_> {
                         self.keys(r, "settings.retry", "settings.retry", RETRY_KEYS);
                     }
                 }
-                self.typed::<Settings>(&known_only(v, SETTINGS_KEYS), "settings", "settings")
+                let clean = self.fields(&known_only(v, SETTINGS_KEYS), "settings");
+                self.typed::<Settings>(&clean, "settings", "settings")
                     .unwrap_or_default()
             }
             None => Settings::default(),
@@ -318,7 +444,9 @@ impl Cx<'_> {
                 for (i, sv) in seq.iter().enumerate() {
                     let p = join("steps", &i.to_string());
                     if let Some(par) = sv.get("parallel") {
-                        if self.keys(sv, &p, "a parallel group", &["parallel"]) {
+                        if !self.keys(sv, &p, "a parallel group", &["parallel"]) {
+                            self.dropped = true;
+                        } else {
                             let pp = join(&p, "parallel");
                             match par.as_sequence() {
                                 Some(list) if !list.is_empty() => {
@@ -336,6 +464,7 @@ impl Cx<'_> {
                                         &pp,
                                         "`parallel` must be a non-empty list of steps",
                                     );
+                                    self.dropped = true;
                                 }
                             }
                         }
@@ -346,6 +475,7 @@ impl Cx<'_> {
             }
             Some(_) => {
                 self.at_value("steps", "`steps` must be a list of steps");
+                self.dropped = true;
             }
             None => {}
         }
@@ -361,6 +491,14 @@ impl Cx<'_> {
     }
 
     fn step(&mut self, v: &Yaml, path: &str) -> Option<Step> {
+        let step = self.step_inner(v, path);
+        if step.is_none() {
+            self.dropped = true;
+        }
+        step
+    }
+
+    fn step_inner(&mut self, v: &Yaml, path: &str) -> Option<Step> {
         if !self.keys(v, path, "a step", STEP_KEYS) {
             return None;
         }
@@ -375,6 +513,12 @@ impl Cx<'_> {
         // Nested steps are parsed one by one so that each problem points at its own step.
         let mut own = known_only(v, STEP_KEYS);
         let children = own.as_mapping_mut().and_then(|m| m.remove("steps"));
+        // Each field on its own: a wrong value is reported at it, and the step is kept without
+        // it so that every other check still runs.
+        let own = self.fields(&own, path);
+        if own.get("id").is_none() {
+            return None;
+        }
         let mut step: Step = self.typed(&own, path, "step")?;
         if let Some(children) = children {
             let cp = join(path, "steps");
@@ -465,6 +609,28 @@ mod tests {
             e[0].hint.as_deref(),
             Some("YAML indentation must use spaces, not tabs")
         );
+    }
+
+    #[test]
+    fn every_wrong_value_is_named_and_the_step_kept() {
+        let (loaded, e) = load_partial(
+            Path::new("p.yaml"),
+            "version: 1\nname: x\nsettings:\n  max_failures: [1]\n  retry: { attempts: many }\nsteps:\n  - id: a\n    action: session.list\n    paginate: everything\n    concurrency: -1\n  - id: b\n    action: session.get\n    on_error: carry_on\n    with:\n"
+                .to_owned(),
+        );
+        let messages: Vec<String> = e.iter().map(|d| format!("{}:{} {}", d.line, d.column, d.message)).collect();
+        assert_eq!(
+            messages,
+            [
+                "4:17 invalid `max_failures`: expected a count (`10`) or a percentage of the step's items (`5%`), got a list",
+                "5:22 invalid `attempts`: expected a whole number of tries ≥ 1, got `many`",
+                "9:15 invalid `paginate`: expected `all` or a page count (a whole number ≥ 1), got `everything`",
+                "10:18 invalid `concurrency`: expected a whole number ≥ 1, got `-1`",
+                "13:15 invalid `on_error`: expected `continue` or `stop`, got `carry_on`",
+            ]
+        );
+        let loaded = loaded.expect("the steps are kept for the other checks");
+        assert_eq!(loaded.playbook.steps.len(), 2);
     }
 
     #[test]

@@ -5,6 +5,6 @@ mod load;
 mod model;
 mod positions;
 
-pub use load::{load, load_str, parse_scalar, Loaded};
+pub use load::{load, load_partial_file, load_str, parse_scalar, Loaded};
 pub use model::*;
 pub use positions::{join, Pos, Positions};
