@@ -19,7 +19,7 @@ pub fn playbook_schema() -> Value {
         let mut props = Map::new();
         let mut required = Vec::new();
         for p in spec.params {
-            let mut s = param_schema(p.ty);
+            let mut s = param_schema(p.ty, int_range(p.name));
             let mut desc = p.doc.to_owned();
             if let Some(d) = p.default {
                 desc.push_str(&format!(" (default: {d})"));
@@ -43,34 +43,129 @@ pub fn playbook_schema() -> Value {
             } } }
         }));
     }
+    let _ = names;
     if let Some(step) = schema
         .pointer_mut("/$defs/Step")
         .and_then(Value::as_object_mut)
     {
-        if let Some(action) = step
-            .get_mut("properties")
-            .and_then(|p| p.get_mut("action"))
-            .and_then(Value::as_object_mut)
-        {
-            action.insert(
-                "enum".into(),
-                Value::Array(names.into_iter().chain([Value::Null]).collect()),
+        if let Some(props) = step.get_mut("properties").and_then(Value::as_object_mut) {
+            // One choice per action, each with its own summary (no `null`: the key is optional).
+            let choices: Vec<Value> = catalog::names()
+                .map(|n| {
+                    let spec = catalog::lookup(n).expect("listed names resolve");
+                    json!({ "const": n, "description": spec.summary })
+                })
+                .collect();
+            props.insert(
+                "action".into(),
+                json!({
+                    "description": "A catalog action (`wts-playbook actions`) or `http`. Absent on a pipeline step (`steps`).",
+                    "oneOf": choices
+                }),
             );
+            props.insert(
+                "id".into(),
+                json!({
+                    "description": "Unique id, `[a-z][a-z0-9_]*`.",
+                    "type": "string",
+                    "pattern": STEP_ID
+                }),
+            );
+            props.insert(
+                "with".into(),
+                json!({
+                    "description": "The action's parameters; strings are templates.",
+                    "type": "object"
+                }),
+            );
+            props.insert("paginate".into(), paginate_schema());
+            for key in ["concurrency"] {
+                props.insert(key.into(), concurrency_schema());
+            }
         }
         step.insert("allOf".into(), Value::Array(conditionals));
+    }
+    if let Some(props) = schema
+        .pointer_mut("/$defs/Settings/properties")
+        .and_then(Value::as_object_mut)
+    {
+        props.insert("concurrency".into(), concurrency_schema());
+    }
+    if let Some(d) = schema.pointer_mut("/$defs/StepDef") {
+        // A group has `parallel:`, a step does not: say which one applies, so that a wrong
+        // value is reported at itself rather than as "matches neither".
+        *d = json!({
+            "description": "A top-level entry of `steps`: one step, or a group of steps that run at the same time (`parallel:`).",
+            "if": { "type": "object", "required": ["parallel"] },
+            "then": { "$ref": "#/$defs/ParallelDef" },
+            "else": { "$ref": "#/$defs/Step" }
+        });
+    }
+    if let Some(m) = schema.pointer_mut("/$defs/MaxFailures") {
+        *m = json!({
+            "description": "A failure budget: a count (`10`) or a percentage of the step's items (`\"5%\"`).",
+            "anyOf": [
+                { "type": "integer", "minimum": 0 },
+                { "type": "string", "pattern": BUDGET }
+            ]
+        });
     }
     schema
 }
 
+/// A step id.
+const STEP_ID: &str = "^[a-z][a-z0-9_]*$";
+/// A failure budget given as text: a count or a percentage.
+const BUDGET: &str = "^\\s*([0-9]+|[0-9]+(\\.[0-9]+)?\\s*%)\\s*$";
+/// A UUID (the form the API accepts), so that an editor flags `not-a-uuid`.
+const UUID: &str = "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$";
+
+fn paginate_schema() -> Value {
+    json!({
+        "description": "On a list action: follow `hasMorePages`: `all`, or at most this many pages.",
+        "anyOf": [
+            { "const": "all", "description": "every page" },
+            { "type": "integer", "minimum": 1, "description": "at most this many pages" }
+        ]
+    })
+}
+
+fn concurrency_schema() -> Value {
+    json!({
+        "description": "Requests in flight at most.",
+        "type": "integer",
+        "minimum": 1,
+        "maximum": u32::MAX
+    })
+}
+
+/// The range of an integer parameter the API bounds (wts-api.md §1: list pages).
+fn int_range(name: &str) -> Option<(u64, Option<u64>)> {
+    match name {
+        "page_size" => Some((1, Some(100))),
+        "page_number" => Some((1, None)),
+        _ => None,
+    }
+}
+
 /// A parameter's schema. Every value may also be a template string (`{{ … }}`).
-fn param_schema(ty: ParamType) -> Value {
+fn param_schema(ty: ParamType, range: Option<(u64, Option<u64>)>) -> Value {
     let template = json!({ "type": "string", "pattern": "\\{\\{|\\{%" });
     let scalar = |s: Scalar| -> Value {
         match s {
             Scalar::String => json!({ "type": "string" }),
-            Scalar::Uuid => json!({ "type": "string", "format": "uuid" }),
+            Scalar::Uuid => json!({ "type": "string", "format": "uuid", "pattern": UUID }),
             Scalar::Bool => json!({ "type": ["boolean", "string"] }),
-            Scalar::Int => json!({ "type": ["integer", "string"] }),
+            Scalar::Int => match range {
+                Some((min, max)) => {
+                    let mut v = json!({ "type": "integer", "minimum": min });
+                    if let Some(max) = max {
+                        v["maximum"] = json!(max);
+                    }
+                    v
+                }
+                None => json!({ "type": ["integer", "string"] }),
+            },
             Scalar::Number => json!({ "type": ["number", "string"] }),
             Scalar::DateTime => json!({ "type": "string", "format": "date-time" }),
             Scalar::Enum(values) => json!({ "enum": values }),

@@ -778,260 +778,69 @@ fn the_schema_catches_a_wrong_with_key_an_unknown_action_and_a_wrong_value() {
     assert!(
         errors
             .iter()
-            .any(|e| e.contains("`session_id` is required")),
+            .any(|e| e.contains("\"session_id\" is a required property")),
         "{errors:#?}"
     );
 }
 
 // ---------------------------------------------------------------------------------------------
-// A small structural JSON Schema checker for the subset schemars and `schema.rs` emit:
-// `$ref` (into `$defs`), type, properties, required, additionalProperties, items, enum, const,
-// anyOf, oneOf, allOf, if/then, minimum, maximum, and the template pattern. Unknown keywords fail
-// the test, so the checker cannot silently ignore a part of the schema.
+// The playbook schema as an editor sees it, checked with a JSON Schema library (`jsonschema`,
+// draft 2020-12 as schemars emits it). `format` is only an annotation here, as it is for
+// yaml-language-server (it does not check `uuid`): what an editor flags must be a pattern.
 
-const ANNOTATIONS: &[&str] = &[
-    "$schema",
-    "$defs",
-    "title",
-    "description",
-    "default",
-    "format",
-    "examples",
-];
-
+/// The schema's errors for `value`, each as `PATH: MESSAGE`.
 fn schema_errors(schema: &Value, value: &Value) -> Vec<String> {
-    let mut errors = Vec::new();
-    check(schema, schema, value, "$", &mut errors);
-    errors
-}
-
-fn type_matches(ty: &str, v: &Value) -> bool {
-    match ty {
-        "object" => v.is_object(),
-        "array" => v.is_array(),
-        "string" => v.is_string(),
-        "boolean" => v.is_boolean(),
-        "null" => v.is_null(),
-        "number" => v.is_number(),
-        "integer" => v.is_i64() || v.is_u64(),
-        other => panic!("unsupported type `{other}` in the schema"),
-    }
-}
-
-/// The only pattern the schemas use: alternatives of escaped literals, unanchored.
-fn pattern_matches(pattern: &str, s: &str) -> bool {
-    pattern.split('|').any(|alt| {
-        let mut lit = String::new();
-        let mut chars = alt.chars();
-        while let Some(c) = chars.next() {
-            match c {
-                '\\' => lit.push(chars.next().expect("escape")),
-                '.' | '*' | '+' | '?' | '(' | ')' | '[' | ']' | '^' | '$' => {
-                    panic!("unsupported regex `{pattern}`: extend the checker in tests/cli.rs")
-                }
-                c => lit.push(c),
-            }
-        }
-        s.contains(&lit)
-    })
-}
-
-#[expect(
-    clippy::too_many_lines,
-    reason = "one match arm per keyword reads best"
-)]
-fn check(schema: &Value, root: &Value, value: &Value, at: &str, errors: &mut Vec<String>) {
-    let obj = match schema {
-        Value::Bool(true) => return,
-        Value::Bool(false) => {
-            errors.push(format!("{at}: not allowed"));
-            return;
-        }
-        Value::Object(o) => o,
-        other => panic!("not a schema: {other}"),
-    };
-    for (k, s) in obj {
-        match k.as_str() {
-            "$ref" => {
-                let r = s.as_str().expect("$ref is a string");
-                let target = r
-                    .strip_prefix('#')
-                    .and_then(|p| root.pointer(p))
-                    .unwrap_or_else(|| panic!("unresolved $ref {r}"));
-                check(target, root, value, at, errors);
-            }
-            "type" => {
-                let ok = match s {
-                    Value::String(t) => type_matches(t, value),
-                    Value::Array(ts) => ts
-                        .iter()
-                        .any(|t| type_matches(t.as_str().expect("type name"), value)),
-                    other => panic!("bad type {other}"),
-                };
-                if !ok {
-                    errors.push(format!("{at}: {value} is not of type {s}"));
-                }
-            }
-            "enum" => {
-                if !s.as_array().expect("enum list").contains(value) {
-                    errors.push(format!("{at}: {value} is not one of {s}"));
-                }
-            }
-            "const" => {
-                if s != value {
-                    errors.push(format!("{at}: {value} is not {s}"));
-                }
-            }
-            "minimum" | "maximum" => {
-                if let (Some(v), Some(bound)) = (value.as_f64(), s.as_f64()) {
-                    if (k == "minimum" && v < bound) || (k == "maximum" && v > bound) {
-                        errors.push(format!("{at}: {value} is out of range ({k} {bound})"));
-                    }
-                }
-            }
-            "pattern" => {
-                if let Some(text) = value.as_str() {
-                    if !pattern_matches(s.as_str().expect("pattern"), text) {
-                        errors.push(format!("{at}: {text:?} does not match /{s}/"));
-                    }
-                }
-            }
-            "required" => {
-                if let Some(map) = value.as_object() {
-                    for r in s.as_array().expect("required list") {
-                        let r = r.as_str().expect("required name");
-                        if !map.contains_key(r) {
-                            errors.push(format!("{at}: `{r}` is required"));
-                        }
-                    }
-                }
-            }
-            "properties" => {
-                if let Some(map) = value.as_object() {
-                    for (name, sub) in s.as_object().expect("properties map") {
-                        if let Some(v) = map.get(name) {
-                            check(sub, root, v, &format!("{at}.{name}"), errors);
-                        }
-                    }
-                }
-            }
-            "additionalProperties" => {
-                if let Some(map) = value.as_object() {
-                    let known = obj.get("properties").and_then(Value::as_object);
-                    for (name, v) in map {
-                        if known.is_some_and(|p| p.contains_key(name)) {
-                            continue;
-                        }
-                        if s == &Value::Bool(false) {
-                            errors.push(format!("{at}: unknown key `{name}`"));
-                        } else {
-                            check(s, root, v, &format!("{at}.{name}"), errors);
-                        }
-                    }
-                }
-            }
-            "items" => {
-                if let Some(list) = value.as_array() {
-                    for (i, v) in list.iter().enumerate() {
-                        check(s, root, v, &format!("{at}[{i}]"), errors);
-                    }
-                }
-            }
-            "allOf" => {
-                for sub in s.as_array().expect("allOf list") {
-                    check(sub, root, value, at, errors);
-                }
-            }
-            "anyOf" | "oneOf" => {
-                let branches: Vec<Vec<String>> = s
-                    .as_array()
-                    .expect("anyOf list")
-                    .iter()
-                    .map(|sub| schema_errors_at(sub, root, value, at))
-                    .collect();
-                let passing = branches.iter().filter(|e| e.is_empty()).count();
-                if passing == 0 {
-                    // Report the closest branch's errors: the most useful explanation.
-                    let best = branches
-                        .into_iter()
-                        .min_by_key(Vec::len)
-                        .unwrap_or_default();
-                    errors.push(format!("{at}: matches no alternative of {k}"));
-                    errors.extend(best);
-                } else if k == "oneOf" && passing > 1 {
-                    errors.push(format!("{at}: matches {passing} alternatives of oneOf"));
-                }
-            }
-            "if" => {
-                if schema_errors_at(s, root, value, at).is_empty() {
-                    if let Some(then) = obj.get("then") {
-                        check(then, root, value, at, errors);
-                    }
-                } else if let Some(otherwise) = obj.get("else") {
-                    check(otherwise, root, value, at, errors);
-                }
-            }
-            "then" | "else" => {} // with `if`
-            k if ANNOTATIONS.contains(&k) => {}
-            other => panic!("unsupported keyword `{other}` at {at}: extend the checker"),
-        }
-    }
-}
-
-fn schema_errors_at(schema: &Value, root: &Value, value: &Value, at: &str) -> Vec<String> {
-    let mut errors = Vec::new();
-    check(schema, root, value, at, &mut errors);
-    errors
+    let validator = jsonschema::options()
+        .should_validate_formats(false)
+        .build(schema)
+        .expect("the schema compiles");
+    validator
+        .iter_errors(value)
+        .map(|e| format!("{}: {e}", e.instance_path()))
+        .collect()
 }
 
 #[test]
-fn the_checker_understands_each_keyword() {
-    let schema = serde_json::json!({
-        "type": "object",
-        "properties": {
-            "n": { "type": ["integer", "null"], "minimum": 0 },
-            "e": { "enum": ["a", "b"] },
-            "t": { "anyOf": [{ "enum": ["X"] }, { "type": "string", "pattern": "\\{\\{|\\{%" }] },
-            "p": { "type": "string", "pattern": "\\{\\{|\\{%" },
-            "k": { "$ref": "#/$defs/K" }
-        },
-        "required": ["n"],
-        "additionalProperties": false,
-        "allOf": [{
-            "if": { "properties": { "e": { "const": "a" } }, "required": ["e"] },
-            "then": { "required": ["k"] }
-        }],
-        "$defs": { "K": { "oneOf": [{ "const": 1 }, { "type": "string" }] } }
-    });
-    let ok = serde_json::json!({ "n": 1, "e": "a", "t": "{{ x }}", "k": "s" });
-    assert_eq!(schema_errors(&schema, &ok), Vec::<String>::new());
-    let bad = [
-        (serde_json::json!({ "n": -1 }), "out of range"),
-        (serde_json::json!({ "n": 1.5 }), "not of type"),
-        (serde_json::json!({}), "`n` is required"),
-        (serde_json::json!({ "n": 1, "x": 1 }), "unknown key `x`"),
-        (serde_json::json!({ "n": 1, "e": "c" }), "not one of"),
-        (
-            serde_json::json!({ "n": 1, "t": "Y" }),
-            "no alternative of anyOf",
-        ),
-        (
-            serde_json::json!({ "n": 1, "p": "{ x }" }),
-            "does not match",
-        ),
-        (serde_json::json!({ "n": 1, "e": "a" }), "`k` is required"),
-        (
-            serde_json::json!({ "n": 1, "k": 2 }),
-            "no alternative of oneOf",
-        ),
+fn the_schema_flags_what_an_editor_should_flag() {
+    let schema = playbook_schema_file();
+    let base = std::fs::read_to_string(root().join("playbooks/close-stale-sessions.yaml"))
+        .expect("playbook");
+    assert!(schema_errors(&schema, &yaml_to_json(&base)).is_empty());
+    let list = "version: 1\nname: x\nsteps:\n  - id: open\n    action: session.list\n    paginate: all\n    with: { page_size: 100 }\n";
+    assert!(schema_errors(&schema, &yaml_to_json(list)).is_empty(), "{list}");
+    let cases = [
+        (base.as_str(), "session_id: \"{{ row.session_id }}\"", "session_id: not-a-uuid", "/steps/0/with/session_id"),
+        (base.as_str(), "  - id: close", "  - id: Bad-Id", "/steps/0/id"),
+        (base.as_str(), "max_failures: 5%", "max_failures: lots", "/settings/max_failures"),
+        (base.as_str(), "action: session.complete", "action: null", "/steps/0/action"),
+        (list, "paginate: all", "paginate: everything", "/steps/0/paginate"),
+        (list, "page_size: 100", "page_size: 500", "/steps/0/with/page_size"),
     ];
-    for (value, expected) in bad {
-        let errors = schema_errors(&schema, &value);
+    for (text, from, to, at) in cases {
+        assert!(text.contains(from), "{from}");
+        let broken = text.replacen(from, to, 1);
+        let errors = schema_errors(&schema, &yaml_to_json(&broken));
         assert!(
-            errors.iter().any(|e| e.contains(expected)),
-            "{value}: expected `{expected}`, got {errors:?}"
+            errors.iter().any(|e| e.starts_with(&format!("{at}:"))),
+            "{to}: expected an error at {at}, got {errors:#?}"
         );
     }
+    // Each action offers its own summary, and `null` is not one of them.
+    let choices = schema
+        .pointer("/$defs/Step/properties/action/oneOf")
+        .and_then(Value::as_array)
+        .expect("action choices");
+    assert_eq!(choices.len(), 40, "39 actions + http");
+    let complete = choices
+        .iter()
+        .find(|c| c["const"] == "session.complete")
+        .expect("session.complete");
+    let summary = wts_playbook::catalog::lookup("session.complete").expect("in the catalog").summary;
+    assert_eq!(complete["description"], summary);
+    assert!(choices.iter().all(|c| !c["const"].is_null()));
+    // `paginate` names `all`, not only "integer | null".
+    let paginate = schema.pointer("/$defs/Step/properties/paginate").expect("paginate");
+    assert!(paginate.to_string().contains("\"all\""), "{paginate}");
 }
 
 #[test]
