@@ -11,7 +11,7 @@ use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use crate::cli::{Cli, Command, LogFormat, RunArgs, SchemaKind};
+use crate::cli::{Cli, Command, LogFormat, OutputFormat, RunArgs, SchemaKind};
 use crate::diagnostic::{did_you_mean, render_all, Diagnostic};
 use crate::execute::{
     check_token, execute, Client, RateLimiter, RetryPolicy, RunOptions, Transport,
@@ -43,7 +43,7 @@ pub fn exit_code(outcome: Outcome) -> u8 {
 pub fn run(cli: Cli) -> u8 {
     match cli.command {
         Command::Validate { playbooks } => validate_cmd(&playbooks),
-        Command::Actions { action } => actions_cmd(action.as_deref()),
+        Command::Actions { action, format } => actions_cmd(action.as_deref(), format),
         Command::Schema { which } => {
             let v = match which {
                 SchemaKind::Playbook => schema::playbook_schema(),
@@ -146,15 +146,24 @@ fn validate_cmd(paths: &[PathBuf]) -> u8 {
     code
 }
 
-fn actions_cmd(action: Option<&str>) -> u8 {
+fn actions_cmd(action: Option<&str>, format: OutputFormat) -> u8 {
+    let json = |v: &serde_json::Value| {
+        println!("{}", serde_json::to_string_pretty(v).expect("JSON serializes"));
+    };
     match action {
         None => {
-            print!("{}", catalog::list_table());
+            match format {
+                OutputFormat::Text => print!("{}", catalog::list_table()),
+                OutputFormat::Json => json(&catalog::list_json()),
+            }
             EXIT_OK
         }
         Some(name) => {
             if let Some(spec) = catalog::lookup(name) {
-                print!("{}", catalog::describe(spec));
+                match format {
+                    OutputFormat::Text => print!("{}", catalog::describe(spec)),
+                    OutputFormat::Json => json(&catalog::describe_json(spec)),
+                }
                 EXIT_OK
             } else {
                 let hint = did_you_mean(name, catalog::names())

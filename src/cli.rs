@@ -21,8 +21,13 @@ pub enum Command {
         #[arg(required = true)]
         playbooks: Vec<PathBuf>,
     },
-    /// List the action catalog, or one action's parameters.
-    Actions { action: Option<String> },
+    /// List the action catalog, or one action's parameters and output.
+    Actions {
+        action: Option<String>,
+        /// `text` (wrapped to the terminal) or `json`.
+        #[arg(long, value_enum, default_value = "text")]
+        format: OutputFormat,
+    },
     /// Print a JSON Schema.
     Schema { which: SchemaKind },
     /// Serve the simulated WTS account over HTTP (loopback only).
@@ -33,6 +38,12 @@ pub enum Command {
 pub enum SchemaKind {
     Playbook,
     Report,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum OutputFormat {
+    Text,
+    Json,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]

@@ -597,6 +597,28 @@ fn actions_describes_one_action() {
 }
 
 #[test]
+fn actions_fit_80_columns_off_a_terminal_and_speak_json() {
+    let out = run(&["actions", "message.send_file"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let widest = out.stdout.lines().map(|l| l.chars().count()).max().unwrap_or(0);
+    assert!(widest <= 80, "{widest} columns:\n{}", out.stdout);
+    assert!(out.stdout.contains("\noutput:\n"), "{}", out.stdout);
+    assert!(out.stdout.contains("runner: read by wts-playbook itself"), "{}", out.stdout);
+    let out = run(&["actions", "contact.get_by_phone", "--format", "json"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let v: Value = serde_json::from_str(&out.stdout).expect("JSON");
+    assert_eq!(v["name"], "contact.get_by_phone");
+    assert_eq!(v["output"]["object"], "Contact");
+    assert!(v["output"]["fields"]
+        .as_array()
+        .expect("fields")
+        .contains(&Value::from("id")));
+    let out = run(&["actions", "--format", "json"]);
+    let all: Value = serde_json::from_str(&out.stdout).expect("JSON");
+    assert_eq!(all.as_array().map(Vec::len), Some(40));
+}
+
+#[test]
 fn an_unknown_action_gets_a_did_you_mean() {
     let out = run(&["actions", "sesion.complete"]);
     assert_eq!(out.code, 2);

@@ -1,12 +1,13 @@
 //! Text renderings of the catalog for `wts-playbook actions [ACTION]`.
 //!
-//! In: the static catalog. Out: plain aligned text (no colours, no terminal width assumptions):
-//! [`list_table`], one line per action, and [`describe`], one action's route and parameters.
+//! In: the static catalog. Out: plain text (no colours): [`list_table`], one line per action,
+//! [`describe`], one action's route, parameters, output and notes wrapped to the terminal's
+//! width; and the same as JSON ([`list_json`], [`describe_json`]).
 
-use std::fmt::Write as _;
 
 use super::data::{actions, HTTP};
 use super::model::{ActionSpec, Location, Required, Rule};
+use super::outputs::{fields_of, output_of, Output, PAGE_FIELDS};
 use super::request::render_type;
 
 /// Left-aligns `rows` in columns separated by two spaces; the last column is not padded.
@@ -97,68 +98,234 @@ fn rule_text(rule: &Rule) -> String {
     }
 }
 
-/// One action: method, route, sync route, retry-safety, pagination, rules, then a table of its
-/// parameters (name, type, required, default, maps to, field — partial updates only —, doc).
+/// The notes markers the parameter docs use, and what they mean (wts-api.md §2 "Row tags").
+const MARKERS: &[(&str, &str)] = &[
+    (
+        "API:",
+        "a field the WTS API documents but the n8n node does not expose (an optional extension)",
+    ),
+    (
+        "runner:",
+        "read by wts-playbook itself, not sent as is (e.g. a file it uploads first)",
+    ),
+    (
+        "§",
+        "a section of the WTS API reference the catalog follows (wts-api.md)",
+    ),
+];
+
+fn required_text(r: Required) -> &'static str {
+    match r {
+        Required::Yes => "required",
+        Required::Cond => "conditionally required (see the rules)",
+        Required::No => "optional",
+    }
+}
+
+fn retry_text(action: &ActionSpec) -> &'static str {
+    match action.name {
+        "contact.create" => "no (yes with upsert or get_if_exists)",
+        _ => yes_no(action.idempotent),
+    }
+}
+
+/// What a template can read of the action's output, as lines.
+fn output_lines(action: &ActionSpec) -> Vec<String> {
+    let fields = |object: &str| fields_of(object).join(", ");
+    match output_of(action.name) {
+        Some(Output::Object { object }) => vec![
+            format!("a {object}: steps.{{ID}}.output.FIELD (item.output.FIELD over a fan-out's results)"),
+            format!("fields: {}", fields(object)),
+        ],
+        Some(Output::Page { object }) => vec![
+            format!("a page of {object}: steps.{{ID}}.output.items[] (each item.FIELD with `for_each: steps.ID.output.items`); with `paginate`, the items of every page in one list"),
+            format!("item fields: {}", fields(object)),
+            format!("page fields: {}", PAGE_FIELDS.join(", ")),
+        ],
+        Some(Output::Send) => vec![
+            "a QuickMessage (queued; its status is PROCESSING), or a Message with `sync: true`: steps.{ID}.output.FIELD".to_owned(),
+            format!("fields: {}", fields("QuickMessage")),
+            format!("with sync: {}", fields("Message")),
+        ],
+        Some(Output::Nothing) => vec!["none (200 without a body: the output is null)".to_owned()],
+        Some(Output::Raw) | None => vec!["the route's JSON body, as it is".to_owned()],
+    }
+}
+
+/// Word-wraps `text` to `width`, the first line after `first`, the others after `indent`.
+fn wrap_into(out: &mut String, text: &str, width: usize, first: &str, indent: &str) {
+    let opts = textwrap::Options::new(width.max(20))
+        .initial_indent(first)
+        .subsequent_indent(indent);
+    for line in textwrap::wrap(text, opts) {
+        out.push_str(line.trim_end());
+        out.push('\n');
+    }
+}
+
+/// One action at the terminal's width (80 columns when not on a terminal).
 pub fn describe(action: &ActionSpec) -> String {
+    describe_width(action, textwrap::termwidth())
+}
+
+/// One action: method, route, sync route, retry-safety, pagination, rules, then each parameter
+/// (name, type, required, where it goes, default, `fields` entry, doc), the output's shape and
+/// what the markers of the docs mean; every line wrapped to `width`.
+pub fn describe_width(action: &ActionSpec, width: usize) -> String {
     let mut out = String::new();
-    let _ = writeln!(out, "{} — {}", action.name, action.summary);
+    wrap_into(
+        &mut out,
+        &format!("{} — {}", action.name, action.summary),
+        width,
+        "",
+        "  ",
+    );
+    let mut head = Vec::new();
     if action.name == HTTP.name {
-        let _ = writeln!(out, "  route:      given by `method` and `path`");
-        let _ = writeln!(out, "  retry-safe: GET, PUT, DELETE yes; POST, PATCH no");
+        head.push(("route:", "given by `method` and `path`".to_owned()));
+        head.push(("retry-safe:", "GET, PUT, DELETE yes; POST, PATCH no".to_owned()));
     } else {
-        let _ = writeln!(out, "  route:      {} {}", action.method, action.path);
+        head.push(("route:", format!("{} {}", action.method, action.path)));
         if let Some(sp) = action.sync_path {
-            let _ = writeln!(out, "  sync route: {} {sp}  (sync: true)", action.method);
+            head.push(("sync route:", format!("{} {sp}  (sync: true)", action.method)));
         }
-        let retry = match action.name {
-            "contact.create" => "no (yes with upsert or get_if_exists)",
-            _ => yes_no(action.idempotent),
-        };
-        let _ = writeln!(out, "  retry-safe: {retry}");
-        let _ = writeln!(out, "  paginated:  {}", yes_no(action.paginated));
+        head.push(("retry-safe:", retry_text(action).to_owned()));
+        head.push(("paginated:", yes_no(action.paginated).to_owned()));
         if !action.n8n_operation.is_empty() {
-            let _ = writeln!(out, "  n8n:        {}", action.n8n_operation);
+            head.push(("n8n:", action.n8n_operation.to_owned()));
         }
     }
     if let Some(fp) = action.fields_pointer {
-        let _ = writeln!(
-            out,
-            "  partial update: `fields` at body {fp}; derived from the values given when omitted"
-        );
+        head.push((
+            "partial update:",
+            format!("`fields` at body {fp}; derived from the values given when omitted"),
+        ));
     }
     for rule in action.rules {
-        let _ = writeln!(out, "  rule:       {}", rule_text(rule));
+        head.push(("rule:", rule_text(rule)));
     }
-    out.push('\n');
-    let mut rows = vec![[
-        "PARAM", "TYPE", "REQUIRED", "DEFAULT", "MAPS TO", "FIELD", "DOC",
-    ]
-    .map(str::to_owned)
-    .to_vec()];
+    for (label, text) in head {
+        let first = format!("  {label:<11} ");
+        let indent = " ".repeat(first.chars().count());
+        wrap_into(&mut out, &text, width, &first, &indent);
+    }
+    out.push_str("\nparameters:\n");
     for p in action.params {
-        rows.push(vec![
-            p.name.to_owned(),
+        let mut facts = vec![
             render_type(p.ty),
-            match p.required {
-                Required::Yes => "yes",
-                Required::Cond => "cond.",
-                Required::No => "no",
-            }
-            .to_owned(),
-            p.default.unwrap_or("–").to_owned(),
+            required_text(p.required).to_owned(),
             maps_to(p.location),
-            p.field.unwrap_or("").to_owned(),
-            p.doc.to_owned(),
-        ]);
-    }
-    if action.fields_pointer.is_none() {
-        // The FIELD column only means something for partial updates.
-        for row in &mut rows {
-            row.remove(5);
+        ];
+        if let Some(d) = p.default {
+            facts.push(format!("default {d}"));
+        }
+        if let Some(f) = p.field {
+            facts.push(format!("fields entry {f}"));
+        }
+        wrap_into(
+            &mut out,
+            &format!("{}  {}", p.name, facts.join(" · ")),
+            width,
+            "",
+            "      ",
+        );
+        if !p.doc.is_empty() {
+            wrap_into(&mut out, p.doc, width, "    ", "    ");
         }
     }
-    out.push_str(&columns(&rows));
+    out.push_str("\noutput:\n");
+    for line in output_lines(action) {
+        wrap_into(&mut out, &line, width, "  ", "    ");
+    }
+    let docs: String = action.params.iter().map(|p| p.doc).collect();
+    let used: Vec<&(&str, &str)> = MARKERS.iter().filter(|(m, _)| docs.contains(m)).collect();
+    if !used.is_empty() {
+        out.push_str("\nnotes:\n");
+        for (marker, meaning) in used {
+            let marker = if *marker == "§" { "§N" } else { marker };
+            wrap_into(&mut out, &format!("{marker} {meaning}"), width, "  ", "    ");
+        }
+    }
     out
+}
+
+fn location_json(location: Location) -> serde_json::Value {
+    use serde_json::json;
+    match location {
+        Location::Path => json!({ "in": "path" }),
+        Location::Query(key) => json!({ "in": "query", "key": key }),
+        Location::Body(pointer) => json!({ "in": "body", "pointer": pointer }),
+        Location::Route => json!({ "in": "route" }),
+        Location::Runner => json!({ "in": "runner" }),
+    }
+}
+
+/// One action as JSON (`actions NAME --format json`).
+pub fn describe_json(action: &ActionSpec) -> serde_json::Value {
+    use serde_json::json;
+    let params: Vec<serde_json::Value> = action
+        .params
+        .iter()
+        .map(|p| {
+            json!({
+                "name": p.name,
+                "type": render_type(p.ty),
+                "required": match p.required {
+                    Required::Yes => "yes",
+                    Required::Cond => "conditional",
+                    Required::No => "no",
+                },
+                "default": p.default,
+                "maps_to": location_json(p.location),
+                "field": p.field,
+                "doc": p.doc,
+            })
+        })
+        .collect();
+    let output = match output_of(action.name) {
+        Some(o @ (Output::Object { object } | Output::Page { object })) => {
+            let mut v = serde_json::to_value(o).expect("serializes");
+            v["fields"] = json!(fields_of(object));
+            if matches!(o, Output::Page { .. }) {
+                v["page_fields"] = json!(PAGE_FIELDS);
+            }
+            v
+        }
+        Some(o @ Output::Send) => {
+            let mut v = serde_json::to_value(o).expect("serializes");
+            v["fields"] = json!(fields_of("QuickMessage"));
+            v["sync_fields"] = json!(fields_of("Message"));
+            v
+        }
+        Some(o) => serde_json::to_value(o).expect("serializes"),
+        None => json!({ "kind": "raw" }),
+    };
+    let is_http = action.name == HTTP.name;
+    json!({
+        "name": action.name,
+        "summary": action.summary,
+        "method": (!is_http).then(|| action.method.as_str()),
+        "path": (!is_http).then_some(action.path),
+        "sync_path": action.sync_path,
+        "retry_safe": if is_http { json!("by method") } else { json!(action.idempotent) },
+        "paginated": action.paginated,
+        "n8n_operation": (!action.n8n_operation.is_empty()).then_some(action.n8n_operation),
+        "fields_pointer": action.fields_pointer,
+        "rules": action.rules.iter().map(rule_text).collect::<Vec<_>>(),
+        "params": params,
+        "output": output,
+    })
+}
+
+/// Every action as a JSON array (`actions --format json`).
+pub fn list_json() -> serde_json::Value {
+    serde_json::Value::Array(
+        actions()
+            .iter()
+            .chain(std::iter::once(&HTTP))
+            .map(describe_json)
+            .collect(),
+    )
 }
 
 #[cfg(test)]
@@ -182,22 +349,71 @@ mod tests {
 
     #[test]
     fn describe_shows_route_and_param_mapping() {
-        let d = describe(lookup("session.complete").unwrap());
+        let d = describe_width(lookup("session.complete").unwrap(), 80);
         assert!(d.contains("route:      PUT /chat/v1/session/{session_id}/complete"));
         assert!(d.contains("retry-safe: yes"));
         assert!(d.contains("body /reactivateOnNewMessage"));
-        let d = describe(lookup("contact.list").unwrap());
+        let d = describe_width(lookup("contact.list").unwrap(), 80);
         assert!(d.contains("enum[] Tags|CustomFields|Portfolios"));
         assert!(d.contains("query PageSize"));
         assert!(d.contains("paginated:  yes"));
-        let d = describe(lookup("message.send_text").unwrap());
+        let d = describe_width(lookup("message.send_text").unwrap(), 80);
         assert!(d.contains("sync route: POST /chat/v1/message/send-sync"));
         assert!(d.contains("body /options/enableBot"));
-        let d = describe(lookup("session.update").unwrap());
+        let d = describe_width(lookup("session.update").unwrap(), 80);
         assert!(d.contains("DepartmentId"));
         assert!(d.contains("partial update"));
-        assert!(d.contains("FIELD"));
-        assert!(!describe(lookup("session.complete").unwrap()).contains("FIELD"));
-        assert!(describe(lookup("http").unwrap()).contains("by `method` and `path`"));
+        assert!(d.contains("fields entry"));
+        assert!(!describe_width(lookup("session.complete").unwrap(), 80).contains("fields entry"));
+        assert!(describe_width(lookup("http").unwrap(), 80).contains("by `method` and `path`"));
+    }
+
+    #[test]
+    fn every_description_fits_the_width_names_its_output_and_explains_its_markers() {
+        for name in crate::catalog::names() {
+            let spec = lookup(name).unwrap();
+            for width in [60, 80, 120] {
+                let d = describe_width(spec, width);
+                for line in d.lines() {
+                    assert!(
+                        line.chars().count() <= width,
+                        "{name} at {width}: {} columns: {line}",
+                        line.chars().count()
+                    );
+                }
+                assert!(d.contains("\noutput:\n"), "{name}");
+                for (marker, _) in MARKERS {
+                    let used = spec.params.iter().any(|p| p.doc.contains(marker));
+                    let explained = d.contains("\nnotes:\n")
+                        && d.contains(&format!("  {} ", if *marker == "§" { "§N" } else { marker }));
+                    assert_eq!(used, explained, "{name}: {marker}");
+                }
+            }
+        }
+        let d = describe_width(lookup("session.list").unwrap(), 100);
+        assert!(d.contains("steps.{ID}.output.items[]"), "{d}");
+        assert!(d.contains("item fields: id, createdAt"), "{d}");
+        let d = describe_width(lookup("contact.get_by_phone").unwrap(), 100);
+        assert!(d.contains("a Contact: steps.{ID}.output.FIELD"), "{d}");
+    }
+
+    #[test]
+    fn json_describes_every_action_with_its_output() {
+        let all = list_json();
+        let all = all.as_array().unwrap();
+        assert_eq!(all.len(), 40);
+        let complete = all.iter().find(|a| a["name"] == "session.complete").unwrap();
+        assert_eq!(complete["method"], "PUT");
+        assert_eq!(complete["retry_safe"], true);
+        assert_eq!(complete["params"][0]["name"], "session_id");
+        assert_eq!(complete["params"][0]["maps_to"]["in"], "path");
+        assert_eq!(complete["output"]["kind"], "object");
+        assert_eq!(complete["output"]["object"], "Session");
+        let list = all.iter().find(|a| a["name"] == "session.list").unwrap();
+        assert_eq!(list["output"]["kind"], "page");
+        assert!(list["output"]["page_fields"]
+            .as_array()
+            .unwrap()
+            .contains(&serde_json::json!("hasMorePages")));
     }
 }
