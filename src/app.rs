@@ -148,7 +148,10 @@ fn validate_cmd(paths: &[PathBuf]) -> u8 {
 
 fn actions_cmd(action: Option<&str>, format: OutputFormat) -> u8 {
     let json = |v: &serde_json::Value| {
-        println!("{}", serde_json::to_string_pretty(v).expect("JSON serializes"));
+        println!(
+            "{}",
+            serde_json::to_string_pretty(v).expect("JSON serializes")
+        );
     };
     match action {
         None => {
@@ -347,12 +350,12 @@ fn run_cmd(args: &RunArgs) -> u8 {
             code
         };
         let abort_early = |writer: ReportWriter, message: String| stop_early(writer, message, EXIT_ABORTED);
-        let mut writes = Writes::default();
+        let mut planned = Writes::default();
         if !args.dry_run {
             // Preflight: plan every item first (the dry run's pipeline, nothing written); a value
             // that cannot be converted stops the run before anything is sent.
             match preflight(&program, args.limit, &redactor).await {
-                Preflight::Ok(w) => writes = w,
+                Preflight::Ok(w) => planned = w,
                 Preflight::Interrupted(reason) => return stop_early(writer, reason, EXIT_ABORTED),
                 Preflight::Unplannable(message) => {
                     return stop_early(writer, format!("{message}; nothing was sent"), EXIT_INVALID)
@@ -366,7 +369,7 @@ fn run_cmd(args: &RunArgs) -> u8 {
                 base_url_setting()
             };
             if let Confirm::Refuse(message) =
-                decide(&writes, args.yes, std::io::stdin().is_terminal(), &target)
+                decide(&planned, args.yes, std::io::stdin().is_terminal(), &target)
             {
                 return stop_early(writer, message, EXIT_INVALID);
             }
@@ -410,7 +413,7 @@ fn run_cmd(args: &RunArgs) -> u8 {
                 return abort_early(writer, message);
             }
             if let Confirm::Ask(question) =
-                decide(&writes, args.yes, std::io::stdin().is_terminal(), &base_url)
+                decide(&planned, args.yes, std::io::stdin().is_terminal(), &base_url)
             {
                 if !ask(&question) {
                     return abort_early(writer, "not confirmed; nothing was changed".into());
@@ -636,12 +639,7 @@ impl Writes {
                 self.total()
             )
         };
-        let width = self
-            .steps
-            .iter()
-            .map(|s| s.action.len())
-            .max()
-            .unwrap_or(0);
+        let width = self.steps.iter().map(|s| s.action.len()).max().unwrap_or(0);
         for s in self.steps.iter().filter(|s| s.count > 0) {
             let count = if s.open_list {
                 "?".to_owned()
@@ -690,16 +688,12 @@ fn decide(writes: &Writes, yes: bool, stdin_is_terminal: bool, target: &str) -> 
 
 /// Asks on the terminal (`/dev/tty` where there is one, else stderr); true on `y` or `yes`.
 fn ask(question: &str) -> bool {
-    let tty = std::fs::OpenOptions::new().write(true).open("/dev/tty");
-    match tty {
-        Ok(mut t) => {
-            let _ = t.write_all(question.as_bytes());
-            let _ = t.flush();
-        }
-        Err(_) => {
-            eprint!("{question}");
-            let _ = std::io::stderr().flush();
-        }
+    if let Ok(mut tty) = std::fs::OpenOptions::new().write(true).open("/dev/tty") {
+        let _ = tty.write_all(question.as_bytes());
+        let _ = tty.flush();
+    } else {
+        eprint!("{question}");
+        let _ = std::io::stderr().flush();
     }
     let mut answer = String::new();
     std::io::stdin().read_line(&mut answer).is_ok()
@@ -727,7 +721,10 @@ mod tests {
 
     #[test]
     fn the_prompt_counts_the_planned_writes_per_action_and_names_the_target() {
-        let w = writes(&[("session.complete", 4000, false), ("session.send_text", 3990, false)]);
+        let w = writes(&[
+            ("session.complete", 4000, false),
+            ("session.send_text", 3990, false),
+        ]);
         let Confirm::Ask(q) = decide(&w, false, true, "https://api.wts.chat") else {
             panic!("a terminal is asked");
         };
@@ -749,7 +746,10 @@ mod tests {
         assert!(m.contains("11 object(s) at http://127.0.0.1:9"), "{m}");
         assert_eq!(decide(&w, true, false, "x"), Confirm::Proceed);
         // Ten changes or fewer go ahead unasked.
-        let w = writes(&[("session.complete", 6, false), ("session.send_text", 4, false)]);
+        let w = writes(&[
+            ("session.complete", 6, false),
+            ("session.send_text", 4, false),
+        ]);
         assert_eq!(decide(&w, false, false, "x"), Confirm::Proceed);
         // A list known only while running may be any length: ask.
         let w = writes(&[("session.transfer", 1, true)]);

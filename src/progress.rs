@@ -24,6 +24,9 @@ pub enum Mode {
 /// Where lines and events go (stderr, or a buffer in tests).
 type Sink = Arc<Mutex<Box<dyn Write + Send>>>;
 
+/// When the last line was printed, and the counts (done, failed, 429s) it showed.
+type LastLine = (Instant, Option<(u64, u64, u64)>);
+
 /// The run's progress display.
 #[derive(Clone)]
 pub struct Progress {
@@ -44,7 +47,7 @@ pub struct StepBar {
     rate_limited: Arc<AtomicU64>,
     started: Instant,
     /// When the last line was printed, and the counts it showed.
-    last_line: Arc<Mutex<(Instant, Option<(u64, u64, u64)>)>>,
+    last_line: Arc<Mutex<LastLine>>,
     bar: Option<ProgressBar>,
     mode: Mode,
     every: Duration,
@@ -277,8 +280,14 @@ mod tests {
         bar.finish();
         let lines = buf.lines();
         assert_eq!(lines.len(), 2, "{lines:?}");
-        assert!(lines[0].starts_with("close: 1/2 done, 0 failed"), "{lines:?}");
-        assert!(lines[1].starts_with("close: 2/2 done, 0 failed"), "{lines:?}");
+        assert!(
+            lines[0].starts_with("close: 1/2 done, 0 failed"),
+            "{lines:?}"
+        );
+        assert!(
+            lines[1].starts_with("close: 2/2 done, 0 failed"),
+            "{lines:?}"
+        );
     }
 
     #[test]

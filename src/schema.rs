@@ -79,9 +79,7 @@ pub fn playbook_schema() -> Value {
                 }),
             );
             props.insert("paginate".into(), paginate_schema());
-            for key in ["concurrency"] {
-                props.insert(key.into(), concurrency_schema());
-            }
+            props.insert("concurrency".into(), concurrency_schema());
         }
         step.insert("allOf".into(), Value::Array(conditionals));
     }

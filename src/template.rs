@@ -154,8 +154,9 @@ fn first_undefined(path: &str, ctx: &JValue) -> Option<String> {
             } else if available.is_empty() {
                 format!("`{here}` is undefined: {what} has no fields")
             } else {
-                let hint = crate::diagnostic::did_you_mean(part, available.iter().map(String::as_str))
-                    .map_or_else(String::new, |h| format!(" ({h})"));
+                let hint =
+                    crate::diagnostic::did_you_mean(part, available.iter().map(String::as_str))
+                        .map_or_else(String::new, |h| format!(" ({h})"));
                 format!(
                     "`{here}` is undefined{hint}: {what} has {}",
                     available.join(", ")
@@ -427,7 +428,8 @@ mod tests {
     #[test]
     fn an_undefined_value_is_named_with_what_is_there() {
         let env = Env::new();
-        let ctx = context! { item => context! { id => 7, name => "Ana" }, vars => context! { n => 1 } };
+        let ctx =
+            context! { item => context! { id => 7, name => "Ana" }, vars => context! { n => 1 } };
         let t = env.compile(&json!("{{ item.item.id }}")).unwrap();
         let (_, e) = t.render(&ctx).unwrap_err();
         assert_eq!(

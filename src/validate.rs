@@ -67,12 +67,13 @@ impl Budget {
             MaxFailures::Text(t) => {
                 let t = t.trim();
                 if let Some(p) = t.strip_suffix('%') {
-                    let p: f64 = p
-                        .trim()
-                        .parse()
-                        .map_err(|_| format!("invalid `max_failures`: `{t}` is not a percentage"))?;
+                    let p: f64 = p.trim().parse().map_err(|_| {
+                        format!("invalid `max_failures`: `{t}` is not a percentage")
+                    })?;
                     if !(0.0..=100.0).contains(&p) {
-                        return Err(format!("invalid `max_failures`: `{t}` is not between 0% and 100%"));
+                        return Err(format!(
+                            "invalid `max_failures`: `{t}` is not between 0% and 100%"
+                        ));
                     }
                     Ok(Budget::Percent(p))
                 } else {
@@ -574,17 +575,21 @@ pub fn validate(loaded: Loaded, overrides: &Overrides) -> Result<Program, Vec<Di
         }
         let mut d = Diagnostic::file(
             &loaded.path,
-            format!("--var {name}=…: the playbook has no var `{name}` (the value would be ignored)"),
+            format!(
+                "--var {name}=…: the playbook has no var `{name}` (the value would be ignored)"
+            ),
         );
-        d = d.with_hint(did_you_mean(name, known.iter().copied()).unwrap_or_else(|| {
-            if known.is_empty() {
-                "the playbook declares no vars".to_owned()
-            } else {
-                known.sort_unstable();
-                known.dedup();
-                format!("its vars: {}", known.join(", "))
-            }
-        }));
+        d = d.with_hint(
+            did_you_mean(name, known.iter().copied()).unwrap_or_else(|| {
+                if known.is_empty() {
+                    "the playbook declares no vars".to_owned()
+                } else {
+                    known.sort_unstable();
+                    known.dedup();
+                    format!("its vars: {}", known.join(", "))
+                }
+            }),
+        );
         v.diags.push(d);
     }
     let referenced = std::mem::take(&mut v.referenced);

@@ -304,12 +304,17 @@ fn a_var_the_playbook_does_not_declare_is_refused_with_a_did_you_mean() {
     assert_eq!(out.code, 2, "{}", out.stderr);
     assert!(report.is_none(), "nothing is planned");
     assert!(
-        out.stderr
-            .contains("--var goodby=…: the playbook has no var `goodby` (the value would be ignored)"),
+        out.stderr.contains(
+            "--var goodby=…: the playbook has no var `goodby` (the value would be ignored)"
+        ),
         "{}",
         out.stderr
     );
-    assert!(out.stderr.contains("did you mean `goodbye`"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("did you mean `goodbye`"),
+        "{}",
+        out.stderr
+    );
     // A declared one is taken.
     let (out, report) = dry_run(
         "playbooks/close-stale-sessions.yaml",
@@ -323,7 +328,10 @@ fn a_var_the_playbook_does_not_declare_is_refused_with_a_did_you_mean() {
         .iter()
         .filter_map(|i| i.pointer("/request/body/text"))
         .collect();
-    assert!(!texts.is_empty() && texts.iter().all(|t| *t == "See you"), "{texts:?}");
+    assert!(
+        !texts.is_empty() && texts.iter().all(|t| *t == "See you"),
+        "{texts:?}"
+    );
 }
 
 #[test]
@@ -600,10 +608,19 @@ fn actions_describes_one_action() {
 fn actions_fit_80_columns_off_a_terminal_and_speak_json() {
     let out = run(&["actions", "message.send_file"]);
     assert_eq!(out.code, 0, "{}", out.stderr);
-    let widest = out.stdout.lines().map(|l| l.chars().count()).max().unwrap_or(0);
+    let widest = out
+        .stdout
+        .lines()
+        .map(|l| l.chars().count())
+        .max()
+        .unwrap_or(0);
     assert!(widest <= 80, "{widest} columns:\n{}", out.stdout);
     assert!(out.stdout.contains("\noutput:\n"), "{}", out.stdout);
-    assert!(out.stdout.contains("runner: read by wts-playbook itself"), "{}", out.stdout);
+    assert!(
+        out.stdout.contains("runner: read by wts-playbook itself"),
+        "{}",
+        out.stdout
+    );
     let out = run(&["actions", "contact.get_by_phone", "--format", "json"]);
     assert_eq!(out.code, 0, "{}", out.stderr);
     let v: Value = serde_json::from_str(&out.stdout).expect("JSON");
@@ -829,14 +846,47 @@ fn the_schema_flags_what_an_editor_should_flag() {
         .expect("playbook");
     assert!(schema_errors(&schema, &yaml_to_json(&base)).is_empty());
     let list = "version: 1\nname: x\nsteps:\n  - id: open\n    action: session.list\n    paginate: all\n    with: { page_size: 100 }\n";
-    assert!(schema_errors(&schema, &yaml_to_json(list)).is_empty(), "{list}");
+    assert!(
+        schema_errors(&schema, &yaml_to_json(list)).is_empty(),
+        "{list}"
+    );
     let cases = [
-        (base.as_str(), "session_id: \"{{ row.session_id }}\"", "session_id: not-a-uuid", "/steps/0/with/session_id"),
-        (base.as_str(), "  - id: close", "  - id: Bad-Id", "/steps/0/id"),
-        (base.as_str(), "max_failures: 5%", "max_failures: lots", "/settings/max_failures"),
-        (base.as_str(), "action: session.complete", "action: null", "/steps/0/action"),
-        (list, "paginate: all", "paginate: everything", "/steps/0/paginate"),
-        (list, "page_size: 100", "page_size: 500", "/steps/0/with/page_size"),
+        (
+            base.as_str(),
+            "session_id: \"{{ row.session_id }}\"",
+            "session_id: not-a-uuid",
+            "/steps/0/with/session_id",
+        ),
+        (
+            base.as_str(),
+            "  - id: close",
+            "  - id: Bad-Id",
+            "/steps/0/id",
+        ),
+        (
+            base.as_str(),
+            "max_failures: 5%",
+            "max_failures: lots",
+            "/settings/max_failures",
+        ),
+        (
+            base.as_str(),
+            "action: session.complete",
+            "action: null",
+            "/steps/0/action",
+        ),
+        (
+            list,
+            "paginate: all",
+            "paginate: everything",
+            "/steps/0/paginate",
+        ),
+        (
+            list,
+            "page_size: 100",
+            "page_size: 500",
+            "/steps/0/with/page_size",
+        ),
     ];
     for (text, from, to, at) in cases {
         assert!(text.contains(from), "{from}");
@@ -857,11 +907,15 @@ fn the_schema_flags_what_an_editor_should_flag() {
         .iter()
         .find(|c| c["const"] == "session.complete")
         .expect("session.complete");
-    let summary = wts_playbook::catalog::lookup("session.complete").expect("in the catalog").summary;
+    let summary = wts_playbook::catalog::lookup("session.complete")
+        .expect("in the catalog")
+        .summary;
     assert_eq!(complete["description"], summary);
     assert!(choices.iter().all(|c| !c["const"].is_null()));
     // `paginate` names `all`, not only "integer | null".
-    let paginate = schema.pointer("/$defs/Step/properties/paginate").expect("paginate");
+    let paginate = schema
+        .pointer("/$defs/Step/properties/paginate")
+        .expect("paginate");
     assert!(paginate.to_string().contains("\"all\""), "{paginate}");
 }
 
@@ -892,7 +946,10 @@ fn json_logs_carry_progress_as_json_events_once_per_step() {
             .filter(|e| e["fields"]["step"] == step && e["fields"]["message"] == "step finished")
             .collect();
         assert_eq!(finished.len(), 1, "{step}: {events:#?}");
-        assert_eq!(finished[0]["fields"]["done"], finished[0]["fields"]["total"]);
+        assert_eq!(
+            finished[0]["fields"]["done"],
+            finished[0]["fields"]["total"]
+        );
     }
 }
 
@@ -934,8 +991,14 @@ fn a_terminal_is_asked_before_changing_more_than_ten_objects() {
             text.contains("This run will change 20 object(s) at http://127.0.0.1:"),
             "{text}"
         );
-        assert!(text.contains("10  session.complete   (step `close`)"), "{text}");
-        assert!(text.contains("10  session.send_text  (step `tell`)"), "{text}");
+        assert!(
+            text.contains("10  session.complete   (step `close`)"),
+            "{text}"
+        );
+        assert!(
+            text.contains("10  session.send_text  (step `tell`)"),
+            "{text}"
+        );
         assert!(text.contains("Proceed? [y/N]"), "{text}");
         let doc: Value =
             serde_json::from_str(&std::fs::read_to_string(&report).expect("report")).expect("json");

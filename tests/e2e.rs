@@ -1331,13 +1331,21 @@ fn without_a_terminal_a_large_run_needs_yes_and_sends_nothing() {
     let run = env.run_unconfirmed(&pb, Some("t"), &[]);
     assert_eq!(run.code, 2, "{}", run.context());
     assert!(
-        run.stderr.contains("This run will change 11 object(s) at http://127.0.0.1:"),
+        run.stderr
+            .contains("This run will change 11 object(s) at http://127.0.0.1:"),
         "{}",
         run.context()
     );
-    assert!(run.stderr.contains("11  session.complete  (step `close`)"), "{}", run.context());
+    assert!(
+        run.stderr.contains("11  session.complete  (step `close`)"),
+        "{}",
+        run.context()
+    );
     assert!(run.stderr.contains("pass --yes"), "{}", run.context());
-    assert!(env.journal().is_empty(), "nothing is sent, not even the token check");
+    assert!(
+        env.journal().is_empty(),
+        "nothing is sent, not even the token check"
+    );
     // Ten changes or fewer need no --yes.
     env.csv("ids.csv", "session_id", &ids[..10]);
     let run = env.run_unconfirmed(&pb, Some("t"), &[]);
@@ -1353,13 +1361,22 @@ fn a_header_only_csv_is_a_warning_in_the_summary_and_the_report() {
     let run = env.run(&pb, Some("t"), &[]);
     assert_eq!(run.code, 0, "{}", run.context());
     let warning = "ids.csv) has a header but no rows: step `close` runs no item";
-    assert!(run.stdout.contains("warning: input `ids` ("), "{}", run.context());
+    assert!(
+        run.stdout.contains("warning: input `ids` ("),
+        "{}",
+        run.context()
+    );
     assert!(run.stdout.contains(warning), "{}", run.context());
     let report = run.report();
-    let warnings = report["warnings"].as_array().expect("warnings in the report");
+    let warnings = report["warnings"]
+        .as_array()
+        .expect("warnings in the report");
     assert_eq!(warnings.len(), 1, "{report}");
     assert!(warnings[0].as_str().unwrap().ends_with(warning), "{report}");
-    assert!(env.journal().iter().all(|e| e.method == "GET"), "no change sent");
+    assert!(
+        env.journal().iter().all(|e| e.method == "GET"),
+        "no change sent"
+    );
 }
 
 #[test]
@@ -1407,7 +1424,13 @@ steps:
             ),
             "{error}"
         );
-        assert!(error.contains(", id, "), "the available fields are listed: {error}");
+        assert!(
+            error.contains(", id, "),
+            "the available fields are listed: {error}"
+        );
     }
-    assert!(env.journal().iter().all(|e| e.method == "GET"), "nothing was sent");
+    assert!(
+        env.journal().iter().all(|e| e.method == "GET"),
+        "nothing was sent"
+    );
 }

@@ -365,12 +365,21 @@ fn failed_csv_adds_fixed_columns_once() {
     // Fed back as the input, a failed-rows CSV keeps its columns: `_status`/`_error` are
     // overwritten, not added a second time.
     let first = dir.path().join("first.csv");
-    std::fs::write(&first, "session_id,note,_status,_error\ns-1,hi,failed,400 old\n").unwrap();
+    std::fs::write(
+        &first,
+        "session_id,note,_status,_error\ns-1,hi,failed,400 old\n",
+    )
+    .unwrap();
     let input = InputSpec::new("again", &first).with_key("session_id");
     let header = read_header(&input).unwrap();
     let mut writer = FailedCsvWriter::create(&out, &header, b',').unwrap();
-    assert_eq!(writer.columns(), ["session_id", "note", "_status", "_error"]);
-    writer.write(&rows(&input)[0], "unknown", "timeout").unwrap();
+    assert_eq!(
+        writer.columns(),
+        ["session_id", "note", "_status", "_error"]
+    );
+    writer
+        .write(&rows(&input)[0], "unknown", "timeout")
+        .unwrap();
     writer.finish().unwrap();
     assert_eq!(
         std::fs::read_to_string(&out).unwrap(),

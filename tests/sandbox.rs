@@ -1798,10 +1798,26 @@ async fn strict_mode_answers_unknown_ids_and_phones_with_404_and_changes_nothing
     .await;
     let before = c.get("/__sandbox/state").await;
     for (method, path, body) in [
-        (Method::PUT, format!("/chat/v1/session/{NEW_SESSION}/complete"), json!({})),
-        (Method::GET, format!("/chat/v1/session/{NEW_SESSION}"), Value::Null),
-        (Method::GET, "/core/v1/contact/phonenumber/5511900000000".to_owned(), Value::Null),
-        (Method::GET, format!("/core/v1/contact/{NEW_SESSION}"), Value::Null),
+        (
+            Method::PUT,
+            format!("/chat/v1/session/{NEW_SESSION}/complete"),
+            json!({}),
+        ),
+        (
+            Method::GET,
+            format!("/chat/v1/session/{NEW_SESSION}"),
+            Value::Null,
+        ),
+        (
+            Method::GET,
+            "/core/v1/contact/phonenumber/5511900000000".to_owned(),
+            Value::Null,
+        ),
+        (
+            Method::GET,
+            format!("/core/v1/contact/{NEW_SESSION}"),
+            Value::Null,
+        ),
     ] {
         let (status, v) = c.send(method.clone(), &path, Some(body)).await;
         assert_eq!(status, StatusCode::NOT_FOUND, "{method} {path}: {v}");
@@ -1818,7 +1834,10 @@ async fn strict_mode_answers_unknown_ids_and_phones_with_404_and_changes_nothing
         .await;
     assert_eq!(status, StatusCode::NOT_FOUND, "{v}");
     let after = c.get("/__sandbox/state").await;
-    assert_eq!(before["sessions"], after["sessions"], "nothing was created or changed");
+    assert_eq!(
+        before["sessions"], after["sessions"],
+        "nothing was created or changed"
+    );
     assert_eq!(before["contacts"], after["contacts"]);
     // What exists still works.
     c.ok(

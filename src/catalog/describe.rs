@@ -4,7 +4,6 @@
 //! [`describe`], one action's route, parameters, output and notes wrapped to the terminal's
 //! width; and the same as JSON ([`list_json`], [`describe_json`]).
 
-
 use super::data::{actions, HTTP};
 use super::model::{ActionSpec, Location, Required, Rule};
 use super::outputs::{fields_of, output_of, Output, PAGE_FIELDS};
@@ -183,11 +182,17 @@ pub fn describe_width(action: &ActionSpec, width: usize) -> String {
     let mut head = Vec::new();
     if action.name == HTTP.name {
         head.push(("route:", "given by `method` and `path`".to_owned()));
-        head.push(("retry-safe:", "GET, PUT, DELETE yes; POST, PATCH no".to_owned()));
+        head.push((
+            "retry-safe:",
+            "GET, PUT, DELETE yes; POST, PATCH no".to_owned(),
+        ));
     } else {
         head.push(("route:", format!("{} {}", action.method, action.path)));
         if let Some(sp) = action.sync_path {
-            head.push(("sync route:", format!("{} {sp}  (sync: true)", action.method)));
+            head.push((
+                "sync route:",
+                format!("{} {sp}  (sync: true)", action.method),
+            ));
         }
         head.push(("retry-safe:", retry_text(action).to_owned()));
         head.push(("paginated:", yes_no(action.paginated).to_owned()));
@@ -243,7 +248,13 @@ pub fn describe_width(action: &ActionSpec, width: usize) -> String {
         out.push_str("\nnotes:\n");
         for (marker, meaning) in used {
             let marker = if *marker == "§" { "§N" } else { marker };
-            wrap_into(&mut out, &format!("{marker} {meaning}"), width, "  ", "    ");
+            wrap_into(
+                &mut out,
+                &format!("{marker} {meaning}"),
+                width,
+                "  ",
+                "    ",
+            );
         }
     }
     out
@@ -385,7 +396,10 @@ mod tests {
                 for (marker, _) in MARKERS {
                     let used = spec.params.iter().any(|p| p.doc.contains(marker));
                     let explained = d.contains("\nnotes:\n")
-                        && d.contains(&format!("  {} ", if *marker == "§" { "§N" } else { marker }));
+                        && d.contains(&format!(
+                            "  {} ",
+                            if *marker == "§" { "§N" } else { marker }
+                        ));
                     assert_eq!(used, explained, "{name}: {marker}");
                 }
             }
@@ -402,7 +416,10 @@ mod tests {
         let all = list_json();
         let all = all.as_array().unwrap();
         assert_eq!(all.len(), 40);
-        let complete = all.iter().find(|a| a["name"] == "session.complete").unwrap();
+        let complete = all
+            .iter()
+            .find(|a| a["name"] == "session.complete")
+            .unwrap();
         assert_eq!(complete["method"], "PUT");
         assert_eq!(complete["retry_safe"], true);
         assert_eq!(complete["params"][0]["name"], "session_id");

@@ -460,15 +460,13 @@ fn items_of(shared: &Shared, step: &StepPlan, steps: &JValue) -> Result<(Items, 
         Source::Expr { expr, row_input } => {
             let input: Option<Arc<str>> = row_input.as_deref().map(Arc::from);
             let ctx = plan::list_context(&shared.base, steps);
-            let list = expr
-                .eval(&ctx)
-                .map_err(|e| {
-                    format!(
-                        "for_each `{}`: {}",
-                        expr.source,
-                        template::describe_in(&e, &expr.variables(), &ctx)
-                    )
-                })?;
+            let list = expr.eval(&ctx).map_err(|e| {
+                format!(
+                    "for_each `{}`: {}",
+                    expr.source,
+                    template::describe_in(&e, &expr.variables(), &ctx)
+                )
+            })?;
             if list.downcast_object_ref::<Placeholder>().is_some() {
                 // A dry run cannot know the list: show one representative item.
                 if let Some(st) = shared.states.lock().expect("states").get_mut(&step.id) {

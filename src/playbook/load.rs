@@ -222,7 +222,10 @@ fn accepted(key: &str, v: &Yaml) -> Option<&'static str> {
     }
     let (ok, expected) = match key {
         "id" => (is::<String>(v), "a step id, [a-z][a-z0-9_]*"),
-        "action" => (is::<String>(v), "an action name (`wts-playbook actions` lists them)"),
+        "action" => (
+            is::<String>(v),
+            "an action name (`wts-playbook actions` lists them)",
+        ),
         "description" | "key" | "csv" => (is::<String>(v), "a string"),
         "delimiter" => (is::<String>(v), "one character, e.g. `;`"),
         "for_each" => (is::<String>(v), "`inputs.NAME` or a list expression"),
@@ -230,7 +233,10 @@ fn accepted(key: &str, v: &Yaml) -> Option<&'static str> {
             is::<indexmap::IndexMap<String, serde_json::Value>>(v),
             "a mapping of parameter names to values",
         ),
-        "paginate" => (is::<Paginate>(v), "`all` or a page count (a whole number ≥ 1)"),
+        "paginate" => (
+            is::<Paginate>(v),
+            "`all` or a page count (a whole number ≥ 1)",
+        ),
         "concurrency" => (is::<u32>(v), "a whole number ≥ 1"),
         "attempts" => (is::<u32>(v), "a whole number of tries ≥ 1"),
         "timeout" | "backoff" | "max_backoff" => (is::<String>(v), "a duration such as `30s`"),
@@ -244,7 +250,10 @@ fn accepted(key: &str, v: &Yaml) -> Option<&'static str> {
             "a count (`10`) or a percentage of the step's items (`5%`)",
         ),
         "secrets" => (is::<Vec<String>>(v), "a list of var names"),
-        "retry" => (v.is_mapping(), "a mapping of attempts, backoff, max_backoff"),
+        "retry" => (
+            v.is_mapping(),
+            "a mapping of attempts, backoff, max_backoff",
+        ),
         _ => (true, ""),
     };
     (!ok).then_some(expected)
@@ -324,7 +333,10 @@ impl Cx<'_> {
             if let Some(expected) = accepted(&name, &value) {
                 self.at_value(
                     &at,
-                    format!("invalid `{name}`: expected {expected}, got {}", show(&value)),
+                    format!(
+                        "invalid `{name}`: expected {expected}, got {}",
+                        show(&value)
+                    ),
                 );
                 m.remove(&k);
             } else if name == "retry" {
@@ -444,9 +456,7 @@ impl Cx<'_> {
                 for (i, sv) in seq.iter().enumerate() {
                     let p = join("steps", &i.to_string());
                     if let Some(par) = sv.get("parallel") {
-                        if !self.keys(sv, &p, "a parallel group", &["parallel"]) {
-                            self.dropped = true;
-                        } else {
+                        if self.keys(sv, &p, "a parallel group", &["parallel"]) {
                             let pp = join(&p, "parallel");
                             match par.as_sequence() {
                                 Some(list) if !list.is_empty() => {
@@ -467,6 +477,8 @@ impl Cx<'_> {
                                     self.dropped = true;
                                 }
                             }
+                        } else {
+                            self.dropped = true;
                         }
                     } else if let Some(step) = self.step(sv, &p) {
                         steps.push(StepDef::Step(Box::new(step)));
@@ -516,9 +528,7 @@ impl Cx<'_> {
         // Each field on its own: a wrong value is reported at it, and the step is kept without
         // it so that every other check still runs.
         let own = self.fields(&own, path);
-        if own.get("id").is_none() {
-            return None;
-        }
+        own.get("id")?;
         let mut step: Step = self.typed(&own, path, "step")?;
         if let Some(children) = children {
             let cp = join(path, "steps");
@@ -618,7 +628,10 @@ mod tests {
             "version: 1\nname: x\nsettings:\n  max_failures: [1]\n  retry: { attempts: many }\nsteps:\n  - id: a\n    action: session.list\n    paginate: everything\n    concurrency: -1\n  - id: b\n    action: session.get\n    on_error: carry_on\n    with:\n"
                 .to_owned(),
         );
-        let messages: Vec<String> = e.iter().map(|d| format!("{}:{} {}", d.line, d.column, d.message)).collect();
+        let messages: Vec<String> = e
+            .iter()
+            .map(|d| format!("{}:{} {}", d.line, d.column, d.message))
+            .collect();
         assert_eq!(
             messages,
             [
