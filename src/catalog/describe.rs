@@ -162,6 +162,41 @@ fn wrap_into(out: &mut String, text: &str, width: usize, first: &str, indent: &s
     }
 }
 
+/// Lays out `atoms` (the first, then the others joined by " · ") on lines of at most `width`,
+/// breaking only between atoms (an atom longer than a line is wrapped on its own).
+fn wrap_atoms(out: &mut String, atoms: &[String], width: usize, indent: &str) {
+    let mut line = String::new();
+    for (i, atom) in atoms.iter().enumerate() {
+        let sep = if i <= 1 { "  " } else { " · " };
+        let piece = if i == 0 {
+            atom.trim_end().to_owned()
+        } else {
+            format!("{sep}{atom}")
+        };
+        if i > 0 && line.chars().count() + piece.chars().count() > width {
+            out.push_str(line.trim_end());
+            out.push('\n');
+            let rest = format!("{indent}{atom}");
+            if rest.chars().count() > width {
+                let mut wrapped = String::new();
+                wrap_into(&mut wrapped, atom, width, indent, indent);
+                let mut lines: Vec<&str> = wrapped.lines().collect();
+                line = lines.pop().unwrap_or("").to_owned();
+                for l in lines {
+                    out.push_str(l);
+                    out.push('\n');
+                }
+            } else {
+                line = rest;
+            }
+        } else {
+            line.push_str(&piece);
+        }
+    }
+    out.push_str(line.trim_end());
+    out.push('\n');
+}
+
 /// One action at the terminal's width (80 columns when not on a terminal).
 pub fn describe(action: &ActionSpec) -> String {
     describe_width(action, textwrap::termwidth())
@@ -227,13 +262,9 @@ pub fn describe_width(action: &ActionSpec, width: usize) -> String {
         if let Some(f) = p.field {
             facts.push(format!("fields entry {f}"));
         }
-        wrap_into(
-            &mut out,
-            &format!("{}  {}", p.name, facts.join(" · ")),
-            width,
-            "",
-            "      ",
-        );
+        let mut atoms = vec![format!("{} ", p.name)];
+        atoms.extend(facts);
+        wrap_atoms(&mut out, &atoms, width, "      ");
         if !p.doc.is_empty() {
             wrap_into(&mut out, p.doc, width, "    ", "    ");
         }
