@@ -1343,8 +1343,10 @@ impl V<'_> {
                             did_you_mean(field, RESULT_FIELDS.iter().copied()),
                         ));
                     }
-                    if *field == "row" {
-                        if let Some(col) = parts.get(2) {
+                    // A result's `row` has the input's columns; so has its `item` over CSV
+                    // rows (over an earlier step's results it is a result: row, status, …).
+                    if let Some(col) = parts.get(2) {
+                        if *field == "row" || (*field == "item" && !RESULT_FIELDS.contains(col)) {
                             return check_column(col, &scope.row_input);
                         }
                     }
@@ -1475,6 +1477,26 @@ mod tests {
             ],
             "only the steps' own errors, no `has not run yet` for their readers"
         );
+    }
+
+    #[test]
+    fn a_result_items_row_fields_are_the_inputs_columns() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        std::fs::write(
+            dir.path().join("s.csv"),
+            "session_id,ticket\n{ID},T-1\n".replace("{ID}", ID),
+        )
+        .expect("csv");
+        let path = dir.path().join("p.yaml");
+        let src = "version: 1\nname: x\ninputs:\n  s: { csv: s.csv, key: session_id }\nsteps:\n  - id: close\n    action: session.complete\n    for_each: inputs.s\n    with: { session_id: \"{{ row.session_id }}\" }\n  - id: tell\n    action: session.send_text\n    for_each: steps.close.succeeded\n    with: { session_id: \"{{ item.item.id }}\", text: \"{{ item.row.ticket }}\" }\n";
+        let loaded = load_str(&path, src.to_owned()).expect("loads");
+        let e = validate(loaded, &Overrides::default()).unwrap_err();
+        assert_eq!(e.len(), 1, "{e:#?}");
+        assert_eq!(
+            e[0].message,
+            "undefined variable `item.item.id`: input `s` has no column `id`"
+        );
+        assert_eq!(e[0].hint.as_deref(), Some("columns: session_id, ticket"));
     }
 
     #[test]
