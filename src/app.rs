@@ -77,12 +77,20 @@ enum Preflight {
     Unplannable(String),
 }
 
-async fn preflight(program: &Arc<Program>, limit: Option<u64>, redactor: &Redactor) -> Preflight {
+/// Plans every item the run will send: `limit` and, with `--resume`, what it skips, as the run
+/// will (so the writes counted for the confirmation are exactly the run's).
+async fn preflight(
+    program: &Arc<Program>,
+    limit: Option<u64>,
+    redactor: &Redactor,
+    resume: Option<(ResumeIndex, bool)>,
+) -> Preflight {
+    let (resume, retry_unknown) = resume.map_or((None, false), |(r, u)| (Some(r), u));
     let options = RunOptions {
         failed_csv: None,
         limit,
-        resume: None,
-        retry_unknown: false,
+        resume,
+        retry_unknown,
         preview: 0,
     };
     let progress = Progress::new(crate::progress::Mode::Quiet);
@@ -120,7 +128,7 @@ fn validate_cmd(paths: &[PathBuf]) -> u8 {
                 let program = Arc::new(program);
                 let redactor = Redactor::new(program.secrets.clone());
                 if let Preflight::Unplannable(message) =
-                    runtime().block_on(preflight(&program, None, &redactor))
+                    runtime().block_on(preflight(&program, None, &redactor, None))
                 {
                     eprintln!("error: {}: {}", path.display(), redactor.redact(&message));
                     code = EXIT_INVALID;
@@ -354,7 +362,8 @@ fn run_cmd(args: &RunArgs) -> u8 {
         if !args.dry_run {
             // Preflight: plan every item first (the dry run's pipeline, nothing written); a value
             // that cannot be converted stops the run before anything is sent.
-            match preflight(&program, args.limit, &redactor).await {
+            let resumed = resume.clone().map(|r| (r, args.retry_unknown));
+            match preflight(&program, args.limit, &redactor, resumed).await {
                 Preflight::Ok(w) => planned = w,
                 Preflight::Interrupted(reason) => return stop_early(writer, reason, EXIT_ABORTED),
                 Preflight::Unplannable(message) => {

@@ -1434,3 +1434,27 @@ steps:
         "nothing was sent"
     );
 }
+
+#[test]
+fn the_confirmation_counts_only_what_a_resume_will_send() {
+    let env = Env::new(SandboxConfig::default());
+    let ids = uuids(14);
+    env.csv("ids.csv", "session_id", &ids);
+    let pb = env.write("close.yaml", &close_playbook(""));
+    // A canary: the first 5 sessions.
+    let first = env.run(&pb, Some("t"), &["--limit", "5"]);
+    assert_eq!(first.code, 0, "{}", first.context());
+    let earlier = env.write(
+        "first.json",
+        first.report_text.as_deref().expect("a report"),
+    );
+    // 14 planned, 5 done before: the 9 left need no --yes.
+    let run = env.run_unconfirmed(&pb, Some("t"), &["--resume", earlier.to_str().unwrap()]);
+    assert_eq!(run.code, 0, "{}", run.context());
+    let journal = env.journal();
+    let mut closed: Vec<&str> = journal.iter().filter_map(completed_id).collect();
+    closed.sort_unstable();
+    let mut expected: Vec<&str> = ids.iter().map(String::as_str).collect();
+    expected.sort_unstable();
+    assert_eq!(closed, expected, "each session closed once");
+}
