@@ -181,7 +181,7 @@ fn wrap_atoms(out: &mut String, atoms: &[String], width: usize, indent: &str) {
                 let mut wrapped = String::new();
                 wrap_into(&mut wrapped, atom, width, indent, indent);
                 let mut lines: Vec<&str> = wrapped.lines().collect();
-                line = lines.pop().unwrap_or("").to_owned();
+                lines.pop().unwrap_or("").clone_into(&mut line);
                 for l in lines {
                     out.push_str(l);
                     out.push('\n');
