@@ -164,7 +164,15 @@ fn actions_cmd(action: Option<&str>, format: OutputFormat) -> u8 {
     match action {
         None => {
             match format {
-                OutputFormat::Text => print!("{}", catalog::list_table()),
+                OutputFormat::Text => {
+                    // On a terminal, fitted to it; piped, the full table (one line per action).
+                    let width = if std::io::stdout().is_terminal() {
+                        textwrap::termwidth()
+                    } else {
+                        usize::MAX
+                    };
+                    print!("{}", catalog::list_for_width(width));
+                }
                 OutputFormat::Json => json(&catalog::list_json()),
             }
             EXIT_OK

@@ -75,6 +75,36 @@ pub fn list_table() -> String {
     columns(&rows)
 }
 
+/// [`list_table`] when it fits in `width` columns; otherwise two lines per action, its name,
+/// method, route and retry-safety, then its summary wrapped below.
+pub fn list_for_width(width: usize) -> String {
+    let table = list_table();
+    if table.lines().all(|l| l.chars().count() <= width) {
+        return table;
+    }
+    let mut out = String::new();
+    let entries = actions().iter().map(|a| {
+        (
+            a.name,
+            format!("{} {}", a.method, a.path),
+            yes_no(a.idempotent),
+            a.summary,
+        )
+    });
+    let http = (
+        HTTP.name,
+        "any /core/, /chat/ or /crm/ path".to_owned(),
+        "by method",
+        HTTP.summary,
+    );
+    for (name, route, retry, summary) in entries.chain(std::iter::once(http)) {
+        let atoms = [name.to_owned(), route, format!("retry-safe: {retry}")];
+        wrap_atoms(&mut out, &atoms, width, "    ");
+        wrap_into(&mut out, summary, width, "    ", "    ");
+    }
+    out
+}
+
 fn maps_to(location: Location) -> String {
     match location {
         Location::Path => "path".into(),
@@ -440,6 +470,15 @@ mod tests {
         assert!(d.contains("item fields: id, createdAt"), "{d}");
         let d = describe_width(lookup("contact.get_by_phone").unwrap(), 100);
         assert!(d.contains("a Contact: steps.{ID}.output.FIELD"), "{d}");
+    }
+
+    #[test]
+    fn the_list_fits_a_narrow_terminal() {
+        assert_eq!(list_for_width(500), list_table());
+        let narrow = list_for_width(80);
+        assert!(narrow.lines().all(|l| l.chars().count() <= 80), "{narrow}");
+        assert!(narrow.contains("session.complete  PUT /chat/v1/session/{session_id}/complete · retry-safe: yes\n    Complete"), "{narrow}");
+        assert_eq!(narrow.lines().filter(|l| !l.starts_with(' ')).count(), 40);
     }
 
     #[test]

@@ -27,7 +27,9 @@ mod outputs;
 mod request;
 
 pub use data::{actions, lookup, names, FILE_TYPE, HTTP};
-pub use describe::{describe, describe_json, describe_width, list_json, list_table};
+pub use describe::{
+    describe, describe_json, describe_width, list_for_width, list_json, list_table,
+};
 pub use model::*;
 pub use outputs::{fields_of, output_of, Output, PAGE_FIELDS};
 pub use request::{build, check_names, convert, file_id_pointer, is_idempotent, ParamProblem};
