@@ -36,6 +36,7 @@ pub fn playbook_schema() -> Value {
             "if": { "properties": { "action": { "const": name } }, "required": ["action"] },
             "then": { "properties": { "with": {
                 "type": "object",
+                "title": format!("{name} parameters"),
                 "description": spec.summary,
                 "properties": props,
                 "required": required,
@@ -74,6 +75,7 @@ pub fn playbook_schema() -> Value {
             props.insert(
                 "with".into(),
                 json!({
+                    "title": "parameters",
                     "description": "The action's parameters; strings are templates.",
                     "type": "object"
                 }),

@@ -917,6 +917,22 @@ fn the_schema_flags_what_an_editor_should_flag() {
         .pointer("/$defs/Step/properties/paginate")
         .expect("paginate");
     assert!(paginate.to_string().contains("\"all\""), "{paginate}");
+    // `with:` is titled by its action (an editor labels the object by it, not by the root).
+    let with = complete_with(&schema);
+    assert_eq!(with["title"], "session.complete parameters");
+}
+
+fn complete_with(schema: &Value) -> &Value {
+    schema
+        .pointer("/$defs/Step/allOf")
+        .and_then(Value::as_array)
+        .and_then(|all| {
+            all.iter().find(|c| {
+                c.pointer("/if/properties/action/const") == Some(&Value::from("session.complete"))
+            })
+        })
+        .and_then(|c| c.pointer("/then/properties/with"))
+        .expect("session.complete's with")
 }
 
 #[test]
