@@ -358,7 +358,11 @@ fn run_cmd(args: &RunArgs) -> u8 {
         };
         // A run that stops before its first item still leaves a report, outcome aborted.
         let stop_early = |writer: ReportWriter, message: String, code: u8| {
-            eprintln!("error: {}", redactor.redact(&message));
+            if args.log_format == LogFormat::Json {
+                tracing::error!("{}", redactor.redact(&message));
+            } else {
+                eprintln!("error: {}", redactor.redact(&message));
+            }
             if let Err(e) = writer.finish(jiff::Timestamp::now(), Outcome::Aborted) {
                 eprintln!("error: cannot finish the report {}: {e}", report_path.display());
             }

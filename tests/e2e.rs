@@ -1346,6 +1346,19 @@ fn without_a_terminal_a_large_run_needs_yes_and_sends_nothing() {
         env.journal().is_empty(),
         "nothing is sent, not even the token check"
     );
+    // With JSON logs the refusal is a JSON log line too.
+    let run = env.run_unconfirmed(&pb, Some("t"), &["--log-format", "json"]);
+    assert_eq!(run.code, 2, "{}", run.context());
+    let line: Value =
+        serde_json::from_str(run.stderr.trim()).unwrap_or_else(|e| panic!("{e}: {}", run.stderr));
+    assert_eq!(line["level"], "ERROR", "{line}");
+    assert!(
+        line["fields"]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("pass --yes"),
+        "{line}"
+    );
     // Ten changes or fewer need no --yes.
     env.csv("ids.csv", "session_id", &ids[..10]);
     let run = env.run_unconfirmed(&pb, Some("t"), &[]);
