@@ -491,7 +491,7 @@ pub fn validate(loaded: Loaded, overrides: &Overrides) -> Result<Program, Vec<Di
             let d = if overrides.rate_limit.is_some() {
                 Diagnostic::file(&loaded.path, format!("--rate-limit: {e}"))
             } else {
-                loaded.at_value("settings.rate_limit", format!("invalid rate limit: {e}"))
+                loaded.at_value("settings.rate_limit", format!("invalid `rate_limit`: {e}"))
             };
             diags.push(d.with_hint("use `api`, `off`, or windows like `2/s` or `50/10s,900/5m`"));
         }
@@ -771,7 +771,10 @@ fn duration_setting(
         Some(t) => parse_duration(t).unwrap_or_else(|e| {
             diags.push(
                 loaded
-                    .at_value(path, format!("invalid duration: {e}"))
+                    .at_value(
+                        path,
+                        format!("invalid `{}`: {e}", path.rsplit('.').next().unwrap_or(path)),
+                    )
                     .with_hint("e.g. `500ms`, `30s`, `5m`"),
             );
             default
@@ -901,7 +904,7 @@ impl V<'_> {
                     Err(e) => {
                         diags.push(loaded.at_value(
                             &format!("{path}.rate_limit"),
-                            format!("invalid rate limit: {e}"),
+                            format!("invalid `rate_limit`: {e}"),
                         ));
                         None
                     }

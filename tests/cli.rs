@@ -215,6 +215,20 @@ fn wrong_values_are_named_where_they_are_and_hide_no_other_problem() {
     }
     assert!(out.stderr.contains("6 problems found"), "{}", out.stderr);
     assert!(!out.stderr.contains("untagged"), "{}", out.stderr);
+    // Durations and rate limits name their field too.
+    std::fs::write(
+        &path,
+        "version: 1\nname: many\nsettings: { timeout: 5x, rate_limit: fast }\nsteps:\n  - id: a\n    action: session.list\n    retry: { backoff: soon }\n",
+    )
+    .expect("playbook written");
+    let out = run(&["validate", path.to_str().expect("utf-8")]);
+    for message in [
+        "error: invalid `timeout`: `5x`",
+        "error: invalid `rate_limit`: `fast`",
+        "error: invalid `backoff`: `soon`",
+    ] {
+        assert!(out.stderr.contains(message), "{message}:\n{}", out.stderr);
+    }
 }
 
 #[test]
