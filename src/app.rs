@@ -649,7 +649,9 @@ impl Writes {
 
     /// "20 objects at URL", then one line per step.
     fn text(&self, target: &str) -> String {
-        let mut out = if self.open() {
+        let mut out = if self.open() && self.total() == 0 {
+            format!("This run will change an unknown number of objects at {target}:\n")
+        } else if self.open() {
             format!(
                 "This run will change an unknown number of objects (at least {}) at {target}:\n",
                 self.total()
@@ -777,7 +779,18 @@ mod tests {
         let Confirm::Ask(q) = decide(&w, false, true, "x") else {
             panic!("asked");
         };
-        assert!(q.contains("unknown number of objects (at least 0)"), "{q}");
+        assert!(
+            q.starts_with("This run will change an unknown number of objects at x:\n"),
+            "{q}"
+        );
+        let w = writes(&[
+            ("session.transfer", 1, true),
+            ("session.complete", 12, false),
+        ]);
+        let Confirm::Ask(q) = decide(&w, false, true, "x") else {
+            panic!("asked");
+        };
+        assert!(q.contains("unknown number of objects (at least 12)"), "{q}");
         assert!(q.contains("?  session.transfer"), "{q}");
     }
 }

@@ -12,7 +12,6 @@ use crate::playbook::Playbook;
 pub fn playbook_schema() -> Value {
     let mut schema =
         serde_json::to_value(schemars::schema_for!(Playbook)).expect("schema serializes");
-    let names: Vec<Value> = catalog::names().map(Value::from).collect();
     let mut conditionals = Vec::new();
     for name in catalog::names() {
         let spec = catalog::lookup(name).expect("listed names resolve");
@@ -44,7 +43,6 @@ pub fn playbook_schema() -> Value {
             } } }
         }));
     }
-    let _ = names;
     if let Some(step) = schema
         .pointer_mut("/$defs/Step")
         .and_then(Value::as_object_mut)
