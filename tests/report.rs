@@ -203,7 +203,8 @@ fn finished_report_is_one_json_document_matching_the_schema() {
             succeeded: 1,
             failed: 1,
             skipped: 1,
-            unknown: 1
+            unknown: 1,
+            unchanged: 0,
         }
     );
 
@@ -603,7 +604,8 @@ fn resume_index_later_records_win_and_skip_rules_follow_the_spec() {
             succeeded: 2,
             failed: 1,
             skipped: 1,
-            unknown: 1
+            unknown: 1,
+            unchanged: 0,
         }
     );
 }
