@@ -430,9 +430,6 @@ impl ResumeIndex {
     }
 
     fn record(&mut self, item: &ItemRecord, at: Option<(usize, u64)>) {
-        if item.status == ItemStatus::Planned {
-            return; // a dry run's items say nothing about what happened
-        }
         let entry = Entry {
             status: item.status,
             index: item.index,
@@ -543,9 +540,11 @@ impl ResumeIndex {
                 if failure.is_some() {
                     return;
                 }
-                let last = self
-                    .entry(&item.step, &item.key)
-                    .is_some_and(|e| e.at == Some((source, ordinal)));
+                // A dry run's `planned` items say nothing about what happened: not carried.
+                let last = item.status != ItemStatus::Planned
+                    && self
+                        .entry(&item.step, &item.key)
+                        .is_some_and(|e| e.at == Some((source, ordinal)));
                 if !last {
                     return;
                 }
