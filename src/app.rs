@@ -299,11 +299,19 @@ fn run_cmd(args: &RunArgs) -> u8 {
     );
     if let Some(r) = &resume {
         header.logical_started_at = r.logical_started_at();
-        header.resumed_from = args.resume.iter().map(|p| p.display().to_string()).collect();
+        header.resumed_from = args
+            .resume
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect();
     }
     // Verification reads look for effects since the logical run began, less a margin for the
     // server's clock.
-    let since = header.logical_started_at.unwrap_or(started_at).checked_sub(jiff::SignedDuration::from_mins(5)).ok();
+    let since = header
+        .logical_started_at
+        .unwrap_or(started_at)
+        .checked_sub(jiff::SignedDuration::from_mins(5))
+        .ok();
     let rt = runtime();
     rt.block_on(async move {
         // A resumed run's report holds everything carried over before its first request.
@@ -331,12 +339,16 @@ fn run_cmd(args: &RunArgs) -> u8 {
         let stop_early = |writer: ReportWriter, message: String, code: u8| {
             eprintln!("error: {}", redactor.redact(&message));
             if let Err(e) = writer.finish(jiff::Timestamp::now(), Outcome::Aborted) {
-                eprintln!("error: cannot finish the report {}: {e}", report_path.display());
+                eprintln!(
+                    "error: cannot finish the report {}: {e}",
+                    report_path.display()
+                );
             }
             println!("outcome  aborted\nreport   {}", report_path.display());
             code
         };
-        let abort_early = |writer: ReportWriter, message: String| stop_early(writer, message, EXIT_ABORTED);
+        let abort_early =
+            |writer: ReportWriter, message: String| stop_early(writer, message, EXIT_ABORTED);
         if !args.dry_run {
             // Preflight: plan every item first (the dry run's pipeline, nothing written); a value
             // that cannot be converted stops the run before anything is sent.
@@ -402,12 +414,17 @@ fn run_cmd(args: &RunArgs) -> u8 {
         )
         .await;
         let footer_outcome = result.outcome;
-        let finished = writer.expect("the run had a writer").finish(jiff::Timestamp::now(), footer_outcome);
+        let finished = writer
+            .expect("the run had a writer")
+            .finish(jiff::Timestamp::now(), footer_outcome);
         // The report's totals also count the sends abandoned in flight (a second Ctrl-C).
         let totals = match finished {
             Ok(footer) => footer.totals,
             Err(e) => {
-                eprintln!("error: cannot finish the report {}: {e}", report_path.display());
+                eprintln!(
+                    "error: cannot finish the report {}: {e}",
+                    report_path.display()
+                );
                 result.totals
             }
         };
@@ -473,7 +490,11 @@ fn invalid(diags: &[Diagnostic]) -> u8 {
     EXIT_INVALID
 }
 
-fn load_resume(paths: &[PathBuf], program: &Program, force: bool) -> Result<ResumeIndex, Diagnostic> {
+fn load_resume(
+    paths: &[PathBuf],
+    program: &Program,
+    force: bool,
+) -> Result<ResumeIndex, Diagnostic> {
     let (index, scans) = ResumeIndex::from_paths(paths).map_err(|e| {
         Diagnostic::file(
             Path::new("--resume"),
@@ -512,7 +533,10 @@ fn load_resume(paths: &[PathBuf], program: &Program, force: bool) -> Result<Resu
             eprintln!("  {step} {key}");
         }
         if unknown.len() > 20 {
-            eprintln!("  … and {} more (all are in the report)", unknown.len() - 20);
+            eprintln!(
+                "  … and {} more (all are in the report)",
+                unknown.len() - 20
+            );
         }
     }
     Ok(index)

@@ -892,7 +892,8 @@ impl V<'_> {
                                 let parts: Vec<&str> = v.split('.').collect();
                                 parts.len() >= 3
                                     && parts[0] == "steps"
-                                    && ["succeeded", "failed", "unchanged", "items"].contains(&parts[2])
+                                    && ["succeeded", "failed", "unchanged", "items"]
+                                        .contains(&parts[2])
                             });
                             let row_input = from_step
                                 .as_ref()
@@ -1305,7 +1306,9 @@ impl V<'_> {
                     if *field == "output" && known.fans_out && !scope.siblings.contains(*id) {
                         return Err((
                             format!("step `{id}` fans out, so it has no single `output`"),
-                            Some(format!("use `steps.{id}.items`, `.succeeded`, `.unchanged` or `.failed`")),
+                            Some(format!(
+                                "use `steps.{id}.items`, `.succeeded`, `.unchanged` or `.failed`"
+                            )),
                         ));
                     }
                 }

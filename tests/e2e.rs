@@ -16,7 +16,6 @@ use assert_cmd::Command;
 use serde_json::Value;
 use wts_playbook::sandbox::{JournalEntry, Sandbox, SandboxConfig};
 
-
 /// One test's world: a tokio runtime (its worker threads serve the sandbox in the background
 /// for as long as this value lives), the sandbox, and a tempdir for playbooks, CSVs, reports.
 struct Env {
@@ -292,7 +291,11 @@ fn closes_two_thousand_sessions_from_a_csv() {
     for id in &ids {
         assert_eq!(per.get(id.as_str()), Some(&1), "complete calls for {id}");
     }
-    assert_eq!(journal.len(), 2000, "2,000 closes and no separate token check");
+    assert_eq!(
+        journal.len(),
+        2000,
+        "2,000 closes and no separate token check"
+    );
     assert!(is_first_alone(&journal), "the first request is sent alone");
 
     let report = run.report();
@@ -583,7 +586,11 @@ fn refused_token_aborts_before_any_change() {
     assert_eq!(run.code, 3, "{}", run.context());
 
     let journal = env.journal();
-    assert_eq!(journal.len(), 1, "only the first request, the token check: {journal:?}");
+    assert_eq!(
+        journal.len(),
+        1,
+        "only the first request, the token check: {journal:?}"
+    );
     assert_eq!(journal[0].status, 401);
     assert!(journal.iter().all(|e| !e.state_changed));
     assert_eq!(env.sb().summary().sessions_completed, 0);
@@ -1095,6 +1102,103 @@ fn failure_budget_aborts_the_run_early() {
         "the summary says why: {}",
         run.context()
     );
+}
+
+/// A session already COMPLETED answers `ERROR_SESSION_ALREADY_COMPLETED`: `unchanged`, not a
+/// failure (the budget of 2 is not touched), not among `steps.close.succeeded`, and readable
+/// as `steps.close.unchanged`.
+#[test]
+fn already_completed_sessions_are_unchanged_not_failures() {
+    let env = Env::new(SandboxConfig::default());
+    let done = already_completed(&env, 6);
+    let open = uuids(4);
+    let ids: Vec<String> = done.iter().chain(&open).cloned().collect();
+    env.csv("ids.csv", "session_id", &ids);
+    let pb = env.write(
+        "close.yaml",
+        r#"version: 1
+name: e2e-unchanged
+inputs:
+  ids: { csv: ids.csv, key: session_id }
+settings: { max_failures: 2 }
+steps:
+  - id: close
+    action: session.complete
+    for_each: inputs.ids
+    with: { session_id: "{{ row.session_id }}" }
+  - id: tell_closed
+    action: session.send_text
+    for_each: steps.close.succeeded
+    with: { session_id: "{{ row.session_id }}", text: "closed now" }
+  - id: tell_already
+    action: session.send_text
+    for_each: steps.close.unchanged
+    with: { session_id: "{{ row.session_id }}", text: "was already closed" }
+"#,
+    );
+    let run = env.run(&pb, Some("pn_e2e"), &["--rate-limit", "off"]);
+    assert_eq!(run.code, 0, "{}", run.context());
+    let report = run.report();
+    assert_eq!(report["totals"]["unchanged"], 6, "{}", report["totals"]);
+    assert_eq!(report["totals"]["failed"], 0);
+    assert!(run.stdout.contains("unchanged"), "{}", run.context());
+    let state = env.sb().state();
+    let to = |text: &str| -> HashSet<String> {
+        state
+            .messages
+            .iter()
+            .filter(|m| m.text.as_deref() == Some(text))
+            .map(|m| m.session_id.clone())
+            .collect()
+    };
+    assert_eq!(to("closed now"), open.iter().cloned().collect());
+    assert_eq!(to("was already closed"), done.iter().cloned().collect());
+    for i in run.items().iter().filter(|i| i["status"] == "unchanged") {
+        assert!(i["reason"]
+            .as_str()
+            .unwrap()
+            .contains("ERROR_SESSION_ALREADY_COMPLETED"));
+    }
+}
+
+/// The failure budget's message counts what the summary table counts.
+#[test]
+fn the_abort_message_counts_what_the_table_counts() {
+    let env = Env::new(SandboxConfig {
+        latency_ms: 20,
+        ..SandboxConfig::default()
+    });
+    let ids = already_completed(&env, 12);
+    env.csv("ids.csv", "session_id", &ids);
+    let pb = env.write("close.yaml", &close_http_playbook("  max_failures: 5%"));
+    let run = env.run(
+        &pb,
+        Some("pn_e2e"),
+        &["--rate-limit", "off", "--concurrency", "4"],
+    );
+    assert_eq!(run.code, 3, "{}", run.context());
+    let failed = run
+        .items()
+        .iter()
+        .filter(|i| i["status"] == "failed")
+        .count();
+    let line = run
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("aborted: failure budget"))
+        .unwrap_or_else(|| panic!("{}", run.context()));
+    assert!(
+        line.contains(&format!(": {failed} of 12 items of step `close`")),
+        "{line} (the table shows {failed} failed)\n{}",
+        run.context()
+    );
+    let table = run
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("close "))
+        .unwrap();
+    let cols: Vec<&str> = table.split_whitespace().collect();
+    assert_eq!(cols[2], failed.to_string(), "{table}");
 }
 
 #[test]

@@ -150,7 +150,11 @@ mod tests {
         for a in actions() {
             let o = outcomes(a);
             if o.verify.is_some() {
-                assert!(!a.idempotent, "{}: verification is for unsafe writes", a.name);
+                assert!(
+                    !a.idempotent,
+                    "{}: verification is for unsafe writes",
+                    a.name
+                );
             }
             if o.recovery != Recovery::None {
                 assert!(a.idempotent, "{}: recovery is for retried changes", a.name);

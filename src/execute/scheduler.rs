@@ -240,7 +240,9 @@ impl Done {
         if self.status == ItemStatus::Succeeded {
             Ok(template::to_json(&self.output))
         } else {
-            Err(self.error.unwrap_or_else(|| self.status.as_str().to_owned()))
+            Err(self
+                .error
+                .unwrap_or_else(|| self.status.as_str().to_owned()))
         }
     }
 
@@ -1147,8 +1149,10 @@ impl Sender<'_> {
             return Verified::Cannot("the catalog has no read that can verify this action".into());
         };
         let since = self.shared.options.since;
-        super::verify::verify(how, req, since, |read| async move { self.read(&read).await.into_read() })
-            .await
+        super::verify::verify(how, req, since, |read| async move {
+            self.read(&read).await.into_read()
+        })
+        .await
     }
 
     /// Runs the v2 upload flow (wts-api.md §18) for `up` and returns the file id. The three
@@ -1372,7 +1376,8 @@ impl Sender<'_> {
                             catalog::outcomes(s).is_unchanged(resp.status, api.key.as_deref())
                         });
                     if unchanged {
-                        let answer = format!("{} {}", resp.status, api.key.as_deref().unwrap_or(""));
+                        let answer =
+                            format!("{} {}", resp.status, api.key.as_deref().unwrap_or(""));
                         done.error = None;
                         done.response = Some((resp.status, None));
                         if ambiguous_before {
@@ -1383,7 +1388,8 @@ impl Sender<'_> {
                             done.reason = Some(format!("the interrupted attempt of an earlier run worked: answered {answer} (already in the requested state)"));
                         } else {
                             done.status = ItemStatus::Unchanged;
-                            done.reason = Some(format!("already in the requested state: answered {answer}"));
+                            done.reason =
+                                Some(format!("already in the requested state: answered {answer}"));
                         }
                         return done;
                     }

@@ -107,7 +107,9 @@ impl Target {
         match how {
             catalog::Verify::SessionMessage => {
                 // /chat/v1/session/{id}/message[/sync]
-                let id = segments.get(4).filter(|_| segments.get(3) == Some(&"session"))?;
+                let id = segments
+                    .get(4)
+                    .filter(|_| segments.get(3) == Some(&"session"))?;
                 let mut equal = Vec::new();
                 for (sent, stored) in [
                     ("text", "text"),
@@ -205,7 +207,7 @@ mod tests {
         }
     }
 
-    fn run(how: catalog::Verify, req: &HttpRequest, pages: Vec<Value>) -> (Verified, usize) {
+    fn run(how: catalog::Verify, req: &HttpRequest, pages: &[Value]) -> (Verified, usize) {
         let calls = RefCell::new(0usize);
         let since: Timestamp = "2026-11-25T10:00:00Z".parse().unwrap();
         let out = tokio::runtime::Builder::new_current_thread()
@@ -226,7 +228,7 @@ mod tests {
     fn a_message_with_the_same_text_since_the_start_is_found_on_a_later_page() {
         let p1 = json!({"items": [{"text": "bye", "createdAt": "2026-11-25T09:00:00Z"}, {"text": "other", "createdAt": "2026-11-25T10:01:00Z"}], "hasMorePages": true});
         let p2 = json!({"items": [{"id": "m9", "text": "bye", "createdAt": "2026-11-25T10:02:00Z"}], "hasMorePages": false});
-        let (v, calls) = run(catalog::Verify::SessionMessage, &send("bye"), vec![p1, p2]);
+        let (v, calls) = run(catalog::Verify::SessionMessage, &send("bye"), &[p1, p2]);
         assert_eq!(calls, 2);
         assert!(matches!(v, Verified::Happened(m) if m["id"] == "m9"));
     }
@@ -234,14 +236,14 @@ mod tests {
     #[test]
     fn no_matching_message_means_not_happened_and_a_failed_read_means_cannot() {
         let p1 = json!({"items": [{"text": "bye", "createdAt": "2026-11-25T09:00:00Z"}], "hasMorePages": false});
-        let (v, _) = run(catalog::Verify::SessionMessage, &send("bye"), vec![p1]);
+        let (v, _) = run(catalog::Verify::SessionMessage, &send("bye"), &[p1]);
         assert_eq!(v, Verified::NotHappened);
-        let (v, _) = run(catalog::Verify::SessionMessage, &send("bye"), vec![]);
+        let (v, _) = run(catalog::Verify::SessionMessage, &send("bye"), &[]);
         assert!(matches!(v, Verified::Cannot(e) if e.contains("no such page")));
         let (v, _) = run(
             catalog::Verify::SessionMessage,
             &send("bye"),
-            vec![json!("<html>")],
+            &[json!("<html>")],
         );
         assert!(matches!(v, Verified::Cannot(_)));
     }
@@ -255,14 +257,14 @@ mod tests {
             body: Some(json!({"phoneNumber": "+55 (11) 99999-0000"})),
         };
         let page = json!({"items": [{"contactId": "c1", "lastAddedAt": "2026-11-25T10:05:00Z", "contactDetails": {"phonenumber": "5511999990000"}}]});
-        let (v, _) = run(catalog::Verify::SequenceContact, &req, vec![page]);
+        let (v, _) = run(catalog::Verify::SequenceContact, &req, &[page]);
         assert!(matches!(v, Verified::Happened(_)));
         let req = HttpRequest {
             body: Some(json!({"contactId": "C2"})),
             ..req
         };
         let page = json!({"items": [{"contactId": "c2", "lastAddedAt": "2026-11-24T10:05:00Z"}]});
-        let (v, _) = run(catalog::Verify::SequenceContact, &req, vec![page]);
+        let (v, _) = run(catalog::Verify::SequenceContact, &req, &[page]);
         assert_eq!(v, Verified::NotHappened, "enrolled before the run started");
     }
 }

@@ -80,7 +80,9 @@ impl ReportLock {
             writeln!(file, "process {}", std::process::id()).map_err(io_err)?;
             return Ok(ReportLock { file, path });
         }
-        Err(io_err(io::Error::other("the lock file keeps being replaced")))
+        Err(io_err(io::Error::other(
+            "the lock file keeps being replaced",
+        )))
     }
 }
 

@@ -11,8 +11,8 @@ mod writer;
 pub use lock::{lock_path, LockError, ReportLock};
 pub use model::*;
 pub use reader::{
-    read_header, read_report, scan_report, CarryError, Entry, ReadReport, ReportReadError, ReportScan,
-    ResumeIndex,
+    read_header, read_report, scan_report, CarryError, Entry, ReadReport, ReportReadError,
+    ReportScan, ResumeIndex,
 };
 pub use summary::summary_text;
 pub use writer::{default_report_path, inflight_path, InFlight, ReportWriter, FLUSH_INTERVAL};

@@ -444,7 +444,7 @@ mod tests {
                 failed: 1,
                 skipped: 1,
                 unknown: 1,
-            unchanged: 0,
+                unchanged: 0,
             }
         );
         assert_eq!(t.total(), 6);

@@ -93,11 +93,7 @@ fn columns(totals: &Totals, per_step: &[(String, Totals)]) -> Vec<ItemStatus> {
     if any(ItemStatus::Unchanged) {
         cols.push(ItemStatus::Unchanged);
     }
-    cols.extend([
-        ItemStatus::Failed,
-        ItemStatus::Skipped,
-        ItemStatus::Unknown,
-    ]);
+    cols.extend([ItemStatus::Failed, ItemStatus::Skipped, ItemStatus::Unknown]);
     cols
 }
 

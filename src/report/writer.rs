@@ -511,6 +511,57 @@ mod tests {
     }
 
     #[test]
+    fn carried_records_come_first_and_a_later_record_of_the_key_supersedes_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("r.json");
+        fs::write(&path, "the earlier report, same path\n").unwrap();
+        fs::write(inflight_path(&path), "stale\n").unwrap();
+        let mut carried = ItemRecord::new("tell", 0, "a", ItemStatus::Unknown);
+        carried.carried = true;
+        let mut w = ReportWriter::create_with(&path, &header(), true, |w| {
+            w.write_carried(&carried)?;
+            let mut b = ItemRecord::new("tell", 1, "b", ItemStatus::Succeeded);
+            b.carried = true;
+            w.write_carried(&b)
+        })
+        .unwrap();
+        assert!(!inflight_path(&path).exists(), "stale sidecar removed");
+        assert!(
+            !dir.path().join("r.json.building").exists(),
+            "renamed into place"
+        );
+        // In place, carried records included, before anything else is written.
+        let text = fs::read_to_string(&path).unwrap();
+        assert_eq!(text.lines().count(), 3, "{text}");
+        assert!(text.contains(r#""carried":true"#));
+        // This run verifies `a`: its record supersedes the carried one in the totals.
+        w.write_item(&ItemRecord::new("tell", 0, "a", ItemStatus::Succeeded))
+            .unwrap();
+        let footer = w.finish(Timestamp::now(), Outcome::Completed).unwrap();
+        assert_eq!(
+            footer.totals,
+            Totals {
+                succeeded: 2,
+                ..Totals::default()
+            }
+        );
+    }
+
+    #[test]
+    fn a_failed_carry_leaves_the_earlier_file_in_place() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("r.json");
+        fs::write(&path, "earlier\n").unwrap();
+        let err = ReportWriter::create_with(&path, &header(), false, |_| {
+            Err(io::Error::other("disk full"))
+        })
+        .unwrap_err();
+        assert_eq!(err.to_string(), "disk full");
+        assert_eq!(fs::read_to_string(&path).unwrap(), "earlier\n");
+        assert!(!dir.path().join("r.json.building").exists());
+    }
+
+    #[test]
     fn finish_records_markers_left_open_as_unknown() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("r.json");
