@@ -990,13 +990,16 @@ fn faults_after_commit_on_sends_are_verified_never_duplicated() {
         .iter()
         .filter(|i| i["step"] == "tell" && i["status"] == "unknown")
         .count();
-    let resolved = verified as f64 / (verified + unknown).max(1) as f64;
     eprintln!(
-        "faults after commit: {verified} verified, {unknown} left unknown ({:.1}% resolved)",
-        resolved * 100.0
+        "faults after commit: {verified} verified, {unknown} left unknown ({}% resolved)",
+        verified * 100 / (verified + unknown).max(1)
     );
     assert!(verified > 0, "faults were injected");
-    assert!(resolved >= 0.95, "{verified} verified, {unknown} unknown");
+    // At least 95 % of the unknown outcomes resolved by verification.
+    assert!(
+        verified * 100 >= 95 * (verified + unknown),
+        "{verified} verified, {unknown} unknown"
+    );
     let (messages, _) = server_view(&sandbox, "Goodbye ");
     assert!(messages.values().all(|c| *c == 1), "a duplicate message");
     if unknown == 0 {
