@@ -1430,7 +1430,16 @@ impl Sender<'_> {
                                 .map(|r| ApiError::from_response(r.status, &r.body).to_string())
                                 .unwrap_or_default()
                         });
-                        match self.verify(req).await {
+                        let mut verified = self.verify(req).await;
+                        if result.is_err() && verified == Verified::NotHappened {
+                            // No answer at all (a timeout, a dropped connection): the server may
+                            // still be working on it. Look again after a backoff before
+                            // concluding it is safe to send again.
+                            tokio::time::sleep(policy.delay(attempts - throttled - 1, &mut rng))
+                                .await;
+                            verified = self.verify(req).await;
+                        }
+                        match verified {
                             Verified::Happened(evidence) => {
                                 done.status = ItemStatus::Succeeded;
                                 done.error = None;
