@@ -274,6 +274,9 @@ pub fn describe_width(action: &ActionSpec, width: usize) -> String {
     for rule in action.rules {
         head.push(("rule:", rule_text(rule)));
     }
+    for line in super::outcomes(action).describe() {
+        head.push(("outcome:", line));
+    }
     for (label, text) in head {
         let first = format!("  {label:<11} ");
         let indent = " ".repeat(first.chars().count());

@@ -23,6 +23,7 @@
 mod data;
 mod describe;
 mod model;
+mod outcomes;
 mod outputs;
 mod request;
 
@@ -31,5 +32,6 @@ pub use describe::{
     describe, describe_json, describe_width, list_for_width, list_json, list_table,
 };
 pub use model::*;
+pub use outcomes::{outcomes, Answer, Outcomes, Recovery, Verify};
 pub use outputs::{fields_of, output_of, Output, PAGE_FIELDS};
 pub use request::{build, check_names, convert, file_id_pointer, is_idempotent, ParamProblem};

@@ -51,6 +51,14 @@ pub struct ReportHeader {
     /// What deserves a look although it is not an error (an input with a header but no rows).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<String>,
+    /// A resumed run: when the first run of this logical run started (the earliest start among
+    /// the reports it continues). Verification reads look for effects since then.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "Option<String>", extend("format" = "date-time"))]
+    pub logical_started_at: Option<Timestamp>,
+    /// A resumed run: the reports it continues (`--resume`), in the order given.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub resumed_from: Vec<String>,
 }
 
 impl ReportHeader {
@@ -71,6 +79,8 @@ impl ReportHeader {
             started_at,
             settings,
             warnings: Vec::new(),
+            logical_started_at: None,
+            resumed_from: Vec::new(),
         }
     }
 }
@@ -87,6 +97,9 @@ pub enum ItemStatus {
     Skipped,
     /// A non-idempotent request whose result cannot be known: it may have happened.
     Unknown,
+    /// The API answered that the object was already in the requested state (the catalog lists
+    /// those answers per action): not a failure, and not among the step's `succeeded`.
+    Unchanged,
 }
 
 impl ItemStatus {
@@ -97,6 +110,7 @@ impl ItemStatus {
             ItemStatus::Failed => "failed",
             ItemStatus::Skipped => "skipped",
             ItemStatus::Unknown => "unknown",
+            ItemStatus::Unchanged => "unchanged",
         }
     }
 }
@@ -179,7 +193,8 @@ pub struct ItemRecord {
     /// Human-readable reason for `failed` / `unknown`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
-    /// Why the item was skipped (`when` false, `resumed`, ...).
+    /// Why the item has its status: `when` false, carried over from an earlier report, the
+    /// earlier attempt found to have worked, verified, ...
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
     /// Line of the CSV row this item came from (1-based, header is line 1).
@@ -188,11 +203,26 @@ pub struct ItemRecord {
     /// For a nested step's item: the fan-out item it belongs to.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub parent: Option<ItemRef>,
-    /// The step's output for this item. Absent unless the runner chose to record it
-    /// (outputs can be large; by default they are not written).
+    /// The step's output for this item (the response body), recorded when a later step or a
+    /// later nested step reads it, so that `--resume` can hand it on; secrets redacted. Outputs
+    /// over [`OUTPUT_CAP`] bytes are not recorded (`output_omitted` says so).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub output: Option<Value>,
+    /// The output was needed downstream but was larger than [`OUTPUT_CAP`] bytes.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub output_omitted: bool,
+    /// Carried over from an earlier report of the same logical run (`--resume`): this run did
+    /// not send it; the record is the earlier run's.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub carried: bool,
+    /// What a verification read found for an item whose outcome was unknown (for example the
+    /// message found in the session).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub evidence: Option<Value>,
 }
+
+/// The largest output (serialised JSON bytes) an item record keeps for `--resume`.
+pub const OUTPUT_CAP: usize = 64 * 1024;
 
 impl ItemRecord {
     /// An item with only the identifying fields and status; the rest empty.
@@ -216,6 +246,9 @@ impl ItemRecord {
             line: None,
             parent: None,
             output: None,
+            output_omitted: false,
+            carried: false,
+            evidence: None,
         }
     }
 }
@@ -230,6 +263,9 @@ pub struct Totals {
     pub failed: u64,
     pub skipped: u64,
     pub unknown: u64,
+    /// Already in the requested state (absent in reports of earlier versions).
+    #[serde(default)]
+    pub unchanged: u64,
 }
 
 impl Totals {
@@ -241,6 +277,7 @@ impl Totals {
             ItemStatus::Failed => &mut self.failed,
             ItemStatus::Skipped => &mut self.skipped,
             ItemStatus::Unknown => &mut self.unknown,
+            ItemStatus::Unchanged => &mut self.unchanged,
         };
         *slot += 1;
     }
@@ -252,11 +289,25 @@ impl Totals {
         self.failed += other.failed;
         self.skipped += other.skipped;
         self.unknown += other.unknown;
+        self.unchanged += other.unchanged;
+    }
+
+    /// Takes one item of this status off the counts (its record was superseded).
+    pub fn remove(&mut self, status: ItemStatus) {
+        let slot = match status {
+            ItemStatus::Planned => &mut self.planned,
+            ItemStatus::Succeeded => &mut self.succeeded,
+            ItemStatus::Failed => &mut self.failed,
+            ItemStatus::Skipped => &mut self.skipped,
+            ItemStatus::Unknown => &mut self.unknown,
+            ItemStatus::Unchanged => &mut self.unchanged,
+        };
+        *slot = slot.saturating_sub(1);
     }
 
     /// Items counted, all statuses.
     pub fn total(&self) -> u64 {
-        self.planned + self.succeeded + self.failed + self.skipped + self.unknown
+        self.planned + self.succeeded + self.failed + self.skipped + self.unknown + self.unchanged
     }
 
     /// The count for one status.
@@ -267,6 +318,7 @@ impl Totals {
             ItemStatus::Failed => self.failed,
             ItemStatus::Skipped => self.skipped,
             ItemStatus::Unknown => self.unknown,
+            ItemStatus::Unchanged => self.unchanged,
         }
     }
 }
@@ -395,7 +447,8 @@ mod tests {
                 succeeded: 2,
                 failed: 1,
                 skipped: 1,
-                unknown: 1
+                unknown: 1,
+                unchanged: 0,
             }
         );
         assert_eq!(t.total(), 6);
