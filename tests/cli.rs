@@ -875,7 +875,7 @@ fn the_schema_flags_what_an_editor_should_flag() {
             base.as_str(),
             "  - id: close",
             "  - id: Bad-Id",
-            "/steps/0/id",
+            "/steps/1/id",
         ),
         (
             base.as_str(),
@@ -887,7 +887,7 @@ fn the_schema_flags_what_an_editor_should_flag() {
             base.as_str(),
             "action: session.complete",
             "action: null",
-            "/steps/0/action",
+            "/steps/1/action",
         ),
         (
             list,

@@ -255,7 +255,8 @@ async fn session_routes_change_state() {
     let list = c
         .get(&format!("/chat/v1/message?SessionId={NEW_SESSION}"))
         .await;
-    assert_eq!(list["totalItems"], 3);
+    // The two sends above, the template one, and the message sent after the close.
+    assert_eq!(list["totalItems"], 4);
     let st = c
         .get(&format!(
             "/chat/v1/message/{}/status",
@@ -273,7 +274,7 @@ async fn session_routes_change_state() {
 
     let sum = sb.summary();
     assert_eq!(sum.sessions_completed, 1);
-    assert_eq!(sum.messages_sent, 3);
+    assert_eq!(sum.messages_sent, 4, "the message after the close counts too");
     assert_eq!(sum.sessions_transferred, 2);
     assert_eq!(sum.sessions_assigned, 1);
     sb.shutdown().await;
