@@ -274,7 +274,10 @@ async fn session_routes_change_state() {
 
     let sum = sb.summary();
     assert_eq!(sum.sessions_completed, 1);
-    assert_eq!(sum.messages_sent, 4, "the message after the close counts too");
+    assert_eq!(
+        sum.messages_sent, 4,
+        "the message after the close counts too"
+    );
     assert_eq!(sum.sessions_transferred, 2);
     assert_eq!(sum.sessions_assigned, 1);
     sb.shutdown().await;
