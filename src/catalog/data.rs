@@ -9,7 +9,9 @@
 //! node's routes (§13), not the documented successors; *API* and *successor* rows are offered as
 //! optional extensions, as the reference says.
 
-use super::model::{ActionSpec, Location, Method, ParamSpec, ParamType, Required, Rule, Scalar};
+use super::model::{
+    ActionSpec, Location, Method, ParamSpec, ParamType, Required, Routes, Rule, Scalar,
+};
 
 // ---------------------------------------------------------------------------------------------
 // Small constructors so that the tables below read like the reference's tables.
@@ -60,6 +62,7 @@ const fn p(
         location,
         field: None,
         doc,
+        only: None,
     }
 }
 
@@ -72,6 +75,16 @@ impl ParamSpec {
     /// The `fields` entry this parameter implies in a partial update (§3.4).
     const fn field(mut self, field: &'static str) -> Self {
         self.field = Some(field);
+        self
+    }
+    /// The parameter exists only on the node's legacy route.
+    const fn node_only(mut self) -> Self {
+        self.only = Some(Routes::Node);
+        self
+    }
+    /// The parameter exists only on the documented successor route.
+    const fn documented_only(mut self) -> Self {
+        self.only = Some(Routes::Documented);
         self
     }
 }
@@ -1091,22 +1104,25 @@ const SESSION_LIST: ActionSpec = ActionSpec {
                 STRS,
                 NO,
                 q("TagsName"),
-                "successor: tag names filter."
-            ),
+                "Tag names filter."
+            )
+            .documented_only(),
             p(
                 "metadata",
                 MAP,
                 NO,
                 q("Metadata"),
-                "successor: metadata filter, sent as compact JSON (encoding UNCONFIRMED)."
-            ),
+                "Metadata filter, sent as compact JSON (encoding UNCONFIRMED)."
+            )
+            .documented_only(),
             p(
                 "type",
                 one_of(SESSION_TYPE),
                 NO,
                 q("Type"),
-                "successor: session type."
-            ),
+                "Session type."
+            )
+            .documented_only(),
         ],
         L,
     ],
@@ -1597,16 +1613,18 @@ const PANEL_LIST_CARDS: ActionSpec = ActionSpec {
                 BOOL,
                 NO,
                 q("IncludeArchived"),
-                "Include archived cards (v1 route only)."
+                "Include archived cards."
             )
-            .dflt("false"),
+            .dflt("false")
+            .node_only(),
             p(
                 "statuses",
                 list_of(CARD_STATUS),
                 NO,
                 q("Statuses"),
-                "successor: card status filter."
-            ),
+                "Card status filter."
+            )
+            .documented_only(),
             CARD_DETAILS_PARAM,
         ],
         L,
@@ -1632,15 +1650,17 @@ const PANEL_LIST: ActionSpec = ActionSpec {
                 one_of(PANEL_TYPE),
                 NO,
                 q("Type"),
-                "successor: panel type."
-            ),
+                "Panel type."
+            )
+            .documented_only(),
             p(
                 "include_details",
                 list_of(PANELS_DETAILS),
                 NO,
                 q("IncludeDetails"),
-                "successor: extra details."
-            ),
+                "Extra details."
+            )
+            .documented_only(),
         ],
         L,
     ],
@@ -1701,7 +1721,7 @@ const PANEL_UPDATE_CARD: ActionSpec = ActionSpec {
             list_of(CARD_FIELDS),
             COND,
             b("/fields"),
-            "Attributes to change; derived when omitted (Status: v3).",
+            "Attributes to change; derived when omitted (Status: documented routes).",
         )
         .dflt("derived"),
         p(
@@ -1768,9 +1788,10 @@ const PANEL_UPDATE_CARD: ActionSpec = ActionSpec {
             BOOL,
             NO,
             b("/archived"),
-            "Archive (true) or un-archive (false); v1/v2 only.",
+            "Archive (true) or un-archive (false); documented routes: status ARCHIVED.",
         )
-        .field("Archived"),
+        .field("Archived")
+        .node_only(),
         p(
             "custom_fields",
             MAP,
@@ -1785,32 +1806,36 @@ const PANEL_UPDATE_CARD: ActionSpec = ActionSpec {
             one_of(CARD_STATUS),
             NO,
             b("/status"),
-            "successor (v3): card status.",
+            "Card status (ARCHIVED archives).",
         )
-        .field("Status"),
+        .field("Status")
+        .documented_only(),
         p(
             "lost_reason_id",
             UUID,
             NO,
             b("/lostReasonId"),
-            "successor (v3): lost reason; field UNCONFIRMED, list it in `fields`.",
-        ),
+            "Lost reason; field UNCONFIRMED, list it in `fields`.",
+        )
+        .documented_only(),
         p(
             "tag_names",
             STRS,
             NO,
             b("/tagNames"),
-            "successor (v3): tag names; ignored when tag_ids is set.",
+            "Tag names; ignored when tag_ids is set.",
         )
-        .field("TagIds"),
+        .field("TagIds")
+        .documented_only(),
         p(
             "upsert_tag_operation",
             one_of(TAG_OPERATION),
             NO,
             b("/options/upsertTagOperation"),
-            "successor (v3): tag handling.",
+            "Tag handling.",
         )
-        .dflt("ReplaceAll"),
+        .dflt("ReplaceAll")
+        .documented_only(),
     ],
     rules: &[],
 };
@@ -2054,29 +2079,33 @@ const SEQUENCE_LIST_CONTACTS: ActionSpec = ActionSpec {
                 STR,
                 NO,
                 q("Name"),
-                "successor: contact name filter."
-            ),
+                "Contact name filter."
+            )
+            .documented_only(),
             p(
                 "contact_id",
                 UUID,
                 NO,
                 q("ContactId"),
-                "successor: contact filter."
-            ),
+                "Contact filter."
+            )
+            .documented_only(),
             p(
                 "phone_number",
                 STR,
                 NO,
                 q("PhoneNumber"),
-                "successor: phone filter."
-            ),
+                "Phone filter."
+            )
+            .documented_only(),
             p(
                 "include_details",
                 list_of(SEQUENCE_CONTACT_DETAILS),
                 NO,
                 q("IncludeDetails"),
-                "successor: extra details."
-            ),
+                "Extra details."
+            )
+            .documented_only(),
         ],
         L,
     ],

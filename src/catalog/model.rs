@@ -49,6 +49,56 @@ impl std::fmt::Display for Method {
     }
 }
 
+/// Which family of routes the actions call (`settings.routes`, `--routes`).
+///
+/// Ten actions have two routes: the legacy v1 route the n8n node calls, and the successor the
+/// vendor's published OpenAPI descriptions define (`docs/api-notes.md`, "Two route families").
+/// The other 29 call the same route either way.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    Default,
+    PartialEq,
+    Eq,
+    Hash,
+    Serialize,
+    serde::Deserialize,
+    schemars::JsonSchema,
+    clap::ValueEnum,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum Routes {
+    /// The routes of the published descriptions (v2/v3 successors); the default.
+    #[default]
+    Documented,
+    /// The routes the n8n node calls (legacy v1 for ten actions), for parity with the node.
+    Node,
+}
+
+impl Routes {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Routes::Documented => "documented",
+            Routes::Node => "node",
+        }
+    }
+
+    /// The other family.
+    pub fn other(self) -> Routes {
+        match self {
+            Routes::Documented => Routes::Node,
+            Routes::Node => Routes::Documented,
+        }
+    }
+}
+
+impl std::fmt::Display for Routes {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// A scalar parameter type (wts-api.md §1 "Types").
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Scalar {
@@ -111,6 +161,8 @@ pub struct ParamSpec {
     /// For partial updates (§3.4): the `fields` entry this parameter implies.
     pub field: Option<&'static str>,
     pub doc: &'static str,
+    /// The route family this parameter exists in; `None`: both.
+    pub only: Option<Routes>,
 }
 
 /// A cross-parameter rule (conditional requirements).
