@@ -983,9 +983,15 @@ impl Sender<'_> {
         };
         match spec.name {
             "session.complete" => {
+                // The read is `session.get` of the step's route family (v2 when documented).
+                let id = req.path.trim_end_matches("/complete").rsplit('/').next();
+                let get_spec = catalog::lookup_for("session.get", self.step.settings.routes)
+                    .expect("session.get is in the catalog");
                 let get = HttpRequest {
-                    method: catalog::Method::Get,
-                    path: req.path.trim_end_matches("/complete").to_owned(),
+                    method: get_spec.method,
+                    path: get_spec
+                        .path
+                        .replace("{session_id}", id.unwrap_or_default()),
                     query: Vec::new(),
                     body: None,
                 };

@@ -307,10 +307,21 @@ fn session_reply(w: &World, id: &str, req: &Req) -> Result<Reply, ApiError> {
     Reply::changed(session_json(w, id, req))
 }
 
+/// A session as a read route of `req`'s version answers it: `type` only from v2 on.
+fn session_read_json(w: &World, id: &str, req: &Req) -> Value {
+    let mut v = session_json(w, id, req);
+    if req.version < 2 {
+        if let Some(obj) = v.as_object_mut() {
+            obj.remove("type");
+        }
+    }
+    v
+}
+
 fn session_get(w: &mut World, req: &Req) -> Result<Reply, ApiError> {
     let id = require_uuid(req, "session_id")?;
     w.session_mut(&id);
-    Reply::read(session_json(w, &id, req))
+    Reply::read(session_read_json(w, &id, req))
 }
 
 fn session_list(w: &mut World, req: &Req) -> Result<Reply, ApiError> {
@@ -324,7 +335,16 @@ fn session_list(w: &mut World, req: &Req) -> Result<Reply, ApiError> {
     let department = q.get("DepartmentId");
     let user = q.get("UserId");
     let contact = q.get("ContactId");
-    let kind = q.get("Type");
+    // `Type` and `Metadata` are v2 filters; the v1 route ignores them.
+    let kind = q.get("Type").filter(|_| req.version >= 2);
+    let metadata = match q.get("Metadata").filter(|_| req.version >= 2) {
+        None => None,
+        Some(m) => Some(
+            serde_json::from_str::<serde_json::Map<String, Value>>(m).map_err(|_| {
+                ApiError::validation(format!("Metadata `{m}` is not a JSON object"))
+            })?,
+        ),
+    };
     // A department or user a filter names exists (in the lookups), with no sessions yet.
     if let Some(d) = department.and_then(uuid_of) {
         w.ensure_department(&d);
@@ -341,9 +361,17 @@ fn session_list(w: &mut World, req: &Req) -> Result<Reply, ApiError> {
         .filter(|s| user.is_none_or(|u| s.user_id.as_deref() == Some(u)))
         .filter(|s| contact.is_none_or(|c| s.contact_id == c))
         .filter(|s| kind.is_none_or(|k| s.kind.eq_ignore_ascii_case(k)))
+        .filter(|s| {
+            metadata
+                .as_ref()
+                .is_none_or(|m| m.iter().all(|(k, v)| s.metadata.get(k) == Some(v)))
+        })
         .map(|s| s.id.clone())
         .collect::<Vec<_>>();
-    let items = items.iter().map(|id| session_json(w, id, req)).collect();
+    let items = items
+        .iter()
+        .map(|id| session_read_json(w, id, req))
+        .collect();
     Reply::read(page(items, q)?)
 }
 
@@ -1311,12 +1339,14 @@ fn card_list(w: &mut World, req: &Req) -> Result<Reply, ApiError> {
     let contact = q.get("ContactId");
     let responsible = q.get("ResponsibleUserId");
     let text = q.get("TextFilter").map(str::to_lowercase);
+    // v1 knows `IncludeArchived`, v2 `Statuses`; each route ignores the other's filter.
     let statuses: Vec<String> = q
         .all("Statuses")
         .iter()
+        .filter(|_| req.version >= 2)
         .map(|s| s.to_ascii_uppercase())
         .collect();
-    let include_archived = q.flag("IncludeArchived");
+    let include_archived = req.version < 2 && q.flag("IncludeArchived");
     let items = w
         .cards
         .values()
@@ -1394,7 +1424,8 @@ fn panel_json(w: &World, id: &str, req: &Req) -> Value {
 
 fn panel_list(w: &mut World, req: &Req) -> Result<Reply, ApiError> {
     let title = req.query.get("Title").map(str::to_lowercase);
-    let kind = req.query.get("Type");
+    // `Type` is a v2 filter; the v1 route ignores it.
+    let kind = req.query.get("Type").filter(|_| req.version >= 2);
     let items = w
         .panels
         .values()
