@@ -276,7 +276,7 @@ impl Program {
     }
 }
 
-/// `paginate: all` stops after this many pages (wts-api.md §14: cap the total).
+/// `paginate: all` stops after this many pages (api-notes "Pages": cap the total).
 pub const MAX_PAGES: u32 = 10_000;
 
 /// The variable roots a template may read.

@@ -1,4 +1,4 @@
-//! The catalog against wts-api.md: one table-driven test over all 39 actions (exact method,
+//! The catalog against its contract (docs/api-notes.md): one table-driven test over all 39 actions (exact method,
 //! encoded path, query pairs and body), plus focused tests of the request-building rules.
 
 use indexmap::IndexMap;
@@ -458,7 +458,7 @@ fn fields_are_derived_deduplicated_in_param_order() {
 
 #[test]
 fn explicit_fields_clear_omitted_values() {
-    // §3.4: DepartmentId named, value omitted → the department is cleared; `fields` as given.
+    // Partial updates: DepartmentId named, value omitted → the department is cleared; `fields` as given.
     let req = ok(
         "session.update",
         json!({"session_id": A, "fields": ["DepartmentId", "UserId"], "user_id": null}),
@@ -476,7 +476,7 @@ fn explicit_fields_clear_omitted_values() {
         req.body,
         Some(json!({"fields": ["Title"], "title": "T", "metadata": {"a": 1}}))
     );
-    // Derived fields include Metadata when metadata is supplied (§22.3).
+    // Derived fields include Metadata when metadata is supplied (api-notes, "Node quirks").
     let req = ok(
         "panel.update_card",
         json!({"card_id": A, "metadata": {"a": 1}}),
@@ -587,7 +587,7 @@ fn missing_and_blank_required_parameters() {
     assert_eq!(problems.len(), 1);
     assert_eq!(problems[0].param.as_deref(), Some("session_id"));
     assert_eq!(problems[0].message, "missing required parameter");
-    // §22.8: present but blank is rejected too.
+    // Unlike the node: present but blank is rejected too.
     let problems = err("contact.update", json!({"contact_id": "  ", "name": "x"}));
     assert_eq!(problems[0].param.as_deref(), Some("contact_id"));
     assert!(problems[0].message.contains("empty"));
@@ -664,7 +664,7 @@ fn never_both_bot_key_and_bot_id() {
 
 #[test]
 fn zero_and_false_are_sent() {
-    // §22.2: the node drops falsy values; the runner sends them.
+    // The node drops falsy values; the runner sends them.
     let req = ok(
         "panel.update_card",
         json!({"card_id": A, "position": 0, "archived": false, "monetary_amount": 0}),

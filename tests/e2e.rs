@@ -567,7 +567,7 @@ fn refused_token_aborts_before_any_change() {
             run.stderr
         ));
     }
-    // playbook.md §5: a report is written for every run, aborted ones included.
+    // A report is written for every run, aborted ones included.
     match &run.report_text {
         None => problems.push("no report was written for the aborted run".to_owned()),
         Some(text) => {
@@ -722,7 +722,7 @@ fn token_revoked_mid_run_aborts_at_the_first_401() {
     assert!(not_succeeded >= 1);
 }
 
-/// A 429 on the token check is the account being busy, not a refused token: playbook.md §4 says
+/// A 429 on the token check is the account being busy, not a refused token: the README says
 /// 429s are always retried, and the check is a GET.
 #[test]
 fn throttled_token_check_is_retried_not_fatal() {
@@ -1088,7 +1088,7 @@ fn on_error_stop_ends_the_run_at_the_first_failure() {
 }
 
 // ---------------------------------------------------------------------------------------------
-// `file_base64`: the upload flow (wts-api.md §18) before each send.
+// `file_base64`: the upload flow (docs/api-notes.md, "Files") before each send.
 
 /// `session.send_file` over `files.csv` (`session_id`, `name`, `data`), one request at a time.
 const UPLOAD_PLAYBOOK: &str = r#"version: 1

@@ -1,13 +1,14 @@
-//! The catalog itself: the 39 actions of `docs/wts-api.md` §2–§9 as static [`ActionSpec`]
-//! values, plus the raw `http` pseudo-action.
+//! The catalog itself: the 39 actions of the WTS Chat API as static [`ActionSpec`] values,
+//! plus the raw `http` pseudo-action (`docs/api-notes.md` explains the conventions).
 //!
-//! In: nothing (pure data). Out: [`actions`] (the 39, in §2 order), [`lookup`] (any name,
+//! In: nothing (pure data). Out: [`actions`] (the 39, grouped by resource), [`lookup`] (any name,
 //! `http` included) and [`names`] (for "did you mean" hints).
 //!
-//! Each parameter row of the reference's tables is one [`ParamSpec`], the shared sets L (§3.1),
-//! Q (§3.2) and F (§3.3) expanded per action at the place the table names them. Routes are the
-//! node's routes (§13), not the documented successors; *API* and *successor* rows are offered as
-//! optional extensions, as the reference says.
+//! Each parameter is one [`ParamSpec`]; the shared sets L (list and paging parameters), Q
+//! (quick-send parameters) and F (file input) are expanded per action where they apply. `path`
+//! is the route the n8n node calls; for ten actions the documented successor lives in
+//! `routes.rs`, and a parameter only one family has is marked `node_only` / `documented_only`
+//! (api-notes, "Two route families"). *API* rows are documented fields the node does not expose.
 
 use super::model::{
     ActionSpec, Location, Method, ParamSpec, ParamType, Required, Routes, Rule, Scalar,
@@ -72,7 +73,7 @@ impl ParamSpec {
         self.default = Some(default);
         self
     }
-    /// The `fields` entry this parameter implies in a partial update (§3.4).
+    /// The `fields` entry this parameter implies in a partial update (api-notes, "Partial updates").
     const fn field(mut self, field: &'static str) -> Self {
         self.field = Some(field);
         self
@@ -151,7 +152,7 @@ const CONTACT_FIELDS: &[&str] = &[
 ];
 const UPSERT_TAG_OPERATION_UPPER: &[&str] = &["INSERTIFNOTEXISTS", "DELETEIFEXISTS", "REPLACEALL"];
 const TAG_OPERATION: &[&str] = &["InsertIfNotExists", "DeleteIfExists", "ReplaceAll"];
-/// Upload file types (wts-api.md §3.3, §18).
+/// Upload file types (`Type` of the upload, api-notes "Files").
 pub const FILE_TYPE: &[&str] = &[
     "UNDEFINED",
     "PDF",
@@ -162,7 +163,7 @@ pub const FILE_TYPE: &[&str] = &[
     "VIDEO",
     "DOCUMENT",
 ];
-/// Target statuses: the API enum without `UNDEFINED`, which is not a valid target (§6.1, §20).
+/// Target statuses: the API enum without `UNDEFINED`, which is not a valid target for a status change.
 const SESSION_TARGET_STATUS: &[&str] =
     &["STARTED", "PENDING", "IN_PROGRESS", "COMPLETED", "HIDDEN"];
 const SESSION_STATUS_FILTER: &[&str] = &[
@@ -209,7 +210,7 @@ const DUPLICATE_FIELDS: &[&str] = &[
     "Undefined",
 ];
 const CARD_STATUS: &[&str] = &["OPEN", "WON", "LOST", "ARCHIVED"];
-/// §7.7: the successor adds `LostReason`; it is accepted here as the successor's extension.
+/// Card details; `LostReason` exists on the documented (v2) routes only.
 const CARD_DETAILS: &[&str] = &[
     "Contacts",
     "CustomFields",
@@ -243,9 +244,9 @@ const SEQUENCE_CONTACT_DETAILS: &[&str] = &["ContactDetails"];
 const HTTP_METHODS: &[&str] = &["GET", "POST", "PUT", "DELETE", "PATCH"];
 
 // ---------------------------------------------------------------------------------------------
-// Shared parameter sets (§3).
+// Shared parameter sets.
 
-/// L (§3.1): list parameters.
+/// L: list parameters (paging and creation/update time filters, api-notes "Pages").
 const L: &[ParamSpec] = &[
     p(
         "page_number",
@@ -309,7 +310,7 @@ const L: &[ParamSpec] = &[
     ),
 ];
 
-/// Q (§3.2): quick-send parameters of the `message.send_*` actions.
+/// Q: quick-send parameters of the `message.send_*` actions.
 const Q: &[ParamSpec] = &[
     p(
         "to",
@@ -411,12 +412,12 @@ const Q: &[ParamSpec] = &[
         BOOL,
         NO,
         ROUTE,
-        "true: use the synchronous send route (§17).",
+        "true: use the synchronous send route (api-notes "Sends").",
     )
     .dflt("false"),
 ];
 
-/// The runner-consumed half of F (§3.3).
+/// The runner-consumed half of F (file input: `file_base64` is uploaded first).
 const F_RUNNER: &[ParamSpec] = &[
     p(
         "file_base64",
@@ -450,7 +451,7 @@ const F_RUNNER: &[ParamSpec] = &[
     .dflt("UNDEFINED"),
 ];
 
-/// F (§3.3) for the quick sends: the file goes under `/body`.
+/// F (file input) for the quick sends: the file goes under `/body`.
 const F_QUICK: &[ParamSpec] = params![
     &[
         p(
@@ -465,13 +466,13 @@ const F_QUICK: &[ParamSpec] = params![
             UUID,
             COND,
             b("/body/fileId"),
-            "Id of an uploaded file (§18)."
+            "Id of an uploaded file."
         ),
     ],
     F_RUNNER,
 ];
 
-/// F (§3.3) for the in-session sends: the body is flat.
+/// F (file input) for the in-session sends: the body is flat.
 const F_SESSION: &[ParamSpec] = params![
     &[
         p(
@@ -486,7 +487,7 @@ const F_SESSION: &[ParamSpec] = params![
             UUID,
             COND,
             b("/fileId"),
-            "Id of an uploaded file (§18)."
+            "Id of an uploaded file."
         ),
     ],
     F_RUNNER,
@@ -507,7 +508,7 @@ const INCLUDE_CONTACT_DETAILS: ParamSpec = p(
 );
 
 // ---------------------------------------------------------------------------------------------
-// §4 Contact.
+// Contacts (service core).
 
 const CONTACT_CREATE: ActionSpec = ActionSpec {
     name: "contact.create",
@@ -821,7 +822,7 @@ const CONTACT_UPDATE: ActionSpec = ActionSpec {
 };
 
 // ---------------------------------------------------------------------------------------------
-// §5 Message.
+// Messages (service chat).
 
 const MESSAGE_LIST: ActionSpec = ActionSpec {
     name: "message.list",
@@ -936,7 +937,7 @@ const MESSAGE_SEND_TEXT: ActionSpec = ActionSpec {
 };
 
 // ---------------------------------------------------------------------------------------------
-// §6 Session.
+// Sessions (service chat).
 
 const SESSION_ID: ParamSpec = p("session_id", UUID, YES, PATH, "Session id.");
 const STOP_BOT_OPTION: ParamSpec = p(
@@ -959,7 +960,7 @@ const SESSION_SYNC: ParamSpec = p(
     BOOL,
     NO,
     ROUTE,
-    "true: use the synchronous send route (§17).",
+    "true: use the synchronous send route (api-notes "Sends").",
 )
 .dflt("false");
 const SESSION_DETAILS_PARAM: ParamSpec = p(
@@ -1359,7 +1360,7 @@ const SESSION_UPDATE: ActionSpec = ActionSpec {
 };
 
 // ---------------------------------------------------------------------------------------------
-// §7 Panel.
+// Panels and cards (service crm).
 
 const CARD_ID: ParamSpec = p("card_id", UUID, YES, PATH, "Card id.");
 const CARD_DETAILS_PARAM: ParamSpec = p(
@@ -1841,7 +1842,7 @@ const PANEL_UPDATE_CARD: ActionSpec = ActionSpec {
 };
 
 // ---------------------------------------------------------------------------------------------
-// §8 Chatbot.
+// Chatbot (service chat).
 
 const CHATBOT_SEND: ActionSpec = ActionSpec {
     name: "chatbot.send",
@@ -1960,7 +1961,7 @@ const CHATBOT_SEND: ActionSpec = ActionSpec {
 };
 
 // ---------------------------------------------------------------------------------------------
-// §9 Sequence.
+// Sequences (service chat).
 
 const SEQUENCE_ID: ParamSpec = p("sequence_id", UUID, YES, PATH, "Sequence id.");
 const ONE_CONTACT: &[ParamSpec] = &[
@@ -2141,7 +2142,7 @@ const SEQUENCE_REMOVE_CONTACTS: ActionSpec = ActionSpec {
 };
 
 // ---------------------------------------------------------------------------------------------
-// The raw `http` action (playbook.md §3).
+// The raw `http` action (README, "What it does").
 
 /// The pseudo-action for routes outside the catalog. Its parameters are placed by
 /// `request::build` itself: `method` and `path` select the route, `query` (pointer-free
@@ -2231,7 +2232,7 @@ static ACTIONS: [ActionSpec; 39] = [
     SEQUENCE_REMOVE_CONTACTS,
 ];
 
-/// The 39 catalog actions, in the order of wts-api.md §2 (without `http`).
+/// The 39 catalog actions, grouped by resource (without `http`).
 pub fn actions() -> &'static [ActionSpec] {
     &ACTIONS
 }

@@ -99,7 +99,7 @@ impl std::fmt::Display for Routes {
     }
 }
 
-/// A scalar parameter type (wts-api.md §1 "Types").
+/// A scalar parameter type (api-notes, "Parameters").
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Scalar {
     String,
@@ -158,7 +158,7 @@ pub struct ParamSpec {
     /// What the server does when the parameter is absent (documentation only: never sent).
     pub default: Option<&'static str>,
     pub location: Location,
-    /// For partial updates (§3.4): the `fields` entry this parameter implies.
+    /// For partial updates (api-notes, "Partial updates"): the `fields` entry this parameter implies.
     pub field: Option<&'static str>,
     pub doc: &'static str,
     /// The route family this parameter exists in; `None`: both.
@@ -195,7 +195,7 @@ pub struct ActionSpec {
     pub idempotent: bool,
     /// A list action returning the page envelope (usable with `paginate`).
     pub paginated: bool,
-    /// Partial update using the `fields` mechanism (§3.4); the pointer of the `fields` array.
+    /// Partial update using the `fields` mechanism (api-notes, "Partial updates"); the pointer of the `fields` array.
     pub fields_pointer: Option<&'static str>,
     pub params: &'static [ParamSpec],
     pub rules: &'static [Rule],

@@ -1,4 +1,4 @@
-//! The playbook as written: serde types for `docs/playbook.md` §3. They are also the source of
+//! The playbook as written: serde types for the playbook format (README, "What it does"). They are also the source of
 //! `schemas/playbook.schema.json` (schemars), so every key a user can write is declared here.
 
 use std::path::PathBuf;

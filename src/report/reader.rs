@@ -401,7 +401,7 @@ impl ResumeIndex {
         self.steps.get(step)?.get(key).copied()
     }
 
-    /// `--resume` semantics (playbook.md §4.6): skip what succeeded or was skipped, and what
+    /// `--resume` semantics (README, "How a run behaves": Resume): skip what succeeded or was skipped, and what
     /// is `unknown` unless `retry_unknown`; run everything else (failed, planned, absent).
     pub fn should_skip(&self, step: &str, key: &str, retry_unknown: bool) -> bool {
         match self.status_of(step, key) {

@@ -2,7 +2,7 @@
 //! of the `World` (run under the state mutex), plus the route table that binds them.
 //!
 //! In: a `Req` (path params, query, JSON body). Out: a `Reply` (JSON body or none, and
-//! whether the state changed) or an `ApiError` answered with the §15 envelope.
+//! whether the state changed) or an `ApiError` answered with the error envelope (api-notes "Errors").
 //!
 //! Any id a request names exists: a session, contact, card, step, panel, sequence or message
 //! id seen for the first time is materialized (see the `World::*_by_id` methods), and the
@@ -11,7 +11,7 @@
 //! once the body validated. Materializing is not counted in the summary, and a read that
 //! materializes is still a read in the journal. Deleting what never existed (a note, an
 //! enrolment) stays a 404. Files are the exception: a send's `fileId` must name a file
-//! uploaded through `/core/v2/file` (§18), else 400.
+//! uploaded through `/core/v2/file` (api-notes "Files"), else 400.
 
 use super::state::{phone_digits, File, PendingUpload, World, COMPANY_ID, SESSION_STATUSES};
 use super::wire::{as_string, field, merge_map, page, string_list, truthy, ApiError, Reply, Req};
@@ -31,8 +31,8 @@ pub enum Verb {
     Delete,
 }
 
-/// Every API route: the 39 node routes, the documented successors (§13), the `/sync`
-/// variants and the lookup routes (§21).
+/// Every API route: the 39 node routes, the documented successors (api-notes "Two route
+/// families"), the `/sync` variants and the lookup routes (the ids playbooks look up).
 pub fn table() -> Vec<(Verb, &'static str, Op)> {
     use Verb::{Delete, Get, Post, Put};
     vec![
@@ -161,7 +161,7 @@ pub fn table() -> Vec<(Verb, &'static str, Op)> {
             "/chat/v1/sequence/{sequence_id}/contact/batch",
             sequence_remove_batch,
         ),
-        // lookups (§21)
+        // lookups: the ids and names a playbook looks up
         (Get, "/chat/v1/channel", lookup_channels),
         (Get, "/chat/v1/chatbot", lookup_chatbots),
         (Get, "/core/v1/department", lookup_departments),
@@ -169,7 +169,7 @@ pub fn table() -> Vec<(Verb, &'static str, Op)> {
         (Get, "/core/v1/agent", lookup_agents),
         (Get, "/core/v1/tag", lookup_tags),
         (Get, "/chat/v1/template", lookup_templates),
-        // file uploads, v2 flow (§18); the `PUT` of the bytes is `/__sandbox/upload/{temp}`
+        // file uploads, v2 flow (api-notes "Files"); the `PUT` of the bytes is `/__sandbox/upload/{temp}`
         (Get, "/core/v2/file", file_upload_start),
         (Post, "/core/v2/file", file_upload_confirm),
     ]
@@ -1509,7 +1509,7 @@ fn note_list(w: &mut World, req: &Req) -> Result<Reply, ApiError> {
 
 /// Deletes a note of a card. The card is materialized like any named id, but a note the card
 /// does not have is a 404 `ERROR_NOT_FOUND`: deleting something that never existed names no
-/// new object, and the real API answers an error there too (a retried delete sees it, §2).
+/// new object, and the real API answers an error there too (a retried delete sees it).
 /// Removing a contact a sequence does not have is a 404 for the same reason.
 fn note_delete(w: &mut World, req: &Req) -> Result<Reply, ApiError> {
     let card = card_id(w, req)?;
@@ -1845,7 +1845,7 @@ fn lookup_templates(w: &mut World, req: &Req) -> Result<Reply, ApiError> {
     Reply::read(page(items, q)?)
 }
 
-// ---------------------------------------------------------------- files (§18)
+// ---------------------------------------------------------------- files (api-notes "Files")
 
 /// File types of the upload flow: the catalog's.
 const FILE_TYPES: &[&str] = crate::catalog::FILE_TYPE;
