@@ -412,7 +412,7 @@ const Q: &[ParamSpec] = &[
         BOOL,
         NO,
         ROUTE,
-        "true: use the synchronous send route (api-notes "Sends").",
+        "true: use the synchronous send route (it waits for the provider, up to 25 s).",
     )
     .dflt("false"),
 ];
@@ -960,7 +960,7 @@ const SESSION_SYNC: ParamSpec = p(
     BOOL,
     NO,
     ROUTE,
-    "true: use the synchronous send route (api-notes "Sends").",
+    "true: use the synchronous send route (it waits for the provider, up to 25 s).",
 )
 .dflt("false");
 const SESSION_DETAILS_PARAM: ParamSpec = p(
