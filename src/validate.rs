@@ -185,6 +185,33 @@ impl Stage {
     }
 }
 
+/// A `routes` setting: `documented` or `node`; anything else is reported at its position.
+fn routes_setting(
+    loaded: &Loaded,
+    at: &str,
+    text: Option<&str>,
+    diags: &mut Vec<Diagnostic>,
+) -> Option<catalog::Routes> {
+    let text = text?;
+    let all = [catalog::Routes::Documented, catalog::Routes::Node];
+    if let Some(r) = all.into_iter().find(|r| r.as_str() == text) {
+        return Some(r);
+    }
+    let mut d = loaded.at_value(
+        at,
+        format!("unknown route family `{text}`: expected `documented` or `node`"),
+    );
+    if let Some(h) = did_you_mean(text, all.iter().map(|r| r.as_str())) {
+        d = d.with_hint(h);
+    } else {
+        d = d.with_hint(
+            "`documented`: the published v2/v3 routes; `node`: the routes the n8n node calls",
+        );
+    }
+    diags.push(d);
+    None
+}
+
 /// The message for a parameter that `spec` (as `routes` sees it) lacks but the other family
 /// has, e.g. `include_archived` under `routes: documented`.
 fn other_family_param(spec: &ActionSpec, name: &str, routes: catalog::Routes) -> Option<String> {
@@ -489,7 +516,10 @@ pub fn validate(loaded: Loaded, overrides: &Overrides) -> Result<Program, Vec<Di
                     None
                 }
             }),
-        routes: overrides.routes.or(s.routes).unwrap_or_default(),
+        routes: overrides
+            .routes
+            .or_else(|| routes_setting(&loaded, "settings.routes", s.routes.as_deref(), &mut diags))
+            .unwrap_or_default(),
     };
     let mut defaults = defaults;
     if defaults.concurrency == 0 {
@@ -808,7 +838,13 @@ impl V<'_> {
         let d = &self.defaults;
         let mut diags = Vec::new();
         let settings = StepSettings {
-            routes: step.routes.unwrap_or(d.routes),
+            routes: routes_setting(
+                loaded,
+                &format!("{path}.routes"),
+                step.routes.as_deref(),
+                &mut diags,
+            )
+            .unwrap_or(d.routes),
             concurrency: step.concurrency.unwrap_or(d.concurrency).max(1),
             retry: retry_policy(
                 loaded,
@@ -1078,6 +1114,7 @@ impl V<'_> {
                 };
                 let routes = settings.routes;
                 let spec = catalog::resolve(spec, routes);
+                let mut dropped = false;
                 let names: Vec<&str> = step
                     .with
                     .keys()
@@ -1089,10 +1126,16 @@ impl V<'_> {
                         let d = loaded.at_key(&format!("{path}.with.{n}"), message);
                         self.diags.push(d.with_hint(family_hint(spec, routes)));
                         ok = false;
+                        dropped = true;
                         false
                     })
                     .collect();
-                for p in catalog::check_names(spec, &names) {
+                // A rule about the whole call ("nothing to update") would only echo the
+                // parameter of the other family just reported.
+                let problems = catalog::check_names(spec, &names)
+                    .into_iter()
+                    .filter(|p| !(dropped && p.param.is_none()));
+                for p in problems {
                     let at = p
                         .param
                         .as_ref()

@@ -54,7 +54,8 @@ pub fn list_table() -> String {
     let mut rows = vec![vec![
         "ACTION".to_owned(),
         "METHOD".to_owned(),
-        "ROUTE".to_owned(),
+        // `*`: with `routes: node` the action calls the n8n node's legacy route instead.
+        "ROUTE (*: node route differs)".to_owned(),
         "RETRY-SAFE".to_owned(),
         "SUMMARY".to_owned(),
     ]];
@@ -76,12 +77,7 @@ pub fn list_table() -> String {
         "by method".to_owned(),
         HTTP.summary.to_owned(),
     ]);
-    let mut out = columns(&rows);
-    out.push_str(
-        "* with `routes: node` this action calls the n8n node's legacy route instead \
-         (`wts-playbook actions NAME` shows both)\n",
-    );
-    out
+    columns(&rows)
 }
 
 fn maps_to(location: Location) -> String {
@@ -200,7 +196,7 @@ mod tests {
     fn list_has_a_line_per_action_and_aligned_routes() {
         let t = list_table();
         let lines: Vec<&str> = t.lines().collect();
-        assert_eq!(lines.len(), 1 + 39 + 1 + 1);
+        assert_eq!(lines.len(), 1 + 39 + 1);
         assert!(lines
             .iter()
             .any(|l| l.starts_with("panel.list_cards ") && l.contains("/crm/v2/panel/card *")));

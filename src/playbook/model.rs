@@ -100,8 +100,10 @@ pub struct Settings {
     pub secrets: Vec<String>,
     /// Route family: `documented` (the published v2/v3 successors; default) or `node` (the
     /// legacy routes the n8n node calls). `--routes` overrides it; a step's own `routes` wins.
+    /// Kept as text so that a wrong value is reported at its own position.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub routes: Option<crate::catalog::Routes>,
+    #[schemars(with = "Option<crate::catalog::Routes>")]
+    pub routes: Option<String>,
 }
 
 /// `paginate: all` or a maximum page count.
@@ -173,7 +175,8 @@ pub struct Step {
     pub max_failures: Option<MaxFailures>,
     /// This step's route family (`documented` or `node`), over `settings.routes`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub routes: Option<crate::catalog::Routes>,
+    #[schemars(with = "Option<crate::catalog::Routes>")]
+    pub routes: Option<String>,
 }
 
 /// Keys accepted at each level (the loader checks them all and suggests the nearest).
