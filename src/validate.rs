@@ -244,7 +244,10 @@ fn family_hint(spec: &ActionSpec, routes: catalog::Routes) -> String {
     if own.is_empty() {
         switch
     } else {
-        format!("`routes: {routes}` has {} instead; or {switch}", own.join(", "))
+        format!(
+            "`routes: {routes}` has {} instead; or {switch}",
+            own.join(", ")
+        )
     }
 }
 

@@ -1078,7 +1078,10 @@ fn the_dry_run_previews_the_chosen_route_family_and_the_report_records_it() {
     assert_eq!(out.code, 0, "{}", out.stderr);
     let doc = doc.expect("a report");
     assert_eq!(doc["settings"]["routes"], "documented");
-    assert_eq!(doc["settings"]["step_routes"], serde_json::json!({"session": "node"}));
+    assert_eq!(
+        doc["settings"]["step_routes"],
+        serde_json::json!({"session": "node"})
+    );
     assert_eq!(
         planned_paths(&doc),
         [
@@ -1089,7 +1092,11 @@ fn the_dry_run_previews_the_chosen_route_family_and_the_report_records_it() {
             ),
         ]
     );
-    assert!(out.stdout.contains("GET /crm/v2/panel/card?"), "{}", out.stdout);
+    assert!(
+        out.stdout.contains("GET /crm/v2/panel/card?"),
+        "{}",
+        out.stdout
+    );
 
     // `--routes node` for the run.
     let (out, doc) = dry_run(pb, &["--routes", "node"]);
@@ -1098,7 +1105,11 @@ fn the_dry_run_previews_the_chosen_route_family_and_the_report_records_it() {
     assert_eq!(doc["settings"]["routes"], "node");
     assert_eq!(doc["settings"]["step_routes"], serde_json::json!({}));
     assert_eq!(planned_paths(&doc)[0].1, "/crm/v1/panel/card");
-    assert!(out.stdout.contains("GET /crm/v1/panel/card?"), "{}", out.stdout);
+    assert!(
+        out.stdout.contains("GET /crm/v1/panel/card?"),
+        "{}",
+        out.stdout
+    );
 
     // A bad value on the command line is a usage error.
     assert_eq!(run(&["run", pb, "--dry-run", "--routes", "v2"]).code, 2);
@@ -1112,7 +1123,9 @@ fn validate_takes_the_route_family_from_the_command_line() {
     // Under `--routes node` the first step's `include_archived` is fine; the second step
     // pins `routes: node` itself, so its `status` is still refused.
     assert!(!node.stderr.contains("include_archived"), "{}", node.stderr);
-    assert!(node.stderr.contains("parameter `status` exists only with `routes: documented`"));
+    assert!(node
+        .stderr
+        .contains("parameter `status` exists only with `routes: documented`"));
     assert!(node.stderr.contains("1 problem found"));
 }
 

@@ -340,7 +340,7 @@ steps:
     assert!(per.values().all(|n| *n == 1), "each closed once: {per:?}");
     let pages = journal
         .iter()
-        .filter(|e| e.method == "GET" && e.path == "/chat/v1/session")
+        .filter(|e| e.method == "GET" && e.path == "/chat/v2/session")
         .count();
     assert_eq!(pages, open.len().div_ceil(7), "one request per page");
 
@@ -1320,7 +1320,10 @@ fn all_actions_playbook(env: &Env, family_card_update: &str, session: &str) -> S
         .find(|t| t.name == "lembrete")
         .expect("the seeded template without parameters")
         .id;
-    let bot = l.chatbots[0].key.clone().expect("seeded chatbots have a key");
+    let bot = l.chatbots[0]
+        .key
+        .clone()
+        .expect("seeded chatbots have a key");
     let (step0, step1) = (&panel.steps[0].id, &panel.steps[1].id);
     let panel = &panel.id;
     format!(
@@ -1411,10 +1414,17 @@ fn run_all_actions(routes: &str) -> (String, Vec<JournalEntry>, Env) {
     let run = env.run(&pb, Some("pn_test"), extra);
     assert_eq!(run.code, 0, "{}", run.context());
     let report = run.report();
-    assert_eq!(report["settings"]["routes"], routes, "the header records the family");
+    assert_eq!(
+        report["settings"]["routes"], routes,
+        "the header records the family"
+    );
     let items = run.items();
     let steps: HashSet<&str> = items.iter().filter_map(|i| i["step"].as_str()).collect();
-    assert_eq!(steps.len(), 41, "every step ran once (39 actions, a card read, a note)");
+    assert_eq!(
+        steps.len(),
+        41,
+        "every step ran once (39 actions, a card read, a note)"
+    );
     for i in &items {
         assert_eq!(i["status"], "succeeded", "{i}");
     }
@@ -1426,15 +1436,31 @@ fn run_all_actions(routes: &str) -> (String, Vec<JournalEntry>, Env) {
     let contact = st
         .contacts
         .iter()
-        .find(|c| c.phone_number.as_deref().is_some_and(|p| p.ends_with("988887777")))
+        .find(|c| {
+            c.phone_number
+                .as_deref()
+                .is_some_and(|p| p.ends_with("988887777"))
+        })
         .expect("the created contact");
     assert_eq!(contact.name.as_deref(), Some("Ana Maria"));
-    let card = st.cards.iter().find(|c| c.title == "Deal").expect("the card");
+    let card = st
+        .cards
+        .iter()
+        .find(|c| c.title == "Deal")
+        .expect("the card");
     let panel = &st.lookups.panels[0];
     assert_eq!(card.step_id, panel.steps[1].id, "moved");
-    assert_eq!(st.cards.iter().filter(|c| c.title == "Deal").count(), 2, "duplicated");
+    assert_eq!(
+        st.cards.iter().filter(|c| c.title == "Deal").count(),
+        2,
+        "duplicated"
+    );
     let notes: Vec<_> = st.notes.iter().filter(|n| n.card_id == card.id).collect();
-    assert_eq!(notes.len(), 2, "two notes created, one deleted, the shape note");
+    assert_eq!(
+        notes.len(),
+        2,
+        "two notes created, one deleted, the shape note"
+    );
     assert!(
         !st.enrolments.iter().any(|e| e.contact_id == contact.id),
         "enrolled, then removed"

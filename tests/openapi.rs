@@ -17,8 +17,8 @@ use std::path::PathBuf;
 use indexmap::IndexMap;
 use serde_json::{json, Value};
 use wts_playbook::catalog::{
-    actions, build, lookup_for, route_of, successor, ActionSpec, HttpRequest, Location,
-    ParamSpec, ParamType, Routes, Rule, Scalar, SUCCESSORS,
+    actions, build, lookup_for, route_of, successor, ActionSpec, HttpRequest, Location, ParamSpec,
+    ParamType, Routes, Rule, Scalar, SUCCESSORS,
 };
 use wts_playbook::execute::upload::Upload;
 
@@ -82,6 +82,9 @@ fn is_template(segment: &str) -> bool {
     segment.starts_with('{') && segment.ends_with('}')
 }
 
+/// A matched operation: its spec path, the operation object, and each path placeholder's value.
+type Operation<'a> = (&'a str, &'a Value, Vec<(String, String)>);
+
 /// The operation of `method` on the spec path matching `route` segment by segment: a literal
 /// equals a literal, a `{placeholder}` of the catalog's route matches a spec placeholder (so the
 /// legacy `/v1/panel/card` is not taken for `/v1/panel/{id}`). The concrete `path` (same
@@ -91,13 +94,13 @@ fn find_operation<'a>(
     route: &str,
     path: &str,
     method: &str,
-) -> Option<(&'a str, &'a Value, Vec<(String, String)>)> {
+) -> Option<Operation<'a>> {
     let want: Vec<&str> = route.split('/').collect();
     let concrete: Vec<&str> = path.split('/').collect();
     if concrete.len() != want.len() {
         return None;
     }
-    let mut best: Option<(usize, &str, &Value, Vec<(String, String)>)> = None;
+    let mut best: Option<(usize, Operation<'a>)> = None;
     for (p, item) in spec["paths"].as_object()? {
         let have: Vec<&str> = p.split('/').collect();
         if have.len() != want.len() || item.get(method).is_none() {
@@ -112,11 +115,11 @@ fn find_operation<'a>(
                 h == w && !is_template(h)
             }
         });
-        if same && best.as_ref().is_none_or(|(n, ..)| holes.len() < *n) {
-            best = Some((holes.len(), p.as_str(), &item[method], holes));
+        if same && best.as_ref().is_none_or(|(n, _)| holes.len() < *n) {
+            best = Some((holes.len(), (p.as_str(), &item[method], holes)));
         }
     }
-    best.map(|(_, p, op, holes)| (p, op, holes))
+    best.map(|(_, op)| op)
 }
 
 fn resolve<'a>(spec: &'a Value, schema: &'a Value) -> &'a Value {
@@ -141,7 +144,7 @@ fn type_name(v: &Value) -> &'static str {
     }
 }
 
-/// Validates `v` against an OpenAPI 3.0 schema (the subset the descriptions use: `$ref`,
+/// Validates `v` against an `OpenAPI` 3.0 schema (the subset the descriptions use: `$ref`,
 /// `allOf`/`oneOf`/`anyOf`, `type`, `format` uuid/date-time, `enum`, `nullable`, `items`,
 /// `properties`, `additionalProperties`, `minimum`/`maximum`). Problems go to `out` as
 /// "`at`: what".
@@ -171,7 +174,10 @@ fn validate(spec: &Value, schema: &Value, v: &Value, at: &str, out: &mut Vec<Str
     }
     if let Some(values) = schema["enum"].as_array() {
         if !values.contains(v) {
-            out.push(format!("{at}: {v} is not one of {}", Value::from(values.clone())));
+            out.push(format!(
+                "{at}: {v} is not one of {}",
+                Value::from(values.clone())
+            ));
         }
     }
     let ty = schema["type"].as_str().or_else(|| {
@@ -236,8 +242,12 @@ fn validate(spec: &Value, schema: &Value, v: &Value, at: &str, out: &mut Vec<Str
 /// A query or path value as the JSON value the parameter's schema describes.
 fn typed(spec: &Value, schema: &Value, text: &str) -> Value {
     match resolve(spec, schema)["type"].as_str() {
-        Some("integer") => text.parse::<i64>().map_or_else(|_| json!(text), Value::from),
-        Some("number") => text.parse::<f64>().map_or_else(|_| json!(text), Value::from),
+        Some("integer") => text
+            .parse::<i64>()
+            .map_or_else(|_| json!(text), Value::from),
+        Some("number") => text
+            .parse::<f64>()
+            .map_or_else(|_| json!(text), Value::from),
         Some("boolean") => match text {
             "true" => json!(true),
             "false" => json!(false),
@@ -257,7 +267,10 @@ fn check_request(specs: &HashMap<&str, Value>, route: &str, req: &HttpRequest) -
     let (_, route) = split_service(route);
     let method = req.method.as_str().to_ascii_lowercase();
     let Some((_, op, holes)) = find_operation(spec, route, path, &method) else {
-        return vec![format!("route {} {} is not published", req.method, req.path)];
+        return vec![format!(
+            "route {} {} is not published",
+            req.method, req.path
+        )];
     };
     let mut out = Vec::new();
     let declared: Vec<&Value> = op["parameters"]
@@ -346,7 +359,7 @@ fn sample(p: &ParamSpec) -> Value {
     };
     match (p.name, p.ty) {
         ("phone_number" | "to" | "user_phone_number", _) => json!("5511999999999"),
-        ("user_email", _) | ("email", _) => json!("ana@example.com"),
+        ("user_email" | "email", _) => json!("ana@example.com"),
         ("file_url" | "picture_url", _) => json!("https://example.com/a.pdf"),
         ("file_urls", _) => json!(["https://example.com/a.pdf"]),
         (_, ParamType::One(s)) => scalar(s),
@@ -439,7 +452,10 @@ fn action_problems(
             panic!(
                 "{}: sample parameters refused: {}",
                 action.name,
-                e.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ")
+                e.iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join("; ")
             )
         });
         let route = match (action.sync_path, params.get("sync")) {
@@ -515,7 +531,10 @@ fn node_routes_agree_with_the_descriptions_except_the_ten_legacy_ones() {
     let mut b = legacy.clone();
     a.sort_unstable();
     b.sort_unstable();
-    assert_eq!(a, b, "the unpublished node routes are the ten with a successor");
+    assert_eq!(
+        a, b,
+        "the unpublished node routes are the ten with a successor"
+    );
     assert_eq!(actions().len() - unpublished.len(), 29);
 }
 
@@ -551,19 +570,25 @@ fn the_upload_requests_are_published() {
         .expect("an upload");
     for req in [up.start_request(), Upload::confirm_request(UUID_A)] {
         let problems = check_request(&specs, &req.path, &req);
-        assert!(problems.is_empty(), "{} {}: {problems:?}", req.method, req.path);
+        assert!(
+            problems.is_empty(),
+            "{} {}: {problems:?}",
+            req.method,
+            req.path
+        );
     }
 }
 
 #[test]
 fn the_checker_catches_what_it_should() {
+    use wts_playbook::catalog::Method::{Get, Put};
     // The checker itself: a wrong route, an undeclared key, a bad value and a bad body fail.
     let specs = load_specs();
     let bad = |method, route: &str, query: &[(&str, &str)], body: Option<Value>| {
         let path = route.replace("{id}", UUID_A);
         let req = HttpRequest {
             method,
-            path: path.to_owned(),
+            path: path.clone(),
             query: query
                 .iter()
                 .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
@@ -572,7 +597,6 @@ fn the_checker_catches_what_it_should() {
         };
         check_request(&specs, route, &req)
     };
-    use wts_playbook::catalog::Method::{Get, Put};
     assert!(bad(Get, "/chat/v1/session", &[], None)[0].contains("is not published"));
     assert!(bad(Get, "/crm/v1/panel/card", &[], None)[0].contains("is not published"));
     assert_eq!(

@@ -1100,14 +1100,7 @@ const SESSION_LIST: ActionSpec = ActionSpec {
                 q("LastInteractionAt.Before"),
                 "Last interaction at or before (UTC)."
             ),
-            p(
-                "tags_name",
-                STRS,
-                NO,
-                q("TagsName"),
-                "Tag names filter."
-            )
-            .documented_only(),
+            p("tags_name", STRS, NO, q("TagsName"), "Tag names filter.").documented_only(),
             p(
                 "metadata",
                 MAP,
@@ -1116,14 +1109,7 @@ const SESSION_LIST: ActionSpec = ActionSpec {
                 "Metadata filter, sent as compact JSON (encoding UNCONFIRMED)."
             )
             .documented_only(),
-            p(
-                "type",
-                one_of(SESSION_TYPE),
-                NO,
-                q("Type"),
-                "Session type."
-            )
-            .documented_only(),
+            p("type", one_of(SESSION_TYPE), NO, q("Type"), "Session type.").documented_only(),
         ],
         L,
     ],
@@ -1646,14 +1632,7 @@ const PANEL_LIST: ActionSpec = ActionSpec {
     params: params![
         &[
             p("title", STR, NO, q("Title"), "Title filter."),
-            p(
-                "type",
-                one_of(PANEL_TYPE),
-                NO,
-                q("Type"),
-                "Panel type."
-            )
-            .documented_only(),
+            p("type", one_of(PANEL_TYPE), NO, q("Type"), "Panel type.").documented_only(),
             p(
                 "include_details",
                 list_of(PANELS_DETAILS),
@@ -2075,30 +2054,9 @@ const SEQUENCE_LIST_CONTACTS: ActionSpec = ActionSpec {
     params: params![
         &[
             SEQUENCE_ID,
-            p(
-                "name",
-                STR,
-                NO,
-                q("Name"),
-                "Contact name filter."
-            )
-            .documented_only(),
-            p(
-                "contact_id",
-                UUID,
-                NO,
-                q("ContactId"),
-                "Contact filter."
-            )
-            .documented_only(),
-            p(
-                "phone_number",
-                STR,
-                NO,
-                q("PhoneNumber"),
-                "Phone filter."
-            )
-            .documented_only(),
+            p("name", STR, NO, q("Name"), "Contact name filter.").documented_only(),
+            p("contact_id", UUID, NO, q("ContactId"), "Contact filter.").documented_only(),
+            p("phone_number", STR, NO, q("PhoneNumber"), "Phone filter.").documented_only(),
             p(
                 "include_details",
                 list_of(SEQUENCE_CONTACT_DETAILS),
@@ -2237,7 +2195,8 @@ pub fn actions() -> &'static [ActionSpec] {
     &ACTIONS
 }
 
-/// Finds an action by name; `http` included.
+/// Finds an action by name; `http` included. This is the raw table: the node's route and the
+/// parameters of both route families; `routes::lookup_for` gives an action as one family sees it.
 pub fn lookup(name: &str) -> Option<&'static ActionSpec> {
     if name == HTTP.name {
         return Some(&HTTP);

@@ -7,8 +7,8 @@ use std::fmt::Write as _;
 
 use super::data::{actions, HTTP};
 use super::model::{ActionSpec, Location, Required, Routes, Rule};
-use super::routes::{route_of, successor};
 use super::request::render_type;
+use super::routes::{route_of, successor};
 
 /// Left-aligns `rows` in columns separated by two spaces; the last column is not padded.
 fn columns(rows: &[Vec<String>]) -> String {

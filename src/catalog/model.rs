@@ -52,7 +52,7 @@ impl std::fmt::Display for Method {
 /// Which family of routes the actions call (`settings.routes`, `--routes`).
 ///
 /// Ten actions have two routes: the legacy v1 route the n8n node calls, and the successor the
-/// vendor's published OpenAPI descriptions define (`docs/api-notes.md`, "Two route families").
+/// vendor's published API descriptions define (`docs/api-notes.md`, "Two route families").
 /// The other 29 call the same route either way.
 #[derive(
     Debug,
@@ -85,6 +85,7 @@ impl Routes {
     }
 
     /// The other family.
+    #[must_use]
     pub fn other(self) -> Routes {
         match self {
             Routes::Documented => Routes::Node,

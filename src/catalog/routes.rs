@@ -115,8 +115,8 @@ static RESOLVED: LazyLock<HashMap<(&'static str, Routes), &'static ActionSpec>> 
         for action in actions() {
             for routes in [Routes::Documented, Routes::Node] {
                 let (method, path) = route_of(action, routes);
-                let differs = path != action.path
-                    || action.params.iter().any(|p| !has_param(p, routes));
+                let differs =
+                    path != action.path || action.params.iter().any(|p| !has_param(p, routes));
                 if !differs {
                     continue;
                 }

@@ -100,7 +100,7 @@ pub struct Settings {
     pub secrets: Vec<String>,
     /// Route family: `documented` (the published v2/v3 successors; default) or `node` (the
     /// legacy routes the n8n node calls). `--routes` overrides it; a step's own `routes` wins.
-    /// Kept as text so that a wrong value is reported at its own position.
+    // Kept as text so that a wrong value is reported at its own position (validate.rs).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(with = "Option<crate::catalog::Routes>")]
     pub routes: Option<String>,
