@@ -367,6 +367,19 @@ steps:
             .unwrap();
         assert_eq!(s["status"], "COMPLETED", "{id}");
     }
+    // A retried complete that met a 4xx was checked with a read of the documented route
+    // family (the default): `GET /chat/v2/session/{id}`, never the legacy v1 read.
+    let reads: Vec<String> = sandbox
+        .journal()
+        .into_iter()
+        .filter(|(m, p, _)| m == "GET" && p.starts_with("/chat/v") && p.contains("/session/"))
+        .map(|(_, p, _)| p)
+        .collect();
+    assert!(!reads.is_empty(), "some retried completes were checked");
+    assert!(
+        reads.iter().all(|p| p.starts_with("/chat/v2/session/")),
+        "{reads:?}"
+    );
 }
 
 #[test]
