@@ -5,9 +5,10 @@
 //! width; and the same as JSON ([`list_json`], [`describe_json`]).
 
 use super::data::{actions, HTTP};
-use super::model::{ActionSpec, Location, Required, Rule};
+use super::model::{ActionSpec, Location, Required, Routes, Rule};
 use super::outputs::{fields_of, output_of, Output, PAGE_FIELDS};
 use super::request::render_type;
+use super::routes::{route_of, successor};
 
 /// Left-aligns `rows` in columns separated by two spaces; the last column is not padded.
 fn columns(rows: &[Vec<String>]) -> String {
@@ -47,20 +48,23 @@ fn yes_no(b: bool) -> &'static str {
     }
 }
 
-/// One line per action (the 39, then `http`): name, method, route, retry-safe, summary.
+/// One line per action (the 39, then `http`): name, method, route (the documented one; `*`
+/// marks the ten whose node route differs), retry-safe, summary.
 pub fn list_table() -> String {
     let mut rows = vec![vec![
         "ACTION".to_owned(),
         "METHOD".to_owned(),
-        "ROUTE".to_owned(),
+        // `*`: with `routes: node` the action calls the n8n node's legacy route instead.
+        "ROUTE (*: node route differs)".to_owned(),
         "RETRY-SAFE".to_owned(),
         "SUMMARY".to_owned(),
     ]];
     for a in actions() {
+        let (method, path) = documented_route(a);
         rows.push(vec![
             a.name.to_owned(),
-            a.method.to_string(),
-            a.path.to_owned(),
+            method,
+            path,
             yes_no(a.idempotent).to_owned(),
             a.summary.to_owned(),
         ]);
@@ -75,6 +79,13 @@ pub fn list_table() -> String {
     columns(&rows)
 }
 
+/// The documented route of an action, ` *` marking one whose node route differs.
+fn documented_route(a: &ActionSpec) -> (String, String) {
+    let (method, path) = route_of(a, Routes::Documented);
+    let mark = if path == a.path { "" } else { " *" };
+    (method.to_string(), format!("{path}{mark}"))
+}
+
 /// [`list_table`] when it fits in `width` columns; otherwise two lines per action, its name,
 /// method, route and retry-safety, then its summary wrapped below.
 pub fn list_for_width(width: usize) -> String {
@@ -84,9 +95,10 @@ pub fn list_for_width(width: usize) -> String {
     }
     let mut out = String::new();
     let entries = actions().iter().map(|a| {
+        let (method, path) = documented_route(a);
         (
             a.name,
-            format!("{} {}", a.method, a.path),
+            format!("{method} {path}"),
             yes_no(a.idempotent),
             a.summary,
         )
@@ -252,7 +264,21 @@ pub fn describe_width(action: &ActionSpec, width: usize) -> String {
             "GET, PUT, DELETE yes; POST, PATCH no".to_owned(),
         ));
     } else {
-        head.push(("route:", format!("{} {}", action.method, action.path)));
+        match successor(action.name) {
+            Some(s) => {
+                let (method, path) = route_of(action, Routes::Documented);
+                head.push(("route:", format!("{method} {path}  (routes: documented)")));
+                head.push((
+                    "node route:",
+                    format!("{} {}  (routes: node)", action.method, action.path),
+                ));
+                head.push(("documented:", s.differences.to_owned()));
+            }
+            None => head.push((
+                "route:",
+                format!("{} {}  (both route families)", action.method, action.path),
+            )),
+        }
         if let Some(sp) = action.sync_path {
             head.push((
                 "sync route:",
@@ -298,8 +324,12 @@ pub fn describe_width(action: &ActionSpec, width: usize) -> String {
         let mut atoms = vec![format!("{} ", p.name)];
         atoms.extend(facts);
         wrap_atoms(&mut out, &atoms, width, "      ");
-        if !p.doc.is_empty() {
-            wrap_into(&mut out, p.doc, width, "    ", "    ");
+        let doc = match p.only {
+            Some(routes) => format!("[routes: {routes} only] {}", p.doc),
+            None => p.doc.to_owned(),
+        };
+        if !doc.is_empty() {
+            wrap_into(&mut out, &doc, width, "    ", "    ");
         }
     }
     out.push_str("\noutput:\n");
@@ -354,6 +384,7 @@ pub fn describe_json(action: &ActionSpec) -> serde_json::Value {
                 "maps_to": location_json(p.location),
                 "field": p.field,
                 "doc": p.doc,
+                "only": p.only.map(|r| r.to_string()),
             })
         })
         .collect();
@@ -381,6 +412,11 @@ pub fn describe_json(action: &ActionSpec) -> serde_json::Value {
         "summary": action.summary,
         "method": (!is_http).then(|| action.method.as_str()),
         "path": (!is_http).then_some(action.path),
+        "documented_route": successor(action.name).map(|s| json!({
+            "method": s.method.as_str(),
+            "path": s.path,
+            "differences": s.differences,
+        })),
         "sync_path": action.sync_path,
         "retry_safe": if is_http { json!("by method") } else { json!(action.idempotent) },
         "paginated": action.paginated,
@@ -413,6 +449,9 @@ mod tests {
         let t = list_table();
         let lines: Vec<&str> = t.lines().collect();
         assert_eq!(lines.len(), 1 + 39 + 1);
+        assert!(lines
+            .iter()
+            .any(|l| l.starts_with("panel.list_cards ") && l.contains("/crm/v2/panel/card *")));
         let col = lines[0].find("ROUTE").unwrap();
         let line = lines
             .iter()
@@ -426,6 +465,11 @@ mod tests {
     fn describe_shows_route_and_param_mapping() {
         let d = describe_width(lookup("session.complete").unwrap(), 80);
         assert!(d.contains("route:      PUT /chat/v1/session/{session_id}/complete"));
+        let lc = describe_width(lookup("panel.list_cards").unwrap(), 100);
+        assert!(lc.contains("route:      GET /crm/v2/panel/card  (routes: documented)"));
+        assert!(lc.contains("node route: GET /crm/v1/panel/card  (routes: node)"));
+        assert!(lc.contains("[routes: node only] Include archived cards."));
+        assert!(lc.contains("[routes: documented only] Card status filter."));
         assert!(d.contains("retry-safe: yes"));
         assert!(d.contains("body /reactivateOnNewMessage"));
         let d = describe_width(lookup("contact.list").unwrap(), 80);

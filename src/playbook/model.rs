@@ -1,4 +1,4 @@
-//! The playbook as written: serde types for `docs/playbook.md` §3. They are also the source of
+//! The playbook as written: serde types for the playbook format (README, "What it does"). They are also the source of
 //! `schemas/playbook.schema.json` (schemars), so every key a user can write is declared here.
 
 use std::path::PathBuf;
@@ -98,6 +98,12 @@ pub struct Settings {
     /// Names of `vars` whose values are redacted everywhere, like the token.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub secrets: Vec<String>,
+    /// Route family: `documented` (the published v2/v3 successors; default) or `node` (the
+    /// legacy routes the n8n node calls). `--routes` overrides it; a step's own `routes` wins.
+    // Kept as text so that a wrong value is reported at its own position (validate.rs).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "Option<crate::catalog::Routes>")]
+    pub routes: Option<String>,
 }
 
 /// `paginate: all` or a maximum page count.
@@ -167,6 +173,10 @@ pub struct Step {
     pub on_error: Option<OnError>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_failures: Option<MaxFailures>,
+    /// This step's route family (`documented` or `node`), over `settings.routes`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "Option<crate::catalog::Routes>")]
+    pub routes: Option<String>,
 }
 
 /// Keys accepted at each level (the loader checks them all and suggests the nearest).
@@ -188,6 +198,7 @@ pub const SETTINGS_KEYS: &[&str] = &[
     "on_error",
     "max_failures",
     "secrets",
+    "routes",
 ];
 pub const RETRY_KEYS: &[&str] = &["attempts", "backoff", "max_backoff"];
 pub const STEP_KEYS: &[&str] = &[
@@ -205,4 +216,5 @@ pub const STEP_KEYS: &[&str] = &[
     "timeout",
     "on_error",
     "max_failures",
+    "routes",
 ];
