@@ -269,7 +269,7 @@ fn run_cmd(args: &RunArgs) -> u8 {
         "sandbox": args.sandbox,
         "resume": args.resume.as_ref().map(|p| p.display().to_string()),
     });
-    let header = ReportHeader::new(
+    let mut header = ReportHeader::new(
         uuid::Uuid::new_v4().to_string(),
         PlaybookRef {
             name: program.name().to_owned(),
@@ -282,6 +282,26 @@ fn run_cmd(args: &RunArgs) -> u8 {
     );
     let rt = runtime();
     rt.block_on(async move {
+        // The in-process sandbox starts first, so the report's header can name its URL.
+        let mut sandbox = None;
+        if args.sandbox && !args.dry_run {
+            match crate::sandbox::Sandbox::start(
+                "127.0.0.1:0".parse().expect("loopback address"),
+                crate::sandbox::SandboxConfig::default(),
+            )
+            .await
+            {
+                Ok(s) => sandbox = Some(s),
+                Err(e) => {
+                    eprintln!("error: cannot start the sandbox: {e}");
+                    return EXIT_ABORTED;
+                }
+            }
+        }
+        header.base_url = Some(match &sandbox {
+            Some(sb) => sb.url(),
+            None => std::env::var("WTS_BASE_URL").unwrap_or_else(|_| "https://api.wts.chat".into()),
+        });
         let writer = match ReportWriter::create(&report_path, &header) {
             Ok(mut w) => {
                 // Against the in-process sandbox a power loss loses the sandbox too.
@@ -298,8 +318,15 @@ fn run_cmd(args: &RunArgs) -> u8 {
         };
         // A run that stops before its first item still leaves a report, outcome aborted.
         let stop_early = |writer: ReportWriter, message: String, code: u8| {
-            eprintln!("error: {}", redactor.redact(&message));
-            if let Err(e) = writer.finish(jiff::Timestamp::now(), Outcome::Aborted) {
+            let message = redactor.redact(&message).into_owned();
+            eprintln!("error: {message}");
+            let finished_at = jiff::Timestamp::now();
+            let facts = report::RunFacts {
+                duration_ms: u64::try_from(finished_at.duration_since(started_at).as_millis()).ok(),
+                abort_reason: Some(message),
+                ..report::RunFacts::default()
+            };
+            if let Err(e) = writer.finish_with(finished_at, Outcome::Aborted, facts) {
                 eprintln!("error: cannot finish the report {}: {e}", report_path.display());
             }
             println!("outcome  aborted\nreport   {}", report_path.display());
@@ -317,23 +344,11 @@ fn run_cmd(args: &RunArgs) -> u8 {
                 }
             }
         }
-        let mut sandbox = None;
         let transport = if args.dry_run {
             Transport::Dry
         } else {
-            let (base_url, token) = if args.sandbox {
-                let sb = match crate::sandbox::Sandbox::start(
-                    "127.0.0.1:0".parse().expect("loopback address"),
-                    crate::sandbox::SandboxConfig::default(),
-                )
-                .await
-                {
-                    Ok(s) => s,
-                    Err(e) => return abort_early(writer, format!("cannot start the sandbox: {e}")),
-                };
-                let url = sb.url();
-                sandbox = Some(sb);
-                (url, "sandbox-token".to_owned())
+            let (base_url, token) = if let Some(sb) = &sandbox {
+                (sb.url(), "sandbox-token".to_owned())
             } else {
                 let url =
                     std::env::var("WTS_BASE_URL").unwrap_or_else(|_| "https://api.wts.chat".into());
@@ -380,7 +395,14 @@ fn run_cmd(args: &RunArgs) -> u8 {
         )
         .await;
         let footer_outcome = result.outcome;
-        let finished = writer.expect("the run had a writer").finish(jiff::Timestamp::now(), footer_outcome);
+        let finished_at = jiff::Timestamp::now();
+        let mut facts = result.facts.clone();
+        facts.duration_ms = u64::try_from(finished_at.duration_since(started_at).as_millis()).ok();
+        facts.rate_limited = (!args.dry_run).then_some(result.rate_limited);
+        facts.abort_reason = result.abort_reason.as_ref().map(|r| redactor.redact(r).into_owned());
+        let finished = writer
+            .expect("the run had a writer")
+            .finish_with(finished_at, footer_outcome, facts);
         // The report's totals also count the sends abandoned in flight (a second Ctrl-C).
         let totals = match finished {
             Ok(footer) => footer.totals,
