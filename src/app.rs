@@ -11,7 +11,7 @@ use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use crate::cli::{Cli, Command, LogFormat, RunArgs, SchemaKind};
+use crate::cli::{Cli, Command, LogFormat, ReportArgs, RunArgs, SchemaKind, ViewArgs};
 use crate::diagnostic::{did_you_mean, render_all, Diagnostic};
 use crate::execute::{
     check_token, execute, Client, RateLimiter, RetryPolicy, RunOptions, Transport,
@@ -23,7 +23,7 @@ use crate::report::{
 };
 use crate::secret::{Redactor, Secret};
 use crate::validate::{self, Overrides, Program, TOKEN_VAR};
-use crate::{catalog, schema};
+use crate::{catalog, schema, views};
 
 pub const EXIT_OK: u8 = 0;
 pub const EXIT_FAILED: u8 = 1;
@@ -58,6 +58,36 @@ pub fn run(cli: Cli) -> u8 {
         Command::Sandbox(args) => u8::try_from(runtime().block_on(crate::sandbox::serve_cli(args)))
             .unwrap_or(EXIT_INVALID),
         Command::Run(args) => run_cmd(&args),
+        Command::Report(args) => report_cmd(&args),
+    }
+}
+
+fn view_outputs(v: &ViewArgs) -> views::Outputs {
+    views::Outputs {
+        html: v.html.clone(),
+        junit: v.junit.clone(),
+        markdown: v.markdown.clone(),
+    }
+}
+
+/// `wts-playbook report REPORT --html/--junit/--markdown`: 0 written, 2 bad report or no view.
+fn report_cmd(args: &ReportArgs) -> u8 {
+    let outputs = view_outputs(&args.views);
+    if outputs.is_empty() {
+        eprintln!("error: nothing to write\n  = help: pass --html PATH, --junit PATH and/or --markdown PATH");
+        return EXIT_INVALID;
+    }
+    match views::write_all(&args.report, &outputs) {
+        Ok(written) => {
+            for p in written {
+                eprintln!("wrote {}", p.display());
+            }
+            EXIT_OK
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            EXIT_INVALID
+        }
     }
 }
 
@@ -447,6 +477,17 @@ fn run_cmd(args: &RunArgs) -> u8 {
                 ));
             } else if totals.failed + totals.unknown > 0 {
                 out.push_str(&format!("failed rows: {}\n", path.display()));
+            }
+        }
+        let outputs = view_outputs(&args.views);
+        if !outputs.is_empty() {
+            match views::write_all(&report_path, &outputs) {
+                Ok(written) => {
+                    for p in written {
+                        out.push_str(&format!("view     {}\n", p.display()));
+                    }
+                }
+                Err(e) => out.push_str(&format!("views: {e}\n")),
             }
         }
         if let Some(sb) = sandbox {

@@ -1,0 +1,198 @@
+//! JUnit XML for CI readers (GitLab, Jenkins, GitHub test reporters): one `<testsuite>` per
+//! step, one `<testcase>` per failed (`<failure>`) or unknown (`<error>`) item named by its key,
+//! and one aggregated `<testcase>` per other status (`1,000 succeeded`), so 100,000 rows stay
+//! far below GitLab's 30 MB per file. Written with quick-xml (escaping is its job).
+//!
+//! Matches `schemas/junit.xsd` (checked by the tests with `xmllint --schema`).
+
+use quick_xml::events::{BytesDecl, BytesEnd, BytesStart, BytesText, Event};
+use quick_xml::Writer;
+
+use super::{View, STATUS_ORDER};
+
+/// Longest failure message attribute and body kept per item (bytes, cut on a char boundary).
+const MAX_MESSAGE: usize = 1000;
+
+fn secs(ms: u64) -> String {
+    format!("{}.{:03}", ms / 1000, ms % 1000)
+}
+
+/// `s` cut to [`MAX_MESSAGE`] bytes, with the characters XML 1.0 cannot hold (most control
+/// characters) replaced by U+FFFD.
+fn cut(s: &str) -> String {
+    let mut end = s.len().min(MAX_MESSAGE);
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    xml_safe(&s[..end])
+}
+
+fn xml_safe(s: &str) -> String {
+    s.chars()
+        .map(|c| match c {
+            '\t' | '\n' | '\r' => c,
+            c if (c as u32) < 0x20 || c == '\u{FFFE}' || c == '\u{FFFF}' => '\u{FFFD}',
+            c => c,
+        })
+        .collect()
+}
+
+/// The JUnit document.
+pub fn render(view: &View) -> Vec<u8> {
+    let mut w = Writer::new_with_indent(Vec::new(), b' ', 2);
+    write(&mut w, view).expect("writing to a Vec cannot fail");
+    let mut out = w.into_inner();
+    out.push(b'\n');
+    out
+}
+
+fn plural(n: u64, what: &str) -> String {
+    format!("{n} {what}")
+}
+
+fn write(w: &mut Writer<Vec<u8>>, view: &View) -> std::io::Result<()> {
+    w.write_event(Event::Decl(BytesDecl::new("1.0", Some("UTF-8"), None)))?;
+
+    // Per step: the rows of each step, failed/unknown ones individually.
+    let mut per_step: Vec<Vec<usize>> = vec![Vec::new(); view.steps.len()];
+    for (i, r) in view.rows.iter().enumerate() {
+        let st = view.statuses[r.status].as_str();
+        if matches!(st, "failed" | "unknown") {
+            per_step[r.step].push(i);
+        }
+    }
+    let cases_of = |si: usize| -> (u64, u64, u64, u64) {
+        let s = &view.steps[si];
+        let get = |k: &str| s.counts.get(k).copied().unwrap_or(0);
+        let aggregated = s
+            .counts
+            .iter()
+            .filter(|(k, n)| !matches!(k.as_str(), "failed" | "unknown") && **n > 0)
+            .count() as u64;
+        let skipped = u64::from(get("skipped") > 0);
+        (
+            get("failed") + get("unknown") + aggregated,
+            get("failed"),
+            get("unknown"),
+            skipped,
+        )
+    };
+    let (mut tests, mut failures, mut errors) = (0, 0, 0);
+    for si in 0..view.steps.len() {
+        let (t, f, e, _) = cases_of(si);
+        tests += t;
+        failures += f;
+        errors += e;
+    }
+
+    let mut root = BytesStart::new("testsuites");
+    root.push_attribute(("name", view.header.playbook.name.as_str()));
+    root.push_attribute(("tests", tests.to_string().as_str()));
+    root.push_attribute(("failures", failures.to_string().as_str()));
+    root.push_attribute(("errors", errors.to_string().as_str()));
+    root.push_attribute(("time", secs(view.duration_ms).as_str()));
+    w.write_event(Event::Start(root))?;
+
+    let timestamp = view
+        .header
+        .started_at
+        .strftime("%Y-%m-%dT%H:%M:%S")
+        .to_string();
+    for (si, step) in view.steps.iter().enumerate() {
+        let (t, f, e, skipped) = cases_of(si);
+        let mut suite = BytesStart::new("testsuite");
+        suite.push_attribute(("name", step.id.as_str()));
+        suite.push_attribute(("tests", t.to_string().as_str()));
+        suite.push_attribute(("failures", f.to_string().as_str()));
+        suite.push_attribute(("errors", e.to_string().as_str()));
+        suite.push_attribute(("skipped", skipped.to_string().as_str()));
+        suite.push_attribute(("time", secs(step.duration_ms).as_str()));
+        suite.push_attribute(("timestamp", timestamp.as_str()));
+        w.write_event(Event::Start(suite))?;
+
+        w.write_event(Event::Start(BytesStart::new("properties")))?;
+        let mut props: Vec<(String, String)> = vec![
+            ("playbook".into(), view.header.playbook.path.clone()),
+            ("run_id".into(), view.header.run_id.clone()),
+            ("outcome".into(), view.outcome().to_owned()),
+            ("requests".into(), step.requests.to_string()),
+        ];
+        if let Some(url) = &view.header.base_url {
+            props.push(("base_url".into(), url.clone()));
+        }
+        for (k, n) in &step.counts {
+            props.push((format!("items.{k}"), n.to_string()));
+        }
+        for (k, v) in &props {
+            let mut p = BytesStart::new("property");
+            p.push_attribute(("name", k.as_str()));
+            p.push_attribute(("value", v.as_str()));
+            w.write_event(Event::Empty(p))?;
+        }
+        w.write_event(Event::End(BytesEnd::new("properties")))?;
+
+        for &ri in &per_step[si] {
+            let r = &view.rows[ri];
+            let unknown = view.statuses[r.status] == "unknown";
+            let class = r.class.map(|c| &view.classes[c]);
+            let message = r
+                .note
+                .as_deref()
+                .or(class.map(|c| c.message.as_str()))
+                .unwrap_or("");
+            let mut case = BytesStart::new("testcase");
+            case.push_attribute(("name", xml_safe(&r.key).as_str()));
+            case.push_attribute(("classname", step.id.as_str()));
+            case.push_attribute(("time", secs(r.duration_ms).as_str()));
+            w.write_event(Event::Start(case))?;
+            let tag = if unknown { "error" } else { "failure" };
+            let mut f = BytesStart::new(tag);
+            f.push_attribute(("message", cut(message).as_str()));
+            f.push_attribute((
+                "type",
+                class
+                    .map_or_else(|| "error".to_owned(), super::ErrorClass::label)
+                    .as_str(),
+            ));
+            w.write_event(Event::Start(f))?;
+            let mut body = format!("{}: {}\n", view.statuses[r.status], cut(message));
+            body.push_str(&format!("item {} (index {})", xml_safe(&r.key), r.index));
+            if let Some(line) = r.line {
+                body.push_str(&format!(", input line {line}"));
+            }
+            body.push_str(&format!(", {} attempt(s)", r.attempts));
+            if unknown {
+                body.push_str(
+                    "\nit may or may not have happened: check it before sending it again",
+                );
+            }
+            w.write_event(Event::Text(BytesText::new(&body)))?;
+            w.write_event(Event::End(BytesEnd::new(tag)))?;
+            w.write_event(Event::End(BytesEnd::new("testcase")))?;
+        }
+        // The other statuses, one aggregated case each, in display order.
+        let mut others: Vec<(&String, &u64)> = step
+            .counts
+            .iter()
+            .filter(|(k, n)| !matches!(k.as_str(), "failed" | "unknown") && **n > 0)
+            .collect();
+        others.sort_by_key(|(k, _)| STATUS_ORDER.iter().position(|s| s == k).unwrap_or(99));
+        for (status, n) in others {
+            let mut case = BytesStart::new("testcase");
+            case.push_attribute(("name", plural(*n, status).as_str()));
+            case.push_attribute(("classname", step.id.as_str()));
+            if status == "skipped" {
+                w.write_event(Event::Start(case))?;
+                let mut s = BytesStart::new("skipped");
+                s.push_attribute(("message", plural(*n, "items skipped").as_str()));
+                w.write_event(Event::Empty(s))?;
+                w.write_event(Event::End(BytesEnd::new("testcase")))?;
+            } else {
+                w.write_event(Event::Empty(case))?;
+            }
+        }
+        w.write_event(Event::End(BytesEnd::new("testsuite")))?;
+    }
+    w.write_event(Event::End(BytesEnd::new("testsuites")))?;
+    Ok(())
+}
