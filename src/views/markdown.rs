@@ -30,9 +30,13 @@ fn cell(s: &str) -> String {
     out
 }
 
-/// Inline code that survives backticks inside it.
+/// Inline code that survives backticks inside it (markup inside code is shown as text).
 fn code(s: &str) -> String {
-    let s = cell(s);
+    let s: String = s
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect::<String>()
+        .replace('|', "\\|");
     let fence = if s.contains('`') { "`` " } else { "`" };
     let close = if s.contains('`') { " ``" } else { "`" };
     format!("{fence}{s}{close}")
@@ -172,4 +176,17 @@ pub fn render(view: &View) -> String {
         );
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cells_escape_pipes_markup_and_line_breaks() {
+        assert_eq!(cell("a|b <b>&\nc"), "a\\|b &lt;b&gt;&amp; c");
+        assert_eq!(code("x|y"), "`x\\|y`");
+        assert_eq!(code("a`b"), "`` a`b ``");
+        assert_eq!(short(&"é".repeat(300)).chars().count(), MESSAGE_CHARS + 1);
+    }
 }

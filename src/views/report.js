@@ -213,12 +213,13 @@
 
   var matches = [];
   function filter() {
-    var st = state.step === "" ? -1 : Number(state.step), ss = state.status === "" ? -1 : Number(state.status);
+    var st = state.step === "" ? -1 : Number(state.step);
+    var ss = state.status === "" ? -1 : (state.status === "absent" ? -2 : Number(state.status));
     var sc = state.cls === "" ? -1 : Number(state.cls), q = state.q.toLowerCase();
     matches = [];
     for (var i = 0; i < D.rows.length; i++) {
       var r = D.rows[i];
-      if ((st < 0 || r[STEP] === st) && (ss < 0 || r[STATUS] === ss) && (sc < 0 || r[CLASS] === sc) &&
+      if ((st < 0 || r[STEP] === st) && (ss === -1 || r[STATUS] === ss) && (sc < 0 || r[CLASS] === sc) &&
         (q === "" || String(r[KEY]).toLowerCase().indexOf(q) >= 0)) { matches.push(i); }
     }
   }
@@ -250,7 +251,10 @@
   function writeHash() {
     var parts = [];
     if (state.step !== "") { parts.push("step=" + encodeURIComponent(D.steps[Number(state.step)].id)); }
-    if (state.status !== "") { parts.push("status=" + encodeURIComponent(D.statuses[Number(state.status)])); }
+    if (state.status !== "") {
+      var absent = statusSel.querySelector("option[data-absent]");
+      parts.push("status=" + encodeURIComponent(state.status === "absent" ? absent.textContent : D.statuses[Number(state.status)]));
+    }
     if (state.cls !== "") { parts.push("class=" + state.cls); }
     if (state.q !== "") { parts.push("q=" + encodeURIComponent(state.q)); }
     var h = parts.join("&");
@@ -265,7 +269,14 @@
       var i = kv.indexOf("="); if (i < 0) { return; }
       var k = kv.slice(0, i), v = decodeURIComponent(kv.slice(i + 1));
       if (k === "step") { var si = D.steps.map(function (s) { return s.id; }).indexOf(v); state.step = si < 0 ? "" : String(si); }
-      if (k === "status") { var ti = D.statuses.indexOf(v); state.status = ti < 0 ? "" : String(ti); }
+      if (k === "status") {
+        // A status no item has still filters: to nothing.
+        var ti = D.statuses.indexOf(v);
+        if (ti < 0 && !statusSel.querySelector("option[data-absent]")) {
+          statusSel.appendChild(el("option", { value: "absent", "data-absent": "1", text: v }));
+        }
+        state.status = ti < 0 ? "absent" : String(ti);
+      }
       if (k === "class" && D.classes[Number(v)]) { state.cls = v; }
       if (k === "q") { state.q = v; }
     });
@@ -288,6 +299,8 @@
   readHash();
   sync();
 
-  document.body.setAttribute("data-ready-ms", String(Math.round(performance.now() - t0)));
+  // Since the navigation started (parsing the page included), and for this script alone.
+  document.body.setAttribute("data-ready-ms", String(Math.round(performance.now())));
+  document.body.setAttribute("data-script-ms", String(Math.round(performance.now() - t0)));
   document.body.setAttribute("data-ready", "1");
 })();
