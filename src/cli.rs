@@ -27,7 +27,7 @@ pub enum Command {
     Schema { which: SchemaKind },
     /// Serve the simulated WTS account over HTTP (loopback only).
     Sandbox(crate::sandbox::SandboxArgs),
-    /// Render a JSON report as an HTML page, JUnit XML and/or Markdown.
+    /// Render a JSON report as an HTML page, `JUnit` XML and/or Markdown.
     Report(ReportArgs),
 }
 
@@ -45,10 +45,10 @@ pub struct ViewArgs {
     /// Write a self-contained HTML page (no network needed to open it).
     #[arg(long, value_name = "PATH")]
     pub html: Option<PathBuf>,
-    /// Write JUnit XML for CI (one suite per step, one case per failed or unknown item).
+    /// Write `JUnit` XML for CI (one suite per step, one case per failed or unknown item).
     #[arg(long, value_name = "PATH")]
     pub junit: Option<PathBuf>,
-    /// Write a short Markdown summary (for a pull request or $GITHUB_STEP_SUMMARY).
+    /// Write a short Markdown summary (for a pull request or `$GITHUB_STEP_SUMMARY`).
     #[arg(long, value_name = "PATH")]
     pub markdown: Option<PathBuf>,
 }

@@ -250,7 +250,14 @@ fn secrets_never_appear_in_any_mode() {
     assert_clean("real run", &out, dir.path());
     // The views rendered again from the report, by the `report` subcommand.
     let out = bin(dir.path())
-        .args(["report", "real.json", "--html", "again.html", "--junit", "again.xml"])
+        .args([
+            "report",
+            "real.json",
+            "--html",
+            "again.html",
+            "--junit",
+            "again.xml",
+        ])
         .args(["--markdown", "again.md"])
         .output()
         .unwrap();

@@ -1,5 +1,5 @@
 //! The report's human views (`wts-playbook report … --html/--junit/--markdown`) from fixture
-//! reports: empty, all ok, mixed, aborted, and 100,000 items generated here. The JUnit files
+//! reports: empty, all ok, mixed, aborted, and 100,000 items generated here. The `JUnit` files
 //! are validated against `schemas/junit.xsd` with `xmllint --schema`; the HTML pages are opened
 //! in headless Chromium, which must render them without console messages, show the report's
 //! totals and, filtered to `failed`, exactly the failed rows. Screenshots are kept under
@@ -51,7 +51,7 @@ fn ok(step: &str, i: usize) -> ItemRecord {
     let mut it = ItemRecord::new(step, i as u64, uuid(i), ItemStatus::Succeeded);
     it.attempts = 1;
     it.duration_ms = 40;
-    it.started_at = Some(at(i as i64 * 10));
+    it.started_at = Some(at(i64::try_from(i).unwrap() * 10));
     it.line = Some(i as u64 + 2);
     it.request = Some(RequestRecord {
         method: Method::Put,
@@ -71,7 +71,9 @@ fn refused(step: &str, i: usize) -> ItemRecord {
     it.status = ItemStatus::Failed;
     it.response = Some(ResponseRecord {
         status: 400,
-        body: Some(json!({"key": "ERROR_SESSION_ALREADY_COMPLETED", "text": "Sessão já concluída"})),
+        body: Some(
+            json!({"key": "ERROR_SESSION_ALREADY_COMPLETED", "text": "Sessão já concluída"}),
+        ),
     });
     it.error = Some("400 Bad Request: ERROR_SESSION_ALREADY_COMPLETED: Sessão já concluída".into());
     it
@@ -153,18 +155,36 @@ fn fixtures(dir: &Path) -> Vec<(&'static str, PathBuf)> {
     let mut out = Vec::new();
 
     let p = dir.join("empty.json");
-    write(&p, &header(false), &[], Outcome::Completed, RunFacts::default());
+    write(
+        &p,
+        &header(false),
+        &[],
+        Outcome::Completed,
+        RunFacts::default(),
+    );
     out.push(("empty", p));
 
     let p = dir.join("all-ok.json");
     let items: Vec<_> = (0..40)
         .map(|i| ok(if i < 20 { "close" } else { "tell" }, i))
         .collect();
-    write(&p, &header(false), &items, Outcome::Completed, RunFacts::default());
+    write(
+        &p,
+        &header(false),
+        &items,
+        Outcome::Completed,
+        RunFacts::default(),
+    );
     out.push(("all-ok", p));
 
     let p = dir.join("mixed.json");
-    write(&p, &header(false), &mixed_items(), Outcome::Failed, mixed_facts());
+    write(
+        &p,
+        &header(false),
+        &mixed_items(),
+        Outcome::Failed,
+        mixed_facts(),
+    );
     out.push(("mixed", p));
 
     let p = dir.join("aborted.json");
@@ -192,14 +212,18 @@ fn mixed_items() -> Vec<ItemRecord> {
     let mut items = vec![odd];
     for i in 0..30 {
         items.push(match i % 6 {
-            0 | 1 | 2 => ok("close", i),
+            0..=2 => ok("close", i),
             3 => refused("close", i),
             4 => skipped("close", i),
             _ => gave_up("close", i),
         });
     }
     for i in 0..6 {
-        items.push(if i == 2 { unknown("tell", i) } else { ok("tell", i) });
+        items.push(if i == 2 {
+            unknown("tell", i)
+        } else {
+            ok("tell", i)
+        });
     }
     items
 }
@@ -400,8 +424,15 @@ fn check_page(html: &Path, report: &Path) -> Option<Page> {
     let read = read_report(report).unwrap();
     let totals = read.footer.as_ref().unwrap().totals;
     let page = open(html, "")?;
-    assert!(page.console.is_empty(), "console output: {:?}", page.console);
-    assert!(page.dom.contains("data-ready=\"1\""), "the page finished drawing");
+    assert!(
+        page.console.is_empty(),
+        "console output: {:?}",
+        page.console
+    );
+    assert!(
+        page.dom.contains("data-ready=\"1\""),
+        "the page finished drawing"
+    );
     assert!(!page.dom.contains("data-errors="), "page errors");
     let shown = shown_totals(&page.dom);
     let want = serde_json::to_value(totals).unwrap();
@@ -432,7 +463,10 @@ fn check_page(html: &Path, report: &Path) -> Option<Page> {
         .unwrap();
     assert_eq!(matches, totals.failed, "matching rows");
     let row_statuses = attr_values(&failed.dom, "<tr data-key", "data-status");
-    assert!(row_statuses.iter().all(|s| s == "failed"), "{row_statuses:?}");
+    assert!(
+        row_statuses.iter().all(|s| s == "failed"),
+        "{row_statuses:?}"
+    );
     let rows: BTreeSet<String> = attr_values(&failed.dom, "tr data-key", "data-key")
         .into_iter()
         .collect();
@@ -487,17 +521,29 @@ fn markdown_has_the_summary_classes_and_rerun_command() {
     let fx = fixtures(dir.path());
     let mixed = &fx.iter().find(|(n, _)| *n == "mixed").unwrap().1;
     let md = String::from_utf8(report_cmd(mixed, &["--markdown", "-"]).stdout).unwrap();
-    assert!(md.starts_with("### ❌ wts-playbook run: close-stale-sessions — failed"), "{md}");
+    assert!(
+        md.starts_with("### ❌ wts-playbook run: close-stale-sessions — failed"),
+        "{md}"
+    );
     assert!(md.contains("against `http://127.0.0.1:9`"), "{md}");
     assert!(md.contains("| `close` | 15 | 11 | 0 | 5 |"), "{md}");
-    assert!(md.contains("| **total** | **20** | **11** | **1** | **5** |"), "{md}");
+    assert!(
+        md.contains("| **total** | **20** | **11** | **1** | **5** |"),
+        "{md}"
+    );
     assert!(
         md.contains("| 6 | `400 · ERROR_SESSION_ALREADY_COMPLETED · api_refused` | `close` |"),
         "{md}"
     );
     assert!(md.contains("| 5 | `429 · retries_exhausted` |"), "{md}");
-    assert!(md.contains("| 1 | `502 · outcome_unknown` | `tell` |"), "{md}");
-    assert!(md.contains("`<img src=x onerror=alert(1)>\"'&`"), "a key in code: {md}");
+    assert!(
+        md.contains("| 1 | `502 · outcome_unknown` | `tell` |"),
+        "{md}"
+    );
+    assert!(
+        md.contains("`<img src=x onerror=alert(1)>\"'&`"),
+        "a key in code: {md}"
+    );
     assert!(
         md.contains(&format!(
             "wts-playbook run 'playbooks/close stale.yaml' --resume {} --retry-unknown",
@@ -527,13 +573,29 @@ fn junit_has_one_suite_per_step_and_one_case_per_failed_or_unknown_item() {
     let mixed = &fx.iter().find(|(n, _)| *n == "mixed").unwrap().1;
     let xml = String::from_utf8(report_cmd(mixed, &["--junit", "-"]).stdout).unwrap();
     assert_eq!(xml.matches("<testsuite ").count(), 2, "{xml}");
-    assert!(xml.contains(r#"<testsuite name="close" tests="13" failures="11" errors="0" skipped="1""#), "{xml}");
-    assert!(xml.contains(r#"<testsuite name="tell" tests="2" failures="0" errors="1" skipped="0""#), "{xml}");
+    assert!(
+        xml.contains(r#"<testsuite name="close" tests="13" failures="11" errors="0" skipped="1""#),
+        "{xml}"
+    );
+    assert!(
+        xml.contains(r#"<testsuite name="tell" tests="2" failures="0" errors="1" skipped="0""#),
+        "{xml}"
+    );
     assert_eq!(xml.matches("<failure ").count(), 11);
     assert_eq!(xml.matches("<error ").count(), 1);
-    assert!(xml.contains(&format!(r#"<testcase name="{}" classname="close""#, uuid(3))));
-    assert!(xml.contains(r#"<testcase name="15 succeeded" classname="close"/>"#), "{xml}");
-    assert!(xml.contains(r#"<testcase name="&lt;img src=x onerror=alert(1)&gt;&quot;&apos;&amp;""#) || xml.contains(r#"<testcase name="&lt;img src=x onerror=alert(1)&gt;&quot;'&amp;""#), "{xml}");
+    assert!(xml.contains(&format!(
+        r#"<testcase name="{}" classname="close""#,
+        uuid(3)
+    )));
+    assert!(
+        xml.contains(r#"<testcase name="15 succeeded" classname="close"/>"#),
+        "{xml}"
+    );
+    assert!(
+        xml.contains(r#"<testcase name="&lt;img src=x onerror=alert(1)&gt;&quot;&apos;&amp;""#)
+            || xml.contains(r#"<testcase name="&lt;img src=x onerror=alert(1)&gt;&quot;'&amp;""#),
+        "{xml}"
+    );
     assert!(xml.contains(r#"type="400 · ERROR_SESSION_ALREADY_COMPLETED · api_refused""#));
 }
 
@@ -560,7 +622,10 @@ fn a_bad_report_or_no_view_is_refused_with_exit_2() {
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("bad.json"), "{out:?}");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("bad.json"),
+        "{out:?}"
+    );
     assert!(!dir.path().join("x.html").exists());
 }
 
@@ -577,7 +642,13 @@ fn one_hundred_thousand_items_stay_small_and_usable() {
             _ => ok("close", i),
         })
         .collect();
-    write(&report, &header(false), &items, Outcome::Failed, mixed_facts());
+    write(
+        &report,
+        &header(false),
+        &items,
+        Outcome::Failed,
+        mixed_facts(),
+    );
     let html = dir.path().join("big.html");
     let xml = dir.path().join("big.xml");
     let md = dir.path().join("big.md");

@@ -1,4 +1,4 @@
-//! JUnit XML for CI readers (GitLab, Jenkins, GitHub test reporters): one `<testsuite>` per
+//! `JUnit` XML for CI readers (GitLab, Jenkins, GitHub test reporters): one `<testsuite>` per
 //! step, one `<testcase>` per failed (`<failure>`) or unknown (`<error>`) item named by its key,
 //! and one aggregated `<testcase>` per other status (`1,000 succeeded`), so 100,000 rows stay
 //! far below GitLab's 30 MB per file. Written with quick-xml (escaping is its job).
@@ -37,7 +37,7 @@ fn xml_safe(s: &str) -> String {
         .collect()
 }
 
-/// The JUnit document.
+/// The `JUnit` document.
 pub fn render(view: &View) -> Vec<u8> {
     let mut w = Writer::new_with_indent(Vec::new(), b' ', 2);
     write(&mut w, view).expect("writing to a Vec cannot fail");
@@ -50,8 +50,8 @@ fn plural(n: u64, what: &str) -> String {
     format!("{n} {what}")
 }
 
-fn write(w: &mut Writer<Vec<u8>>, view: &View) -> std::io::Result<()> {
-    w.write_event(Event::Decl(BytesDecl::new("1.0", Some("UTF-8"), None)))?;
+fn write(xml: &mut Writer<Vec<u8>>, view: &View) -> std::io::Result<()> {
+    xml.write_event(Event::Decl(BytesDecl::new("1.0", Some("UTF-8"), None)))?;
 
     // Per step: the rows of each step, failed/unknown ones individually.
     let mut per_step: Vec<Vec<usize>> = vec![Vec::new(); view.steps.len()];
@@ -79,10 +79,10 @@ fn write(w: &mut Writer<Vec<u8>>, view: &View) -> std::io::Result<()> {
     };
     let (mut tests, mut failures, mut errors) = (0, 0, 0);
     for si in 0..view.steps.len() {
-        let (t, f, e, _) = cases_of(si);
-        tests += t;
-        failures += f;
-        errors += e;
+        let (cases, failed, unknown, _) = cases_of(si);
+        tests += cases;
+        failures += failed;
+        errors += unknown;
     }
 
     let mut root = BytesStart::new("testsuites");
@@ -91,7 +91,7 @@ fn write(w: &mut Writer<Vec<u8>>, view: &View) -> std::io::Result<()> {
     root.push_attribute(("failures", failures.to_string().as_str()));
     root.push_attribute(("errors", errors.to_string().as_str()));
     root.push_attribute(("time", secs(view.duration_ms).as_str()));
-    w.write_event(Event::Start(root))?;
+    xml.write_event(Event::Start(root))?;
 
     let timestamp = view
         .header
@@ -99,18 +99,18 @@ fn write(w: &mut Writer<Vec<u8>>, view: &View) -> std::io::Result<()> {
         .strftime("%Y-%m-%dT%H:%M:%S")
         .to_string();
     for (si, step) in view.steps.iter().enumerate() {
-        let (t, f, e, skipped) = cases_of(si);
+        let (cases, failed, unknown, skipped) = cases_of(si);
         let mut suite = BytesStart::new("testsuite");
         suite.push_attribute(("name", step.id.as_str()));
-        suite.push_attribute(("tests", t.to_string().as_str()));
-        suite.push_attribute(("failures", f.to_string().as_str()));
-        suite.push_attribute(("errors", e.to_string().as_str()));
+        suite.push_attribute(("tests", cases.to_string().as_str()));
+        suite.push_attribute(("failures", failed.to_string().as_str()));
+        suite.push_attribute(("errors", unknown.to_string().as_str()));
         suite.push_attribute(("skipped", skipped.to_string().as_str()));
         suite.push_attribute(("time", secs(step.duration_ms).as_str()));
         suite.push_attribute(("timestamp", timestamp.as_str()));
-        w.write_event(Event::Start(suite))?;
+        xml.write_event(Event::Start(suite))?;
 
-        w.write_event(Event::Start(BytesStart::new("properties")))?;
+        xml.write_event(Event::Start(BytesStart::new("properties")))?;
         let mut props: Vec<(String, String)> = vec![
             ("playbook".into(), view.header.playbook.path.clone()),
             ("run_id".into(), view.header.run_id.clone()),
@@ -127,9 +127,9 @@ fn write(w: &mut Writer<Vec<u8>>, view: &View) -> std::io::Result<()> {
             let mut p = BytesStart::new("property");
             p.push_attribute(("name", k.as_str()));
             p.push_attribute(("value", v.as_str()));
-            w.write_event(Event::Empty(p))?;
+            xml.write_event(Event::Empty(p))?;
         }
-        w.write_event(Event::End(BytesEnd::new("properties")))?;
+        xml.write_event(Event::End(BytesEnd::new("properties")))?;
 
         for &ri in &per_step[si] {
             let r = &view.rows[ri];
@@ -144,7 +144,7 @@ fn write(w: &mut Writer<Vec<u8>>, view: &View) -> std::io::Result<()> {
             case.push_attribute(("name", xml_safe(&r.key).as_str()));
             case.push_attribute(("classname", step.id.as_str()));
             case.push_attribute(("time", secs(r.duration_ms).as_str()));
-            w.write_event(Event::Start(case))?;
+            xml.write_event(Event::Start(case))?;
             let tag = if unknown { "error" } else { "failure" };
             let mut f = BytesStart::new(tag);
             f.push_attribute(("message", cut(message).as_str()));
@@ -154,7 +154,7 @@ fn write(w: &mut Writer<Vec<u8>>, view: &View) -> std::io::Result<()> {
                     .map_or_else(|| "error".to_owned(), super::ErrorClass::label)
                     .as_str(),
             ));
-            w.write_event(Event::Start(f))?;
+            xml.write_event(Event::Start(f))?;
             let mut body = format!("{}: {}\n", view.statuses[r.status], cut(message));
             body.push_str(&format!("item {} (index {})", xml_safe(&r.key), r.index));
             if let Some(line) = r.line {
@@ -166,9 +166,9 @@ fn write(w: &mut Writer<Vec<u8>>, view: &View) -> std::io::Result<()> {
                     "\nit may or may not have happened: check it before sending it again",
                 );
             }
-            w.write_event(Event::Text(BytesText::new(&body)))?;
-            w.write_event(Event::End(BytesEnd::new(tag)))?;
-            w.write_event(Event::End(BytesEnd::new("testcase")))?;
+            xml.write_event(Event::Text(BytesText::new(&body)))?;
+            xml.write_event(Event::End(BytesEnd::new(tag)))?;
+            xml.write_event(Event::End(BytesEnd::new("testcase")))?;
         }
         // The other statuses, one aggregated case each, in display order.
         let mut others: Vec<(&String, &u64)> = step
@@ -182,17 +182,17 @@ fn write(w: &mut Writer<Vec<u8>>, view: &View) -> std::io::Result<()> {
             case.push_attribute(("name", plural(*n, status).as_str()));
             case.push_attribute(("classname", step.id.as_str()));
             if status == "skipped" {
-                w.write_event(Event::Start(case))?;
+                xml.write_event(Event::Start(case))?;
                 let mut s = BytesStart::new("skipped");
                 s.push_attribute(("message", plural(*n, "items skipped").as_str()));
-                w.write_event(Event::Empty(s))?;
-                w.write_event(Event::End(BytesEnd::new("testcase")))?;
+                xml.write_event(Event::Empty(s))?;
+                xml.write_event(Event::End(BytesEnd::new("testcase")))?;
             } else {
-                w.write_event(Event::Empty(case))?;
+                xml.write_event(Event::Empty(case))?;
             }
         }
-        w.write_event(Event::End(BytesEnd::new("testsuite")))?;
+        xml.write_event(Event::End(BytesEnd::new("testsuite")))?;
     }
-    w.write_event(Event::End(BytesEnd::new("testsuites")))?;
+    xml.write_event(Event::End(BytesEnd::new("testsuites")))?;
     Ok(())
 }

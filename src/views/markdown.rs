@@ -103,7 +103,9 @@ pub fn render(view: &View) -> String {
     }
 
     // Steps × statuses.
-    if !view.steps.is_empty() {
+    if view.steps.is_empty() {
+        let _ = writeln!(out, "No items.\n");
+    } else {
         let _ = write!(out, "| step |");
         for s in &view.statuses {
             let _ = write!(out, " {s} |");
@@ -126,8 +128,6 @@ pub fn render(view: &View) -> String {
             let _ = write!(out, " **{}** |", view.count(s));
         }
         let _ = writeln!(out, " {} | |\n", format_ms(view.duration_ms));
-    } else {
-        let _ = writeln!(out, "No items.\n");
     }
 
     if !view.classes.is_empty() {

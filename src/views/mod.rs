@@ -1,4 +1,4 @@
-//! Reports people look at: an HTML page, JUnit XML for CI and Markdown for pull requests, all
+//! Reports people look at: an HTML page, `JUnit` XML for CI and Markdown for pull requests, all
 //! rendered from a finished (or cut-short) JSON report.
 //!
 //! In: the report file ([`View::load`] streams it once, keeping a compact row per item and
@@ -614,12 +614,15 @@ impl Outputs {
     }
 }
 
+/// One view's renderer.
+type Render = fn(&View) -> Vec<u8>;
+
 /// Renders every requested view of the report at `report`; returns the paths written, or the
 /// first error (as a message naming the file).
 pub fn write_all(report: &Path, outputs: &Outputs) -> Result<Vec<PathBuf>, String> {
     let view = View::load(report).map_err(|e| e.to_string())?;
     let mut written = Vec::new();
-    let jobs: [(&Option<PathBuf>, fn(&View) -> Vec<u8>); 3] = [
+    let jobs: [(&Option<PathBuf>, Render); 3] = [
         (&outputs.html, |v| html::render(v).into_bytes()),
         (&outputs.junit, junit::render),
         (&outputs.markdown, |v| markdown::render(v).into_bytes()),
