@@ -689,3 +689,67 @@ fn one_hundred_thousand_items_stay_small_and_usable() {
         screenshot(&html, "big");
     }
 }
+
+#[test]
+fn the_table_filters_by_step_status_class_and_key_from_the_url() {
+    let dir = tempfile::tempdir().unwrap();
+    let fx = fixtures(dir.path());
+    let mixed = &fx.iter().find(|(n, _)| *n == "mixed").unwrap().1;
+    let html = dir.path().join("mixed.html");
+    report_cmd(mixed, &["--html", html.to_str().unwrap()]);
+    for (fragment, want) in [
+        ("#step=tell&status=unknown", vec![uuid(2)]),
+        ("#step=tell", (0..6).map(uuid).collect()),
+        ("#q=000000000003", vec![uuid(3), uuid(3)]),
+        (
+            "#class=1&step=close",
+            [5, 11, 17, 23, 29].map(uuid).to_vec(),
+        ),
+    ] {
+        let Some(page) = open(&html, fragment) else {
+            return;
+        };
+        assert!(page.console.is_empty(), "{:?}", page.console);
+        let mut keys = attr_values(&page.dom, "tr data-key", "data-key");
+        keys.sort();
+        let mut want = want;
+        want.sort();
+        assert_eq!(keys, want, "{fragment}");
+        let matches = &attr_values(&page.dom, "id=\"match-info\"", "data-matches")[0];
+        assert_eq!(matches, &want.len().to_string(), "{fragment}");
+    }
+}
+
+#[test]
+fn markdown_lists_the_ten_largest_error_classes_and_counts_the_rest() {
+    let dir = tempfile::tempdir().unwrap();
+    let report = dir.path().join("many.json");
+    let mut items = Vec::new();
+    for (n, status) in (400..412).enumerate() {
+        for k in 0..(12 - n) {
+            let mut it = refused("close", items.len());
+            it.response = Some(ResponseRecord { status, body: None });
+            it.error = Some(format!("{status} refused ({k})"));
+            items.push(it);
+        }
+    }
+    write(
+        &report,
+        &header(false),
+        &items,
+        Outcome::Failed,
+        RunFacts::default(),
+    );
+    let md = String::from_utf8(report_cmd(&report, &["--markdown", "-"]).stdout).unwrap();
+    assert_eq!(md.matches("· api_refused`").count(), 10, "{md}");
+    assert!(
+        md.contains("| 12 | `400 · api_refused` |"),
+        "largest first: {md}"
+    );
+    assert!(!md.contains("`410 · api_refused`"), "{md}");
+    assert!(
+        md.contains("2 more classes (3 items): see the HTML report."),
+        "{md}"
+    );
+    assert!(md.contains("(+11 other messages)"), "{md}");
+}

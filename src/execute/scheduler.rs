@@ -222,20 +222,28 @@ impl Shared {
         }
         let mut events = self.events.lock().expect("events");
         for kind in kinds {
-            if events.0.len() >= MAX_EVENTS {
-                events.1 += 1;
-                continue;
-            }
-            events.0.push(RunEvent {
-                at,
-                kind,
-                step: step.id.clone(),
-                key: self.redactor.redact(&si.key).into_owned(),
-                status,
-                cause: cause_name.to_owned(),
-                wait_ms: millis_std(wait),
-            });
+            push_capped(
+                &mut events,
+                RunEvent {
+                    at,
+                    kind,
+                    step: step.id.clone(),
+                    key: self.redactor.redact(&si.key).into_owned(),
+                    status,
+                    cause: cause_name.to_owned(),
+                    wait_ms: millis_std(wait),
+                },
+            );
         }
+    }
+}
+
+/// Keeps at most [`MAX_EVENTS`] events; counts the rest.
+fn push_capped(events: &mut (Vec<RunEvent>, u64), event: RunEvent) {
+    if events.0.len() < MAX_EVENTS {
+        events.0.push(event);
+    } else {
+        events.1 += 1;
     }
 }
 
@@ -1498,4 +1506,28 @@ pub async fn check_token(
 fn jitter_rng() -> rand::rngs::SmallRng {
     use rand::SeedableRng;
     rand::rngs::SmallRng::from_rng(&mut rand::rng())
+}
+
+#[cfg(test)]
+mod run_event_tests {
+    use super::*;
+
+    #[test]
+    fn events_are_capped_and_the_rest_counted() {
+        let event = RunEvent {
+            at: jiff::Timestamp::UNIX_EPOCH,
+            kind: EventKind::Retry,
+            step: "close".into(),
+            key: "k".into(),
+            status: Some(429),
+            cause: "rate_limited".into(),
+            wait_ms: 1,
+        };
+        let mut events = (Vec::new(), 0);
+        for _ in 0..MAX_EVENTS + 5 {
+            push_capped(&mut events, event.clone());
+        }
+        assert_eq!(events.0.len(), MAX_EVENTS);
+        assert_eq!(events.1, 5);
+    }
 }

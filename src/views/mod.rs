@@ -660,6 +660,91 @@ pub(crate) mod tests {
         assert_eq!(shell_quote(""), "''");
     }
 
+    use crate::report::{ItemStatus, RequestRecord, ResponseRecord};
+
+    fn item(status: ItemStatus, http: Option<u16>, error: &str, sent: bool) -> ItemRecord {
+        let mut it = ItemRecord::new("close", 0, "k", status);
+        it.error = Some(error.into());
+        it.response = http.map(|status| ResponseRecord { status, body: None });
+        it.request = sent.then(|| RequestRecord {
+            method: crate::catalog::Method::Put,
+            path: "/x".into(),
+            body: None,
+        });
+        it
+    }
+
+    #[test]
+    fn error_kinds_tell_refusals_from_exhausted_retries_unknowns_and_unsent() {
+        let f = ItemStatus::Failed;
+        assert_eq!(
+            error_kind(&item(f, Some(400), "400 Bad Request", true)),
+            "api_refused"
+        );
+        assert_eq!(
+            error_kind(&item(f, Some(429), "gave up after 20 attempts: 429", true)),
+            "retries_exhausted"
+        );
+        assert_eq!(
+            error_kind(&item(
+                ItemStatus::Unknown,
+                Some(502),
+                "outcome unknown",
+                true
+            )),
+            "outcome_unknown"
+        );
+        assert_eq!(
+            error_kind(&item(f, None, "row 3: not a uuid", false)),
+            "not_sent"
+        );
+        assert_eq!(
+            error_kind(&item(f, None, "connection reset", true)),
+            "transport"
+        );
+    }
+
+    #[test]
+    fn timeline_buckets_grow_with_the_run_and_windows_become_rates() {
+        let header = ReportHeader::new(
+            "r",
+            crate::report::PlaybookRef {
+                name: "n".into(),
+                path: "p".into(),
+                sha256: "0".into(),
+            },
+            false,
+            Timestamp::UNIX_EPOCH,
+            serde_json::json!({"rate_limit": "api"}),
+        );
+        let row = |start_ms: i64| Row {
+            step: 0,
+            index: 0,
+            key: "k".into(),
+            status: 0,
+            attempts: 2,
+            duration_ms: 10,
+            start_ms: Some(start_ms),
+            http: Some(200),
+            class: None,
+            line: None,
+            note: None,
+        };
+        // A 3-hour run: at most 600 bars, so 18 s each.
+        let t = timeline(0, &header, None, &[row(0), row(10_799_000)], 10_800_000);
+        assert_eq!(t.bucket_ms, 18_000);
+        assert_eq!(t.requests.len(), 600);
+        // Without events, every attempt is drawn at the item's start.
+        assert_eq!(t.requests[0], 2);
+        assert_eq!(t.requests[599], 2);
+        assert_eq!(t.windows.len(), 2);
+        assert_eq!(t.windows[0].label, "200/5s");
+        assert!((t.windows[0].per_second - 40.0).abs() < 1e-9);
+        // A short run: one-second bars.
+        let t = timeline(0, &header, None, &[row(0)], 2_500);
+        assert_eq!((t.bucket_ms, t.requests.len()), (1000, 3));
+    }
+
     #[test]
     fn durations_read_at_a_glance() {
         assert_eq!(format_ms(850), "850ms");
