@@ -487,7 +487,7 @@ fn run_cmd(args: &RunArgs) -> u8 {
                         out.push_str(&format!("view     {}\n", p.display()));
                     }
                 }
-                Err(e) => out.push_str(&format!("views: {e}\n")),
+                Err(e) => eprintln!("error: the report's views: {e}"),
             }
         }
         if let Some(sb) = sandbox {

@@ -753,3 +753,36 @@ fn markdown_lists_the_ten_largest_error_classes_and_counts_the_rest() {
     );
     assert!(md.contains("(+11 other messages)"), "{md}");
 }
+
+/// A report cut short (no footer, as a crash leaves it) still renders, marked incomplete.
+#[test]
+fn a_report_cut_short_renders_as_incomplete() {
+    let dir = tempfile::tempdir().unwrap();
+    let report = dir.path().join("cut.json");
+    {
+        let mut w = ReportWriter::create(&report, &header(false)).unwrap();
+        w.set_sync_markers(false);
+        w.write_item(&ok("close", 0)).unwrap();
+        w.write_item(&refused("close", 1)).unwrap();
+        w.write_started("close", 2, &uuid(2)).unwrap();
+        w.flush().unwrap();
+        // Dropped without finish: no footer, one request in flight.
+    }
+    let html = dir.path().join("cut.html");
+    let out = report_cmd(
+        &report,
+        &["--markdown", "-", "--html", html.to_str().unwrap()],
+    );
+    let md = String::from_utf8(out.stdout).unwrap();
+    assert!(md.contains("— incomplete"), "{md}");
+    assert!(md.contains("**The report has no footer:**"), "{md}");
+    assert!(
+        md.contains("| **total** | **1** | **1** | **1** |"),
+        "the in-flight request is unknown: {md}"
+    );
+    if let Some(page) = open(&html, "") {
+        assert!(page.console.is_empty(), "{:?}", page.console);
+        assert!(page.dom.contains("badge incomplete"), "marked incomplete");
+        assert!(page.dom.contains("started without a recorded result"));
+    }
+}

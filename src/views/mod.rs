@@ -22,7 +22,8 @@ use serde_json::Value;
 
 use crate::execute::{ApiError, RateSpec};
 use crate::report::{
-    scan_report, EventKind, ItemRecord, ReportFooter, ReportHeader, ReportReadError, RunEvent,
+    scan_report, EventKind, ItemRecord, ItemStatus, ReportFooter, ReportHeader, ReportReadError,
+    RunEvent,
 };
 
 /// Statuses in display order; any other status a report holds follows them.
@@ -166,12 +167,15 @@ impl View {
     pub fn load(path: &Path) -> Result<View, ReportReadError> {
         let mut b = Builder::default();
         let scan = scan_report(path, |item| b.add(&item))?;
+        // A request started with no record is unknown, as `--resume` counts it.
+        for m in &scan.in_flight {
+            let mut item = ItemRecord::new(&m.step, m.index, &m.key, ItemStatus::Unknown);
+            item.attempts = 1;
+            item.error = Some("request started but no result was recorded".to_owned());
+            b.add(&item);
+        }
         let mut view = b.finish(path, scan.header, scan.footer, scan.truncated);
         view.in_flight = scan.in_flight.len();
-        if view.in_flight > 0 {
-            *view.counts.entry("unknown".into()).or_default() +=
-                u64::try_from(view.in_flight).unwrap_or(u64::MAX);
-        }
         Ok(view)
     }
 
@@ -660,7 +664,7 @@ pub(crate) mod tests {
         assert_eq!(shell_quote(""), "''");
     }
 
-    use crate::report::{ItemStatus, RequestRecord, ResponseRecord};
+    use crate::report::{RequestRecord, ResponseRecord};
 
     fn item(status: ItemStatus, http: Option<u16>, error: &str, sent: bool) -> ItemRecord {
         let mut it = ItemRecord::new("close", 0, "k", status);
