@@ -70,6 +70,23 @@ fn view_outputs(v: &ViewArgs) -> views::Outputs {
     }
 }
 
+/// `run --html/--junit/--markdown`: the views of the finished report, named after the summary.
+/// A view that cannot be written is an error message, not a different exit code.
+fn write_views(report_path: &Path, args: &ViewArgs) {
+    let outputs = view_outputs(args);
+    if outputs.is_empty() {
+        return;
+    }
+    match views::write_all(report_path, &outputs) {
+        Ok(written) => {
+            for p in written {
+                println!("view     {}", p.display());
+            }
+        }
+        Err(e) => eprintln!("error: the report's views: {e}"),
+    }
+}
+
 /// `wts-playbook report REPORT --html/--junit/--markdown`: 0 written, 2 bad report or no view.
 fn report_cmd(args: &ReportArgs) -> u8 {
     let outputs = view_outputs(&args.views);
@@ -360,6 +377,7 @@ fn run_cmd(args: &RunArgs) -> u8 {
                 eprintln!("error: cannot finish the report {}: {e}", report_path.display());
             }
             println!("outcome  aborted\nreport   {}", report_path.display());
+            write_views(&report_path, &args.views);
             code
         };
         let abort_early = |writer: ReportWriter, message: String| stop_early(writer, message, EXIT_ABORTED);
@@ -479,22 +497,12 @@ fn run_cmd(args: &RunArgs) -> u8 {
                 out.push_str(&format!("failed rows: {}\n", path.display()));
             }
         }
-        let outputs = view_outputs(&args.views);
-        if !outputs.is_empty() {
-            match views::write_all(&report_path, &outputs) {
-                Ok(written) => {
-                    for p in written {
-                        out.push_str(&format!("view     {}\n", p.display()));
-                    }
-                }
-                Err(e) => eprintln!("error: the report's views: {e}"),
-            }
-        }
         if let Some(sb) = sandbox {
             out.push_str(&format!("\nsandbox: what changed\n{}\n", sb.summary()));
             sb.shutdown().await;
         }
         print!("{}", redactor.redact(&out));
+        write_views(&report_path, &args.views);
         let _ = std::io::stdout().flush();
         if args.dry_run {
             // A dry run whose items could not be planned found invalid input.

@@ -547,8 +547,16 @@ fn refused_token_aborts_before_any_change() {
     let ids = uuids(20);
     env.csv("ids.csv", "session_id", &ids);
     let pb = env.write("close.yaml", &close_playbook(FAST_RETRY));
-    let run = env.run(&pb, Some(WRONG_TOKEN), &["--rate-limit", "off"]);
+    let run = env.run(
+        &pb,
+        Some(WRONG_TOKEN),
+        &["--rate-limit", "off", "--markdown", "refused.md"],
+    );
     assert_eq!(run.code, 3, "{}", run.context());
+    // The views are written for a run stopped before its first item too.
+    let md = std::fs::read_to_string(env.dir.path().join("refused.md")).expect("markdown");
+    assert!(md.contains("**Aborted:** authentication refused"), "{md}");
+    assert!(!md.contains(WRONG_TOKEN));
 
     let journal = env.journal();
     assert_eq!(journal.len(), 1, "only the token check: {journal:?}");
