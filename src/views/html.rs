@@ -36,36 +36,23 @@ fn escape(s: &str) -> String {
 /// JSON that is safe inside `<script>`: `<` never appears raw (so `</script>` cannot), and
 /// U+2028/U+2029 are escaped too.
 fn script_json(v: &Value) -> String {
-    serde_json::to_string(v)
-        .expect("JSON value serializes")
-        .replace('<', "\\u003c")
-        .replace('\u{2028}', "\\u2028")
-        .replace('\u{2029}', "\\u2029")
+    escape_script(serde_json::to_string(v).expect("JSON value serializes"))
 }
 
-/// The data the page's script reads.
+fn escape_script(json: String) -> String {
+    if json.contains(['<', '\u{2028}', '\u{2029}']) {
+        json.replace('<', "\\u003c")
+            .replace('\u{2028}', "\\u2028")
+            .replace('\u{2029}', "\\u2029")
+    } else {
+        json
+    }
+}
+
+/// The data the page's script reads, except `rows` (written one by one by [`render`], so
+/// 100,000 items never exist as one JSON tree).
 pub fn data(view: &View) -> Value {
     let footer = view.footer.as_ref();
-    let rows: Vec<Value> = view
-        .rows
-        .iter()
-        .map(|r| {
-            // [step, key, status, attempts, duration_ms, start_ms, http, class, line, note, index]
-            json!([
-                r.step,
-                r.key,
-                r.status,
-                r.attempts,
-                r.duration_ms,
-                r.start_ms,
-                r.http,
-                r.class,
-                r.line,
-                r.note,
-                r.index
-            ])
-        })
-        .collect();
     let unknown = view.count("unknown") > 0;
     json!({
         "meta": {
@@ -123,20 +110,39 @@ pub fn data(view: &View) -> Value {
                 "per_second": w.per_second,
             })).collect::<Vec<_>>(),
         },
-        "rows": rows,
     })
+}
+
+/// One item as the page stores it:
+/// `[step, key, status, attempts, duration_ms, start_ms, http, class, line, note, index]`.
+fn row_json(r: &super::Row) -> String {
+    let tuple = (
+        r.step,
+        &r.key,
+        r.status,
+        r.attempts,
+        r.duration_ms,
+        r.start_ms,
+        r.http,
+        r.class,
+        r.line,
+        &r.note,
+        r.index,
+    );
+    escape_script(serde_json::to_string(&tuple).expect("a row serializes"))
 }
 
 /// The whole page.
 pub fn render(view: &View) -> String {
-    let data = script_json(&data(view));
+    let head = script_json(&data(view));
     let title = escape(&format!(
         "{} — {} {}",
         view.header.playbook.name,
         view.mode(),
         view.outcome()
     ));
-    let mut out = String::with_capacity(data.len() + CSS.len() + JS.len() + 1024);
+    let mut out =
+        String::with_capacity(head.len() + view.rows.len() * 96 + CSS.len() + JS.len() + 1024);
     out.push_str("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n");
     out.push_str("<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n");
     // No network: nothing may be loaded from anywhere, not even by mistake.
@@ -147,8 +153,16 @@ pub fn render(view: &View) -> String {
     out.push_str("<noscript><p>This report needs JavaScript to draw its tables and charts; the data is in the JSON report.</p></noscript>\n");
     out.push_str("<main id=\"app\"></main>\n");
     out.push_str("<script type=\"application/json\" id=\"report-data\">");
-    out.push_str(&data);
-    out.push_str("</script>\n<script>\n");
+    // `{…}` → `{…,"rows":[…]}`
+    out.push_str(&head[..head.len() - 1]);
+    out.push_str(",\"rows\":[");
+    for (i, r) in view.rows.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        out.push_str(&row_json(r));
+    }
+    out.push_str("]}</script>\n<script>\n");
     out.push_str(JS);
     out.push_str("</script>\n</body>\n</html>\n");
     out

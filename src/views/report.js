@@ -82,7 +82,7 @@
   function fact(k, v) { if (v !== null && v !== undefined && v !== "") { facts.appendChild(el("dt", { text: k })); facts.appendChild(el("dd", { text: String(v) })); } }
   var S = M.settings || {};
   fact("duration", M.duration + (M.finished_at ? "  (" + M.started_at + " → " + M.finished_at + ")" : "  (started " + M.started_at + ")"));
-  fact("base URL", M.base_url + (S.sandbox ? "  (sandbox)" : ""));
+  if (M.base_url) { fact("base URL", M.base_url + (S.sandbox ? "  (sandbox)" : "")); }
   fact("routes", M.routes);
   fact("playbook", M.playbook.path + "  sha256 " + M.playbook.sha256);
   fact("rate limit", S.rate_limit);
