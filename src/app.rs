@@ -70,7 +70,7 @@ fn view_outputs(v: &ViewArgs) -> views::Outputs {
     }
 }
 
-/// `run --html/--junit/--markdown`: the views of the finished report, named after the summary.
+/// `run --html/--junit/--markdown`: the views of the finished report, listed after the summary.
 /// A view that cannot be written is an error message, not a different exit code.
 fn write_views(report_path: &Path, args: &ViewArgs) {
     let outputs = view_outputs(args);
@@ -345,10 +345,12 @@ fn run_cmd(args: &RunArgs) -> u8 {
                 }
             }
         }
-        header.base_url = Some(match &sandbox {
-            Some(sb) => sb.url(),
-            None => std::env::var("WTS_BASE_URL").unwrap_or_else(|_| "https://api.wts.chat".into()),
-        });
+        header.base_url = match &sandbox {
+            Some(sb) => Some(sb.url()),
+            // A dry run of a sandbox rehearsal starts no sandbox: there is no URL to name.
+            None if args.sandbox => None,
+            None => Some(std::env::var("WTS_BASE_URL").unwrap_or_else(|_| "https://api.wts.chat".into())),
+        };
         let writer = match ReportWriter::create(&report_path, &header) {
             Ok(mut w) => {
                 // Against the in-process sandbox a power loss loses the sandbox too.
