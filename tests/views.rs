@@ -635,10 +635,10 @@ fn one_hundred_thousand_items_stay_small_and_usable() {
     let report = dir.path().join("big.json");
     let n = 100_000;
     let items: Vec<ItemRecord> = (0..n)
-        .map(|i| match i % 50 {
-            7 => refused("close", i),
-            13 => gave_up("close", i),
-            21 => skipped("close", i),
+        .map(|i| match (i % 4, i % 50) {
+            (1, _) => refused("close", i),
+            (_, 14) => gave_up("close", i),
+            (_, 20) => skipped("close", i),
             _ => ok("close", i),
         })
         .collect();
@@ -673,6 +673,29 @@ fn one_hundred_thousand_items_stay_small_and_usable() {
     );
     assert!(html_size < 20_000_000, "HTML {html_size} bytes");
     assert!(xml_size < 30_000_000, "JUnit {xml_size} bytes");
+    // 27,000 failures: 20,000 listed one by one, the rest one case per class.
+    let junit = std::fs::read_to_string(&xml).unwrap();
+    let failed = items
+        .iter()
+        .filter(|i| i.status == ItemStatus::Failed)
+        .count();
+    assert_eq!(failed, 27_000);
+    assert_eq!(
+        junit.matches("<failure ").count(),
+        20_000 + 2,
+        "{}",
+        &junit[..2000]
+    );
+    let rest: usize = junit
+        .match_indices("\" classname=\"close\">")
+        .filter_map(|(at, _)| {
+            let name_start = junit[..at].rfind("name=\"")? + 6;
+            let name = &junit[name_start..at];
+            name.split_once(" more failed items: ")
+                .map(|(n, _)| n.parse::<usize>().unwrap())
+        })
+        .sum();
+    assert_eq!(rest, 7_000, "the aggregated cases count the rest");
     xmllint_valid(&xml);
     if let Some(page) = check_page(&html, &report) {
         let ready = attr_values(&page.dom, "data-ready-ms", "data-ready-ms");

@@ -1,9 +1,12 @@
 //! `JUnit` XML for CI readers (GitLab, Jenkins, GitHub test reporters): one `<testsuite>` per
 //! step, one `<testcase>` per failed (`<failure>`) or unknown (`<error>`) item named by its key,
-//! and one aggregated `<testcase>` per other status (`1,000 succeeded`), so 100,000 rows stay
-//! far below GitLab's 30 MB per file. Written with quick-xml (escaping is its job).
+//! and one aggregated `<testcase>` per other status (`1000 succeeded`). Past [`MAX_CASES`]
+//! failed or unknown items, the rest are aggregated per error class, so even 100,000 failures
+//! stay far below GitLab's 30 MB per file. Written with quick-xml (escaping is its job).
 //!
 //! Matches `schemas/junit.xsd` (checked by the tests with `xmllint --schema`).
+
+use std::collections::BTreeMap;
 
 use quick_xml::events::{BytesDecl, BytesEnd, BytesStart, BytesText, Event};
 use quick_xml::Writer;
@@ -12,6 +15,10 @@ use super::{View, STATUS_ORDER};
 
 /// Longest failure message attribute and body kept per item (bytes, cut on a char boundary).
 const MAX_MESSAGE: usize = 1000;
+
+/// Failed and unknown items listed one by one in a file (about 8 MB of them); past this, the
+/// rest are one case per step, error class and status.
+pub const MAX_CASES: usize = 20_000;
 
 fn secs(ms: u64) -> String {
     format!("{}.{:03}", ms / 1000, ms % 1000)
@@ -53,29 +60,48 @@ fn plural(n: u64, what: &str) -> String {
 fn write(xml: &mut Writer<Vec<u8>>, view: &View) -> std::io::Result<()> {
     xml.write_event(Event::Decl(BytesDecl::new("1.0", Some("UTF-8"), None)))?;
 
-    // Per step: the rows of each step, failed/unknown ones individually.
+    // Per step: the failed and unknown rows written one by one (at most MAX_CASES in the
+    // file), and the rest aggregated per error class and status.
     let mut per_step: Vec<Vec<usize>> = vec![Vec::new(); view.steps.len()];
+    let mut rest: Vec<BTreeMap<(Option<usize>, bool), u64>> =
+        vec![BTreeMap::new(); view.steps.len()];
+    let mut budget = MAX_CASES;
     for (i, r) in view.rows.iter().enumerate() {
         let st = view.statuses[r.status].as_str();
         if matches!(st, "failed" | "unknown") {
-            per_step[r.step].push(i);
+            if budget > 0 {
+                budget -= 1;
+                per_step[r.step].push(i);
+            } else {
+                *rest[r.step].entry((r.class, st == "unknown")).or_default() += 1;
+            }
         }
     }
+    // (cases, failure cases, error cases, skipped cases) of a step.
     let cases_of = |si: usize| -> (u64, u64, u64, u64) {
         let s = &view.steps[si];
-        let get = |k: &str| s.counts.get(k).copied().unwrap_or(0);
         let aggregated = s
             .counts
             .iter()
             .filter(|(k, n)| !matches!(k.as_str(), "failed" | "unknown") && **n > 0)
             .count() as u64;
-        let skipped = u64::from(get("skipped") > 0);
-        (
-            get("failed") + get("unknown") + aggregated,
-            get("failed"),
-            get("unknown"),
-            skipped,
-        )
+        let skipped = u64::from(s.counts.get("skipped").copied().unwrap_or(0) > 0);
+        let (mut failed, mut unknown) = (0u64, 0u64);
+        for &ri in &per_step[si] {
+            if view.statuses[view.rows[ri].status] == "unknown" {
+                unknown += 1;
+            } else {
+                failed += 1;
+            }
+        }
+        for &(_, is_unknown) in rest[si].keys() {
+            if is_unknown {
+                unknown += 1;
+            } else {
+                failed += 1;
+            }
+        }
+        (failed + unknown + aggregated, failed, unknown, skipped)
     };
     let (mut tests, mut failures, mut errors) = (0, 0, 0);
     for si in 0..view.steps.len() {
@@ -155,8 +181,12 @@ fn write(xml: &mut Writer<Vec<u8>>, view: &View) -> std::io::Result<()> {
                     .as_str(),
             ));
             xml.write_event(Event::Start(f))?;
-            let mut body = format!("{}: {}\n", view.statuses[r.status], cut(message));
-            body.push_str(&format!("item {} (index {})", xml_safe(&r.key), r.index));
+            let mut body = format!(
+                "{} item {} (index {})",
+                view.statuses[r.status],
+                xml_safe(&r.key),
+                r.index
+            );
             if let Some(line) = r.line {
                 body.push_str(&format!(", input line {line}"));
             }
@@ -168,6 +198,28 @@ fn write(xml: &mut Writer<Vec<u8>>, view: &View) -> std::io::Result<()> {
             }
             xml.write_event(Event::Text(BytesText::new(&body)))?;
             xml.write_event(Event::End(BytesEnd::new(tag)))?;
+            xml.write_event(Event::End(BytesEnd::new("testcase")))?;
+        }
+        // Past the budget: one case per error class and status.
+        for (&(class, is_unknown), &n) in &rest[si] {
+            let label = class.map_or_else(|| "error".to_owned(), |c| view.classes[c].label());
+            let status = if is_unknown { "unknown" } else { "failed" };
+            let mut case = BytesStart::new("testcase");
+            case.push_attribute(("name", format!("{n} more {status} items: {label}").as_str()));
+            case.push_attribute(("classname", step.id.as_str()));
+            xml.write_event(Event::Start(case))?;
+            let tag = if is_unknown { "error" } else { "failure" };
+            let mut f = BytesStart::new(tag);
+            f.push_attribute((
+                "message",
+                format!(
+                    "{n} more {status} items of class {label}, not listed one by one to keep \
+                     this file small; every item is in the JSON report and the HTML view"
+                )
+                .as_str(),
+            ));
+            f.push_attribute(("type", label.as_str()));
+            xml.write_event(Event::Empty(f))?;
             xml.write_event(Event::End(BytesEnd::new("testcase")))?;
         }
         // The other statuses, one aggregated case each, in display order.
