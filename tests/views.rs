@@ -202,6 +202,26 @@ fn fixtures(dir: &Path) -> Vec<(&'static str, PathBuf)> {
         },
     );
     out.push(("aborted", p));
+
+    let p = dir.join("dry-run.json");
+    let items: Vec<_> = (0..5)
+        .map(|i| {
+            let mut it = ok("close", i);
+            it.status = ItemStatus::Planned;
+            it.attempts = 0;
+            it.started_at = None;
+            it.response = None;
+            it
+        })
+        .collect();
+    write(
+        &p,
+        &header(true),
+        &items,
+        Outcome::Completed,
+        RunFacts::default(),
+    );
+    out.push(("dry-run", p));
     out
 }
 
@@ -510,7 +530,14 @@ fn every_fixture_renders_in_all_three_formats() {
         xmllint_valid(&xml);
         let md_text = std::fs::read_to_string(&md).unwrap();
         assert!(md_text.lines().count() < 60, "{name}: short:\n{md_text}");
-        check_page(&html, &report);
+        if let Some(page) = check_page(&html, &report) {
+            assert_eq!(
+                page.dom.contains("id=\"timeline\">A dry run sends nothing"),
+                name == "dry-run",
+                "{name}"
+            );
+            assert_eq!(page.dom.contains("<svg "), name != "dry-run", "{name}");
+        }
         screenshot(&html, name);
     }
 }
@@ -560,6 +587,13 @@ fn markdown_has_the_summary_classes_and_rerun_command() {
         md.contains("**Aborted:** failure budget exceeded: 3 failures (max_failures: 2)"),
         "{md}"
     );
+    let dry = &fx.iter().find(|(n, _)| *n == "dry-run").unwrap().1;
+    let md = String::from_utf8(report_cmd(dry, &["--markdown", "-"]).stdout).unwrap();
+    assert!(
+        md.starts_with("### ✅ wts-playbook dry run: close-stale-sessions"),
+        "{md}"
+    );
+    assert!(md.contains("| `close` | 5 |"), "{md}");
     let empty = &fx.iter().find(|(n, _)| *n == "empty").unwrap().1;
     let md = String::from_utf8(report_cmd(empty, &["--markdown", "-"]).stdout).unwrap();
     assert!(md.contains("No items."), "{md}");

@@ -98,7 +98,9 @@
   // ---- timeline ---------------------------------------------------------------------------
   var T = D.timeline;
   app.appendChild(el("h2", { text: "Timeline: requests per second" }));
-  (function () {
+  if (M.dry_run) {
+    app.appendChild(el("p", { cls: "note", id: "timeline", text: "A dry run sends nothing: there is no timeline." }));
+  } else (function () {
     var n = T.requests.length, secs = T.bucket_ms / 1000;
     var W = 1000, H = 220, L = 48, R = 10, TOP = 14, BOT = 46, ph = H - TOP - BOT, pw = W - L - R;
     var rates = T.requests.map(function (c) { return c / secs; });
@@ -120,12 +122,18 @@
       b.appendChild(svg("title", {}, "t+" + (i * secs) + "s: " + r.toFixed(1) + " requests/s"));
       box.appendChild(b);
     });
+    var offChart = 0;
     wins.forEach(function (w) {
-      var off = w.per_second > yMax;
-      var y = off ? TOP + 2 : TOP + ph - (w.per_second / yMax) * ph;
-      if (!off) { box.appendChild(svg("line", { x1: L, x2: W - R, y1: y, y2: y, stroke: "#cf222e", "stroke-dasharray": "6 4" })); }
-      box.appendChild(svg("text", { x: W - R - 4, y: y + (off ? 8 : -4), "text-anchor": "end", "font-size": 11, fill: "#cf222e" },
-        w.label + " = " + w.per_second.toFixed(2) + "/s" + (off ? " (above the chart)" : "")));
+      var label = w.label + " = " + w.per_second.toFixed(2) + "/s";
+      if (w.per_second > yMax) {
+        // Above the chart: listed at the top left, one under the other.
+        offChart += 1;
+        box.appendChild(svg("text", { x: L + 6, y: TOP + 2 + offChart * 12, "font-size": 11, fill: "#cf222e" }, label + " (above the chart)"));
+        return;
+      }
+      var y = TOP + ph - (w.per_second / yMax) * ph;
+      box.appendChild(svg("line", { x1: L, x2: W - R, y1: y, y2: y, stroke: "#cf222e", "stroke-dasharray": "6 4" }));
+      box.appendChild(svg("text", { x: W - R - 4, y: y < TOP + 14 ? y + 12 : y - 4, "text-anchor": "end", "font-size": 11, fill: "#cf222e" }, label));
     });
     // 429s and retries as ticks under the axis.
     [[T.rate_limited, "#cf222e", 8, "429 answers"], [T.retries, "#bf8700", 20, "other retries"]].forEach(function (s) {
