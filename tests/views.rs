@@ -661,6 +661,19 @@ fn a_bad_report_or_no_view_is_refused_with_exit_2() {
         "{out:?}"
     );
     assert!(!dir.path().join("x.html").exists());
+    // A view never overwrites the report it renders.
+    let before = std::fs::read(&fx[0].1).unwrap();
+    let out = Command::cargo_bin("wts-playbook")
+        .unwrap()
+        .arg("report")
+        .arg(&fx[0].1)
+        .arg("--html")
+        .arg(&fx[0].1)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("is the report itself"));
+    assert_eq!(std::fs::read(&fx[0].1).unwrap(), before);
 }
 
 #[test]

@@ -624,6 +624,18 @@ type Render = fn(&View) -> Vec<u8>;
 /// Renders every requested view of the report at `report`; returns the paths written, or the
 /// first error (as a message naming the file).
 pub fn write_all(report: &Path, outputs: &Outputs) -> Result<Vec<PathBuf>, String> {
+    let report_real = std::fs::canonicalize(report).ok();
+    for path in [&outputs.html, &outputs.junit, &outputs.markdown]
+        .into_iter()
+        .flatten()
+    {
+        if report_real.is_some() && std::fs::canonicalize(path).ok() == report_real {
+            return Err(format!(
+                "{} is the report itself: choose another file for the view",
+                path.display()
+            ));
+        }
+    }
     let view = View::load(report).map_err(|e| e.to_string())?;
     let mut written = Vec::new();
     let jobs: [(&Option<PathBuf>, Render); 3] = [
