@@ -130,6 +130,7 @@ async fn preflight(program: &Arc<Program>, limit: Option<u64>, redactor: &Redact
         retry_unknown: false,
         preview: 0,
         since: None,
+        only_keys: None,
     };
     let progress = Progress::new(crate::progress::Mode::Quiet);
     let (pre, _) = execute(
@@ -310,6 +311,23 @@ fn run_cmd(args: &RunArgs) -> u8 {
             Err(d) => return invalid(&[d]),
         }
     };
+    let only_keys = match &args.only_class {
+        None => None,
+        Some(class) => match crate::views::keys_of_class(&args.resume, class) {
+            Ok(keys) if keys.is_empty() => {
+                eprintln!("error: --only-class {class}: no row of the resumed report(s) is of that class\n  = help: the HTML and Markdown views list the classes (`wts-playbook report REPORT --markdown -`)");
+                return EXIT_INVALID;
+            }
+            Ok(keys) => {
+                eprintln!("--only-class: {} row(s) of class {class} run again; every other row is left as it is", keys.len());
+                Some(keys)
+            }
+            Err(e) => {
+                eprintln!("error: --only-class: {e}");
+                return EXIT_INVALID;
+            }
+        },
+    };
 
     // Secrets: the token and every `settings.secrets` value.
     let token = if args.sandbox || args.dry_run {
@@ -482,6 +500,7 @@ fn run_cmd(args: &RunArgs) -> u8 {
             retry_unknown: args.retry_unknown,
             preview: 3,
             since,
+            only_keys,
         };
         let progress = Progress::auto(args.quiet);
         let (result, writer) = execute(

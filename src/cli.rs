@@ -112,6 +112,11 @@ pub struct RunArgs {
     /// With --resume: send again the items whose outcome was unknown and cannot be verified.
     #[arg(long)]
     pub retry_unknown: bool,
+    /// With --resume: run again only the rows whose newest record is of this error class
+    /// (`STATUS · API_KEY · KIND`, as the HTML and Markdown views name them); every other row
+    /// is left as the earlier report has it.
+    #[arg(long, value_name = "CLASS", requires = "resume")]
+    pub only_class: Option<String>,
     /// With --resume: accept a report of a different playbook.
     #[arg(long)]
     pub force: bool,

@@ -1318,6 +1318,105 @@ steps:
     }
 }
 
+/// The views' per-class command re-runs just that class's rows: `--resume REPORT --only-class
+/// CLASS` sends again the rows whose newest record is of the class, and leaves every other
+/// row as the report has it.
+#[test]
+fn only_class_reruns_just_the_rows_of_one_error_class() {
+    let env = Env::new(SandboxConfig::default());
+    let done = already_completed(&env, 3);
+    let lost = uuids(2);
+    let mut text = String::from("session_id,route\n");
+    for id in &done {
+        text.push_str(&format!("{id},/chat/v1/session/{id}/complete\n"));
+    }
+    for id in &lost {
+        text.push_str(&format!("{id},/chat/v1/nowhere/{id}\n"));
+    }
+    env.write("ids.csv", &text);
+    let pb = env.write(
+        "http.yaml",
+        r#"version: 1
+name: e2e-classes
+inputs:
+  ids: { csv: ids.csv, key: session_id }
+steps:
+  - id: put
+    action: http
+    for_each: inputs.ids
+    with: { method: PUT, path: "{{ row.route }}", body: {} }
+"#,
+    );
+    let first = env.run(&pb, Some("pn_e2e"), &["--rate-limit", "off"]);
+    assert_eq!(first.code, 1, "{}", first.context());
+    let report_path = env.dir.path().join("first.json");
+    std::fs::write(&report_path, first.report_text.as_deref().unwrap()).unwrap();
+    // The HTML view names the class command.
+    let html = env.dir.path().join("first.html");
+    let out = Command::cargo_bin("wts-playbook")
+        .unwrap()
+        .args([
+            "report",
+            report_path.to_str().unwrap(),
+            "--html",
+            html.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    assert!(std::fs::read_to_string(&html)
+        .unwrap()
+        .contains("--only-class"));
+
+    let before = env.journal().len();
+    let class = "404 · ERROR_NOT_FOUND · api_refused";
+    let again = env.run(
+        &pb,
+        Some("pn_e2e"),
+        &[
+            "--rate-limit",
+            "off",
+            "--resume",
+            report_path.to_str().unwrap(),
+            "--only-class",
+            class,
+        ],
+    );
+    assert_eq!(again.code, 1, "{}", again.context());
+    let sent: Vec<String> = env.journal()[before..]
+        .iter()
+        .map(|e| e.path.clone())
+        .collect();
+    let mut want: Vec<String> = lost
+        .iter()
+        .map(|id| format!("/chat/v1/nowhere/{id}"))
+        .collect();
+    let mut got = sent.clone();
+    got.sort();
+    want.sort();
+    assert_eq!(got, want, "only the class's rows were sent again");
+    // The other class's rows are left as the report had them: carried, failed.
+    let items = again.items();
+    for id in &done {
+        let recs: Vec<&Value> = items.iter().filter(|i| i["key"] == id.as_str()).collect();
+        assert_eq!(recs.len(), 1, "{id}");
+        assert_eq!(recs[0]["carried"], true);
+        assert_eq!(recs[0]["status"], "failed");
+    }
+    // A class no row has is refused.
+    let none = env.run(
+        &pb,
+        Some("pn_e2e"),
+        &[
+            "--resume",
+            report_path.to_str().unwrap(),
+            "--only-class",
+            "500 · nope",
+        ],
+    );
+    assert_eq!(none.code, 2, "{}", none.context());
+}
+
 /// The failure budget's message counts what the summary table counts.
 #[test]
 fn the_abort_message_counts_what_the_table_counts() {

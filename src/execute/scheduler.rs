@@ -56,6 +56,9 @@ pub struct RunOptions {
     /// Verification reads look for effects since then: the start of the logical run (the
     /// first of a chain of resumed runs), less a margin for clock skew.
     pub since: Option<jiff::Timestamp>,
+    /// `--only-class`: only the rows with these keys run; every other row is left as the
+    /// earlier report has it (its carried records still flow on to later steps).
+    pub only_keys: Option<HashSet<String>>,
 }
 
 /// What a run did.
@@ -736,6 +739,15 @@ async fn process_item(
     step_limiter: Option<&RateLimiter>,
 ) {
     let started = Instant::now();
+    if let Some(only) = &shared.options.only_keys {
+        if !only.contains(&si.key) {
+            // Not selected: nothing is sent or recorded; an earlier record flows on as it is.
+            if let Some(done) = carried_as_is(shared, step, &si, started) {
+                record(shared, step, &si, done, None);
+            }
+            return;
+        }
+    }
     // Resume: skip what an earlier run finished.
     if let StepKind::Action { .. } = step.kind {
         if let Some(done) = resumed(shared, step, &si, started) {
@@ -901,6 +913,32 @@ fn resumed(shared: &Shared, step: &StepPlan, si: &SourceItem, started: Instant) 
         error: (entry.status == ItemStatus::Unknown)
             .then(|| "outcome unknown in an earlier run; not sent again".to_owned()),
         output,
+        carried: true,
+        ..Done::new(entry.status, started)
+    })
+}
+
+/// An item's earlier record, whatever its status, as a carried result (`--only-class` leaves
+/// the rows it does not select exactly as the earlier report has them).
+fn carried_as_is(
+    shared: &Shared,
+    step: &StepPlan,
+    si: &SourceItem,
+    started: Instant,
+) -> Option<Done> {
+    let entry = shared.options.resume.as_ref()?.entry(&step.id, &si.key)?;
+    if entry.status == ItemStatus::Planned || !matches!(step.kind, StepKind::Action { .. }) {
+        return None;
+    }
+    Some(Done {
+        reason: Some(format!(
+            "carried over: {} in an earlier report (not selected by --only-class)",
+            entry.status.as_str()
+        )),
+        output: entry
+            .output
+            .as_ref()
+            .map_or_else(|| JValue::from(()), template::from_json),
         carried: true,
         ..Done::new(entry.status, started)
     })

@@ -219,11 +219,15 @@ impl View {
         cmd
     }
 
-    /// The command for one error class: `--resume` runs again every failed item of the
-    /// report (this class's among them), `--retry-unknown` added when the class has unknown
-    /// items. It does not single out the class.
+    /// The command for one error class: `--resume` with `--only-class` runs again just the
+    /// rows whose newest record is of this class (`--retry-unknown` added when the class has
+    /// unknown items); every other row is left as the report has it.
     pub fn class_command(&self, class: &ErrorClass) -> String {
-        self.rerun_command(class.unknown > 0)
+        format!(
+            "{} --only-class {}",
+            self.rerun_command(class.unknown > 0),
+            shell_quote(&class.label())
+        )
     }
 
     /// The rate limit the run used, as text (`api`, `off`, `200/5s,…`).
@@ -253,6 +257,61 @@ pub fn shell_quote(s: &str) -> String {
     } else {
         format!("'{}'", s.replace('\'', "'\\''"))
     }
+}
+
+/// The error class label of a failed or unknown item (`400 · ERROR_X · api_refused`), the
+/// one the views group by and `run --only-class` selects; `None` for other statuses.
+pub fn class_label(item: &ItemRecord) -> Option<String> {
+    if !matches!(item.status, ItemStatus::Failed | ItemStatus::Unknown) {
+        return None;
+    }
+    let http = item
+        .response
+        .as_ref()
+        .map(|r| r.status)
+        .filter(|h| *h >= 300);
+    let api_key = item
+        .response
+        .as_ref()
+        .filter(|r| r.status >= 300)
+        .and_then(|r| {
+            ApiError::from_response(r.status, r.body.as_ref().unwrap_or(&Value::Null)).key
+        });
+    let class = ErrorClass {
+        http,
+        api_key,
+        kind: error_kind(item),
+        count: 0,
+        steps: Vec::new(),
+        sample_keys: Vec::new(),
+        message: String::new(),
+        distinct_messages: 0,
+        unknown: 0,
+        seen_messages: HashSet::new(),
+    };
+    Some(class.label())
+}
+
+/// The row keys whose newest record in these reports (oldest report first) is of the error
+/// class `label`: what `run --resume … --only-class LABEL` runs again.
+pub fn keys_of_class(reports: &[PathBuf], label: &str) -> Result<HashSet<String>, ReportReadError> {
+    let mut order: Vec<(Timestamp, usize)> = Vec::with_capacity(reports.len());
+    for (i, p) in reports.iter().enumerate() {
+        order.push((crate::report::read_header(p)?.started_at, i));
+    }
+    order.sort();
+    // step → key → in the class (the newest record of that step and key decides).
+    let mut last: HashMap<(String, String), bool> = HashMap::new();
+    for (_, i) in order {
+        scan_report(&reports[i], |item| {
+            let hit = class_label(&item).is_some_and(|l| l == label);
+            last.insert((item.step, item.key), hit);
+        })?;
+    }
+    Ok(last
+        .into_iter()
+        .filter_map(|((_, key), hit)| hit.then_some(key))
+        .collect())
 }
 
 /// Our error kind of a failed or unknown item.

@@ -185,7 +185,7 @@
       ct.appendChild(el("tr", null, [el("td"), el("td", { colspan: "4" }, [el("code", { cls: "cmd", text: c.command })])]));
     });
     app.appendChild(ct);
-    app.appendChild(el("p", { cls: "note", text: "The command re-runs every failed item of this report (--resume skips what succeeded or was skipped); --retry-unknown also sends the unknown ones again: check them first." }));
+    app.appendChild(el("p", { cls: "note", text: "Each command re-runs just the rows of its class (--resume with --only-class: everything else is left as this report has it); --retry-unknown also sends the unknown ones again: check them first." }));
   }
 
   // ---- steps ------------------------------------------------------------------------------------
