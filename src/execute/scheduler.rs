@@ -95,6 +95,9 @@ struct StepState {
     first_start: Option<jiff::Timestamp>,
     last_end: Option<jiff::Timestamp>,
     requests: u64,
+    /// Failed or unknown items carried over from an earlier report: in the totals, not in the
+    /// failure budget (they are not this run's failures).
+    carried_fails: u64,
 }
 
 struct Shared {
@@ -118,6 +121,9 @@ struct Shared {
     /// Set by a second Ctrl-C: in-flight items are abandoned.
     abandon: tokio::sync::watch::Sender<bool>,
     failed_rows: Mutex<FailedRows>,
+    /// Objects of verifiable writes this run accounts for, by `verify::claim_key`: how many
+    /// identical messages in a session are already some item's.
+    claims: Mutex<HashMap<String, u32>>,
     /// Held by the run's first request, which doubles as the token check.
     first_request: tokio::sync::Mutex<()>,
     /// The API answered a request with something other than 401: the token works.
@@ -358,6 +364,7 @@ pub async fn execute(
             seen: HashSet::new(),
             error: None,
         }),
+        claims: Mutex::new(HashMap::new()),
         first_request: tokio::sync::Mutex::new(()),
         token_ok: AtomicBool::new(false),
         auth_refused: AtomicBool::new(false),
@@ -1159,7 +1166,10 @@ async fn verify_carried_unknown(sender: &Sender<'_>, req: &HttpRequest) -> Optio
         return None;
     }
     let started = sender.started;
-    match sender.verify(req).await {
+    let since = resume
+        .entry(&sender.step.id, &sender.si.key)
+        .and_then(|e| e.started_at);
+    match sender.verify(req, since).await {
         Verified::Happened(evidence) => Some(Done {
             reason: Some(
                 "unknown in an earlier run; a read found that its request took effect".into(),
@@ -1271,23 +1281,65 @@ impl Sender<'_> {
     /// interrupted attempt.
     fn earlier_unfinished(&self) -> bool {
         self.shared.options.resume.as_ref().is_some_and(|r| {
-            r.status_of(&self.step.id, &self.si.key)
-                .is_none_or(|s| s == ItemStatus::Unknown)
+            match r.status_of(&self.step.id, &self.si.key) {
+                Some(s) => s == ItemStatus::Unknown,
+                // No record: an attempt may have gone unrecorded only if a run was cut short
+                // (retry-safe sends leave no in-flight marker).
+                None => r.any_cut_short(),
+            }
         })
     }
 
     /// Asks the API whether `req` (a non-idempotent write) happened, with the read the catalog
     /// declares for the action.
-    async fn verify(&self, req: &HttpRequest) -> Verified {
+    /// `since`: when the write was first attempted (the read looks at objects created since,
+    /// less the server's clock skew); `None` falls back to the start of the logical run.
+    async fn verify(&self, req: &HttpRequest, since: Option<jiff::Timestamp>) -> Verified {
         let Some(how) = self.spec().and_then(|s| catalog::outcomes(s).verify) else {
             return Verified::Cannot("the catalog has no read that can verify this action".into());
         };
-        let since = self.shared.options.since;
+        let since = since
+            .and_then(|t| t.checked_sub(super::verify::CLOCK_SKEW).ok())
+            .or(self.shared.options.since);
         let routes = self.step.settings.routes;
-        super::verify::verify(how, req, since, routes, |read| async move {
+        let key = super::verify::claim_key(how, req, routes);
+        let claimed = key
+            .as_ref()
+            .and_then(|k| self.shared.claims.lock().expect("claims").get(k).copied())
+            .unwrap_or(0);
+        let found = super::verify::verify(how, req, since, routes, claimed, |read| async move {
             self.read(&read).await.into_read()
         })
-        .await
+        .await;
+        if matches!(found, Verified::Happened(_)) {
+            self.claim(key);
+        }
+        found
+    }
+
+    /// Counts one more object of this write's kind as accounted for (see `verify::claim_key`).
+    fn claim(&self, key: Option<String>) {
+        if let Some(k) = key {
+            *self
+                .shared
+                .claims
+                .lock()
+                .expect("claims")
+                .entry(k)
+                .or_default() += 1;
+        }
+    }
+
+    /// A write the catalog can verify succeeded: its object is accounted for, so a later
+    /// verification of an identical write does not take it for its own.
+    fn claim_success(&self, req: &HttpRequest) {
+        if let Some(how) = self.spec().and_then(|s| catalog::outcomes(s).verify) {
+            self.claim(super::verify::claim_key(
+                how,
+                req,
+                self.step.settings.routes,
+            ));
+        }
     }
 
     /// Runs the v2 upload flow (api-notes "Files") for `up` and returns the file id. The three
@@ -1361,6 +1413,8 @@ impl Sender<'_> {
         let mut ambiguous_before = false;
         // Sends repeated after a read showed the earlier one did not happen.
         let mut resends = 0u32;
+        // When the first attempt was sent (verification looks for effects since).
+        let mut first_attempt_at: Option<jiff::Timestamp> = None;
         let mut rng = jitter_rng();
         loop {
             // The first request of the run is sent alone and doubles as the token check.
@@ -1387,6 +1441,7 @@ impl Sender<'_> {
             };
             let permit = limiter.acquire().await;
             attempts += 1;
+            first_attempt_at.get_or_insert_with(jiff::Timestamp::now);
             if !idempotent {
                 let mut report = shared.report.lock().expect("report");
                 let marked = report
@@ -1447,6 +1502,9 @@ impl Sender<'_> {
                     let resp = result.expect("success has a response");
                     done.status = ItemStatus::Succeeded;
                     done.output = template::from_json(&resp.body);
+                    if let (Wire::Api(req), false) = (wire, idempotent) {
+                        self.claim_success(req);
+                    }
                     return done;
                 }
                 Verdict::AuthRejected => {
@@ -1521,7 +1579,7 @@ impl Sender<'_> {
                             done.reason = Some(format!("an earlier attempt of this run worked: the retry was answered {answer} (already in the requested state)"));
                         } else if self.earlier_unfinished() {
                             done.status = ItemStatus::Succeeded;
-                            done.reason = Some(format!("the interrupted attempt of an earlier run worked: answered {answer} (already in the requested state)"));
+                            done.reason = Some(format!("an earlier run was interrupted before it recorded this item, and the API answers {answer} (already in the requested state): taken as that attempt having worked"));
                         } else {
                             done.status = ItemStatus::Unchanged;
                             done.reason =
@@ -1566,14 +1624,14 @@ impl Sender<'_> {
                                 .map(|r| ApiError::from_response(r.status, &r.body).to_string())
                                 .unwrap_or_default()
                         });
-                        let mut verified = self.verify(req).await;
+                        let mut verified = self.verify(req, first_attempt_at).await;
                         if result.is_err() && verified == Verified::NotHappened {
                             // No answer at all (a timeout, a dropped connection): the server may
                             // still be working on it. Look again after a backoff before
                             // concluding it is safe to send again.
                             tokio::time::sleep(policy.delay(attempts - throttled - 1, &mut rng))
                                 .await;
-                            verified = self.verify(req).await;
+                            verified = self.verify(req, first_attempt_at).await;
                         }
                         match verified {
                             Verified::Happened(evidence) => {
@@ -1699,6 +1757,9 @@ fn record(shared: &Shared, step: &StepPlan, si: &SourceItem, done: Done, parent:
         let mut states = shared.states.lock().expect("states");
         let st = states.get_mut(&step.id).expect("state exists");
         st.totals.add(done.status);
+        if done.carried && failed {
+            st.carried_fails += 1;
+        }
         if item.started_at.is_some() {
             st.first_start = Some(st.first_start.map_or(started_at, |t| t.min(started_at)));
             st.last_end = Some(st.last_end.map_or(ended_at, |t| t.max(ended_at)));
@@ -1727,7 +1788,7 @@ fn record(shared: &Shared, step: &StepPlan, si: &SourceItem, done: Done, parent:
             }
         }
         (
-            st.totals.failed + st.totals.unknown,
+            (st.totals.failed + st.totals.unknown).saturating_sub(st.carried_fails),
             st.planned_items.max(st.totals.total()),
         )
     };
