@@ -14,7 +14,7 @@ use std::sync::Arc;
 use crate::cli::{Cli, Command, LogFormat, RunArgs, SchemaKind};
 use crate::diagnostic::{did_you_mean, render_all, Diagnostic};
 use crate::execute::{
-    check_token, execute, Client, RateLimiter, RetryPolicy, RunOptions, Transport,
+    check_token, execute, Client, RateLimiter, RetryPolicy, RunOptions, Transport, TransportError,
 };
 use crate::playbook::{self, parse_scalar};
 use crate::progress::Progress;
@@ -341,8 +341,15 @@ fn run_cmd(args: &RunArgs) -> u8 {
             };
             let client = match Client::new(&base_url, &Secret::new(token), program.settings.timeout)
             {
-                Ok(c) => c,
-                Err(e) => return abort_early(writer, format!("WTS_BASE_URL: {e}")),
+                Ok(c) => c.with_max_body(program.settings.max_response_size),
+                // A bad URL is bad input: nothing was sent.
+                Err(e) => {
+                    return stop_early(
+                        writer,
+                        format!("WTS_BASE_URL: {e}; nothing was sent"),
+                        EXIT_INVALID,
+                    )
+                }
             };
             let limiter = RateLimiter::new(program.settings.rate_limit.clone());
             // One cheap call before the first change: a bad token stops here. It is retried
@@ -352,8 +359,17 @@ fn run_cmd(args: &RunArgs) -> u8 {
             if let Err(e) = check_token(&client, &limiter, &policy).await {
                 let message = if e.is_auth_rejected() {
                     format!("authentication refused: the API rejected the token ({e}); nothing was changed")
+                } else if matches!(e, crate::execute::CheckError::Transport(TransportError::NotSent(_))) {
+                    format!(
+                        "the token check failed: cannot reach the API at {} ({e}); nothing was \
+                         changed\n  = help: WTS_BASE_URL sets the base URL (default https://api.wts.chat)",
+                        client.base_url()
+                    )
                 } else {
-                    format!("the token check failed: {e}; nothing was changed")
+                    format!(
+                        "the token check failed at {}: {e}; nothing was changed",
+                        client.base_url()
+                    )
                 };
                 return abort_early(writer, message);
             }

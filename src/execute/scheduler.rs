@@ -11,13 +11,15 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use indexmap::IndexMap;
 use minijinja::Value as JValue;
 use serde_json::Value;
 use tokio::sync::Semaphore;
 
-use super::client::{ApiError, CheckError, Client};
+use super::client::{ApiError, ApiResponse, CheckError, Client};
 use super::rate::RateLimiter;
 use super::retry::{classify, RetryCause, RetryPolicy, Verdict};
+use super::unreachable::Unreachable;
 use super::upload::{self, Upload};
 use crate::catalog::{self, ActionSpec, HttpRequest};
 use crate::inputs;
@@ -29,7 +31,7 @@ use crate::report::{
 };
 use crate::secret::Redactor;
 use crate::template::{self, Placeholder};
-use crate::validate::{Program, Source, StepKind, StepPlan};
+use crate::validate::{PageBound, Program, Source, StepKind, StepPlan};
 
 /// How requests leave the process.
 pub enum Transport {
@@ -104,6 +106,11 @@ struct Shared {
     dry: bool,
     /// Set by a second Ctrl-C: in-flight items are abandoned.
     abandon: tokio::sync::watch::Sender<bool>,
+    /// Flips to `true` with `cancel` (Ctrl-C, an abort, `on_error: stop`): every wait of the
+    /// run (retry backoff, `Retry-After`, the rate limiter, a free slot) ends at once.
+    stop: tokio::sync::watch::Sender<bool>,
+    /// Ends the run when the server cannot be reached at all.
+    unreachable: Unreachable,
     failed_rows: Mutex<FailedRows>,
 }
 
@@ -183,11 +190,27 @@ impl Shared {
             tracing::warn!("{}", self.redactor.redact(&reason));
             *a = Some(reason);
         }
+        self.halt();
+    }
+
+    /// Start no new item, and end every wait.
+    fn halt(&self) {
         self.cancel.store(true, Ordering::SeqCst);
+        self.stop.send_replace(true);
     }
 
     fn cancelled(&self) -> bool {
         self.cancel.load(Ordering::SeqCst)
+    }
+
+    /// `fut`'s output, or `None` if the run stops first (or has stopped already).
+    async fn unless_stopped<T>(&self, fut: impl std::future::Future<Output = T>) -> Option<T> {
+        let mut stop = self.stop.subscribe();
+        tokio::select! {
+            biased;
+            _ = stop.wait_for(|s| *s) => None,
+            v = fut => Some(v),
+        }
     }
 }
 
@@ -256,6 +279,8 @@ pub async fn execute(
         rate_limited: AtomicU64::new(0),
         dry,
         abandon: tokio::sync::watch::channel(false).0,
+        stop: tokio::sync::watch::channel(false).0,
+        unreachable: Unreachable::new(program.settings.unreachable_after),
         failed_rows: Mutex::new(FailedRows {
             path: failed_csv,
             writers: HashMap::new(),
@@ -539,11 +564,15 @@ async fn run_step(shared: Arc<Shared>, step: Arc<StepPlan>, steps: JValue) {
             bar.inc();
             continue;
         }
-        let permit = semaphore
-            .clone()
-            .acquire_owned()
+        // Waiting for a free slot ends when the run stops (a second Ctrl-C must not wait for
+        // an in-flight request to finish first).
+        let Some(permit) = shared
+            .unless_stopped(semaphore.clone().acquire_owned())
             .await
-            .expect("semaphore open");
+        else {
+            break;
+        };
+        let permit = permit.expect("semaphore open");
         if shared.cancelled() {
             break;
         }
@@ -858,10 +887,34 @@ async fn run_action(
             Err(done) => done,
         };
     }
-    let Some(max_pages) = max_pages else {
-        return sender.send(req).await;
+    let Some(bound) = max_pages else {
+        let done = sender.send(req).await;
+        if spec.paginated && done.status == ItemStatus::Succeeded {
+            if let Some(e) = not_a_page(&template::to_json(&done.output)) {
+                return Done {
+                    error: Some(e),
+                    status: ItemStatus::Failed,
+                    output: JValue::from(()),
+                    ..done
+                };
+            }
+        }
+        return done;
     };
-    // Pagination: every page before the step ends, same size and filters on each.
+    read_pages(shared, &sender, spec, params, bound, started).await
+}
+
+/// `paginate`: every page before the step ends, same size and filters on each, within the
+/// bound. A `paginate: all` listing cut by `max_pages` / `max_items` while the server still has
+/// more fails the step, unless `partial_listing: accept`.
+async fn read_pages(
+    shared: &Shared,
+    sender: &Sender<'_>,
+    spec: &'static ActionSpec,
+    mut params: IndexMap<String, Value>,
+    bound: PageBound,
+    started: Instant,
+) -> Done {
     let mut merged: Vec<Value> = Vec::new();
     let mut first: Option<Done> = None;
     let mut attempts = 0;
@@ -870,7 +923,9 @@ async fn run_action(
         .and_then(Value::as_u64)
         .unwrap_or(1);
     let mut last = Value::Null;
-    for n in 0..max_pages {
+    let mut pages_read = 0u32;
+    let mut more = false;
+    while pages_read < bound.pages {
         params.insert("page_number".into(), Value::from(page));
         let req = match plan::request(spec, &params, false) {
             Ok(r) => r,
@@ -886,6 +941,16 @@ async fn run_action(
             };
         }
         let body = template::to_json(&done.output);
+        if let Some(e) = not_a_page(&body) {
+            return Done {
+                attempts,
+                status: ItemStatus::Failed,
+                error: Some(format!("page {page}: {e}")),
+                output: JValue::from(()),
+                ..done
+            };
+        }
+        pages_read += 1;
         // The page envelope; some legacy routes answer a bare array (one page, wts-api.md §9.4).
         let items = match &body {
             Value::Array(items) => items.clone(),
@@ -895,7 +960,7 @@ async fn run_action(
                 .cloned()
                 .unwrap_or_default(),
         };
-        let more = body
+        more = body
             .get("hasMorePages")
             .and_then(Value::as_bool)
             .unwrap_or(false);
@@ -905,10 +970,31 @@ async fn run_action(
         if first.is_none() {
             first = Some(done);
         }
-        if !more || empty || n + 1 == max_pages {
+        if empty {
+            more = false;
+        }
+        if !more || bound.items.is_some_and(|max| merged.len() as u64 >= max) {
             break;
         }
         page += 1;
+    }
+    // Cut: `paginate: all` stopped by a bound while the server had more.
+    let mut cut = None;
+    if let Some(max_items) = bound.items {
+        let too_many = merged.len() as u64 > max_items;
+        if too_many {
+            merged.truncate(usize::try_from(max_items).unwrap_or(usize::MAX));
+        }
+        if more || too_many {
+            let s = &shared.program.settings;
+            cut = Some(format!(
+                "listing cut at {pages_read} pages and {} items by the bounds of `paginate: all` \
+                 (settings.max_pages {}, settings.max_items {}) while the server had more",
+                merged.len(),
+                s.max_pages,
+                s.max_items
+            ));
+        }
     }
     let mut out = serde_json::Map::new();
     out.insert(
@@ -919,22 +1005,85 @@ async fn run_action(
         "totalPages".into(),
         last.get("totalPages").cloned().unwrap_or(Value::Null),
     );
-    out.insert(
-        "hasMorePages".into(),
-        last.get("hasMorePages")
-            .cloned()
-            .unwrap_or(Value::Bool(false)),
-    );
+    out.insert("hasMorePages".into(), Value::Bool(more));
     out.insert(
         "pageSize".into(),
         last.get("pageSize").cloned().unwrap_or(Value::Null),
     );
     out.insert("pages".into(), Value::from(page));
+    out.insert("partial".into(), Value::Bool(cut.is_some()));
     out.insert("items".into(), Value::Array(merged));
     let mut done = first.unwrap_or_else(|| Done::new(ItemStatus::Succeeded, started));
     done.attempts = attempts;
+    if let Some(cut) = cut {
+        if shared.program.settings.accept_partial {
+            tracing::warn!(step = %sender.step.id, "{cut}; accepted (partial_listing: accept)");
+            done.reason = Some(format!("{cut}; accepted (partial_listing: accept)"));
+        } else {
+            done.status = ItemStatus::Failed;
+            done.error = Some(format!(
+                "{cut}; raise the bounds, or set `partial_listing: accept` to use what was read"
+            ));
+            done.output = JValue::from(());
+            return done;
+        }
+    }
     done.output = template::from_json(&Value::Object(out));
     done
+}
+
+/// Waits at least this long are said in the log and the progress display.
+const WAIT_NOTICE: Duration = Duration::from_secs(1);
+
+/// Says what a retry waits for and until when (the log, and the progress display), when the wait
+/// is long enough to be noticed or a server-requested wait was capped.
+fn announce_wait(
+    shared: &Shared,
+    step: &StepPlan,
+    cause: RetryCause,
+    asked: Option<Duration>,
+    max_wait: Duration,
+    wait: Duration,
+) {
+    let was_capped = asked.is_some_and(|a| a > max_wait);
+    if wait < WAIT_NOTICE && !was_capped {
+        return;
+    }
+    let f = crate::duration::format_duration;
+    let what = match cause {
+        RetryCause::RateLimited => "rate limited (429)",
+        RetryCause::NotSent => "cannot connect",
+        RetryCause::ServerError => "server error",
+        RetryCause::Timeout => "timed out",
+        RetryCause::Broken => "connection broken",
+        RetryCause::NotJson => "answer not JSON",
+    };
+    let until = jiff::Timestamp::now()
+        .checked_add(jiff::SignedDuration::try_from(wait).unwrap_or(jiff::SignedDuration::MAX))
+        .map_or_else(|_| "later".to_owned(), |t| t.strftime("%H:%M:%S UTC").to_string());
+    let mut message = format!("{what}: waiting {} until {until} before retrying", f(wait));
+    if let Some(a) = asked {
+        message.push_str(&format!(" (the server asked for {}", f(a)));
+        if was_capped {
+            message.push_str(&format!(", capped by settings.max_retry_wait {}", f(max_wait)));
+        }
+        message.push(')');
+    }
+    message.push_str("; Ctrl-C ends the wait");
+    tracing::warn!(step = %step.id, "{message}");
+    shared.progress.waiting(&step.id, &message);
+}
+
+/// Why a list answer is not a page: neither a bare array nor an object with an `items` array.
+fn not_a_page(body: &Value) -> Option<String> {
+    match body {
+        Value::Array(_) => None,
+        Value::Object(o) if o.get("items").is_some_and(Value::is_array) => None,
+        other => Some(format!(
+            "the answer is not a page of items (no `items` list): {}",
+            super::client::truncate(&other.to_string(), 80)
+        )),
+    }
 }
 
 /// The least timeout of a `sync: true` send, which the server holds up to 25 s.
@@ -1076,13 +1225,26 @@ impl Sender<'_> {
         let mut throttled = 0u32;
         let mut ambiguous_before = false;
         let mut rng = jitter_rng();
+        let not_sent = |attempts: u32| Done {
+            attempts,
+            ..Done::failed(
+                "not sent: the run stopped while this item waited for the rate limiter".into(),
+                started,
+            )
+        };
         loop {
-            // Both permits are held until the answer: the request counts until then.
+            // Both permits are held until the answer: the request counts until then. Waiting for
+            // them ends when the run stops.
             let step_permit = match step_limiter {
-                Some(l) => Some(l.acquire().await),
+                Some(l) => match shared.unless_stopped(l.acquire()).await {
+                    Some(p) => Some(p),
+                    None => return not_sent(attempts),
+                },
                 None => None,
             };
-            let permit = limiter.acquire().await;
+            let Some(permit) = shared.unless_stopped(limiter.acquire()).await else {
+                return not_sent(attempts);
+            };
             attempts += 1;
             if !idempotent {
                 let mut report = shared.report.lock().expect("report");
@@ -1126,9 +1288,10 @@ impl Sender<'_> {
             };
             match &result {
                 Ok(resp) => {
+                    shared.unreachable.answered();
                     done.response = Some((
                         resp.status,
-                        (!(200..300).contains(&resp.status)).then(|| resp.body.clone()),
+                        (!resp.is_success()).then(|| resp.body.clone()),
                     ));
                 }
                 Err(e) => done.error = Some(e.to_string()),
@@ -1173,16 +1336,33 @@ impl Sender<'_> {
                     };
                     if exhausted || shared.cancelled() {
                         let last = match &result {
-                            Ok(resp) => {
-                                ApiError::from_response(resp.status, &resp.body).to_string()
-                            }
+                            Ok(resp) => resp.describe(),
                             Err(e) => e.to_string(),
                         };
-                        done.error = Some(format!("gave up after {attempts} attempts: {last}"));
+                        let mut error = format!("gave up after {attempts} attempts: {last}");
+                        if cause == RetryCause::NotSent {
+                            error.push_str(&format!(
+                                " (the server at {} could not be reached; WTS_BASE_URL sets it)",
+                                client.base_url()
+                            ));
+                            if exhausted && shared.unreachable.failed() {
+                                shared.abort(format!(
+                                    "the server at {} is unreachable: {} items in a row could not \
+                                     connect, each after its retries; no new items were started \
+                                     (check WTS_BASE_URL and the network, then --resume the report)",
+                                    client.base_url(),
+                                    shared.unreachable.threshold()
+                                ));
+                            }
+                        }
+                        done.error = Some(error);
                         return done;
                     }
+                    // A server-requested wait is capped (`settings.max_retry_wait`).
+                    let max_wait = shared.program.settings.max_retry_wait;
+                    let capped = after.map(|a| a.min(max_wait));
                     let wait = if after.is_some() || is_429 {
-                        policy.wait_for_429(throttled.saturating_sub(1), after, &mut rng)
+                        policy.wait_for_429(throttled.saturating_sub(1), capped, &mut rng)
                     } else {
                         policy.delay(attempts - throttled - 1, &mut rng)
                     };
@@ -1190,8 +1370,23 @@ impl Sender<'_> {
                         // A 429 slows the whole run, not just this worker.
                         limiter.pause_until(tokio::time::Instant::now() + wait);
                     }
+                    announce_wait(shared, step, cause, after, max_wait, wait);
                     tracing::debug!(step = %step.id, key = %shared.redactor.redact(&si.key), ?wait, "retrying");
-                    tokio::time::sleep(wait).await;
+                    if shared
+                        .unless_stopped(tokio::time::sleep(wait))
+                        .await
+                        .is_none()
+                    {
+                        let last = match &result {
+                            Ok(resp) => resp.describe(),
+                            Err(e) => e.to_string(),
+                        };
+                        done.error = Some(format!(
+                            "gave up after {attempts} attempts (the run stopped during the wait \
+                             before the next try): {last}"
+                        ));
+                        return done;
+                    }
                 }
                 Verdict::Fail => {
                     let Ok(resp) = result else { return done };
@@ -1216,7 +1411,7 @@ impl Sender<'_> {
                         done.output = JValue::from(());
                         return done;
                     }
-                    done.error = Some(ApiError::from_response(resp.status, &resp.body).to_string());
+                    done.error = Some(resp.describe());
                     return done;
                 }
                 Verdict::Unknown => {
@@ -1225,7 +1420,7 @@ impl Sender<'_> {
                         "outcome unknown: {}; not retried because `{}` is not retry-safe",
                         done.error.clone().unwrap_or_else(|| result
                             .as_ref()
-                            .map(|r| ApiError::from_response(r.status, &r.body).to_string())
+                            .map(ApiResponse::describe)
                             .unwrap_or_default()),
                         match &step.kind {
                             StepKind::Action { spec, .. } => spec.name,
@@ -1329,7 +1524,7 @@ fn record(shared: &Shared, step: &StepPlan, si: &SourceItem, done: Done, parent:
         shared.progress.failure(&step.id);
         if step.settings.on_error == crate::playbook::OnError::Stop && !shared.dry {
             shared.stopped.store(true, Ordering::SeqCst);
-            shared.cancel.store(true, Ordering::SeqCst);
+            shared.halt();
         }
         if let Some(budget) = step.settings.max_failures {
             if !shared.dry && budget.exceeded(fails, planned) {
@@ -1385,7 +1580,7 @@ pub async fn check_token(
         attempt += 1;
         let retryable = match &err {
             CheckError::Api(api) => api.status == 429 || api.status >= 500,
-            CheckError::Transport(_) => true,
+            CheckError::Transport(_) | CheckError::NotJson(_) => true,
         };
         if !retryable || attempt >= policy.attempts {
             return Err(err);
