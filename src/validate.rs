@@ -159,6 +159,9 @@ pub struct StepPlan {
     pub vars_used: Vec<String>,
     /// Whether a later step reads this step's results (they are then kept in memory).
     pub keep_results: bool,
+    /// `with` parameters whose templates read a secret var (directly or through another var):
+    /// their rendered values are redacted as a whole, whatever filter changed their form.
+    pub secret_params: Vec<String>,
 }
 
 impl StepPlan {
@@ -318,6 +321,8 @@ struct V<'a> {
     /// Steps referenced by a later step (to keep their results).
     referenced: HashSet<String>,
     template_vars: &'a IndexMap<String, Tree>,
+    /// Secret var names, and the template vars that read one.
+    secret_vars: HashSet<String>,
 }
 
 /// Validates a loaded playbook. `check_rows` makes a full pass over every CSV (validate and run
@@ -571,6 +576,7 @@ pub fn validate(loaded: Loaded, overrides: &Overrides) -> Result<Program, Vec<Di
         defaults: defaults.clone(),
         referenced: HashSet::new(),
         template_vars: &template_vars,
+        secret_vars: secret_var_names(&pb.settings.secrets, &template_vars),
     };
 
     // Var templates may read row/item/env/steps; they are checked where a step uses them.
@@ -819,6 +825,34 @@ fn retry_policy(
         ));
     }
     p
+}
+
+/// The secret var names and every template var that reads one, however indirectly.
+fn secret_var_names(secrets: &[String], template_vars: &IndexMap<String, Tree>) -> HashSet<String> {
+    let mut out: HashSet<String> = secrets.iter().cloned().collect();
+    let reads: Vec<(&String, BTreeSet<String>)> =
+        template_vars.iter().map(|(n, t)| (n, t.variables())).collect();
+    // Each round adds at least one var or ends: at most as many rounds as vars.
+    loop {
+        let before = out.len();
+        for (name, vars) in &reads {
+            if !out.contains(*name) && reads_secret(vars, &out) {
+                out.insert((*name).clone());
+            }
+        }
+        if out.len() == before {
+            return out;
+        }
+    }
+}
+
+/// Whether any of `vars` (`vars.api_key.x`, …) is one of `secret_vars`.
+fn reads_secret(vars: &BTreeSet<String>, secret_vars: &HashSet<String>) -> bool {
+    vars.iter().any(|v| {
+        v.strip_prefix("vars.")
+            .map(|r| r.split('.').next().unwrap_or(r))
+            .is_some_and(|n| secret_vars.contains(n))
+    })
 }
 
 /// `n` if it is within `(min, max)`, else the message saying the range.
@@ -1362,12 +1396,20 @@ impl V<'_> {
         ok.then(|| StepPlan {
             id: step.id.clone(),
             yaml_path: path.to_owned(),
-            kind,
             source,
             when,
             when_reads_steps,
             paginate,
             settings,
+            secret_params: match &kind {
+                StepKind::Action { with, .. } => with
+                    .iter()
+                    .filter(|(_, t)| reads_secret(&t.variables(), &self.secret_vars))
+                    .map(|(name, _)| name.clone())
+                    .collect(),
+                StepKind::Pipeline(_) => Vec::new(),
+            },
+            kind,
             vars_used: used_vars,
             keep_results: false,
         })

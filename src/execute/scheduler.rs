@@ -224,6 +224,8 @@ struct Done {
     reason: Option<String>,
     output: JValue,
     started: Instant,
+    /// Rendered values that read a secret (`step.secret_params`): redacted as a whole.
+    secret_values: Vec<String>,
 }
 
 impl Done {
@@ -237,6 +239,7 @@ impl Done {
             reason: None,
             output: JValue::from(()),
             started,
+            secret_values: Vec::new(),
         }
     }
 
@@ -474,6 +477,19 @@ fn items_of(shared: &Shared, step: &StepPlan, steps: &JValue) -> Result<(Items, 
                 };
                 return Ok((Items::List(vec![si].into_iter()), 1));
             }
+            if !matches!(
+                list.kind(),
+                minijinja::value::ValueKind::Seq | minijinja::value::ValueKind::Iterable
+            ) {
+                let shown = list.to_string();
+                return Err(format!(
+                    "step `{}`: for_each `{}` must give a list, got {} `{}`",
+                    step.id,
+                    expr.source,
+                    kind_name(&list),
+                    super::client::truncate(&shown, 60)
+                ));
+            }
             let iter = list.try_iter().map_err(|e| {
                 format!(
                     "for_each `{}` is not a list: {}",
@@ -513,6 +529,24 @@ fn items_of(shared: &Shared, step: &StepPlan, steps: &JValue) -> Result<(Items, 
             let n = out.len() as u64;
             Ok((Items::List(out.into_iter()), n))
         }
+    }
+}
+
+/// "a string", "a map", … for messages.
+fn kind_name(v: &JValue) -> &'static str {
+    use minijinja::value::ValueKind;
+    match v.kind() {
+        ValueKind::Undefined => "an undefined value",
+        ValueKind::None => "none",
+        ValueKind::Bool => "a boolean",
+        ValueKind::Number => "a number",
+        ValueKind::String => "a string",
+        ValueKind::Bytes => "bytes",
+        ValueKind::Seq | ValueKind::Iterable => "a list",
+        ValueKind::Map => "a map",
+        ValueKind::Plain => "an object",
+        ValueKind::Invalid => "an invalid value",
+        _ => "a value",
     }
 }
 
@@ -812,6 +846,47 @@ fn describe_item(si: &SourceItem, e: &str) -> String {
 }
 
 async fn run_action(
+    shared: &Shared,
+    step: &StepPlan,
+    spec: &'static ActionSpec,
+    with: &[(String, crate::template::Tree)],
+    si: &SourceItem,
+    ctx: &JValue,
+    step_limiter: Option<&RateLimiter>,
+) -> Done {
+    let mut done = send_action(shared, step, spec, with, si, ctx, step_limiter).await;
+    if !step.secret_params.is_empty() {
+        // What a secret became through a filter (`| upper`, `[:9]`, `| tojson`) no longer
+        // matches the secret: the whole rendered value is redacted instead.
+        if let Ok(params) = plan::render_params(with, ctx) {
+            for name in &step.secret_params {
+                if let Some(v) = params.get(name) {
+                    secret_forms(v, &mut done.secret_values);
+                }
+            }
+        }
+    }
+    done
+}
+
+/// The texts of a rendered value to redact: each string in it, and its JSON text.
+fn secret_forms(v: &Value, out: &mut Vec<String>) {
+    match v {
+        Value::String(s) => out.push(s.clone()),
+        Value::Array(items) => {
+            items.iter().for_each(|i| secret_forms(i, out));
+            out.push(v.to_string());
+        }
+        Value::Object(map) => {
+            map.values().for_each(|i| secret_forms(i, out));
+            out.push(v.to_string());
+        }
+        Value::Number(_) | Value::Bool(_) => out.push(v.to_string()),
+        Value::Null => {}
+    }
+}
+
+async fn send_action(
     shared: &Shared,
     step: &StepPlan,
     spec: &'static ActionSpec,
@@ -1436,7 +1511,14 @@ impl Sender<'_> {
 
 /// Writes a finished item to the report and the step's state; applies the failure budget.
 fn record(shared: &Shared, step: &StepPlan, si: &SourceItem, done: Done, parent: Option<&str>) {
-    let redactor = &shared.redactor;
+    // The run's secrets, and this item's values rendered from one.
+    let item_secrets;
+    let redactor = if done.secret_values.is_empty() {
+        &shared.redactor
+    } else {
+        item_secrets = shared.redactor.with(&done.secret_values);
+        &item_secrets
+    };
     let request = done.request.as_ref().map(|r| {
         let mut rec = RequestRecord::from(r);
         if !redactor.is_empty() {
