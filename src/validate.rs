@@ -64,6 +64,10 @@ impl Budget {
     fn parse(m: &MaxFailures) -> Result<Budget, String> {
         match m {
             MaxFailures::Count(n) => Ok(Budget::Count(*n)),
+            MaxFailures::Number(x) => Err(format!(
+                "max_failures {x} is out of range: give a whole count of 0 or more, or a \
+                 percentage from 0% to 100% such as `5%`"
+            )),
             MaxFailures::Text(t) => {
                 let t = t.trim();
                 if let Some(p) = t.strip_suffix('%') {

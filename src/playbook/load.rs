@@ -101,6 +101,7 @@ pub fn load_str(path: &Path, source: String) -> Result<Loaded, Vec<Diagnostic>> 
         positions: &positions,
         diags: Vec::new(),
     };
+    cx.non_finite(&doc, "");
     let playbook = cx.playbook(&doc);
     match playbook {
         Some(playbook) if cx.diags.is_empty() => Ok(Loaded {
@@ -224,6 +225,33 @@ impl Cx<'_> {
         let pos = self.positions.value_or_nearest(path);
         self.diags.push(diag(self.path, self.source, pos, message));
         self.diags.last_mut().expect("just pushed")
+    }
+
+    /// `.nan`, `.inf` and `-.inf` anywhere: JSON has no such number, so they would silently
+    /// become `null` (an omitted parameter); refused at their position instead.
+    fn non_finite(&mut self, v: &Yaml, path: &str) {
+        match v {
+            Yaml::Number(n) if n.as_f64().is_some_and(|x| !x.is_finite()) => {
+                self.at_value(
+                    path,
+                    format!("{n} is not a usable number: only finite numbers can be sent"),
+                )
+                .hint = Some("write a finite number such as `0` or `1.5`".into());
+            }
+            Yaml::Sequence(items) => {
+                for (i, item) in items.iter().enumerate() {
+                    self.non_finite(item, &join(path, &i.to_string()));
+                }
+            }
+            Yaml::Mapping(map) => {
+                for (k, item) in map {
+                    let key = k.as_str().map_or_else(|| format!("{k:?}"), str::to_owned);
+                    self.non_finite(item, &join(path, &key));
+                }
+            }
+            Yaml::Tagged(t) => self.non_finite(&t.value, path),
+            _ => {}
+        }
     }
 
     /// Checks a mapping's keys against the allowed list; returns false if it is not a mapping.

@@ -73,6 +73,9 @@ pub struct RetryDef {
 #[serde(untagged)]
 pub enum MaxFailures {
     Count(u64),
+    /// Any other number (negative, fractional): refused by validation with the range, rather
+    /// than by the loader with serde's "did not match any variant".
+    Number(f64),
     Text(String),
 }
 
