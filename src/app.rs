@@ -198,6 +198,9 @@ fn init_logging(args: &RunArgs) {
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        // Its report of a failed write goes to stderr with `eprintln!`, which panics when stderr
+        // is closed (`2>&-`, a reader gone): a closed stderr is not a crash.
+        .log_internal_errors(false)
         .with_ansi(std::io::stderr().is_terminal());
     let _ = if args.log_format == LogFormat::Json {
         builder.json().try_init()

@@ -29,13 +29,24 @@ fn write(stream: Stream, args: Arguments<'_>, newline: bool) {
         Stream::Out => {
             let mut out = std::io::stdout().lock();
             out.write_fmt(args)
-                .and_then(|()| if newline { out.write_all(b"\n") } else { Ok(()) })
+                .and_then(|()| {
+                    if newline {
+                        out.write_all(b"\n")
+                    } else {
+                        Ok(())
+                    }
+                })
                 .and_then(|()| if newline { out.flush() } else { Ok(()) })
         }
         Stream::Err => {
             let mut err = std::io::stderr().lock();
-            err.write_fmt(args)
-                .and_then(|()| if newline { err.write_all(b"\n") } else { Ok(()) })
+            err.write_fmt(args).and_then(|()| {
+                if newline {
+                    err.write_all(b"\n")
+                } else {
+                    Ok(())
+                }
+            })
         }
     };
     if result.is_err() {

@@ -131,6 +131,7 @@ impl Redactor {
     }
 
     /// This redactor's secrets plus `more` (values derived from a secret, for one item).
+    #[must_use]
     pub fn with(&self, more: &[String]) -> Redactor {
         Redactor::new(self.secrets.iter().chain(more))
     }
@@ -198,7 +199,7 @@ impl fmt::Debug for Redactor {
                 &self.matcher.as_ref().map_or(0, AhoCorasick::patterns_len),
             )
             .field("ignored", &self.ignored)
-            .finish()
+            .finish_non_exhaustive()
     }
 }
 

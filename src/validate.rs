@@ -284,7 +284,6 @@ impl Program {
     }
 }
 
-
 /// The variable roots a template may read.
 const ROOTS: &[&str] = &["item", "row", "vars", "env", "inputs", "steps"];
 /// What a fan-out result offers (`steps.ID.items[i].…`, `item.…` over results).
@@ -500,11 +499,9 @@ pub fn validate(loaded: Loaded, overrides: &Overrides) -> Result<Program, Vec<Di
             Some(m) => match parse_size(m).and_then(|n| in_range(n, ranges::MAX_RESPONSE_SIZE)) {
                 Ok(n) => n,
                 Err(e) => {
-                    diags.push(
-                        loaded
-                            .at_value("settings.max_response_size", e)
-                            .with_hint("a number of bytes, or e.g. `512KB`, `8MB` (1 KB = 1024 bytes)"),
-                    );
+                    diags.push(loaded.at_value("settings.max_response_size", e).with_hint(
+                        "a number of bytes, or e.g. `512KB`, `8MB` (1 KB = 1024 bytes)",
+                    ));
                     crate::execute::DEFAULT_MAX_BODY
                 }
             },
@@ -554,7 +551,9 @@ pub fn validate(loaded: Loaded, overrides: &Overrides) -> Result<Program, Vec<Di
             loaded.at_value("settings.concurrency", format!("concurrency: {e}"))
         };
         diags.push(d);
-        defaults.concurrency = defaults.concurrency.clamp(ranges::CONCURRENCY.0, ranges::CONCURRENCY.1);
+        defaults.concurrency = defaults
+            .concurrency
+            .clamp(ranges::CONCURRENCY.0, ranges::CONCURRENCY.1);
     }
     match RateSpec::parse(&defaults.rate_limit_text) {
         Ok(r) => defaults.rate_limit = r,
@@ -834,8 +833,10 @@ fn retry_policy(
 /// The secret var names and every template var that reads one, however indirectly.
 fn secret_var_names(secrets: &[String], template_vars: &IndexMap<String, Tree>) -> HashSet<String> {
     let mut out: HashSet<String> = secrets.iter().cloned().collect();
-    let reads: Vec<(&String, BTreeSet<String>)> =
-        template_vars.iter().map(|(n, t)| (n, t.variables())).collect();
+    let reads: Vec<(&String, BTreeSet<String>)> = template_vars
+        .iter()
+        .map(|(n, t)| (n, t.variables()))
+        .collect();
     // Each round adds at least one var or ends: at most as many rounds as vars.
     loop {
         let before = out.len();
@@ -860,9 +861,14 @@ fn reads_secret(vars: &BTreeSet<String>, secret_vars: &HashSet<String>) -> bool 
 }
 
 /// `n` if it is within `(min, max)`, else the message saying the range.
-fn in_range<T: PartialOrd + std::fmt::Display + Copy>(n: T, (min, max): (T, T)) -> Result<T, String> {
+fn in_range<T: PartialOrd + std::fmt::Display + Copy>(
+    n: T,
+    (min, max): (T, T),
+) -> Result<T, String> {
     if n < min || n > max {
-        Err(format!("{n} is out of range: it must be between {min} and {max}"))
+        Err(format!(
+            "{n} is out of range: it must be between {min} and {max}"
+        ))
     } else {
         Ok(n)
     }
@@ -935,11 +941,13 @@ fn parse_size(m: &crate::playbook::MaxSize) -> Result<u64, String> {
         "kb" | "kib" | "k" => 1 << 10,
         "mb" | "mib" | "m" => 1 << 20,
         "gb" | "gib" | "g" => 1 << 30,
-        _ => return Err(format!("`{t}`: unknown size unit `{unit}`; use B, KB, MB or GB")),
+        _ => {
+            return Err(format!(
+                "`{t}`: unknown size unit `{unit}`; use B, KB, MB or GB"
+            ))
+        }
     };
-    let x: f64 = num
-        .parse()
-        .map_err(|_| format!("`{t}` is not a size"))?;
+    let x: f64 = num.parse().map_err(|_| format!("`{t}` is not a size"))?;
     #[expect(
         clippy::cast_possible_truncation,
         clippy::cast_sign_loss,
@@ -1047,7 +1055,8 @@ impl V<'_> {
                 }),
         };
         if let Some(Err(e)) = step.concurrency.map(|c| in_range(c, ranges::CONCURRENCY)) {
-            diags.push(loaded.at_value(&format!("{path}.concurrency"), format!("concurrency: {e}")));
+            diags
+                .push(loaded.at_value(&format!("{path}.concurrency"), format!("concurrency: {e}")));
         }
         self.diags.extend(diags);
 

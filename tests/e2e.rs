@@ -16,6 +16,9 @@ use assert_cmd::Command;
 use serde_json::Value;
 use wts_playbook::sandbox::{JournalEntry, Sandbox, SandboxConfig};
 
+#[path = "e2e/hostile.rs"]
+mod hostile;
+
 /// The route the runner's token check uses (`Client::check_token`).
 const TOKEN_CHECK_PATH: &str = "/core/v1/tag";
 

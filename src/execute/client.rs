@@ -83,7 +83,10 @@ impl ApiResponse {
                 let status = reqwest::StatusCode::from_u16(self.status)
                     .ok()
                     .and_then(|s| s.canonical_reason())
-                    .map_or_else(|| self.status.to_string(), |r| format!("{} {r}", self.status));
+                    .map_or_else(
+                        || self.status.to_string(),
+                        |r| format!("{} {r}", self.status),
+                    );
                 format!("{status}, but the body is not the JSON expected: {what}")
             }
             _ => ApiError::from_api_response(self).to_string(),
@@ -574,10 +577,7 @@ fn decode_body(bytes: &[u8], content_type: Option<&str>) -> (Value, Option<Strin
                 bytes.len(),
                 head.escape_debug()
             );
-            (
-                Value::String(truncate(&text, MAX_TEXT_BODY)),
-                Some(what),
-            )
+            (Value::String(truncate(&text, MAX_TEXT_BODY)), Some(what))
         }
     }
 }

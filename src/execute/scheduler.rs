@@ -477,6 +477,10 @@ fn items_of(shared: &Shared, step: &StepPlan, steps: &JValue) -> Result<(Items, 
                 };
                 return Ok((Items::List(vec![si].into_iter()), 1));
             }
+            if list.is_undefined() || list.is_none() {
+                // An earlier step that failed has no output: nothing to do here.
+                return Ok((Items::List(Vec::new().into_iter()), 0));
+            }
             if !matches!(
                 list.kind(),
                 minijinja::value::ValueKind::Seq | minijinja::value::ValueKind::Iterable
@@ -874,11 +878,15 @@ fn secret_forms(v: &Value, out: &mut Vec<String>) {
     match v {
         Value::String(s) => out.push(s.clone()),
         Value::Array(items) => {
-            items.iter().for_each(|i| secret_forms(i, out));
+            for i in items {
+                secret_forms(i, out);
+            }
             out.push(v.to_string());
         }
         Value::Object(map) => {
-            map.values().for_each(|i| secret_forms(i, out));
+            for i in map.values() {
+                secret_forms(i, out);
+            }
             out.push(v.to_string());
         }
         Value::Number(_) | Value::Bool(_) => out.push(v.to_string()),
@@ -1135,12 +1143,18 @@ fn announce_wait(
     };
     let until = jiff::Timestamp::now()
         .checked_add(jiff::SignedDuration::try_from(wait).unwrap_or(jiff::SignedDuration::MAX))
-        .map_or_else(|_| "later".to_owned(), |t| t.strftime("%H:%M:%S UTC").to_string());
+        .map_or_else(
+            |_| "later".to_owned(),
+            |t| t.strftime("%H:%M:%S UTC").to_string(),
+        );
     let mut message = format!("{what}: waiting {} until {until} before retrying", f(wait));
     if let Some(a) = asked {
         message.push_str(&format!(" (the server asked for {}", f(a)));
         if was_capped {
-            message.push_str(&format!(", capped by settings.max_retry_wait {}", f(max_wait)));
+            message.push_str(&format!(
+                ", capped by settings.max_retry_wait {}",
+                f(max_wait)
+            ));
         }
         message.push(')');
     }
@@ -1364,10 +1378,8 @@ impl Sender<'_> {
             match &result {
                 Ok(resp) => {
                     shared.unreachable.answered();
-                    done.response = Some((
-                        resp.status,
-                        (!resp.is_success()).then(|| resp.body.clone()),
-                    ));
+                    done.response =
+                        Some((resp.status, (!resp.is_success()).then(|| resp.body.clone())));
                 }
                 Err(e) => done.error = Some(e.to_string()),
             }
