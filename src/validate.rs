@@ -307,7 +307,9 @@ struct Scope {
     /// `item` is a fan-out result (has row/status/output…), not a CSV row.
     item_is_result: bool,
     /// Steps visible, and whether each fans out.
-    steps: IndexMap<String, Known>,
+    /// Shared, not copied per step (a copy per step made validation quadratic); a step's scope
+    /// is dropped before the next step is registered, so adding to it copies nothing.
+    steps: Arc<IndexMap<String, Known>>,
     /// Steps of the same per-item pipeline (their `output` is this item's).
     siblings: HashSet<String>,
 }
@@ -584,7 +586,7 @@ pub fn validate(loaded: Loaded, overrides: &Overrides) -> Result<Program, Vec<Di
 
     // Var templates may read row/item/env/steps; they are checked where a step uses them.
     let mut stages = Vec::new();
-    let mut seen: IndexMap<String, Known> = IndexMap::new();
+    let mut seen: Arc<IndexMap<String, Known>> = Arc::default();
     let mut ids: HashMap<String, String> = HashMap::new();
     for (i, sd) in pb.steps.iter().enumerate() {
         let path = format!("steps.{i}");
@@ -594,8 +596,10 @@ pub fn validate(loaded: Loaded, overrides: &Overrides) -> Result<Program, Vec<Di
                     steps: seen.clone(),
                     ..Scope::default()
                 };
-                if let Some(plan) = v.step(step, &path, &scope, &mut ids, false) {
-                    register(&plan, &mut seen);
+                let plan = v.step(step, &path, &scope, &mut ids, false);
+                drop(scope);
+                if let Some(plan) = plan {
+                    register(&plan, Arc::make_mut(&mut seen));
                     stages.push(Stage::One(Box::new(plan)));
                 }
             }
@@ -616,8 +620,9 @@ pub fn validate(loaded: Loaded, overrides: &Overrides) -> Result<Program, Vec<Di
                         plans.push(plan);
                     }
                 }
+                drop(scope);
                 for p in &plans {
-                    register(p, &mut seen);
+                    register(p, Arc::make_mut(&mut seen));
                 }
                 stages.push(Stage::Parallel(plans));
             }
@@ -1252,7 +1257,7 @@ impl V<'_> {
                     if let Some(plan) =
                         self.step(c, &format!("{path}.steps.{k}"), &inner, ids, true)
                     {
-                        inner.steps.insert(
+                        Arc::make_mut(&mut inner.steps).insert(
                             plan.id.clone(),
                             Known {
                                 fans_out: false,

@@ -312,20 +312,28 @@ pub async fn execute(
         }
     });
 
-    let mut steps_map: BTreeMap<String, JValue> = BTreeMap::new();
+    // Shared with the stage's templates, not copied per stage (that made 20,000 steps
+    // quadratic): the stage's view is dropped before the next publish, so adding copies nothing.
+    let mut steps_map: Arc<BTreeMap<String, JValue>> = Arc::default();
     for stage in &program.stages {
         if shared.cancelled() {
             break;
         }
-        let steps_value = JValue::from(steps_map.clone());
-        let futures: Vec<_> = stage
+        let steps_value = JValue::from_object(StepsView(steps_map.clone()));
+        let mut futures: Vec<_> = stage
             .steps()
             .iter()
             .map(|s| run_step(shared.clone(), Arc::new(s.clone()), steps_value.clone()))
             .collect();
-        futures_join(futures).await;
+        if dry && futures.len() == 1 {
+            // Nothing is sent: no task (and no thread hand-off) per stage.
+            futures.pop().expect("one step").await;
+        } else {
+            futures_join(futures).await;
+        }
+        drop(steps_value);
         for s in stage.steps() {
-            publish(&shared, s, &mut steps_map);
+            publish(&shared, s, Arc::make_mut(&mut steps_map));
         }
     }
     ctrlc.abort();
@@ -381,6 +389,22 @@ async fn futures_join<F: std::future::Future<Output = ()> + Send + 'static>(futu
         if let Err(e) = h.await {
             tracing::error!("a step task failed: {e}");
         }
+    }
+}
+
+/// `steps` in templates: the finished steps, by id.
+#[derive(Debug)]
+struct StepsView(Arc<BTreeMap<String, JValue>>);
+
+impl minijinja::value::Object for StepsView {
+    fn get_value(self: &Arc<Self>, key: &JValue) -> Option<JValue> {
+        self.0.get(key.as_str()?).cloned()
+    }
+
+    fn enumerate(self: &Arc<Self>) -> minijinja::value::Enumerator {
+        minijinja::value::Enumerator::Values(
+            self.0.keys().map(|k| JValue::from(k.as_str())).collect(),
+        )
     }
 }
 
