@@ -263,7 +263,7 @@ fn a_send_answered_with_html_is_unknown_and_never_resent() {
     let server = Hostile::start(&env, |_, _| html(200));
     let pb = env.write(
         "send.yaml",
-        r#"version: 1
+        r"version: 1
 name: hostile-send
 settings: { retry: { attempts: 3, backoff: 10ms } }
 steps:
@@ -272,7 +272,7 @@ steps:
     with:
       session_id: 3fa85f64-5717-4562-b3fc-2c963f66afa6
       text: hello
-"#,
+",
     );
     let run = env.run_at(&server.url(), &pb, Some("pn_x"), &[]);
     assert_eq!(run.code, 1, "{}", run.context());
@@ -326,7 +326,7 @@ fn a_huge_body_fails_the_item_without_being_read() {
     let server = Hostile::start(&env, |_, _| {
         let mut body = br#"{"items": ["#.to_vec();
         body.extend(std::iter::repeat_n(b' ', 4 << 20));
-        body.extend(br#"]}"#);
+        body.extend(br"]}");
         Reply::Full {
             status: 200,
             headers: vec![("content-type", "application/json".into())],
@@ -969,7 +969,7 @@ fn numeric_settings_and_parameters_out_of_range_are_refused_with_the_range() {
     let env = Env::new(SandboxConfig::default());
     let pb = env.write(
         "ranges.yaml",
-        r#"version: 1
+        r"version: 1
 name: ranges
 settings:
   timeout: 0s
@@ -986,7 +986,7 @@ steps:
     with:
       session_id: 3fa85f64-5717-4562-b3fc-2c963f66afa6
       text: hi
-"#,
+",
     );
     let run = env.run(&pb, Some("pn_x"), &["--dry-run"]);
     assert_eq!(run.code, 2, "{}", run.context());
@@ -1006,7 +1006,7 @@ steps:
     // A NaN would silently become null (an omitted parameter).
     let pb = env.write(
         "nan.yaml",
-        r#"version: 1
+        r"version: 1
 name: nan
 steps:
   - id: tell
@@ -1015,7 +1015,7 @@ steps:
       session_id: 3fa85f64-5717-4562-b3fc-2c963f66afa6
       text: .nan
       delay: .inf
-"#,
+",
     );
     let run = env.run(&pb, Some("pn_x"), &["--dry-run"]);
     assert_eq!(run.code, 2, "{}", run.context());
