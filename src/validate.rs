@@ -1591,6 +1591,31 @@ mod tests {
     use super::*;
     use crate::playbook::load_str;
 
+    #[test]
+    fn sizes_parse_with_units_and_secret_vars_are_followed_through_vars() {
+        use crate::playbook::MaxSize;
+        let size = |t: &str| parse_size(&MaxSize::Text(t.into()));
+        assert_eq!(size("8MB"), Ok(8 << 20));
+        assert_eq!(size("512 KB"), Ok(512 << 10));
+        assert_eq!(size("1.5k"), Ok(1536));
+        assert_eq!(parse_size(&MaxSize::Bytes(10)), Ok(10));
+        assert!(size("lots").is_err() && size("5 parsecs").is_err() && size("-1MB").is_err());
+        let env = crate::template::Env::new();
+        let mut tv = IndexMap::new();
+        for (name, src) in [
+            ("a", "{{ vars.key | upper }}"),
+            ("b", "{{ vars.a }}"),
+            ("c", "x"),
+        ] {
+            tv.insert(
+                name.to_owned(),
+                env.clone().compile(&Value::from(src)).unwrap(),
+            );
+        }
+        let names = secret_var_names(&["key".to_owned()], &tv);
+        assert!(names.contains("a") && names.contains("b") && !names.contains("c"));
+    }
+
     fn check(src: &str) -> Result<Program, Vec<Diagnostic>> {
         let loaded = load_str(std::path::Path::new("p.yaml"), src.to_owned()).expect("loads");
         validate(loaded, &Overrides::default())

@@ -876,6 +876,35 @@ pub(crate) fn render_type(ty: ParamType) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn dot_segments_never_reach_a_path() {
+        let spec = crate::catalog::lookup("contact.get_by_phone").unwrap();
+        for bad in ["..", ".", " .. ", "%2e%2E", ".%2e"] {
+            let mut p = IndexMap::new();
+            p.insert("phone_number".to_owned(), Value::from(bad));
+            let e = build(spec, &p).expect_err(bad);
+            assert!(
+                e[0].to_string().contains("would change the route"),
+                "{bad}: {e:?}"
+            );
+        }
+        let mut p = IndexMap::new();
+        p.insert("phone_number".to_owned(), Value::from("+55..11"));
+        assert!(build(spec, &p).is_ok(), "dots inside a value are fine");
+        let http = crate::catalog::lookup("http").unwrap();
+        for bad in [
+            "/core/v1/contact/../tag",
+            "/core/v1/./x",
+            "/core/v1/%2E%2e/x",
+        ] {
+            let mut p = IndexMap::new();
+            p.insert("method".to_owned(), Value::from("GET"));
+            p.insert("path".to_owned(), Value::from(bad));
+            let e = build(http, &p).expect_err(bad);
+            assert!(e[0].to_string().contains("segment"), "{bad}: {e:?}");
+        }
+    }
     use crate::catalog::lookup;
     use serde_json::json;
 

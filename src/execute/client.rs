@@ -665,6 +665,19 @@ mod tests {
             )
             .route("/big", get(|| async { "x".repeat(10_000) }))
             .route(
+                "/portal",
+                get(|| async {
+                    (
+                        [("content-type", "text/html")],
+                        "<html><body>log in to the Wi-Fi</body></html>",
+                    )
+                }),
+            )
+            .route(
+                "/cut",
+                get(|| async { ([("content-type", "application/json")], r#"{"items": [{"#) }),
+            )
+            .route(
                 "/slow",
                 get(|| async {
                     tokio::time::sleep(Duration::from_secs(5)).await;
@@ -795,6 +808,105 @@ mod tests {
             .unwrap();
         let s = resp.body.as_str().unwrap();
         assert_eq!(s.len(), MAX_TEXT_BODY + "…".len());
+    }
+
+    #[tokio::test]
+    async fn a_2xx_that_is_not_json_is_not_a_success() {
+        let c = client(&server().await);
+        let resp = c
+            .send(&get_req("/portal"), Duration::from_secs(5))
+            .await
+            .unwrap();
+        assert_eq!(resp.status, 200);
+        assert!(!resp.is_success());
+        let d = resp.describe();
+        assert!(
+            d.starts_with("200 OK, but the body is not the JSON expected: content type text/html")
+                && d.contains("starting `<html><body>log in"),
+            "{d}"
+        );
+        let resp = c
+            .send(&get_req("/cut"), Duration::from_secs(5))
+            .await
+            .unwrap();
+        assert!(!resp.is_success());
+        assert!(resp.describe().contains("EOF"), "{}", resp.describe());
+        // An empty 2xx and JSON are fine.
+        let resp = c
+            .send(&get_req("/empty"), Duration::from_secs(5))
+            .await
+            .unwrap();
+        assert!(resp.is_success());
+    }
+
+    #[tokio::test]
+    async fn a_body_past_the_cap_is_not_read() {
+        let base = server().await;
+        let c = client(&base).with_max_body(4096);
+        // With a Content-Length…
+        let err = c
+            .send(&get_req("/big"), Duration::from_secs(5))
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(&err, TransportError::TooLarge(m) if m.contains("10000 bytes")),
+            "{err:?}"
+        );
+        assert!(err.was_sent());
+        // …and without (chunked, no length announced).
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            use tokio::io::AsyncWriteExt;
+            while let Ok((mut sock, _)) = listener.accept().await {
+                let mut b = [0u8; 4096];
+                let _ = sock.read(&mut b).await;
+                let mut out = b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n".to_vec();
+                for _ in 0..64 {
+                    out.extend_from_slice(b"400\r\n");
+                    out.extend(std::iter::repeat_n(b'x', 1024));
+                    out.extend_from_slice(b"\r\n");
+                }
+                out.extend_from_slice(b"0\r\n\r\n");
+                let _ = sock.write_all(&out).await;
+            }
+        });
+        let chunked = format!("http://{addr}");
+        let err = client(&chunked)
+            .with_max_body(4096)
+            .send(&get_req("/x"), Duration::from_secs(5))
+            .await
+            .unwrap_err();
+        assert!(matches!(err, TransportError::TooLarge(_)), "{err:?}");
+        let resp = client(&chunked)
+            .send(&get_req("/x"), Duration::from_secs(5))
+            .await
+            .unwrap();
+        assert_eq!(
+            resp.body.as_str().map(str::len),
+            Some(MAX_TEXT_BODY + "…".len())
+        );
+    }
+
+    #[tokio::test]
+    async fn the_token_check_refuses_html() {
+        let base = server().await;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let app = axum::Router::new().route(
+            "/core/v1/tag",
+            get(|| async { ([("content-type", "text/html")], "<html>portal</html>") }),
+        );
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        let err = client(&format!("http://{addr}"))
+            .check_token()
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(&err, CheckError::NotJson(m) if m.contains("text/html")),
+            "{err:?}"
+        );
+        client(&base).check_token().await.unwrap();
     }
 
     #[tokio::test]

@@ -1389,6 +1389,14 @@ impl Sender<'_> {
             let verdict = match (classify(&result, idempotent), wire) {
                 // The storage host's 401 says nothing about the API token.
                 (Verdict::AuthRejected, Wire::Put { .. }) => Verdict::Fail,
+                // The storage host's 2xx may be XML or text: its body is not read.
+                (
+                    Verdict::Retry {
+                        cause: RetryCause::NotJson,
+                        ..
+                    },
+                    Wire::Put { .. },
+                ) => Verdict::Success,
                 (v, _) => v,
             };
             let mut done = Done {
