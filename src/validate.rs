@@ -1607,10 +1607,7 @@ mod tests {
             ("b", "{{ vars.a }}"),
             ("c", "x"),
         ] {
-            tv.insert(
-                name.to_owned(),
-                env.clone().compile(&Value::from(src)).unwrap(),
-            );
+            tv.insert(name.to_owned(), env.compile(&Value::from(src)).unwrap());
         }
         let names = secret_var_names(&["key".to_owned()], &tv);
         assert!(names.contains("a") && names.contains("b") && !names.contains("c"));
