@@ -359,7 +359,18 @@ fn run_cmd(args: &RunArgs) -> u8 {
             // like any read, with at least the default number of attempts.
             let mut policy = program.settings.retry;
             policy.attempts = policy.attempts.max(RetryPolicy::default().attempts);
-            if let Err(e) = check_token(&client, &limiter, &policy).await {
+            // Ctrl-C ends the token check's retries too (the run's handler is not installed yet).
+            let checked = tokio::select! {
+                r = check_token(&client, &limiter, &policy) => Some(r),
+                _ = tokio::signal::ctrl_c() => None,
+            };
+            let Some(checked) = checked else {
+                return abort_early(
+                    writer,
+                    "interrupted (Ctrl-C) during the token check; nothing was changed".into(),
+                );
+            };
+            if let Err(e) = checked {
                 let message = if e.is_auth_rejected() {
                     format!("authentication refused: the API rejected the token ({e}); nothing was changed")
                 } else if matches!(e, crate::execute::CheckError::Transport(TransportError::NotSent(_))) {

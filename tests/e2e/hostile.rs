@@ -618,6 +618,7 @@ fn a_sandbox_that_never_comes_back_ends_the_run_as_unreachable() {
         ),
     );
     let report = env.dir.path().join("gone.json");
+    let report_path = report.clone();
     let child = spawn_run(&env, &url, &pb, &report, &[]);
     wait_for_report_lines(&report, 20);
     let sb = env.sandbox.take().unwrap();
@@ -646,6 +647,31 @@ fn a_sandbox_that_never_comes_back_ends_the_run_as_unreachable() {
         .as_str()
         .unwrap();
     assert!(err.contains(&url) && err.contains("WTS_BASE_URL"), "{err}");
+
+    // Once the server is back, `--resume` finishes the job: the failed items were never sent,
+    // and nothing done before is done again.
+    let addr: SocketAddr = url.trim_start_matches("http://").parse().unwrap();
+    let back = env
+        .rt
+        .block_on(Sandbox::start(addr, SandboxConfig::default()))
+        .expect("the sandbox restarts on the same port");
+    env.sandbox = Some(back);
+    let resumed = env.run(
+        &pb,
+        Some("pn_x"),
+        &["--resume", report_path.to_str().unwrap()],
+    );
+    assert_eq!(resumed.code, 0, "{}", resumed.context());
+    let second = env
+        .journal()
+        .iter()
+        .filter(|e| completed_id(e).is_some())
+        .count();
+    assert_eq!(
+        second + done_before,
+        ids.len(),
+        "each session completed once"
+    );
 }
 
 #[test]
@@ -694,6 +720,72 @@ fn a_sandbox_restarted_within_the_retry_window_is_ridden_through() {
     assert_eq!(done_set.len(), ids.len(), "every session was completed");
     let report: Value = serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
     assert_eq!(report["outcome"], "completed");
+}
+
+#[test]
+fn ctrl_c_ends_the_token_checks_retries() {
+    let env = Env::new(SandboxConfig::default());
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let pb = env.write(
+        "list.yaml",
+        &list_then_close("", "").replace(
+            "backoff: 10ms, max_backoff: 20ms",
+            "backoff: 5s, max_backoff: 5s",
+        ),
+    );
+    let report = env.dir.path().join("check.json");
+    let child = spawn_run(
+        &env,
+        &format!("http://127.0.0.1:{port}"),
+        &pb,
+        &report,
+        &["-q"],
+    );
+    std::thread::sleep(Duration::from_millis(700));
+    sigint(&child);
+    let (code, stderr, took) = wait_exit(child, Duration::from_secs(10));
+    assert_eq!(code, 3, "{stderr}");
+    assert!(took < Duration::from_secs(2), "{took:?}");
+    assert!(
+        stderr.contains("interrupted (Ctrl-C) during the token check"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn validating_many_steps_stays_linear() {
+    // 6,000 chained steps: a copy of every earlier step per step (quadratic) took ~20 s here.
+    let env = Env::new(SandboxConfig::default());
+    let mut text = String::from("version: 1\nname: many\nsteps:\n");
+    for i in 0..6000 {
+        text.push_str(&format!(
+            "  - id: s{i}\n    action: session.send_text\n    with:\n      session_id: 3fa85f64-5717-4562-b3fc-2c963f66afa6\n      text: \"{{{{ steps.s{}.output.id }}}}\"\n",
+            i.max(1) - 1
+        ));
+    }
+    let text = text.replacen("{{ steps.s0.output.id }}", "first", 1);
+    env.write("many.yaml", &text);
+    let started = Instant::now();
+    let out = assert_cmd::Command::cargo_bin("wts-playbook")
+        .unwrap()
+        .current_dir(env.dir.path())
+        .args(["validate", "many.yaml"])
+        .timeout(Duration::from_secs(60))
+        .output()
+        .unwrap();
+    let took = started.elapsed();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("6000 steps"));
+    assert!(took < Duration::from_secs(10), "{took:?}");
 }
 
 #[test]
