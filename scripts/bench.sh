@@ -14,6 +14,10 @@
 #    with no latency (raw throughput);
 # 3. a run with --rate-limit 100/s, N=BENCH_RATE_N, against a sandbox enforcing 100/1s: wall vs
 #    N / R and the 429s the sandbox answered.
+# 4. the API's windows x 0.05 (200/250ms + 1000/15s) enforced by the sandbox and set as
+#    --rate-limit, 2,000 closes: wall vs the floor for 2,000 requests (16.0 s) and the 429s.
+#
+# BENCH_SECTIONS="4" scripts/bench.sh runs only the sections listed.
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -22,6 +26,8 @@ N=${BENCH_N:-5000}
 FAST_N=${BENCH_FAST_N:-20000}
 RATE_N=${BENCH_RATE_N:-1000}
 LATENCY_MS=20
+SECTIONS=${BENCH_SECTIONS:-"1 2 3 4"}
+want() { [[ " $SECTIONS " == *" $1 "* ]]; }
 
 for tool in /usr/bin/time curl; do
     command -v "$tool" >/dev/null || { echo "bench: $tool is missing (apt-get install -y time curl)" >&2; exit 2; }
@@ -99,6 +105,7 @@ run_playbook() { # run_playbook LABEL PLAYBOOK ARGS...
         "$BIN" run "$pb" --yes -q --report "$TMP/report.json" "$@"
 }
 
+if want 1; then
 echo "== 1. dry run" >&2
 for n in $ROWS; do
     "$GEN" "$TMP/rows-$n.csv" "$n"
@@ -113,6 +120,8 @@ for n in $ROWS; do
     rm -f "$TMP/rows-$n.csv" "$TMP/report.json"
 done
 
+fi
+if want 2; then
 echo "== 2. sandbox, ${LATENCY_MS} ms latency, no rate limit" >&2
 "$GEN" "$TMP/n.csv" "$N"
 playbook "$TMP/n.yaml" "$TMP/n.csv"
@@ -138,6 +147,8 @@ run_playbook "run fast" "$TMP/fast.yaml" --rate-limit off --concurrency 64
 row "run N=$FAST_N C=64, no latency: throughput" "$(calc '%.0f' "$FAST_N / $WALL") req/s (wall $WALL s)"
 row "run N=$FAST_N C=64, no latency: CPU/request" "$(calc '%.0f' "($USER + $SYS) / $FAST_N * 1000000") us"
 
+fi
+if want 3; then
 echo "== 3. rate limit 100/s against a sandbox enforcing 100/1s" >&2
 "$GEN" "$TMP/rate.csv" "$RATE_N"
 playbook "$TMP/rate.yaml" "$TMP/rate.csv"
@@ -148,6 +159,17 @@ for c in 16 64; do
     ideal=$(calc '%.1f' "$RATE_N / 100")
     row "rate 100/s N=$RATE_N C=$c: wall (N/R $ideal s)" "$WALL s ($(calc '%+.1f' "($WALL / $ideal - 1) * 100") %), 429s seen by the sandbox: $(rate_limited)"
 done
+
+fi
+
+if want 4; then
+echo "== 4. the API's windows x 0.05 (200/250ms + 1000/15s), 2,000 closes" >&2
+"$GEN" "$TMP/win.csv" 2000
+playbook "$TMP/win.yaml" "$TMP/win.csv"
+sandbox --rate-limit 200/250ms,1000/15s
+run_playbook "windows" "$TMP/win.yaml" --rate-limit 200/250ms,1000/15s --concurrency 16
+row "windows 200/250ms+1000/15s N=2000: wall (floor 16.0 s)" "$WALL s (x$(calc '%.3f' "$WALL / 16.0")), 429s seen by the sandbox: $(rate_limited)"
+fi
 
 echo
 echo "wts-playbook benchmarks ($(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg))"

@@ -13,13 +13,12 @@ use std::sync::Arc;
 
 use crate::cli::{Cli, Command, LogFormat, RunArgs, SchemaKind};
 use crate::diagnostic::{did_you_mean, render_all, Diagnostic};
-use crate::execute::{
-    check_token, execute, Client, RateLimiter, RetryPolicy, RunOptions, Transport, TransportError,
-};
+use crate::execute::{execute, Client, RateLimiter, RunOptions, Transport};
 use crate::playbook::{self, parse_scalar};
 use crate::progress::Progress;
 use crate::report::{
-    self, default_report_path, Outcome, PlaybookRef, ReportHeader, ReportWriter, ResumeIndex,
+    self, default_report_path, Outcome, PlaybookRef, ReportHeader, ReportLock, ReportWriter,
+    ResumeIndex,
 };
 use crate::secret::{Redactor, Secret};
 use crate::validate::{self, Overrides, Program, TOKEN_VAR};
@@ -83,6 +82,7 @@ async fn preflight(program: &Arc<Program>, limit: Option<u64>, redactor: &Redact
         resume: None,
         retry_unknown: false,
         preview: 0,
+        since: None,
     };
     let progress = Progress::new(crate::progress::Mode::Quiet);
     let (pre, _) = execute(
@@ -232,12 +232,34 @@ fn run_cmd(args: &RunArgs) -> u8 {
         Ok(p) => Arc::new(p),
         Err(diags) => return invalid(&diags),
     };
-    let resume = match &args.resume {
-        None => None,
-        Some(path) => match load_resume(path, &program, args.force) {
+    let started_at = jiff::Timestamp::now();
+    let report_path = args
+        .report
+        .clone()
+        .unwrap_or_else(|| default_report_path(program.name(), started_at));
+    // One live run per report: this run's report and every report it continues are locked
+    // for the whole run (released by the OS if the process dies).
+    let mut locks: Vec<(PathBuf, ReportLock)> = Vec::new();
+    for path in std::iter::once(&report_path).chain(&args.resume) {
+        let abs = std::path::absolute(path).unwrap_or_else(|_| path.clone());
+        if locks.iter().any(|(p, _)| *p == abs) {
+            continue;
+        }
+        match ReportLock::acquire(path) {
+            Ok(lock) => locks.push((abs, lock)),
+            Err(e) => {
+                eprintln!("error: {e}\n  = help: wait for that run to finish (or stop it), then try again");
+                return EXIT_INVALID;
+            }
+        }
+    }
+    let resume = if args.resume.is_empty() {
+        None
+    } else {
+        match load_resume(&args.resume, &program, args.force) {
             Ok(r) => Some(r),
             Err(d) => return invalid(&[d]),
-        },
+        }
     };
 
     // Secrets: the token and every `settings.secrets` value.
@@ -256,11 +278,6 @@ fn run_cmd(args: &RunArgs) -> u8 {
     secret_values.extend(token.clone());
     let redactor = Redactor::new(secret_values);
 
-    let started_at = jiff::Timestamp::now();
-    let report_path = args
-        .report
-        .clone()
-        .unwrap_or_else(|| default_report_path(program.name(), started_at));
     let settings = serde_json::json!({
         "concurrency": program.settings.concurrency,
         "rate_limit": program.settings.rate_limit_text,
@@ -270,9 +287,9 @@ fn run_cmd(args: &RunArgs) -> u8 {
         "max_failures": program.settings.max_failures.map(|b| b.to_string()),
         "limit": args.limit,
         "sandbox": args.sandbox,
-        "resume": args.resume.as_ref().map(|p| p.display().to_string()),
+        "resume": args.resume.iter().map(|p| p.display().to_string()).collect::<Vec<_>>(),
     });
-    let header = ReportHeader::new(
+    let mut header = ReportHeader::new(
         uuid::Uuid::new_v4().to_string(),
         PlaybookRef {
             name: program.name().to_owned(),
@@ -283,9 +300,31 @@ fn run_cmd(args: &RunArgs) -> u8 {
         started_at,
         settings,
     );
+    if let Some(r) = &resume {
+        header.logical_started_at = r.logical_started_at();
+        header.resumed_from = args
+            .resume
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect();
+    }
+    // Verification reads look for effects since the logical run began, less a margin for the
+    // server's clock.
+    let since = header
+        .logical_started_at
+        .unwrap_or(started_at)
+        .checked_sub(jiff::SignedDuration::from_mins(5))
+        .ok();
     let rt = runtime();
     rt.block_on(async move {
-        let writer = match ReportWriter::create(&report_path, &header) {
+        // A resumed run's report holds everything carried over before its first request.
+        let created = ReportWriter::create_with(&report_path, &header, !args.sandbox, |w| {
+            let Some(r) = &resume else { return Ok(()) };
+            r.carry_into(|item| w.write_carried(item))
+                .map(|_| ())
+                .map_err(std::io::Error::other)
+        });
+        let writer = match created {
             Ok(mut w) => {
                 // Against the in-process sandbox a power loss loses the sandbox too.
                 w.set_sync_markers(!args.sandbox);
@@ -303,12 +342,16 @@ fn run_cmd(args: &RunArgs) -> u8 {
         let stop_early = |writer: ReportWriter, message: String, code: u8| {
             eprintln!("error: {}", redactor.redact(&message));
             if let Err(e) = writer.finish(jiff::Timestamp::now(), Outcome::Aborted) {
-                eprintln!("error: cannot finish the report {}: {e}", report_path.display());
+                eprintln!(
+                    "error: cannot finish the report {}: {e}",
+                    report_path.display()
+                );
             }
             println!("outcome  aborted\nreport   {}", report_path.display());
             code
         };
-        let abort_early = |writer: ReportWriter, message: String| stop_early(writer, message, EXIT_ABORTED);
+        let abort_early =
+            |writer: ReportWriter, message: String| stop_early(writer, message, EXIT_ABORTED);
         if !args.dry_run {
             // Preflight: plan every item first (the dry run's pipeline, nothing written); a value
             // that cannot be converted stops the run before anything is sent.
@@ -354,39 +397,9 @@ fn run_cmd(args: &RunArgs) -> u8 {
                     )
                 }
             };
+            // No separate token check: the run's first request is sent alone and doubles as
+            // one (a 401 aborts before anything else is sent).
             let limiter = RateLimiter::new(program.settings.rate_limit.clone());
-            // One cheap call before the first change: a bad token stops here. It is retried
-            // like any read, with at least the default number of attempts.
-            let mut policy = program.settings.retry;
-            policy.attempts = policy.attempts.max(RetryPolicy::default().attempts);
-            // Ctrl-C ends the token check's retries too (the run's handler is not installed yet).
-            let checked = tokio::select! {
-                r = check_token(&client, &limiter, &policy) => Some(r),
-                _ = tokio::signal::ctrl_c() => None,
-            };
-            let Some(checked) = checked else {
-                return abort_early(
-                    writer,
-                    "interrupted (Ctrl-C) during the token check; nothing was changed".into(),
-                );
-            };
-            if let Err(e) = checked {
-                let message = if e.is_auth_rejected() {
-                    format!("authentication refused: the API rejected the token ({e}); nothing was changed")
-                } else if matches!(e, crate::execute::CheckError::Transport(TransportError::NotSent(_))) {
-                    format!(
-                        "the token check failed: cannot reach the API at {} ({e}); nothing was \
-                         changed\n  = help: WTS_BASE_URL sets the base URL (default https://api.wts.chat)",
-                        client.base_url()
-                    )
-                } else {
-                    format!(
-                        "the token check failed at {}: {e}; nothing was changed",
-                        client.base_url()
-                    )
-                };
-                return abort_early(writer, message);
-            }
             if !confirm(&program, args) {
                 return abort_early(writer, "not confirmed; nothing was changed".into());
             }
@@ -398,6 +411,7 @@ fn run_cmd(args: &RunArgs) -> u8 {
             resume,
             retry_unknown: args.retry_unknown,
             preview: 3,
+            since,
         };
         let progress = Progress::auto(args.quiet);
         let (result, writer) = execute(
@@ -410,12 +424,17 @@ fn run_cmd(args: &RunArgs) -> u8 {
         )
         .await;
         let footer_outcome = result.outcome;
-        let finished = writer.expect("the run had a writer").finish(jiff::Timestamp::now(), footer_outcome);
+        let finished = writer
+            .expect("the run had a writer")
+            .finish(jiff::Timestamp::now(), footer_outcome);
         // The report's totals also count the sends abandoned in flight (a second Ctrl-C).
         let totals = match finished {
             Ok(footer) => footer.totals,
             Err(e) => {
-                eprintln!("error: cannot finish the report {}: {e}", report_path.display());
+                eprintln!(
+                    "error: cannot finish the report {}: {e}",
+                    report_path.display()
+                );
                 result.totals
             }
         };
@@ -440,6 +459,7 @@ fn run_cmd(args: &RunArgs) -> u8 {
         }
         if let Some(reason) = &result.abort_reason {
             out.push_str(&format!("aborted: {}\n", redactor.redact(reason)));
+            eprintln!("error: {}", redactor.redact(reason));
         }
         if result.rate_limited > 0 {
             out.push_str(&format!(
@@ -480,37 +500,53 @@ fn invalid(diags: &[Diagnostic]) -> u8 {
     EXIT_INVALID
 }
 
-fn load_resume(path: &Path, program: &Program, force: bool) -> Result<ResumeIndex, Diagnostic> {
-    let (index, scan) = ResumeIndex::from_path(path)
-        .map_err(|e| Diagnostic::file(path, format!("cannot resume from this report: {e}")))?;
-    let theirs = &scan.header.playbook;
-    if theirs.name != program.name() && !force {
-        return Err(Diagnostic::file(
-            path,
-            format!(
-                "this report is of playbook `{}` ({}), not `{}`",
-                theirs.name,
-                theirs.path,
-                program.name()
-            ),
+fn load_resume(
+    paths: &[PathBuf],
+    program: &Program,
+    force: bool,
+) -> Result<ResumeIndex, Diagnostic> {
+    let (index, scans) = ResumeIndex::from_paths(paths).map_err(|e| {
+        Diagnostic::file(
+            Path::new("--resume"),
+            format!("cannot resume from this report: {e}"),
         )
-        .with_hint("pass --force to resume from it anyway"));
-    }
-    if theirs.sha256 != program.loaded.sha256 {
-        eprintln!(
-            "note: {} has changed since that report was written; items are matched by step and key",
-            program.loaded.path.display()
-        );
+    })?;
+    for (path, scan) in paths.iter().zip(&scans) {
+        let theirs = &scan.header.playbook;
+        if theirs.name != program.name() && !force {
+            return Err(Diagnostic::file(
+                path,
+                format!(
+                    "this report is of playbook `{}` ({}), not `{}`",
+                    theirs.name,
+                    theirs.path,
+                    program.name()
+                ),
+            )
+            .with_hint("pass --force to resume from it anyway"));
+        }
+        if theirs.sha256 != program.loaded.sha256 {
+            eprintln!(
+                "note: {} has changed since {} was written; items are matched by step and key",
+                program.loaded.path.display(),
+                path.display()
+            );
+        }
     }
     let unknown = index.unknown();
     if !unknown.is_empty() {
         eprintln!(
-            "{} item(s) had an unknown outcome in {}:",
+            "{} item(s) had an unknown outcome in the earlier report(s); each is verified where the catalog can, else listed and not sent again:",
             unknown.len(),
-            path.display()
         );
         for (step, key) in unknown.iter().take(20) {
             eprintln!("  {step} {key}");
+        }
+        if unknown.len() > 20 {
+            eprintln!(
+                "  … and {} more (all are in the report)",
+                unknown.len() - 20
+            );
         }
     }
     Ok(index)

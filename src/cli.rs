@@ -72,10 +72,12 @@ pub struct RunArgs {
     /// Only the first N items of each fan-out (a canary).
     #[arg(long, value_name = "N")]
     pub limit: Option<u64>,
-    /// Skip items that succeeded (or were skipped) in an earlier report.
+    /// Continue an earlier run from its report: what it finished is not sent again but flows on
+    /// to later steps. May be given several times (a canary's report and the full run's); the
+    /// newest record of an item wins.
     #[arg(long, value_name = "REPORT")]
-    pub resume: Option<PathBuf>,
-    /// With --resume: send again the items whose outcome was unknown.
+    pub resume: Vec<PathBuf>,
+    /// With --resume: send again the items whose outcome was unknown and cannot be verified.
     #[arg(long)]
     pub retry_unknown: bool,
     /// With --resume: accept a report of a different playbook.

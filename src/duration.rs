@@ -141,9 +141,9 @@ pub fn format_duration(d: Duration) -> String {
         let frac = format!("{sub:09}");
         return format!("{secs}.{}s", frac.trim_end_matches('0'));
     }
-    if sub % 1_000_000 == 0 {
+    if sub.is_multiple_of(1_000_000) {
         format!("{}ms", sub / 1_000_000)
-    } else if sub % 1_000 == 0 {
+    } else if sub.is_multiple_of(1_000) {
         format!("{}us", sub / 1_000)
     } else {
         format!("{sub}ns")

@@ -323,6 +323,7 @@ pub fn step_value(output: Option<JValue>, results: Option<&Arc<Vec<(String, JVal
         };
         m.insert("succeeded", JValue::from(by(&["succeeded", "planned"])));
         m.insert("failed", JValue::from(by(&["failed", "unknown"])));
+        m.insert("unchanged", JValue::from(by(&["unchanged"])));
         m.insert("items", JValue::from(items));
     }
     JValue::from(m)

@@ -288,7 +288,7 @@ impl Program {
 const ROOTS: &[&str] = &["item", "row", "vars", "env", "inputs", "steps"];
 /// What a fan-out result offers (`steps.ID.items[i].…`, `item.…` over results).
 const RESULT_FIELDS: &[&str] = &["row", "status", "output", "error", "key", "index", "item"];
-const STEP_FIELDS: &[&str] = &["output", "items", "succeeded", "failed"];
+const STEP_FIELDS: &[&str] = &["output", "items", "succeeded", "failed", "unchanged"];
 
 /// What the validator knows about a step visible to later templates.
 #[derive(Debug, Clone)]
@@ -1144,7 +1144,8 @@ impl V<'_> {
                                 let parts: Vec<&str> = v.split('.').collect();
                                 parts.len() >= 3
                                     && parts[0] == "steps"
-                                    && ["succeeded", "failed", "items"].contains(&parts[2])
+                                    && ["succeeded", "failed", "unchanged", "items"]
+                                        .contains(&parts[2])
                             });
                             let row_input = from_step
                                 .as_ref()
@@ -1571,7 +1572,9 @@ impl V<'_> {
                     if *field == "output" && known.fans_out && !scope.siblings.contains(*id) {
                         return Err((
                             format!("step `{id}` fans out, so it has no single `output`"),
-                            Some(format!("use `steps.{id}.items`, `.succeeded` or `.failed`")),
+                            Some(format!(
+                                "use `steps.{id}.items`, `.succeeded`, `.unchanged` or `.failed`"
+                            )),
                         ));
                     }
                 }

@@ -1027,3 +1027,29 @@ fn a_terminal_is_asked_before_changing_more_than_ten_objects() {
     assert_eq!(out.status.code(), Some(0));
     assert!(!String::from_utf8_lossy(&out.stdout).contains("Proceed?"));
 }
+
+/// `actions NAME` lists the outcome rules the runner applies: "already in the requested state"
+/// answers and verification reads.
+#[test]
+fn actions_lists_unchanged_answers_and_verification() {
+    let out = Command::cargo_bin("wts-playbook")
+        .unwrap()
+        .args(["actions", "session.complete"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("ERROR_SESSION_ALREADY_COMPLETED") && text.contains("unchanged"),
+        "{text}"
+    );
+    let out = Command::cargo_bin("wts-playbook")
+        .unwrap()
+        .args(["actions", "session.send_text"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("verified by listing the session's messages"),
+        "{text}"
+    );
+}

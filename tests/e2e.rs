@@ -19,9 +19,6 @@ use wts_playbook::sandbox::{JournalEntry, Sandbox, SandboxConfig};
 #[path = "e2e/hostile.rs"]
 mod hostile;
 
-/// The route the runner's token check uses (`Client::check_token`).
-const TOKEN_CHECK_PATH: &str = "/core/v1/tag";
-
 /// One test's world: a tokio runtime (its worker threads serve the sandbox in the background
 /// for as long as this value lives), the sandbox, and a tempdir for playbooks, CSVs, reports.
 struct Env {
@@ -165,6 +162,31 @@ const FAST_RETRY: &str = "  retry: { attempts: 6, backoff: 50ms, max_backoff: 1s
 
 /// A playbook closing every session of one CSV (`ids.csv`, column `session_id`), with these
 /// lines added under `settings:`.
+/// `close_playbook` through the raw `http` action, which knows no "already completed" answer:
+/// completing a completed session is a plain failure (a 400).
+fn close_http_playbook(settings: &str) -> String {
+    format!(
+        r#"version: 1
+name: e2e-close
+inputs:
+  ids:
+    csv: ids.csv
+    key: session_id
+settings:
+  timeout: 30s
+{settings}
+steps:
+  - id: close
+    action: http
+    for_each: inputs.ids
+    with:
+      method: PUT
+      path: "/chat/v1/session/{{{{ row.session_id }}}}/complete"
+      body: {{ stopBotInExecution: true }}
+"#
+    )
+}
+
 fn close_playbook(settings: &str) -> String {
     format!(
         r#"version: 1
@@ -209,8 +231,17 @@ fn message_post_id(e: &JournalEntry) -> Option<&str> {
         .flatten()
 }
 
-fn is_token_check(e: &JournalEntry) -> bool {
-    e.method == "GET" && e.path == TOKEN_CHECK_PATH
+/// The run's first request doubles as the token check: nothing else was sent before it
+/// was answered.
+fn is_first_alone(journal: &[JournalEntry]) -> bool {
+    let Some(first) = journal.iter().min_by_key(|e| e.at) else {
+        return true;
+    };
+    let answered = first.answered_at.expect("answered");
+    journal
+        .iter()
+        .filter(|e| e.seq != first.seq)
+        .all(|e| e.at >= answered)
 }
 
 /// How many journal entries match, per session id.
@@ -263,8 +294,12 @@ fn closes_two_thousand_sessions_from_a_csv() {
     for id in &ids {
         assert_eq!(per.get(id.as_str()), Some(&1), "complete calls for {id}");
     }
-    assert_eq!(journal.iter().filter(|e| is_token_check(e)).count(), 1);
-    assert_eq!(journal.len(), 2001, "2,000 closes and one token check");
+    assert_eq!(
+        journal.len(),
+        2000,
+        "2,000 closes and no separate token check"
+    );
+    assert!(is_first_alone(&journal), "the first request is sent alone");
 
     let report = run.report();
     assert_eq!(report["outcome"], "completed");
@@ -554,8 +589,11 @@ fn refused_token_aborts_before_any_change() {
     assert_eq!(run.code, 3, "{}", run.context());
 
     let journal = env.journal();
-    assert_eq!(journal.len(), 1, "only the token check: {journal:?}");
-    assert!(is_token_check(&journal[0]));
+    assert_eq!(
+        journal.len(),
+        1,
+        "only the first request, the token check: {journal:?}"
+    );
     assert_eq!(journal[0].status, 401);
     assert!(journal.iter().all(|e| !e.state_changed));
     assert_eq!(env.sb().summary().sessions_completed, 0);
@@ -695,7 +733,7 @@ fn token_revoked_mid_run_aborts_at_the_first_401() {
     assert_eq!(run.code, 3, "{}", run.context());
 
     let journal = env.journal();
-    assert!(is_token_check(&journal[0]) && journal[0].status == 200);
+    assert!(journal[0].status == 200 && is_first_alone(&journal));
     let refused = journal.iter().filter(|e| e.status == 401).count();
     assert!(refused >= 1);
     assert!(
@@ -703,8 +741,9 @@ fn token_revoked_mid_run_aborts_at_the_first_401() {
         "no request started after the first 401 (concurrency 2): {} requests",
         journal.len()
     );
-    assert!(journal.iter().all(|e| !e.state_changed));
-    assert_eq!(env.sb().summary().sessions_completed, 0);
+    // The first request (which doubled as the token check) went through; nothing after the 401.
+    assert_eq!(journal.iter().filter(|e| e.state_changed).count(), 1);
+    assert_eq!(env.sb().summary().sessions_completed, 1);
     assert!(
         format!("{}{}", run.stdout, run.stderr)
             .to_lowercase()
@@ -883,7 +922,7 @@ fn injected_5xx_before_the_change_are_retried_for_idempotent_closes() {
 }
 
 #[test]
-fn injected_5xx_after_a_send_are_unknown_never_resent() {
+fn injected_5xx_after_a_send_are_verified_never_resent() {
     let env = Env::new(SandboxConfig {
         fail_after_rate: 0.05,
         seed: 11,
@@ -915,7 +954,7 @@ steps:
         Some("pn_e2e"),
         &["--rate-limit", "off", "--concurrency", "16"],
     );
-    assert_eq!(run.code, 1, "{}", run.context());
+    assert_eq!(run.code, 0, "{}", run.context());
 
     let journal = env.journal();
     let posts = count_by(&journal, message_post_id);
@@ -938,22 +977,28 @@ steps:
         .filter_map(message_post_id)
         .collect();
     assert!(!faulted.is_empty(), "some sends were faulted");
+    // Each faulted send was verified with a read of the session's messages: succeeded, with
+    // the message found as evidence, and never sent twice.
     let items = run.items();
-    let unknown: HashSet<&str> = items
+    let verified: HashSet<&str> = items
         .iter()
-        .filter(|i| i["status"] == "unknown")
+        .filter(|i| i["status"] == "succeeded" && i["evidence"].is_object())
         .map(|i| i["key"].as_str().unwrap())
         .collect();
-    assert_eq!(unknown, faulted, "exactly the faulted sends are unknown");
+    assert_eq!(verified, faulted, "exactly the faulted sends were verified");
+    for i in items.iter().filter(|i| i["evidence"].is_object()) {
+        assert_eq!(i["evidence"]["text"], "e2e once only");
+    }
     let counts = statuses(&items);
-    assert_eq!(
-        counts.get("succeeded").copied().unwrap_or(0) + unknown.len(),
-        300,
-        "{counts:?}"
-    );
+    assert_eq!(counts.get("succeeded").copied(), Some(300), "{counts:?}");
+    let reads = journal
+        .iter()
+        .filter(|e| e.method == "GET" && e.path.ends_with("/message"))
+        .count();
+    assert!(reads >= faulted.len(), "one verification read per fault");
     let report = run.report();
-    assert_eq!(report["totals"]["unknown"], unknown.len());
-    assert_eq!(report["outcome"], "failed");
+    assert_eq!(report["totals"]["unknown"], 0);
+    assert_eq!(report["outcome"], "completed");
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1003,7 +1048,7 @@ fn limit_five_changes_exactly_five() {
     assert_eq!(env.sb().summary().sessions_completed, 5);
     let journal = env.journal();
     assert_eq!(journal.iter().filter(|e| e.state_changed).count(), 5);
-    assert_eq!(journal.len(), 6, "five closes and the token check");
+    assert_eq!(journal.len(), 5, "five closes, no separate token check");
     assert_eq!(run.items().len(), 5);
 }
 
@@ -1030,7 +1075,7 @@ fn failure_budget_aborts_the_run_early() {
     let env = Env::new(SandboxConfig::default());
     let ids = already_completed(&env, 20);
     env.csv("ids.csv", "session_id", &ids);
-    let pb = env.write("close.yaml", &close_playbook("  max_failures: 2"));
+    let pb = env.write("close.yaml", &close_http_playbook("  max_failures: 2"));
     let run = env.run(
         &pb,
         Some("pn_e2e"),
@@ -1062,12 +1107,109 @@ fn failure_budget_aborts_the_run_early() {
     );
 }
 
+/// A session already COMPLETED answers `ERROR_SESSION_ALREADY_COMPLETED`: `unchanged`, not a
+/// failure (the budget of 2 is not touched), not among `steps.close.succeeded`, and readable
+/// as `steps.close.unchanged`.
+#[test]
+fn already_completed_sessions_are_unchanged_not_failures() {
+    let env = Env::new(SandboxConfig::default());
+    let done = already_completed(&env, 6);
+    let open = uuids(4);
+    let ids: Vec<String> = done.iter().chain(&open).cloned().collect();
+    env.csv("ids.csv", "session_id", &ids);
+    let pb = env.write(
+        "close.yaml",
+        r#"version: 1
+name: e2e-unchanged
+inputs:
+  ids: { csv: ids.csv, key: session_id }
+settings: { max_failures: 2 }
+steps:
+  - id: close
+    action: session.complete
+    for_each: inputs.ids
+    with: { session_id: "{{ row.session_id }}" }
+  - id: tell_closed
+    action: session.send_text
+    for_each: steps.close.succeeded
+    with: { session_id: "{{ row.session_id }}", text: "closed now" }
+  - id: tell_already
+    action: session.send_text
+    for_each: steps.close.unchanged
+    with: { session_id: "{{ row.session_id }}", text: "was already closed" }
+"#,
+    );
+    let run = env.run(&pb, Some("pn_e2e"), &["--rate-limit", "off"]);
+    assert_eq!(run.code, 0, "{}", run.context());
+    let report = run.report();
+    assert_eq!(report["totals"]["unchanged"], 6, "{}", report["totals"]);
+    assert_eq!(report["totals"]["failed"], 0);
+    assert!(run.stdout.contains("unchanged"), "{}", run.context());
+    let state = env.sb().state();
+    let to = |text: &str| -> HashSet<String> {
+        state
+            .messages
+            .iter()
+            .filter(|m| m.text.as_deref() == Some(text))
+            .map(|m| m.session_id.clone())
+            .collect()
+    };
+    assert_eq!(to("closed now"), open.iter().cloned().collect());
+    assert_eq!(to("was already closed"), done.iter().cloned().collect());
+    for i in run.items().iter().filter(|i| i["status"] == "unchanged") {
+        assert!(i["reason"]
+            .as_str()
+            .unwrap()
+            .contains("ERROR_SESSION_ALREADY_COMPLETED"));
+    }
+}
+
+/// The failure budget's message counts what the summary table counts.
+#[test]
+fn the_abort_message_counts_what_the_table_counts() {
+    let env = Env::new(SandboxConfig {
+        latency_ms: 20,
+        ..SandboxConfig::default()
+    });
+    let ids = already_completed(&env, 12);
+    env.csv("ids.csv", "session_id", &ids);
+    let pb = env.write("close.yaml", &close_http_playbook("  max_failures: 5%"));
+    let run = env.run(
+        &pb,
+        Some("pn_e2e"),
+        &["--rate-limit", "off", "--concurrency", "4"],
+    );
+    assert_eq!(run.code, 3, "{}", run.context());
+    let failed = run
+        .items()
+        .iter()
+        .filter(|i| i["status"] == "failed")
+        .count();
+    let line = run
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("aborted: failure budget"))
+        .unwrap_or_else(|| panic!("{}", run.context()));
+    assert!(
+        line.contains(&format!(": {failed} of 12 items of step `close`")),
+        "{line} (the table shows {failed} failed)\n{}",
+        run.context()
+    );
+    let table = run
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("close "))
+        .unwrap();
+    let cols: Vec<&str> = table.split_whitespace().collect();
+    assert_eq!(cols[2], failed.to_string(), "{table}");
+}
+
 #[test]
 fn on_error_stop_ends_the_run_at_the_first_failure() {
     let env = Env::new(SandboxConfig::default());
     let ids = already_completed(&env, 20);
     env.csv("ids.csv", "session_id", &ids);
-    let pb = env.write("close.yaml", &close_playbook("  on_error: stop"));
+    let pb = env.write("close.yaml", &close_http_playbook("  on_error: stop"));
     let run = env.run(
         &pb,
         Some("pn_e2e"),
@@ -1125,11 +1267,10 @@ fn upload_csv(env: &Env, rows: &[(&str, &str)]) -> Vec<String> {
     ids
 }
 
-/// The journal's entries without the token check, as `METHOD path-prefix`.
+/// The journal's entries, as `METHOD path-prefix`.
 fn upload_shape(journal: &[JournalEntry]) -> Vec<String> {
     journal
         .iter()
-        .filter(|e| !is_token_check(e))
         .map(|e| {
             let path = if e.path.starts_with("/__sandbox/upload/") {
                 "/__sandbox/upload/*"

@@ -203,7 +203,8 @@ fn finished_report_is_one_json_document_matching_the_schema() {
             succeeded: 1,
             failed: 1,
             skipped: 1,
-            unknown: 1
+            unknown: 1,
+            unchanged: 0,
         }
     );
 
@@ -603,7 +604,63 @@ fn resume_index_later_records_win_and_skip_rules_follow_the_spec() {
             succeeded: 2,
             failed: 1,
             skipped: 1,
-            unknown: 1
+            unknown: 1,
+            unchanged: 0,
         }
+    );
+}
+
+/// Several `--resume` reports: read oldest first by `started_at` whatever the order given, so
+/// the newest record of a key wins; records of both are carried, one per key, in-flight
+/// markers as `unknown`; and the logical run starts at the earliest start.
+#[test]
+fn several_resume_reports_newest_record_wins_and_all_are_carried() {
+    let dir = tempfile::tempdir().unwrap();
+    let older = dir.path().join("canary.json");
+    let newer = dir.path().join("full.json");
+    write_report(
+        &older,
+        &[
+            ItemRecord::new("tell", 0, "a", ItemStatus::Succeeded),
+            ItemRecord::new("tell", 1, "b", ItemStatus::Failed),
+        ],
+        Outcome::Completed,
+    );
+    let mut h = header();
+    h.started_at = "2026-11-25T11:00:00Z".parse().unwrap();
+    let mut w = ReportWriter::create(&newer, &h).unwrap();
+    w.write_item(&ItemRecord::new("tell", 1, "b", ItemStatus::Succeeded))
+        .unwrap();
+    w.write_started("tell", 2, "c").unwrap();
+    drop(w); // killed: no footer, a marker left in flight
+
+    let (index, scans) = ResumeIndex::from_paths(&[newer.clone(), older.clone()]).unwrap();
+    assert_eq!(scans.len(), 2);
+    assert_eq!(index.status_of("tell", "a"), Some(ItemStatus::Succeeded));
+    assert_eq!(index.status_of("tell", "b"), Some(ItemStatus::Succeeded));
+    assert_eq!(index.status_of("tell", "c"), Some(ItemStatus::Unknown));
+    assert_eq!(
+        index.logical_started_at(),
+        Some("2026-11-25T10:00:00Z".parse().unwrap())
+    );
+    let mut carried = Vec::new();
+    let n = index
+        .carry_into(|item| {
+            carried.push(item.clone());
+            Ok(())
+        })
+        .unwrap();
+    assert_eq!(n, 3);
+    let got: Vec<(&str, ItemStatus, bool)> = carried
+        .iter()
+        .map(|i| (i.key.as_str(), i.status, i.carried))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            ("a", ItemStatus::Succeeded, true),
+            ("b", ItemStatus::Succeeded, true),
+            ("c", ItemStatus::Unknown, true),
+        ]
     );
 }

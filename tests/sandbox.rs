@@ -136,6 +136,17 @@ async fn session_routes_change_state() {
         .await;
     assert_eq!(st, StatusCode::BAD_REQUEST);
     assert_envelope(&err, 400, "ERROR_SESSION_ALREADY_COMPLETED");
+    // The sandbox's documented choice (the API's answer is unconfirmed): a message into a
+    // COMPLETED session is accepted and stored; the session stays COMPLETED.
+    let sent = c
+        .ok(
+            Method::POST,
+            &format!("/chat/v1/session/{NEW_SESSION}/message"),
+            json!({"text": "after the close"}),
+        )
+        .await;
+    assert_eq!(sent["status"], "PROCESSING");
+    assert_eq!(sb.session(NEW_SESSION).unwrap().status, "COMPLETED");
 
     // change_status; UNDEFINED rejected.
     let path = format!("/chat/v1/session/{NEW_SESSION}/status");

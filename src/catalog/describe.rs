@@ -129,6 +129,9 @@ pub fn describe(action: &ActionSpec) -> String {
     for rule in action.rules {
         let _ = writeln!(out, "  rule:       {}", rule_text(rule));
     }
+    for line in super::outcomes(action).describe() {
+        let _ = writeln!(out, "  outcome:    {line}");
+    }
     out.push('\n');
     let mut rows = vec![[
         "PARAM", "TYPE", "REQUIRED", "DEFAULT", "MAPS TO", "FIELD", "DOC",

@@ -23,9 +23,11 @@
 mod data;
 mod describe;
 mod model;
+mod outcomes;
 mod request;
 
 pub use data::{actions, lookup, names, FILE_TYPE, HTTP};
 pub use describe::{describe, list_table};
 pub use model::*;
+pub use outcomes::{outcomes, Answer, Outcomes, Recovery, Verify};
 pub use request::{build, check_names, convert, file_id_pointer, is_idempotent, ParamProblem};

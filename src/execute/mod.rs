@@ -14,5 +14,7 @@ pub use retry::{classify, parse_retry_after, RetryCause, RetryPolicy, Verdict};
 pub mod scheduler;
 pub mod unreachable;
 pub mod upload;
+pub mod verify;
 
-pub use scheduler::{check_token, execute, RunOptions, RunResult, Transport};
+pub use scheduler::{execute, RunOptions, RunResult, Transport};
+pub use verify::Verified;

@@ -16,11 +16,12 @@ use minijinja::Value as JValue;
 use serde_json::Value;
 use tokio::sync::Semaphore;
 
-use super::client::{ApiError, ApiResponse, CheckError, Client};
+use super::client::{ApiError, ApiResponse, Client};
 use super::rate::RateLimiter;
-use super::retry::{classify, RetryCause, RetryPolicy, Verdict};
+use super::retry::{classify, RetryCause, Verdict};
 use super::unreachable::Unreachable;
 use super::upload::{self, Upload};
+use super::verify::Verified;
 use crate::catalog::{self, ActionSpec, HttpRequest};
 use crate::inputs;
 use crate::plan::{self, Base, SourceItem};
@@ -54,6 +55,9 @@ pub struct RunOptions {
     pub preview: usize,
     /// Where to write the failed and unknown items' input rows (`--failed-csv`).
     pub failed_csv: Option<PathBuf>,
+    /// Verification reads look for effects since then: the start of the logical run (the
+    /// first of a chain of resumed runs), less a margin for clock skew.
+    pub since: Option<jiff::Timestamp>,
 }
 
 /// What a run did.
@@ -112,6 +116,14 @@ struct Shared {
     /// Ends the run when the server cannot be reached at all.
     unreachable: Unreachable,
     failed_rows: Mutex<FailedRows>,
+    /// Held by the run's first request, which doubles as the token check.
+    first_request: tokio::sync::Mutex<()>,
+    /// The API answered a request with something other than 401: the token works.
+    token_ok: AtomicBool,
+    /// The API refused the token: nothing more is sent.
+    auth_refused: AtomicBool,
+    /// The step whose failure budget stopped the run, for the final message.
+    budget_stop: Mutex<Option<(String, crate::validate::Budget)>>,
 }
 
 /// The `--failed-csv` output: one file per input (the given path for the first input).
@@ -226,6 +238,10 @@ struct Done {
     started: Instant,
     /// Rendered values that read a secret (`step.secret_params`): redacted as a whole.
     secret_values: Vec<String>,
+    /// Carried over from an earlier report by `--resume`: already in this run's report.
+    carried: bool,
+    /// What a verification read found (an unknown outcome resolved).
+    evidence: Option<Value>,
 }
 
 impl Done {
@@ -240,6 +256,19 @@ impl Done {
             output: JValue::from(()),
             started,
             secret_values: Vec::new(),
+            carried: false,
+            evidence: None,
+        }
+    }
+
+    /// A read's answer: the JSON body, or why there is none.
+    fn into_read(self) -> Result<Value, String> {
+        if self.status == ItemStatus::Succeeded {
+            Ok(template::to_json(&self.output))
+        } else {
+            Err(self
+                .error
+                .unwrap_or_else(|| self.status.as_str().to_owned()))
         }
     }
 
@@ -290,6 +319,10 @@ pub async fn execute(
             seen: HashSet::new(),
             error: None,
         }),
+        first_request: tokio::sync::Mutex::new(()),
+        token_ok: AtomicBool::new(false),
+        auth_refused: AtomicBool::new(false),
+        budget_stop: Mutex::new(None),
     });
     for s in program.all_steps() {
         shared
@@ -356,7 +389,22 @@ pub async fn execute(
         }
         first_errors.extend(st.first_errors.iter().map(|e| format!("{}: {e}", s.id)));
     }
-    let abort_reason = shared.abort.into_inner().expect("abort");
+    let mut abort_reason = shared.abort.into_inner().expect("abort");
+    // The failure budget's message counts what the summary table counts: the step's items as
+    // the run ended (in-flight items finished after the budget was passed).
+    if let (Some(reason), Some((id, budget))) = (
+        abort_reason.as_mut(),
+        shared.budget_stop.into_inner().expect("budget"),
+    ) {
+        if reason.starts_with("failure budget exceeded") {
+            let t = states[&id].totals;
+            let planned = states[&id].planned_items.max(t.total());
+            *reason = format!(
+                "failure budget exceeded: {} of {planned} items of step `{id}` failed or have an unknown outcome (max_failures {budget})",
+                t.failed + t.unknown
+            );
+        }
+    }
     let outcome = if abort_reason.is_some() {
         Outcome::Aborted
     } else if totals.failed > 0 || totals.unknown > 0 || shared.stopped.load(Ordering::SeqCst) {
@@ -736,12 +784,23 @@ async fn process_item(
                 let started = Instant::now();
                 let child_steps = JValue::from(overlay.clone());
                 if let Some(done) = resumed(shared, child, &si, started) {
-                    // Done in an earlier run; its output is not kept in reports.
+                    // Done in an earlier run: its recorded output goes on to the next steps.
+                    let ok = matches!(
+                        done.status,
+                        ItemStatus::Succeeded | ItemStatus::Unchanged | ItemStatus::Skipped
+                    );
                     overlay.insert(
                         child.id.clone(),
-                        plan::step_value(Some(JValue::from(())), None),
+                        plan::step_value(Some(done.output.clone()), None),
                     );
+                    if done.status != ItemStatus::Skipped {
+                        last_output = done.output.clone();
+                    }
                     record(shared, child, &si, done, Some(&step.id));
+                    if !ok {
+                        all_ok = false;
+                        break;
+                    }
                     continue;
                 }
                 let cctx =
@@ -771,7 +830,10 @@ async fn process_item(
                     continue;
                 };
                 let done = run_action(shared, child, spec, with, &si, &cctx, step_limiter).await;
-                let ok = matches!(done.status, ItemStatus::Succeeded | ItemStatus::Planned);
+                let ok = matches!(
+                    done.status,
+                    ItemStatus::Succeeded | ItemStatus::Planned | ItemStatus::Unchanged
+                );
                 overlay.insert(
                     child.id.clone(),
                     plan::step_value(Some(done.output.clone()), None),
@@ -807,30 +869,47 @@ async fn process_item(
     }
 }
 
+/// `--resume`: an item an earlier report finished is not sent again; it takes part in later
+/// steps with its earlier status and recorded output, exactly as if it had just run. Its record
+/// is already in this run's report (carried over before the first request).
 fn resumed(shared: &Shared, step: &StepPlan, si: &SourceItem, started: Instant) -> Option<Done> {
     let resume = shared.options.resume.as_ref()?;
-    let status = resume.status_of(&step.id, &si.key)?;
-    // Reads are re-run (later steps may need their output); what changed state is not redone.
+    let entry = resume.entry(&step.id, &si.key)?;
+    // Reads are re-run (later steps need their fresh output); what changed state is not redone.
     let is_read =
         matches!(&step.kind, StepKind::Action { spec, .. } if spec.method == catalog::Method::Get);
     if is_read {
         return None;
     }
-    let skip = match status {
-        ItemStatus::Succeeded | ItemStatus::Skipped => true,
-        ItemStatus::Unknown => !shared.options.retry_unknown,
+    let carry = match entry.status {
+        ItemStatus::Succeeded | ItemStatus::Skipped | ItemStatus::Unchanged => true,
+        // Verified (or sent again with --retry-unknown) by the sender; else stays unknown.
+        ItemStatus::Unknown => !shared.options.retry_unknown && !can_verify(step),
         ItemStatus::Failed | ItemStatus::Planned => false,
     };
-    skip.then(|| Done {
-        reason: Some(match status {
-            ItemStatus::Unknown => {
-                "resumed: unknown in the earlier report (use --retry-unknown to send it again)"
-                    .into()
-            }
-            _ => format!("resumed: {} in the earlier report", status.as_str()),
+    if !carry {
+        return None;
+    }
+    let output = entry
+        .output
+        .as_ref()
+        .map_or_else(|| JValue::from(()), template::from_json);
+    Some(Done {
+        reason: Some(match entry.status {
+            ItemStatus::Unknown => "carried over: unknown in an earlier report, and the catalog has no read that can verify it (use --retry-unknown to send it again)".into(),
+            s => format!("carried over: {} in an earlier report", s.as_str()),
         }),
-        ..Done::new(ItemStatus::Skipped, started)
+        error: (entry.status == ItemStatus::Unknown)
+            .then(|| "outcome unknown in an earlier run; not sent again".to_owned()),
+        output,
+        carried: true,
+        ..Done::new(entry.status, started)
     })
+}
+
+/// Whether the catalog has a read that tells if this step's write happened.
+fn can_verify(step: &StepPlan) -> bool {
+    matches!(&step.kind, StepKind::Action { spec, .. } if catalog::outcomes(spec).verify.is_some())
 }
 
 fn check_when(
@@ -985,6 +1064,9 @@ async fn send_action(
         started,
         timeout,
     };
+    if let Some(done) = verify_carried_unknown(&sender, &req).await {
+        return done;
+    }
     if let Some(up) = upload {
         return match sender.upload(up).await {
             Ok(file_id) => {
@@ -1199,6 +1281,38 @@ fn not_a_page(body: &Value) -> Option<String> {
     }
 }
 
+/// `--resume` of an item that an earlier run left `unknown`: where the catalog has a read that
+/// can tell, ask it before sending. Found: `succeeded` with the evidence, nothing sent. Not
+/// found: `None`, the item is sent (once). The read failed: still `unknown`, not sent (unless
+/// `--retry-unknown`).
+async fn verify_carried_unknown(sender: &Sender<'_>, req: &HttpRequest) -> Option<Done> {
+    let resume = sender.shared.options.resume.as_ref()?;
+    if resume.status_of(&sender.step.id, &sender.si.key) != Some(ItemStatus::Unknown)
+        || !can_verify(sender.step)
+    {
+        return None;
+    }
+    let started = sender.started;
+    match sender.verify(req).await {
+        Verified::Happened(evidence) => Some(Done {
+            reason: Some(
+                "unknown in an earlier run; a read found that its request took effect".into(),
+            ),
+            output: template::from_json(&evidence),
+            evidence: Some(evidence),
+            ..Done::new(ItemStatus::Succeeded, started)
+        }),
+        Verified::NotHappened => None,
+        Verified::Cannot(_) if sender.shared.options.retry_unknown => None,
+        Verified::Cannot(e) => Some(Done {
+            error: Some(format!(
+                "outcome unknown in an earlier run; not sent again: verification failed: {e}"
+            )),
+            ..Done::new(ItemStatus::Unknown, started)
+        }),
+    }
+}
+
 /// The least timeout of a `sync: true` send, which the server holds up to 25 s.
 const SYNC_SEND_TIMEOUT: Duration = Duration::from_secs(40);
 
@@ -1236,36 +1350,71 @@ impl Sender<'_> {
         self.exchange(Wire::Api(&req)).await
     }
 
+    /// The action this sender's step runs.
+    fn spec(&self) -> Option<&'static ActionSpec> {
+        match &self.step.kind {
+            StepKind::Action { spec, .. } => Some(spec),
+            StepKind::Pipeline(_) => None,
+        }
+    }
+
+    /// A read sent like any read of this item (limiters, retries), never gated on recovery.
+    async fn read(&self, req: &HttpRequest) -> Done {
+        let read = Sender {
+            idempotent: true,
+            ..*self
+        };
+        // Boxed: `exchange` calls this function (never for a GET, so one level at most).
+        Box::pin(read.exchange(Wire::Api(req))).await
+    }
+
     /// After an ambiguous failure, a 4xx on the retry of an idempotent change may mean the first
-    /// try worked: a completed session is checked with a `GET` (sent and retried like any read);
-    /// a removal's error counts as done.
+    /// try worked; the catalog says how to tell ([`catalog::Recovery`]).
     async fn already_done(&self, req: &HttpRequest) -> bool {
-        let StepKind::Action { spec, .. } = &self.step.kind else {
+        let Some(spec) = self.spec() else {
             return false;
         };
-        match spec.name {
-            "session.complete" => {
+        match catalog::outcomes(spec).recovery {
+            catalog::Recovery::None => false,
+            catalog::Recovery::RemovalDone => true,
+            catalog::Recovery::SessionCompleted => {
                 let get = HttpRequest {
                     method: catalog::Method::Get,
                     path: req.path.trim_end_matches("/complete").to_owned(),
                     query: Vec::new(),
                     body: None,
                 };
-                let read = Sender {
-                    idempotent: true,
-                    ..*self
-                };
-                // Boxed: `exchange` may call this function (never for a GET, so once at most).
-                let done = Box::pin(read.exchange(Wire::Api(&get))).await;
+                let done = self.read(&get).await;
                 done.status == ItemStatus::Succeeded
                     && template::to_json(&done.output)
                         .get("status")
                         .and_then(Value::as_str)
                         == Some("COMPLETED")
             }
-            "panel.delete_note" | "sequence.remove_contact" | "sequence.remove_contacts" => true,
-            _ => false,
         }
+    }
+
+    /// Whether an earlier report left this item unfinished (no record, or `unknown`): a
+    /// resumed run that meets "already in the requested state" for it sees its own
+    /// interrupted attempt.
+    fn earlier_unfinished(&self) -> bool {
+        self.shared.options.resume.as_ref().is_some_and(|r| {
+            r.status_of(&self.step.id, &self.si.key)
+                .is_none_or(|s| s == ItemStatus::Unknown)
+        })
+    }
+
+    /// Asks the API whether `req` (a non-idempotent write) happened, with the read the catalog
+    /// declares for the action.
+    async fn verify(&self, req: &HttpRequest) -> Verified {
+        let Some(how) = self.spec().and_then(|s| catalog::outcomes(s).verify) else {
+            return Verified::Cannot("the catalog has no read that can verify this action".into());
+        };
+        let since = self.shared.options.since;
+        super::verify::verify(how, req, since, |read| async move {
+            self.read(&read).await.into_read()
+        })
+        .await
     }
 
     /// Runs the v2 upload flow (wts-api.md §18) for `up` and returns the file id. The three
@@ -1337,6 +1486,8 @@ impl Sender<'_> {
         // How many of the attempts were answered 429.
         let mut throttled = 0u32;
         let mut ambiguous_before = false;
+        // Sends repeated after a read showed the earlier one did not happen.
+        let mut resends = 0u32;
         let mut rng = jitter_rng();
         let not_sent = |attempts: u32| Done {
             attempts,
@@ -1346,6 +1497,26 @@ impl Sender<'_> {
             )
         };
         loop {
+            // The first request of the run is sent alone and doubles as the token check.
+            let mut gate = None;
+            if matches!(wire, Wire::Api(_)) && !shared.token_ok.load(Ordering::SeqCst) {
+                // Waiting for it ends when the run stops.
+                let Some(g) = shared.unless_stopped(shared.first_request.lock()).await else {
+                    return not_sent(attempts);
+                };
+                if !shared.token_ok.load(Ordering::SeqCst) {
+                    gate = Some(g);
+                }
+            }
+            if shared.auth_refused.load(Ordering::SeqCst) {
+                return Done {
+                    attempts,
+                    ..Done::failed(
+                        "not sent: the API refused the token (see the run's abort reason)".into(),
+                        started,
+                    )
+                };
+            }
             // Both permits are held until the answer: the request counts until then. Waiting for
             // them ends when the run stops.
             let step_permit = match step_limiter {
@@ -1386,6 +1557,13 @@ impl Sender<'_> {
                 }
             };
             drop((permit, step_permit));
+            if gate.is_some() {
+                // An HTML page (a captive portal, a proxy) is not the API accepting the token.
+                if matches!(&result, Ok(resp) if resp.status != 401 && resp.not_json.is_none()) {
+                    shared.token_ok.store(true, Ordering::SeqCst);
+                }
+                drop(gate);
+            }
             let verdict = match (classify(&result, idempotent), wire) {
                 // The storage host's 401 says nothing about the API token.
                 (Verdict::AuthRejected, Wire::Put { .. }) => Verdict::Fail,
@@ -1425,6 +1603,7 @@ impl Sender<'_> {
                 Verdict::AuthRejected => {
                     let resp = result.expect("401 has a response");
                     let err = ApiError::from_response(resp.status, &resp.body);
+                    shared.auth_refused.store(true, Ordering::SeqCst);
                     shared.abort(format!(
                         "authentication refused by the API ({err}); run aborted"
                     ));
@@ -1509,6 +1688,29 @@ impl Sender<'_> {
                 }
                 Verdict::Fail => {
                     let Ok(resp) = result else { return done };
+                    let api = ApiError::from_response(resp.status, &resp.body);
+                    let unchanged = matches!(wire, Wire::Api(_))
+                        && self.spec().is_some_and(|s| {
+                            catalog::outcomes(s).is_unchanged(resp.status, api.key.as_deref())
+                        });
+                    if unchanged {
+                        let answer =
+                            format!("{} {}", resp.status, api.key.as_deref().unwrap_or(""));
+                        done.error = None;
+                        done.response = Some((resp.status, None));
+                        if ambiguous_before {
+                            done.status = ItemStatus::Succeeded;
+                            done.reason = Some(format!("an earlier attempt of this run worked: the retry was answered {answer} (already in the requested state)"));
+                        } else if self.earlier_unfinished() {
+                            done.status = ItemStatus::Succeeded;
+                            done.reason = Some(format!("the interrupted attempt of an earlier run worked: answered {answer} (already in the requested state)"));
+                        } else {
+                            done.status = ItemStatus::Unchanged;
+                            done.reason =
+                                Some(format!("already in the requested state: answered {answer}"));
+                        }
+                        return done;
+                    }
                     // A retry of an idempotent change may find it already done.
                     let retried_change = match wire {
                         Wire::Api(req)
@@ -1528,13 +1730,55 @@ impl Sender<'_> {
                         done.status = ItemStatus::Succeeded;
                         done.error = None;
                         done.output = JValue::from(());
+                        done.reason = Some(format!(
+                            "an earlier attempt of this run worked: the retry's {} was checked",
+                            resp.status
+                        ));
                         return done;
                     }
-                    done.error = Some(resp.describe());
+                    done.error = Some(api.to_string());
                     return done;
                 }
                 Verdict::Unknown => {
                     done.status = ItemStatus::Unknown;
+                    if let (Wire::Api(req), false) = (wire, shared.cancelled()) {
+                        let why = done.error.clone().unwrap_or_else(|| {
+                            result
+                                .as_ref()
+                                .map(|r| ApiError::from_response(r.status, &r.body).to_string())
+                                .unwrap_or_default()
+                        });
+                        let mut verified = self.verify(req).await;
+                        if result.is_err() && verified == Verified::NotHappened {
+                            // No answer at all (a timeout, a dropped connection): the server may
+                            // still be working on it. Look again after a backoff before
+                            // concluding it is safe to send again.
+                            tokio::time::sleep(policy.delay(attempts - throttled - 1, &mut rng))
+                                .await;
+                            verified = self.verify(req).await;
+                        }
+                        match verified {
+                            Verified::Happened(evidence) => {
+                                done.status = ItemStatus::Succeeded;
+                                done.error = None;
+                                done.response = None;
+                                done.reason = Some(format!("the outcome was unknown ({why}); a read found that the request took effect"));
+                                done.output = template::from_json(&evidence);
+                                done.evidence = Some(evidence);
+                                return done;
+                            }
+                            Verified::NotHappened if resends < 1 => {
+                                // The read shows it did not happen: safe to send once more.
+                                resends += 1;
+                                tracing::info!(step = %step.id, key = %shared.redactor.redact(&si.key), "verified not sent; sending again");
+                                continue;
+                            }
+                            Verified::NotHappened => {}
+                            Verified::Cannot(e) => {
+                                done.reason = Some(format!("verification was not possible: {e}"));
+                            }
+                        }
+                    }
                     done.error = Some(format!(
                         "outcome unknown: {}; not retried because `{}` is not retry-safe",
                         done.error.clone().unwrap_or_else(|| result
@@ -1598,15 +1842,38 @@ fn record(shared: &Shared, step: &StepPlan, si: &SourceItem, done: Done, parent:
         step: p.to_owned(),
         index: si.index,
     });
+    item.evidence = done.evidence.clone().map(|mut e| {
+        redactor.redact_json(&mut e);
+        e
+    });
+    // What later steps read is recorded, so that `--resume` can hand it on.
+    let read_later = step.keep_results || parent.is_some() || !step.fans_out();
+    if read_later
+        && !shared.dry
+        && matches!(done.status, ItemStatus::Succeeded | ItemStatus::Unchanged)
+    {
+        let mut out = template::to_json(&done.output);
+        if !out.is_null() {
+            redactor.redact_json(&mut out);
+            let size = serde_json::to_vec(&out).map_or(usize::MAX, |v| v.len());
+            if size <= crate::report::OUTPUT_CAP {
+                item.output = Some(out);
+            } else {
+                item.output_omitted = true;
+            }
+        }
+    }
 
-    let written = shared
-        .report
-        .lock()
-        .expect("report")
-        .as_mut()
-        .map_or(Ok(()), |r| r.write_item(&item));
-    if let Err(e) = written {
-        shared.abort(format!("cannot write the report: {e}"));
+    if !done.carried {
+        let written = shared
+            .report
+            .lock()
+            .expect("report")
+            .as_mut()
+            .map_or(Ok(()), |r| r.write_item(&item));
+        if let Err(e) = written {
+            shared.abort(format!("cannot write the report: {e}"));
+        }
     }
     let failed = matches!(done.status, ItemStatus::Failed | ItemStatus::Unknown);
     let (fails, planned) = {
@@ -1648,12 +1915,21 @@ fn record(shared: &Shared, step: &StepPlan, si: &SourceItem, done: Done, parent:
             error.as_deref().unwrap_or(""),
         );
         shared.progress.failure(&step.id);
+        if done.carried {
+            // An earlier run's unresolved item: listed, not this run's failure.
+            return;
+        }
         if step.settings.on_error == crate::playbook::OnError::Stop && !shared.dry {
             shared.stopped.store(true, Ordering::SeqCst);
             shared.halt();
         }
         if let Some(budget) = step.settings.max_failures {
             if !shared.dry && budget.exceeded(fails, planned) {
+                shared
+                    .budget_stop
+                    .lock()
+                    .expect("budget")
+                    .get_or_insert_with(|| (step.id.clone(), budget));
                 shared.abort(format!(
                     "failure budget exceeded: {fails} of {planned} items of step `{}` failed (max_failures {budget})",
                     step.id
@@ -1684,39 +1960,6 @@ fn preview_step(step: &StepPlan, st: &StepState) -> String {
         s.push_str(&format!("  ! {e}\n"));
     }
     s
-}
-
-/// The token check before the first change: one cheap read, retried like any read (a 401 is
-/// final; 429s, 5xx and transport failures are tried again within the retry policy).
-pub async fn check_token(
-    client: &Client,
-    limiter: &RateLimiter,
-    policy: &RetryPolicy,
-) -> Result<(), CheckError> {
-    let mut rng = jitter_rng();
-    let mut attempt = 0;
-    loop {
-        let permit = limiter.acquire().await;
-        let checked = client.check_token().await;
-        drop(permit);
-        let err = match checked {
-            Ok(()) => return Ok(()),
-            Err(e) => e,
-        };
-        attempt += 1;
-        let retryable = match &err {
-            CheckError::Api(api) => api.status == 429 || api.status >= 500,
-            CheckError::Transport(_) | CheckError::NotJson(_) => true,
-        };
-        if !retryable || attempt >= policy.attempts {
-            return Err(err);
-        }
-        let wait = policy.delay(attempt - 1, &mut rng);
-        if matches!(&err, CheckError::Api(api) if api.status == 429) {
-            limiter.pause_until(tokio::time::Instant::now() + wait);
-        }
-        tokio::time::sleep(wait).await;
-    }
 }
 
 /// A fast RNG for backoff jitter, seeded from the thread's.

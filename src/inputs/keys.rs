@@ -69,7 +69,7 @@ impl KeySet {
 
     /// Must be called for every data record (valid or not), in order, before `insert`.
     pub fn note_record(&mut self, index: u64, seek: &Position) {
-        if index % CHECKPOINT_EVERY == 0 {
+        if index.is_multiple_of(CHECKPOINT_EVERY) {
             debug_assert_eq!(self.checkpoints.len() as u64, index / CHECKPOINT_EVERY);
             self.checkpoints.push(seek.clone());
         }

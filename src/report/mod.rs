@@ -2,12 +2,17 @@
 //! writer with its in-flight journal, the crash-tolerant reader and `--resume` index, and the
 //! final human summary.
 
+mod lock;
 mod model;
 mod reader;
 mod summary;
 mod writer;
 
+pub use lock::{lock_path, LockError, ReportLock};
 pub use model::*;
-pub use reader::{read_report, scan_report, ReadReport, ReportReadError, ReportScan, ResumeIndex};
+pub use reader::{
+    read_header, read_report, scan_report, CarryError, Entry, ReadReport, ReportReadError,
+    ReportScan, ResumeIndex,
+};
 pub use summary::summary_text;
 pub use writer::{default_report_path, inflight_path, InFlight, ReportWriter, FLUSH_INTERVAL};

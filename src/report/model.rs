@@ -48,6 +48,14 @@ pub struct ReportHeader {
     pub started_at: Timestamp,
     /// The run's effective settings (secrets already redacted by the caller).
     pub settings: Value,
+    /// A resumed run: when the first run of this logical run started (the earliest start among
+    /// the reports it continues). Verification reads look for effects since then.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "Option<String>", extend("format" = "date-time"))]
+    pub logical_started_at: Option<Timestamp>,
+    /// A resumed run: the reports it continues (`--resume`), in the order given.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub resumed_from: Vec<String>,
 }
 
 impl ReportHeader {
@@ -67,6 +75,8 @@ impl ReportHeader {
             dry_run,
             started_at,
             settings,
+            logical_started_at: None,
+            resumed_from: Vec::new(),
         }
     }
 }
@@ -83,6 +93,9 @@ pub enum ItemStatus {
     Skipped,
     /// A non-idempotent request whose result cannot be known: it may have happened.
     Unknown,
+    /// The API answered that the object was already in the requested state (the catalog lists
+    /// those answers per action): not a failure, and not among the step's `succeeded`.
+    Unchanged,
 }
 
 impl ItemStatus {
@@ -93,6 +106,7 @@ impl ItemStatus {
             ItemStatus::Failed => "failed",
             ItemStatus::Skipped => "skipped",
             ItemStatus::Unknown => "unknown",
+            ItemStatus::Unchanged => "unchanged",
         }
     }
 }
@@ -175,7 +189,8 @@ pub struct ItemRecord {
     /// Human-readable reason for `failed` / `unknown`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
-    /// Why the item was skipped (`when` false, `resumed`, ...).
+    /// Why the item has its status: `when` false, carried over from an earlier report, the
+    /// earlier attempt found to have worked, verified, ...
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
     /// Line of the CSV row this item came from (1-based, header is line 1).
@@ -184,11 +199,26 @@ pub struct ItemRecord {
     /// For a nested step's item: the fan-out item it belongs to.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub parent: Option<ItemRef>,
-    /// The step's output for this item. Absent unless the runner chose to record it
-    /// (outputs can be large; by default they are not written).
+    /// The step's output for this item (the response body), recorded when a later step or a
+    /// later nested step reads it, so that `--resume` can hand it on; secrets redacted. Outputs
+    /// over [`OUTPUT_CAP`] bytes are not recorded (`output_omitted` says so).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub output: Option<Value>,
+    /// The output was needed downstream but was larger than [`OUTPUT_CAP`] bytes.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub output_omitted: bool,
+    /// Carried over from an earlier report of the same logical run (`--resume`): this run did
+    /// not send it; the record is the earlier run's.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub carried: bool,
+    /// What a verification read found for an item whose outcome was unknown (for example the
+    /// message found in the session).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub evidence: Option<Value>,
 }
+
+/// The largest output (serialised JSON bytes) an item record keeps for `--resume`.
+pub const OUTPUT_CAP: usize = 64 * 1024;
 
 impl ItemRecord {
     /// An item with only the identifying fields and status; the rest empty.
@@ -212,6 +242,9 @@ impl ItemRecord {
             line: None,
             parent: None,
             output: None,
+            output_omitted: false,
+            carried: false,
+            evidence: None,
         }
     }
 }
@@ -226,6 +259,9 @@ pub struct Totals {
     pub failed: u64,
     pub skipped: u64,
     pub unknown: u64,
+    /// Already in the requested state (absent in reports of earlier versions).
+    #[serde(default)]
+    pub unchanged: u64,
 }
 
 impl Totals {
@@ -237,6 +273,7 @@ impl Totals {
             ItemStatus::Failed => &mut self.failed,
             ItemStatus::Skipped => &mut self.skipped,
             ItemStatus::Unknown => &mut self.unknown,
+            ItemStatus::Unchanged => &mut self.unchanged,
         };
         *slot += 1;
     }
@@ -248,11 +285,25 @@ impl Totals {
         self.failed += other.failed;
         self.skipped += other.skipped;
         self.unknown += other.unknown;
+        self.unchanged += other.unchanged;
+    }
+
+    /// Takes one item of this status off the counts (its record was superseded).
+    pub fn remove(&mut self, status: ItemStatus) {
+        let slot = match status {
+            ItemStatus::Planned => &mut self.planned,
+            ItemStatus::Succeeded => &mut self.succeeded,
+            ItemStatus::Failed => &mut self.failed,
+            ItemStatus::Skipped => &mut self.skipped,
+            ItemStatus::Unknown => &mut self.unknown,
+            ItemStatus::Unchanged => &mut self.unchanged,
+        };
+        *slot = slot.saturating_sub(1);
     }
 
     /// Items counted, all statuses.
     pub fn total(&self) -> u64 {
-        self.planned + self.succeeded + self.failed + self.skipped + self.unknown
+        self.planned + self.succeeded + self.failed + self.skipped + self.unknown + self.unchanged
     }
 
     /// The count for one status.
@@ -263,6 +314,7 @@ impl Totals {
             ItemStatus::Failed => self.failed,
             ItemStatus::Skipped => self.skipped,
             ItemStatus::Unknown => self.unknown,
+            ItemStatus::Unchanged => self.unchanged,
         }
     }
 }
@@ -391,7 +443,8 @@ mod tests {
                 succeeded: 2,
                 failed: 1,
                 skipped: 1,
-                unknown: 1
+                unknown: 1,
+                unchanged: 0,
             }
         );
         assert_eq!(t.total(), 6);

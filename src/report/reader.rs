@@ -25,6 +25,8 @@ use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 
+use serde_json::Value;
+
 use super::model::{ItemRecord, ItemStatus, Report, ReportFooter, ReportHeader, Totals, FORMAT};
 use super::writer::{inflight_path, InFlight, ITEMS_OPEN};
 
@@ -342,25 +344,51 @@ fn read_sidecar(path: &Path) -> Result<Markers, ReportReadError> {
     Ok(markers)
 }
 
-/// The last status of every (step, key) in a report, for `--resume`.
+/// The last record of every (step, key) in one or more reports, for `--resume`.
 ///
-/// Later records win over earlier ones with the same step and key; a request left in flight
-/// (sidecar marker, no item record) counts as `unknown` whatever came before it.
+/// Later records win over earlier ones with the same step and key, and a later report (by its
+/// start time) wins over an earlier one; a request left in flight (sidecar marker, no item
+/// record) counts as `unknown` whatever came before it.
 ///
-/// Memory: one map per step, one entry per distinct key (the key's heap copy plus a hash
-/// table slot). Measured with `examples/report_bench.rs`: 147 MB peak RSS for a million
-/// 40-character keys, including the table's growth. Items, requests and bodies are not kept.
+/// Memory: one map per step, one entry per distinct key (the key's heap copy, its status, where
+/// its last record is, and the recorded output if any). Measured with `examples/report_bench.rs`:
+/// about 150 MB peak RSS for a million 40-character keys. Requests and bodies are not kept:
+/// [`ResumeIndex::carry_into`] reads the last records again from the files.
 #[derive(Debug, Clone, Default)]
 pub struct ResumeIndex {
-    steps: HashMap<String, HashMap<String, ItemStatus>>,
+    steps: HashMap<String, HashMap<String, Entry>>,
+    /// The reports indexed, in the order they were read (oldest first).
+    sources: Vec<Source>,
+}
+
+/// What an index knows of one (step, key).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Entry {
+    pub status: ItemStatus,
+    /// The item's index in its fan-out, as last recorded.
+    pub index: u64,
+    /// The recorded output (see `ItemRecord::output`).
+    pub output: Option<Value>,
+    /// The output was needed but too large to be recorded.
+    pub output_omitted: bool,
+    /// Where the last record is: (source number, item ordinal in that file); `None` for an
+    /// in-flight marker without a record.
+    at: Option<(usize, u64)>,
+}
+
+/// A report the index was built from.
+#[derive(Debug, Clone)]
+struct Source {
+    path: PathBuf,
+    header: ReportHeader,
 }
 
 impl ResumeIndex {
     /// Indexes a report already in memory.
     pub fn from_report(report: &ReadReport) -> Self {
         let mut index = ResumeIndex::default();
-        for item in &report.items {
-            index.record(&item.step, &item.key, item.status);
+        for (n, item) in report.items.iter().enumerate() {
+            index.record(item, Some((0, n as u64)));
         }
         index.add_in_flight(&report.in_flight);
         index
@@ -369,54 +397,102 @@ impl ResumeIndex {
     /// Reads and indexes a report in one pass without keeping its items. Also returns the
     /// scan result (header, footer, in-flight list) so the caller can list unknown items.
     pub fn from_path(path: &Path) -> Result<(Self, ReportScan), ReportReadError> {
-        let mut index = ResumeIndex::default();
-        let scan = scan_report(path, |item| {
-            index.record(&item.step, &item.key, item.status);
-        })?;
-        index.add_in_flight(&scan.in_flight);
-        Ok((index, scan))
+        let (index, mut scans) = Self::from_paths(&[path.to_owned()])?;
+        Ok((index, scans.remove(0)))
     }
 
-    fn record(&mut self, step: &str, key: &str, status: ItemStatus) {
-        let keys = match self.steps.get_mut(step) {
-            Some(keys) => keys,
-            None => self.steps.entry(step.to_owned()).or_default(),
+    /// Indexes several reports of one logical run (`--resume` given several times). They are
+    /// read oldest first by their `started_at` (ties in the order given), so the newest
+    /// record of a key wins. The scans come back in the order given.
+    pub fn from_paths(paths: &[PathBuf]) -> Result<(Self, Vec<ReportScan>), ReportReadError> {
+        let mut order: Vec<(usize, jiff::Timestamp)> = Vec::with_capacity(paths.len());
+        for (i, p) in paths.iter().enumerate() {
+            order.push((i, read_header(p)?.started_at));
+        }
+        order.sort_by_key(|&(i, ts)| (ts, i));
+        let mut index = ResumeIndex::default();
+        let mut scans: Vec<Option<ReportScan>> = vec![None; paths.len()];
+        for (i, _) in order {
+            let source = index.sources.len();
+            let mut n = 0u64;
+            let scan = scan_report(&paths[i], |item| {
+                index.record(&item, Some((source, n)));
+                n += 1;
+            })?;
+            index.add_in_flight(&scan.in_flight);
+            index.sources.push(Source {
+                path: paths[i].clone(),
+                header: scan.header.clone(),
+            });
+            scans[i] = Some(scan);
+        }
+        Ok((index, scans.into_iter().map(|s| s.expect("read")).collect()))
+    }
+
+    fn record(&mut self, item: &ItemRecord, at: Option<(usize, u64)>) {
+        let entry = Entry {
+            status: item.status,
+            index: item.index,
+            output: item.output.clone(),
+            output_omitted: item.output_omitted,
+            at,
         };
-        match keys.get_mut(key) {
-            Some(slot) => *slot = status,
+        let keys = match self.steps.get_mut(&item.step) {
+            Some(keys) => keys,
+            None => self.steps.entry(item.step.clone()).or_default(),
+        };
+        match keys.get_mut(&item.key) {
+            Some(slot) => *slot = entry,
             None => {
-                keys.insert(key.to_owned(), status);
+                keys.insert(item.key.clone(), entry);
             }
         }
     }
 
     fn add_in_flight(&mut self, in_flight: &[InFlight]) {
         for m in in_flight {
-            self.record(&m.step, &m.key, ItemStatus::Unknown);
+            let mut item = ItemRecord::new(&m.step, m.index, &m.key, ItemStatus::Unknown);
+            item.attempts = 1;
+            self.record(&item, None);
         }
     }
 
     /// The last recorded status of this step's item with this key.
     pub fn status_of(&self, step: &str, key: &str) -> Option<ItemStatus> {
-        self.steps.get(step)?.get(key).copied()
+        self.entry(step, key).map(|e| e.status)
     }
 
-    /// `--resume` semantics (playbook.md §4.6): skip what succeeded or was skipped, and what
-    /// is `unknown` unless `retry_unknown`; run everything else (failed, planned, absent).
+    /// Everything known of this step's item with this key.
+    pub fn entry(&self, step: &str, key: &str) -> Option<&Entry> {
+        self.steps.get(step)?.get(key)
+    }
+
+    /// `--resume` semantics (playbook.md §4.6): skip what succeeded, was unchanged or was
+    /// skipped, and what is `unknown` unless `retry_unknown`; run everything else (failed,
+    /// absent).
     pub fn should_skip(&self, step: &str, key: &str, retry_unknown: bool) -> bool {
         match self.status_of(step, key) {
-            Some(ItemStatus::Succeeded | ItemStatus::Skipped) => true,
+            Some(ItemStatus::Succeeded | ItemStatus::Skipped | ItemStatus::Unchanged) => true,
             Some(ItemStatus::Unknown) => !retry_unknown,
             Some(ItemStatus::Failed | ItemStatus::Planned) | None => false,
         }
+    }
+
+    /// When the logical run started: the earliest start among the reports read (and the
+    /// reports they continued).
+    pub fn logical_started_at(&self) -> Option<jiff::Timestamp> {
+        self.sources
+            .iter()
+            .map(|s| s.header.logical_started_at.unwrap_or(s.header.started_at))
+            .min()
     }
 
     /// Counts of the last statuses, one per (step, key).
     pub fn totals(&self) -> Totals {
         let mut t = Totals::default();
         for keys in self.steps.values() {
-            for &status in keys.values() {
-                t.add(status);
+            for e in keys.values() {
+                t.add(e.status);
             }
         }
         t
@@ -438,11 +514,105 @@ impl ResumeIndex {
             .iter()
             .flat_map(|(step, keys)| {
                 keys.iter()
-                    .filter(|(_, &s)| s == ItemStatus::Unknown)
+                    .filter(|(_, e)| e.status == ItemStatus::Unknown)
                     .map(move |(key, _)| (step.as_str(), key.as_str()))
             })
             .collect();
         out.sort_unstable();
         out
     }
+
+    /// Hands the last record of every (step, key) to `write`, each marked `carried`: the
+    /// records a resumed run's report starts with, so that it is a complete account of the
+    /// logical run before its first request. Reads the reports again (streaming); an in-flight
+    /// marker without a record becomes an `unknown` record.
+    pub fn carry_into(
+        &self,
+        mut write: impl FnMut(&ItemRecord) -> io::Result<()>,
+    ) -> Result<u64, CarryError> {
+        let mut written = 0u64;
+        let mut failure: Option<io::Error> = None;
+        for (source, src) in self.sources.iter().enumerate() {
+            let mut n = 0u64;
+            scan_report(&src.path, |mut item| {
+                let ordinal = n;
+                n += 1;
+                if failure.is_some() {
+                    return;
+                }
+                // A dry run's `planned` items say nothing about what happened: not carried.
+                let last = item.status != ItemStatus::Planned
+                    && self
+                        .entry(&item.step, &item.key)
+                        .is_some_and(|e| e.at == Some((source, ordinal)));
+                if !last {
+                    return;
+                }
+                item.carried = true;
+                if let Err(e) = write(&item) {
+                    failure = Some(e);
+                } else {
+                    written += 1;
+                }
+            })
+            .map_err(CarryError::Read)?;
+            if let Some(e) = failure.take() {
+                return Err(CarryError::Write(e));
+            }
+        }
+        let mut markers: Vec<(&str, u64, &str)> = self
+            .steps
+            .iter()
+            .flat_map(|(step, keys)| {
+                keys.iter()
+                    .filter(|(_, e)| e.at.is_none())
+                    .map(move |(key, e)| (step.as_str(), e.index, key.as_str()))
+            })
+            .collect();
+        markers.sort_unstable();
+        for (step, index, key) in markers {
+            let mut item = ItemRecord::new(step, index, key, ItemStatus::Unknown);
+            item.attempts = 1;
+            item.carried = true;
+            item.error =
+                Some("an earlier run started this request and recorded no result".to_owned());
+            write(&item).map_err(CarryError::Write)?;
+            written += 1;
+        }
+        Ok(written)
+    }
+}
+
+/// Why [`ResumeIndex::carry_into`] failed.
+#[derive(Debug, thiserror::Error)]
+pub enum CarryError {
+    #[error("{0}")]
+    Read(ReportReadError),
+    #[error("cannot write the carried-over items: {0}")]
+    Write(io::Error),
+}
+
+/// The header of a report, read from its first line (or, for a report reformatted as one JSON
+/// document, from the whole document).
+pub fn read_header(path: &Path) -> Result<ReportHeader, ReportReadError> {
+    let io_err = |source| ReportReadError::Io {
+        path: path.to_owned(),
+        source,
+    };
+    let file = File::open(path).map_err(io_err)?;
+    let mut reader = BufReader::with_capacity(64 * 1024, file);
+    let mut buf = Vec::new();
+    if reader.read_until(b'\n', &mut buf).map_err(io_err)? == 0 {
+        return Err(ReportReadError::Empty {
+            path: path.to_owned(),
+        });
+    }
+    if let Some(head) = trim(&buf).strip_suffix(ITEMS_OPEN.as_bytes()) {
+        let header =
+            parse_header(head).map_err(|reason| malformed(path, 1, "bad report header", reason))?;
+        check_format(path, &header)?;
+        return Ok(header);
+    }
+    drop(reader);
+    Ok(scan_report(path, |_| {})?.header)
 }

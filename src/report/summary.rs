@@ -66,7 +66,7 @@ pub fn summary_text(
     if totals.unknown > 0 {
         let _ = writeln!(
             out,
-            "unknown  {} item{} may or may not have happened; --resume skips them unless --retry-unknown",
+            "unknown  {} item{} may or may not have happened; --resume verifies them where a read can tell, else skips them unless --retry-unknown",
             totals.unknown,
             if totals.unknown == 1 { "" } else { "s" }
         );
@@ -89,12 +89,11 @@ fn columns(totals: &Totals, per_step: &[(String, Totals)]) -> Vec<ItemStatus> {
     if any(ItemStatus::Planned) {
         cols.push(ItemStatus::Planned);
     }
-    cols.extend([
-        ItemStatus::Succeeded,
-        ItemStatus::Failed,
-        ItemStatus::Skipped,
-        ItemStatus::Unknown,
-    ]);
+    cols.push(ItemStatus::Succeeded);
+    if any(ItemStatus::Unchanged) {
+        cols.push(ItemStatus::Unchanged);
+    }
+    cols.extend([ItemStatus::Failed, ItemStatus::Skipped, ItemStatus::Unknown]);
     cols
 }
 
@@ -128,6 +127,7 @@ mod tests {
             failed,
             skipped,
             unknown,
+            unchanged: 0,
         }
     }
 

@@ -31,7 +31,7 @@
 //! it as in flight, and `--resume` treats it as `unknown`: never sent again automatically.
 //! The sidecar is removed by `finish`, after the report itself is on disk.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
@@ -102,21 +102,40 @@ pub struct ReportWriter {
     sync_markers: bool,
     /// Markers written and not yet closed by an item record (bounded by the concurrency).
     open: HashSet<InFlight>,
+    /// Records carried over from earlier reports that no record of this run has superseded:
+    /// step → key → status. The footer's totals count one status per (step, key).
+    carried: HashMap<String, HashMap<String, ItemStatus>>,
 }
 
 impl ReportWriter {
-    /// Creates (or truncates) the report at `path`, creating parent directories, and writes
+    /// Creates (or replaces) the report at `path`, creating parent directories, and writes
     /// and flushes the header line. A stale `<path>.inflight` from an earlier run is removed.
     pub fn create(path: &Path, header: &ReportHeader) -> io::Result<Self> {
+        Self::create_with(path, header, false, |_| Ok(()))
+    }
+
+    /// [`create`](Self::create) for a resumed run: `carry` writes the records carried over
+    /// from the earlier reports ([`write_carried`](Self::write_carried)) right after the header.
+    /// The file is built beside `path` and renamed into place only once it holds the header
+    /// and every carried record (synced to disk first when `durable`), so a crash at any
+    /// instant leaves at `path` either the earlier file or a complete account, never a report
+    /// that has forgotten what the earlier runs did.
+    pub fn create_with(
+        path: &Path,
+        header: &ReportHeader,
+        durable: bool,
+        carry: impl FnOnce(&mut ReportWriter) -> io::Result<()>,
+    ) -> io::Result<Self> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             fs::create_dir_all(dir)?;
         }
         let sidecar_path = inflight_path(path);
-        match fs::remove_file(&sidecar_path) {
-            Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
-            _ => {}
-        }
-        let file = File::create(path)?;
+        let building = {
+            let mut s = path.as_os_str().to_owned();
+            s.push(".building");
+            PathBuf::from(s)
+        };
+        let file = File::create(&building)?;
         let mut out = BufWriter::with_capacity(BUFFER_BYTES, file);
         let mut head = serde_json::to_vec(header).map_err(io::Error::other)?;
         // `{…}` → `{…,"items":[`: the header object stays open for the items array.
@@ -126,8 +145,7 @@ impl ReportWriter {
         head.extend_from_slice(ITEMS_OPEN.as_bytes());
         head.push(b'\n');
         out.write_all(&head)?;
-        out.flush()?;
-        Ok(ReportWriter {
+        let mut writer = ReportWriter {
             path: path.to_owned(),
             out,
             items: 0,
@@ -137,7 +155,44 @@ impl ReportWriter {
             sidecar: None,
             sync_markers: true,
             open: HashSet::new(),
-        })
+            carried: HashMap::new(),
+        };
+        let built = carry(&mut writer).and_then(|()| writer.out.flush());
+        let built = built.and_then(|()| {
+            if durable {
+                writer.out.get_ref().sync_data()?;
+            }
+            fs::rename(&building, path)?;
+            if durable {
+                sync_parent_dir(path)?;
+            }
+            Ok(())
+        });
+        if let Err(e) = built {
+            let _ = fs::remove_file(&building);
+            return Err(e);
+        }
+        match fs::remove_file(&writer.sidecar_path) {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
+            _ => {}
+        }
+        writer.last_flush = Instant::now();
+        Ok(writer)
+    }
+
+    /// Writes a record carried over from an earlier report (`carried` set). A later
+    /// [`write_item`](Self::write_item) of the same step and key supersedes it in the totals.
+    pub fn write_carried(&mut self, item: &ItemRecord) -> io::Result<()> {
+        self.write_line(item)?;
+        if let Some(old) = self
+            .carried
+            .entry(item.step.clone())
+            .or_default()
+            .insert(item.key.clone(), item.status)
+        {
+            self.totals.remove(old);
+        }
+        Ok(())
     }
 
     /// Whether [`write_started`](Self::write_started) also forces the marker to disk
@@ -170,13 +225,16 @@ impl ReportWriter {
     /// Appends one item line. Buffered; flushed to the OS when the last flush is older than
     /// [`FLUSH_INTERVAL`], or at once when the item closes an in-flight marker.
     pub fn write_item(&mut self, item: &ItemRecord) -> io::Result<()> {
-        if self.items > 0 {
-            self.out.write_all(b",")?;
+        self.write_line(item)?;
+        if !self.carried.is_empty() {
+            if let Some(old) = self
+                .carried
+                .get_mut(&item.step)
+                .and_then(|keys| keys.remove(&item.key))
+            {
+                self.totals.remove(old);
+            }
         }
-        serde_json::to_writer(&mut self.out, item).map_err(io::Error::other)?;
-        self.out.write_all(b"\n")?;
-        self.items += 1;
-        self.totals.add(item.status);
         let closes_marker = !self.open.is_empty()
             && self.open.remove(&InFlight {
                 step: item.step.clone(),
@@ -186,6 +244,17 @@ impl ReportWriter {
         if closes_marker || self.last_flush.elapsed() >= FLUSH_INTERVAL {
             self.flush()?;
         }
+        Ok(())
+    }
+
+    fn write_line(&mut self, item: &ItemRecord) -> io::Result<()> {
+        if self.items > 0 {
+            self.out.write_all(b",")?;
+        }
+        serde_json::to_writer(&mut self.out, item).map_err(io::Error::other)?;
+        self.out.write_all(b"\n")?;
+        self.items += 1;
+        self.totals.add(item.status);
         Ok(())
     }
 
@@ -344,7 +413,7 @@ mod tests {
         assert!(lines[0].starts_with(r#"{"format":1,"#) && lines[0].ends_with(r#""items":["#));
         assert_eq!(
             lines[1],
-            r#"],"finished_at":"2026-11-25T10:01:00Z","outcome":"completed","totals":{"planned":0,"succeeded":0,"failed":0,"skipped":0,"unknown":0}}"#
+            r#"],"finished_at":"2026-11-25T10:01:00Z","outcome":"completed","totals":{"planned":0,"succeeded":0,"failed":0,"skipped":0,"unknown":0,"unchanged":0}}"#
         );
         let r: Report = serde_json::from_str(&text).unwrap();
         assert!(r.items.is_empty());
@@ -439,6 +508,57 @@ mod tests {
         let mut open: Vec<u64> = w.in_flight().map(|m| m.index).collect();
         open.sort_unstable();
         assert_eq!(open, [0, 2]);
+    }
+
+    #[test]
+    fn carried_records_come_first_and_a_later_record_of_the_key_supersedes_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("r.json");
+        fs::write(&path, "the earlier report, same path\n").unwrap();
+        fs::write(inflight_path(&path), "stale\n").unwrap();
+        let mut carried = ItemRecord::new("tell", 0, "a", ItemStatus::Unknown);
+        carried.carried = true;
+        let mut w = ReportWriter::create_with(&path, &header(), true, |w| {
+            w.write_carried(&carried)?;
+            let mut b = ItemRecord::new("tell", 1, "b", ItemStatus::Succeeded);
+            b.carried = true;
+            w.write_carried(&b)
+        })
+        .unwrap();
+        assert!(!inflight_path(&path).exists(), "stale sidecar removed");
+        assert!(
+            !dir.path().join("r.json.building").exists(),
+            "renamed into place"
+        );
+        // In place, carried records included, before anything else is written.
+        let text = fs::read_to_string(&path).unwrap();
+        assert_eq!(text.lines().count(), 3, "{text}");
+        assert!(text.contains(r#""carried":true"#));
+        // This run verifies `a`: its record supersedes the carried one in the totals.
+        w.write_item(&ItemRecord::new("tell", 0, "a", ItemStatus::Succeeded))
+            .unwrap();
+        let footer = w.finish(Timestamp::now(), Outcome::Completed).unwrap();
+        assert_eq!(
+            footer.totals,
+            Totals {
+                succeeded: 2,
+                ..Totals::default()
+            }
+        );
+    }
+
+    #[test]
+    fn a_failed_carry_leaves_the_earlier_file_in_place() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("r.json");
+        fs::write(&path, "earlier\n").unwrap();
+        let err = ReportWriter::create_with(&path, &header(), false, |_| {
+            Err(io::Error::other("disk full"))
+        })
+        .unwrap_err();
+        assert_eq!(err.to_string(), "disk full");
+        assert_eq!(fs::read_to_string(&path).unwrap(), "earlier\n");
+        assert!(!dir.path().join("r.json.building").exists());
     }
 
     #[test]

@@ -16,7 +16,11 @@ use std::sync::Mutex;
 pub struct JournalEntry {
     /// 1-based, increasing in completion order; never reused, even after a ring overflow.
     pub seq: u64,
+    /// When the request was received.
     pub at: jiff::Timestamp,
+    /// When it was answered (or dropped).
+    #[serde(default)]
+    pub answered_at: Option<jiff::Timestamp>,
     pub method: String,
     pub path: String,
     pub query: Option<String>,
@@ -90,6 +94,7 @@ mod tests {
         JournalEntry {
             seq: 0,
             at: jiff::Timestamp::UNIX_EPOCH,
+            answered_at: None,
             method: "GET".into(),
             path: "/x".into(),
             query: None,

@@ -328,6 +328,7 @@ async fn api(
     let mut entry = JournalEntry {
         seq: 0,
         at: jiff::Timestamp::now(),
+        answered_at: None,
         method: parts.method.to_string(),
         path: path.clone(),
         query: raw_query.clone(),
@@ -351,6 +352,7 @@ async fn api(
     if resp.extensions().get::<DropConnection>().is_none() {
         entry.status = resp.status().as_u16();
     }
+    entry.answered_at = Some(jiff::Timestamp::now());
     app.journal.record(entry);
     resp
 }
@@ -589,6 +591,7 @@ async fn upload_bytes(
     let mut entry = JournalEntry {
         seq: 0,
         at: jiff::Timestamp::now(),
+        answered_at: None,
         method: parts.method.to_string(),
         path: parts.uri.path().to_owned(),
         query: parts.uri.query().map(str::to_owned),

@@ -15,7 +15,7 @@ use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use wts_playbook::sandbox::{Sandbox, SandboxConfig};
 
-use super::{close_playbook, completed_id, is_token_check, uuids, Env};
+use super::{close_playbook, completed_id, uuids, Env};
 
 /// What the hostile server answers to one request.
 #[derive(Clone)]
@@ -279,11 +279,17 @@ steps:
     let items = run.items();
     assert_eq!(step_items(&items, "tell")[0]["status"], "unknown");
     assert!(the_error(&items, "tell").contains("text/html"));
-    assert_eq!(server.requests().len(), 1, "a send is never re-sent");
+    // Its verification reads (the session's messages) get HTML too: still unknown, never re-sent.
+    let posts = server
+        .requests()
+        .iter()
+        .filter(|(m, _)| m == "POST")
+        .count();
+    assert_eq!(posts, 1, "a send is never re-sent");
 }
 
 #[test]
-fn the_token_check_refuses_an_html_page() {
+fn html_everywhere_is_never_taken_for_the_token_accepted_or_a_success() {
     let env = Env::new(SandboxConfig::default());
     // Every route, the token check's included, answers a captive portal's page.
     let listener = env
@@ -311,10 +317,12 @@ fn the_token_check_refuses_an_html_page() {
     });
     let pb = list_playbook(&env, "", "");
     let run = env.run_at(&format!("http://{addr}"), &pb, Some("pn_x"), &[]);
-    assert_eq!(run.code, 3, "{}", run.context());
-    assert!(run.stderr.contains("token check failed"), "{}", run.stderr);
-    assert!(run.stderr.contains("text/html"), "{}", run.stderr);
-    assert_eq!(run.report()["outcome"], "aborted");
+    // The first request doubles as the token check: an HTML page is not the API saying yes,
+    // and not a success either.
+    assert_eq!(run.code, 1, "{}", run.context());
+    assert!(run.stdout.contains("text/html"), "{}", run.stdout);
+    assert_eq!(run.report()["outcome"], "failed");
+    assert_eq!(run.report()["totals"]["succeeded"], 0);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -520,7 +528,10 @@ fn a_second_ctrl_c_exits_now_with_the_report_written() {
     );
     let report = env.dir.path().join("abandon.json");
     let child = spawn_run(&env, &server.url(), &pb, &report, &["-q"]);
-    wait_until("two requests in flight", || server.requests().len() >= 2);
+    // The run's first request goes alone (it doubles as the token check) and hangs.
+    wait_until("the first request in flight", || {
+        !server.requests().is_empty()
+    });
     sigint(&child);
     std::thread::sleep(Duration::from_millis(200));
     sigint(&child);
@@ -529,7 +540,7 @@ fn a_second_ctrl_c_exits_now_with_the_report_written() {
     assert!(took < Duration::from_secs(3), "waited {took:?}");
     let report: Value = serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
     assert_eq!(report["outcome"], "aborted");
-    assert_eq!(server.requests().len(), 2, "nothing started after Ctrl-C");
+    assert_eq!(server.requests().len(), 1, "nothing started after Ctrl-C");
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -711,19 +722,26 @@ fn a_sandbox_restarted_within_the_retry_window_is_ridden_through() {
     done.extend(
         env.journal()
             .iter()
-            .filter(|e| !is_token_check(e))
             .filter_map(|e| completed_id(e).map(str::to_owned)),
     );
     let mut done_set: Vec<&String> = done.iter().collect();
     done_set.sort();
     done_set.dedup();
-    assert_eq!(done_set.len(), ids.len(), "every session was completed");
+    // The journal snapshot of the first sandbox misses what it answered while shutting down
+    // (at most the requests in flight, `concurrency: 2`).
+    assert!(
+        done_set.len() + 2 >= ids.len(),
+        "{} of {}",
+        done_set.len(),
+        ids.len()
+    );
     let report: Value = serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
     assert_eq!(report["outcome"], "completed");
+    assert_eq!(report["totals"]["succeeded"], ids.len());
 }
 
 #[test]
-fn ctrl_c_ends_the_token_checks_retries() {
+fn ctrl_c_ends_the_first_requests_retries() {
     let env = Env::new(SandboxConfig::default());
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -733,8 +751,8 @@ fn ctrl_c_ends_the_token_checks_retries() {
     let pb = env.write(
         "list.yaml",
         &list_then_close("", "").replace(
-            "backoff: 10ms, max_backoff: 20ms",
-            "backoff: 5s, max_backoff: 5s",
+            "attempts: 2, backoff: 10ms, max_backoff: 20ms",
+            "attempts: 6, backoff: 5s, max_backoff: 5s",
         ),
     );
     let report = env.dir.path().join("check.json");
@@ -750,10 +768,8 @@ fn ctrl_c_ends_the_token_checks_retries() {
     let (code, stderr, took) = wait_exit(child, Duration::from_secs(10));
     assert_eq!(code, 3, "{stderr}");
     assert!(took < Duration::from_secs(2), "{took:?}");
-    assert!(
-        stderr.contains("interrupted (Ctrl-C) during the token check"),
-        "{stderr}"
-    );
+    let report: Value = serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
+    assert_eq!(report["outcome"], "aborted");
 }
 
 #[test]
@@ -799,13 +815,14 @@ fn a_refused_connection_names_the_base_url_and_a_bad_url_is_invalid_input() {
     let url = format!("http://127.0.0.1:{port}");
     let pb = list_playbook(&env, "", "");
     let run = env.run_at(&url, &pb, Some("pn_x"), &[]);
-    assert_eq!(run.code, 3, "{}", run.context());
+    assert_eq!(run.code, 1, "{}", run.context());
+    let err = the_error(&run.items(), "open");
+    let hint = format!("the server at {url} could not be reached; WTS_BASE_URL sets it");
+    assert!(err.contains(&hint), "{err}");
     assert!(
-        run.stderr
-            .contains(&format!("cannot reach the API at {url}"))
-            && run.stderr.contains("WTS_BASE_URL sets the base URL"),
-        "{}",
-        run.stderr
+        run.stdout.contains(&hint),
+        "the summary's first errors: {}",
+        run.stdout
     );
     for bad in ["htp://api.wts.chat", "api.wts.chat", "https://"] {
         let run = env.run_at(bad, &pb, Some("pn_x"), &[]);

@@ -1,0 +1,270 @@
+//! Verification of unknown outcomes: for a non-idempotent write whose answer was lost (a 5xx,
+//! a timeout, a dropped connection after sending), a read that tells whether it happened.
+//! Which read is the catalog's data ([`catalog::Verify`]); the reads are sent by the caller
+//! (under the rate limit, retried like any read).
+//!
+//! - `SessionMessage` (session sends): the session's messages, newest pages included, for one
+//!   created since `since` whose text, template id, file id and file URL equal the ones sent.
+//! - `SequenceContact` (`sequence.add_contact`): the sequence's contacts, for the contact (by
+//!   id, or by the digits of its phone number) with `lastAddedAt` (or `createdAt`) since
+//!   `since`.
+//!
+//! A listing is read for at most [`MAX_PAGES`] pages of 100.
+
+use std::future::Future;
+
+use jiff::Timestamp;
+use serde_json::Value;
+
+use crate::catalog::{self, HttpRequest, Method};
+
+/// The most pages a verification reads.
+pub const MAX_PAGES: u64 = 50;
+
+/// What a verification found.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Verified {
+    /// The write took effect: the object found (the message, the enrolment).
+    Happened(Value),
+    /// The read shows no trace of it: safe to send again.
+    NotHappened,
+    /// The read could not be made or understood.
+    Cannot(String),
+}
+
+/// Verifies `req` with the read `how`; `read` sends one GET and returns its JSON body.
+pub async fn verify<F, Fut>(
+    how: catalog::Verify,
+    req: &HttpRequest,
+    since: Option<Timestamp>,
+    read: F,
+) -> Verified
+where
+    F: Fn(HttpRequest) -> Fut,
+    Fut: Future<Output = Result<Value, String>>,
+{
+    let Some(target) = Target::of(how, req) else {
+        return Verified::Cannot(format!(
+            "cannot tell what to look for in {} {}",
+            req.method, req.path
+        ));
+    };
+    for page in 1..=MAX_PAGES {
+        let list = HttpRequest {
+            method: Method::Get,
+            path: target.list_path.clone(),
+            query: vec![
+                ("PageNumber".into(), page.to_string()),
+                ("PageSize".into(), "100".into()),
+            ],
+            body: None,
+        };
+        let body = match read(list).await {
+            Ok(b) => b,
+            Err(e) => return Verified::Cannot(format!("the verification read failed: {e}")),
+        };
+        let (items, more) = match &body {
+            Value::Array(items) => (items.as_slice(), false),
+            Value::Object(o) => match o.get("items").and_then(Value::as_array) {
+                Some(items) => (
+                    items.as_slice(),
+                    o.get("hasMorePages").and_then(Value::as_bool) == Some(true),
+                ),
+                None => {
+                    return Verified::Cannot("the verification read's answer is not a page".into())
+                }
+            },
+            _ => return Verified::Cannot("the verification read's answer is not a page".into()),
+        };
+        if let Some(found) = items.iter().find(|m| target.matches(m, since)) {
+            return Verified::Happened(found.clone());
+        }
+        if !more || items.is_empty() {
+            return Verified::NotHappened;
+        }
+    }
+    Verified::Cannot(format!(
+        "the listing has more than {MAX_PAGES} pages; not read to the end"
+    ))
+}
+
+/// What to look for, and where.
+struct Target {
+    how: catalog::Verify,
+    list_path: String,
+    /// Fields of the found object that must equal these (JSON values).
+    equal: Vec<(&'static str, Value)>,
+    /// `SequenceContact`: the contact id, or phone digits.
+    contact: Option<String>,
+    phone: Option<String>,
+}
+
+impl Target {
+    fn of(how: catalog::Verify, req: &HttpRequest) -> Option<Target> {
+        let segments: Vec<&str> = req.path.split('/').collect();
+        let body = req.body.as_ref();
+        let field = |name: &str| body.and_then(|b| b.get(name)).filter(|v| !v.is_null());
+        match how {
+            catalog::Verify::SessionMessage => {
+                // /chat/v1/session/{id}/message[/sync]
+                let id = segments
+                    .get(4)
+                    .filter(|_| segments.get(3) == Some(&"session"))?;
+                let mut equal = Vec::new();
+                for (sent, stored) in [
+                    ("text", "text"),
+                    ("templateId", "templateId"),
+                    ("fileId", "fileId"),
+                    ("fileUrl", "fileUrl"),
+                ] {
+                    if let Some(v) = field(sent) {
+                        equal.push((stored, v.clone()));
+                    }
+                }
+                Some(Target {
+                    how,
+                    list_path: format!("/chat/v1/session/{id}/message"),
+                    equal,
+                    contact: None,
+                    phone: None,
+                })
+            }
+            catalog::Verify::SequenceContact => {
+                // /chat/v1/sequence/{id}/contact
+                let id = segments
+                    .get(4)
+                    .filter(|_| segments.get(3) == Some(&"sequence"))?;
+                let contact = field("contactId")
+                    .and_then(Value::as_str)
+                    .map(str::to_ascii_lowercase);
+                let phone = field("phoneNumber").and_then(Value::as_str).map(digits);
+                if contact.is_none() && phone.is_none() {
+                    return None;
+                }
+                Some(Target {
+                    how,
+                    list_path: format!("/chat/v1/sequence/{id}/contact"),
+                    equal: Vec::new(),
+                    contact,
+                    phone,
+                })
+            }
+        }
+    }
+
+    fn matches(&self, obj: &Value, since: Option<Timestamp>) -> bool {
+        let recent = |names: &[&str]| {
+            let Some(since) = since else { return true };
+            names
+                .iter()
+                .find_map(|n| obj.get(*n).and_then(Value::as_str))
+                .and_then(|t| t.parse::<Timestamp>().ok())
+                .is_none_or(|t| t >= since)
+        };
+        match self.how {
+            catalog::Verify::SessionMessage => {
+                self.equal
+                    .iter()
+                    .all(|(name, want)| obj.get(*name) == Some(want))
+                    && recent(&["createdAt", "timestamp"])
+            }
+            catalog::Verify::SequenceContact => {
+                let by_id = self.contact.as_ref().is_some_and(|c| {
+                    obj.get("contactId")
+                        .and_then(Value::as_str)
+                        .is_some_and(|x| x.eq_ignore_ascii_case(c))
+                });
+                let by_phone = self.phone.as_ref().is_some_and(|p| {
+                    ["phonenumber", "phoneNumber"].iter().any(|n| {
+                        obj.get("contactDetails")
+                            .and_then(|d| d.get(*n))
+                            .and_then(Value::as_str)
+                            .is_some_and(|x| digits(x) == *p)
+                    })
+                });
+                (by_id || by_phone) && recent(&["lastAddedAt", "createdAt"])
+            }
+        }
+    }
+}
+
+fn digits(s: &str) -> String {
+    s.chars().filter(char::is_ascii_digit).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+    use std::cell::RefCell;
+
+    fn send(text: &str) -> HttpRequest {
+        HttpRequest {
+            method: Method::Post,
+            path: "/chat/v1/session/abc/message".into(),
+            query: Vec::new(),
+            body: Some(json!({"text": text})),
+        }
+    }
+
+    fn run(how: catalog::Verify, req: &HttpRequest, pages: &[Value]) -> (Verified, usize) {
+        let calls = RefCell::new(0usize);
+        let since: Timestamp = "2026-11-25T10:00:00Z".parse().unwrap();
+        let out = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap()
+            .block_on(verify(how, req, Some(since), |r| {
+                let n = *calls.borrow();
+                *calls.borrow_mut() += 1;
+                assert_eq!(r.method, Method::Get);
+                let page = pages.get(n).cloned();
+                async move { page.ok_or_else(|| "no such page".to_owned()) }
+            }));
+        let n = *calls.borrow();
+        (out, n)
+    }
+
+    #[test]
+    fn a_message_with_the_same_text_since_the_start_is_found_on_a_later_page() {
+        let p1 = json!({"items": [{"text": "bye", "createdAt": "2026-11-25T09:00:00Z"}, {"text": "other", "createdAt": "2026-11-25T10:01:00Z"}], "hasMorePages": true});
+        let p2 = json!({"items": [{"id": "m9", "text": "bye", "createdAt": "2026-11-25T10:02:00Z"}], "hasMorePages": false});
+        let (v, calls) = run(catalog::Verify::SessionMessage, &send("bye"), &[p1, p2]);
+        assert_eq!(calls, 2);
+        assert!(matches!(v, Verified::Happened(m) if m["id"] == "m9"));
+    }
+
+    #[test]
+    fn no_matching_message_means_not_happened_and_a_failed_read_means_cannot() {
+        let p1 = json!({"items": [{"text": "bye", "createdAt": "2026-11-25T09:00:00Z"}], "hasMorePages": false});
+        let (v, _) = run(catalog::Verify::SessionMessage, &send("bye"), &[p1]);
+        assert_eq!(v, Verified::NotHappened);
+        let (v, _) = run(catalog::Verify::SessionMessage, &send("bye"), &[]);
+        assert!(matches!(v, Verified::Cannot(e) if e.contains("no such page")));
+        let (v, _) = run(
+            catalog::Verify::SessionMessage,
+            &send("bye"),
+            &[json!("<html>")],
+        );
+        assert!(matches!(v, Verified::Cannot(_)));
+    }
+
+    #[test]
+    fn an_enrolment_is_found_by_contact_id_or_phone_digits() {
+        let req = HttpRequest {
+            method: Method::Post,
+            path: "/chat/v1/sequence/s1/contact".into(),
+            query: Vec::new(),
+            body: Some(json!({"phoneNumber": "+55 (11) 99999-0000"})),
+        };
+        let page = json!({"items": [{"contactId": "c1", "lastAddedAt": "2026-11-25T10:05:00Z", "contactDetails": {"phonenumber": "5511999990000"}}]});
+        let (v, _) = run(catalog::Verify::SequenceContact, &req, &[page]);
+        assert!(matches!(v, Verified::Happened(_)));
+        let req = HttpRequest {
+            body: Some(json!({"contactId": "C2"})),
+            ..req
+        };
+        let page = json!({"items": [{"contactId": "c2", "lastAddedAt": "2026-11-24T10:05:00Z"}]});
+        let (v, _) = run(catalog::Verify::SequenceContact, &req, &[page]);
+        assert_eq!(v, Verified::NotHappened, "enrolled before the run started");
+    }
+}
