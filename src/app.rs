@@ -41,7 +41,7 @@ pub fn exit_code(outcome: Outcome) -> u8 {
 /// Runs a parsed command line; returns the process exit code.
 pub fn run(cli: Cli) -> u8 {
     match cli.command {
-        Command::Validate { playbooks } => validate_cmd(&playbooks),
+        Command::Validate { playbooks, routes } => validate_cmd(&playbooks, routes),
         Command::Actions { action } => actions_cmd(action.as_deref()),
         Command::Schema { which } => {
             let v = match which {
@@ -110,10 +110,14 @@ async fn preflight(program: &Arc<Program>, limit: Option<u64>, redactor: &Redact
     Preflight::Unplannable(message)
 }
 
-fn validate_cmd(paths: &[PathBuf]) -> u8 {
+fn validate_cmd(paths: &[PathBuf], routes: Option<catalog::Routes>) -> u8 {
     let mut code = EXIT_OK;
+    let overrides = Overrides {
+        routes,
+        ..Overrides::default()
+    };
     for path in paths {
-        match load_and_validate(path, &Overrides::default()) {
+        match load_and_validate(path, &overrides) {
             Ok(program) => {
                 // Every row's values too: the requests are planned (nothing is sent).
                 let program = Arc::new(program);
@@ -214,6 +218,7 @@ fn run_cmd(args: &RunArgs) -> u8 {
     let mut overrides = Overrides {
         concurrency: args.concurrency,
         rate_limit: args.rate_limit.clone(),
+        routes: args.routes,
         ..Overrides::default()
     };
     match parse_pairs(&args.inputs, "--input") {
@@ -281,6 +286,13 @@ fn run_cmd(args: &RunArgs) -> u8 {
     let settings = serde_json::json!({
         "concurrency": program.settings.concurrency,
         "rate_limit": program.settings.rate_limit_text,
+        "routes": program.settings.routes,
+        "step_routes": program
+            .all_steps()
+            .into_iter()
+            .filter(|s| s.settings.routes != program.settings.routes)
+            .map(|s| (s.id.clone(), serde_json::json!(s.settings.routes)))
+            .collect::<serde_json::Map<_, _>>(),
         "retry": program.settings.retry,
         "timeout": crate::duration::format_duration(program.settings.timeout),
         "on_error": program.settings.on_error,

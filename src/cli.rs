@@ -20,6 +20,10 @@ pub enum Command {
     Validate {
         #[arg(required = true)]
         playbooks: Vec<PathBuf>,
+        /// Route family to check against: documented (default) or node (overrides
+        /// `settings.routes`).
+        #[arg(long, value_enum)]
+        routes: Option<crate::catalog::Routes>,
     },
     /// List the action catalog, or one action's parameters.
     Actions { action: Option<String> },
@@ -66,6 +70,10 @@ pub struct RunArgs {
     /// `api`, `off`, or windows COUNT/DURATION, comma-separated (overrides `settings.rate_limit`).
     #[arg(long, value_name = "SPEC")]
     pub rate_limit: Option<String>,
+    /// Route family: documented (the published v2/v3 routes; default) or node (the routes the
+    /// n8n node calls). Overrides `settings.routes`; a step's own `routes` wins.
+    #[arg(long, value_enum)]
+    pub routes: Option<crate::catalog::Routes>,
     /// Run against the built-in simulated account (no token needed).
     #[arg(long)]
     pub sandbox: bool,

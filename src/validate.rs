@@ -33,6 +33,8 @@ pub struct Overrides {
     pub concurrency: Option<u32>,
     /// `--rate-limit`
     pub rate_limit: Option<String>,
+    /// `--routes`
+    pub routes: Option<catalog::Routes>,
 }
 
 /// A CSV input, checked.
@@ -108,6 +110,8 @@ pub struct StepSettings {
     pub max_failures: Option<Budget>,
     /// A step's own limit, enforced on top of the run-wide one.
     pub rate_limit: Option<RateSpec>,
+    /// The route family the step's action calls.
+    pub routes: catalog::Routes,
 }
 
 /// Where a step's items come from.
@@ -198,6 +202,72 @@ impl Stage {
     }
 }
 
+/// A `routes` setting: `documented` or `node`; anything else is reported at its position.
+fn routes_setting(
+    loaded: &Loaded,
+    at: &str,
+    text: Option<&str>,
+    diags: &mut Vec<Diagnostic>,
+) -> Option<catalog::Routes> {
+    let text = text?;
+    let all = [catalog::Routes::Documented, catalog::Routes::Node];
+    if let Some(r) = all.into_iter().find(|r| r.as_str() == text) {
+        return Some(r);
+    }
+    let mut d = loaded.at_value(
+        at,
+        format!("unknown route family `{text}`: expected `documented` or `node`"),
+    );
+    if let Some(h) = did_you_mean(text, all.iter().map(|r| r.as_str())) {
+        d = d.with_hint(h);
+    } else {
+        d = d.with_hint(
+            "`documented`: the published v2/v3 routes; `node`: the routes the n8n node calls",
+        );
+    }
+    diags.push(d);
+    None
+}
+
+/// The message for a parameter that `spec` (as `routes` sees it) lacks but the other family
+/// has, e.g. `include_archived` under `routes: documented`.
+fn other_family_param(spec: &ActionSpec, name: &str, routes: catalog::Routes) -> Option<String> {
+    if spec.param(name).is_some() {
+        return None;
+    }
+    let other = routes.other();
+    let base = catalog::lookup_for(spec.name, other)?;
+    base.param(name)?;
+    let (method, path) = catalog::route_of(base, other);
+    Some(format!(
+        "parameter `{name}` exists only with `routes: {other}` ({method} {path}); this step uses \
+         `routes: {routes}` ({} {})",
+        spec.method, spec.path
+    ))
+}
+
+fn family_hint(spec: &ActionSpec, routes: catalog::Routes) -> String {
+    let own: Vec<String> = spec
+        .params
+        .iter()
+        .filter(|p| p.only == Some(routes))
+        .map(|p| format!("`{}`", p.name))
+        .collect();
+    let switch = format!(
+        "set `routes: {}` on the step or in `settings`, or run with `--routes {}`",
+        routes.other(),
+        routes.other()
+    );
+    if own.is_empty() {
+        switch
+    } else {
+        format!(
+            "`routes: {routes}` has {} instead; or {switch}",
+            own.join(", ")
+        )
+    }
+}
+
 /// Run-wide settings.
 #[derive(Debug, Clone)]
 pub struct RunSettings {
@@ -219,6 +289,8 @@ pub struct RunSettings {
     pub max_items: u64,
     /// Whether a `paginate: all` listing cut by the bounds is accepted (else the step fails).
     pub accept_partial: bool,
+    /// `--routes`, else `settings.routes`, else `documented`.
+    pub routes: catalog::Routes,
 }
 
 /// Ranges of the numeric settings (item 12 of the hardening: every number has its range).
@@ -544,6 +616,10 @@ pub fn validate(loaded: Loaded, overrides: &Overrides) -> Result<Program, Vec<Di
                     None
                 }
             }),
+        routes: overrides
+            .routes
+            .or_else(|| routes_setting(&loaded, "settings.routes", s.routes.as_deref(), &mut diags))
+            .unwrap_or_default(),
     };
     let mut defaults = defaults;
     if let Err(e) = in_range(defaults.concurrency, ranges::CONCURRENCY) {
@@ -1018,6 +1094,13 @@ impl V<'_> {
         let d = &self.defaults;
         let mut diags = Vec::new();
         let settings = StepSettings {
+            routes: routes_setting(
+                loaded,
+                &format!("{path}.routes"),
+                step.routes.as_deref(),
+                &mut diags,
+            )
+            .unwrap_or(d.routes),
             concurrency: step.concurrency.unwrap_or(d.concurrency).max(1),
             retry: retry_policy(
                 loaded,
@@ -1285,8 +1368,30 @@ impl V<'_> {
                     );
                     return None;
                 };
-                let names: Vec<&str> = step.with.keys().map(String::as_str).collect();
-                for p in catalog::check_names(spec, &names) {
+                let routes = settings.routes;
+                let spec = catalog::resolve(spec, routes);
+                let mut dropped = false;
+                let names: Vec<&str> = step
+                    .with
+                    .keys()
+                    .map(String::as_str)
+                    .filter(|n| {
+                        let Some(message) = other_family_param(spec, n, routes) else {
+                            return true;
+                        };
+                        let d = loaded.at_key(&format!("{path}.with.{n}"), message);
+                        self.diags.push(d.with_hint(family_hint(spec, routes)));
+                        ok = false;
+                        dropped = true;
+                        false
+                    })
+                    .collect();
+                // A rule about the whole call ("nothing to update") would only echo the
+                // parameter of the other family just reported.
+                let problems = catalog::check_names(spec, &names)
+                    .into_iter()
+                    .filter(|p| !(dropped && p.param.is_none()));
+                for p in problems {
                     let at = p
                         .param
                         .as_ref()

@@ -1,11 +1,11 @@
-//! The catalog against wts-api.md: one table-driven test over all 39 actions (exact method,
+//! The catalog against its contract (docs/api-notes.md): one table-driven test over all 39 actions (exact method,
 //! encoded path, query pairs and body), plus focused tests of the request-building rules.
 
 use indexmap::IndexMap;
 use serde_json::{json, Value};
 use wts_playbook::catalog::{
     actions, build, check_names, convert, describe, file_id_pointer, is_idempotent, list_table,
-    lookup, names, HttpRequest, Method, ParamProblem,
+    lookup, lookup_for, names, successor, HttpRequest, Method, ParamProblem, Routes, SUCCESSORS,
 };
 
 const A: &str = "aaaaaaaa-0000-4000-8000-000000000001";
@@ -182,7 +182,7 @@ fn cases() -> Vec<Case> {
                 "department_id": B, "end_at_before": "2025-05-27T14:00:00Z", "tags_name": "vip, late",
                 "type": "GROUP", "page_number": 1}),
             method: Get,
-            path: "/chat/v1/session",
+            path: "/chat/v2/session",
             query: &[("Status", "STARTED"), ("Status", "PENDING"), ("IncludeDetails", "ContactDetails"),
                 ("DepartmentId", B), ("EndAt.Before", "2025-05-27T14:00:00Z"), ("TagsName", "vip"),
                 ("TagsName", "late"), ("Type", "GROUP"), ("PageNumber", "1")],
@@ -310,7 +310,7 @@ fn cases() -> Vec<Case> {
             action: "panel.list",
             params: json!({"title": "Sales", "type": "SALES", "include_details": "Steps"}),
             method: Get,
-            path: "/crm/v1/panel",
+            path: "/crm/v2/panel",
             query: &[("Title", "Sales"), ("Type", "SALES"), ("IncludeDetails", "Steps")],
             body: None,
         },
@@ -378,7 +378,7 @@ fn cases() -> Vec<Case> {
             action: "sequence.list_contacts",
             params: json!({"sequence_id": A, "phone_number": "+5511", "page_number": 3}),
             method: Get,
-            path: "/chat/v1/sequence/aaaaaaaa-0000-4000-8000-000000000001/contact",
+            path: "/chat/v2/sequence/aaaaaaaa-0000-4000-8000-000000000001/contact",
             query: &[("PhoneNumber", "+5511"), ("PageNumber", "3")],
             body: None,
         },
@@ -412,8 +412,35 @@ fn every_action_builds_the_documented_request() {
     for a in actions() {
         assert!(seen.contains(a.name), "{} has no case", a.name);
     }
+    let mut families = std::collections::HashSet::new();
     for c in &cases {
-        let req = ok(c.action, c.params.clone());
+        // Each row is built in the family its route belongs to (the ten with two routes have
+        // rows of both families; the 29 others are the same in both).
+        let candidates = if successor(c.action).is_some() {
+            &[Routes::Documented, Routes::Node][..]
+        } else {
+            &[Routes::Documented][..]
+        };
+        let routes = candidates
+            .iter()
+            .copied()
+            .find(|r| {
+                let spec = lookup_for(c.action, *r).expect("catalog action");
+                if spec.sync_path.is_some() {
+                    return true;
+                }
+                let fixed = spec.path.split('{').next().unwrap_or_default();
+                c.path.starts_with(fixed)
+                    && spec.path.matches('/').count() == c.path.matches('/').count()
+            })
+            .unwrap_or_else(|| panic!("{}: {} is in neither family", c.action, c.path));
+        if successor(c.action).is_some() {
+            families.insert(routes);
+        }
+        let spec = lookup_for(c.action, routes).expect("catalog action");
+        let req = build(spec, &params(c.params.clone())).unwrap_or_else(|e| {
+            panic!("{} ({routes}): {}", c.action, joined(&e));
+        });
         assert_eq!(req.method, c.method, "{}: method", c.action);
         assert_eq!(req.path, c.path, "{}: path", c.action);
         let query: Vec<(String, String)> = c
@@ -432,6 +459,62 @@ fn every_action_builds_the_documented_request() {
             );
         }
     }
+    assert_eq!(families.len(), 2, "the table has rows of both families");
+}
+
+#[test]
+fn the_two_families_differ_only_in_the_route_for_shared_parameters() {
+    for s in &SUCCESSORS {
+        let doc = lookup_for(s.action, Routes::Documented).unwrap();
+        let node = lookup_for(s.action, Routes::Node).unwrap();
+        // The required parameters, which both families have.
+        let given: Value = doc
+            .params
+            .iter()
+            .filter(|p| p.required == wts_playbook::catalog::Required::Yes)
+            .map(|p| {
+                let v = match p.name {
+                    "title" => json!("T"),
+                    _ => json!(A),
+                };
+                (p.name.to_owned(), v)
+            })
+            .collect::<serde_json::Map<_, _>>()
+            .into();
+        let mut given = given;
+        if let Some(p) = doc.params.iter().find(|p| p.field.is_some()) {
+            // A partial update needs one value.
+            given[p.name] = match p.ty {
+                wts_playbook::catalog::ParamType::One(wts_playbook::catalog::Scalar::String) => {
+                    json!("T")
+                }
+                _ => json!(A),
+            };
+        }
+        let d = build(doc, &params(given.clone())).unwrap_or_else(|e| panic!("{}", joined(&e)));
+        let n = build(node, &params(given)).unwrap_or_else(|e| panic!("{}", joined(&e)));
+        assert_eq!(
+            (d.method, &d.query, &d.body),
+            (n.method, &n.query, &n.body),
+            "{}",
+            s.action
+        );
+        assert_eq!(
+            d.path.split('/').nth(2),
+            s.path.split('/').nth(2),
+            "{}: the successor's version",
+            s.action
+        );
+        assert_ne!(d.path, n.path, "{}", s.action);
+    }
+    // A parameter of the other family is unknown to a family's spec.
+    let doc = lookup_for("panel.list_cards", Routes::Documented).unwrap();
+    let problems = build(
+        doc,
+        &params(json!({"panel_id": A, "include_archived": true})),
+    )
+    .expect_err("include_archived is a node parameter");
+    assert!(joined(&problems).contains("include_archived"));
 }
 
 #[test]
@@ -458,7 +541,7 @@ fn fields_are_derived_deduplicated_in_param_order() {
 
 #[test]
 fn explicit_fields_clear_omitted_values() {
-    // §3.4: DepartmentId named, value omitted → the department is cleared; `fields` as given.
+    // Partial updates: DepartmentId named, value omitted → the department is cleared; `fields` as given.
     let req = ok(
         "session.update",
         json!({"session_id": A, "fields": ["DepartmentId", "UserId"], "user_id": null}),
@@ -476,7 +559,7 @@ fn explicit_fields_clear_omitted_values() {
         req.body,
         Some(json!({"fields": ["Title"], "title": "T", "metadata": {"a": 1}}))
     );
-    // Derived fields include Metadata when metadata is supplied (§22.3).
+    // Derived fields include Metadata when metadata is supplied (api-notes, "Node quirks").
     let req = ok(
         "panel.update_card",
         json!({"card_id": A, "metadata": {"a": 1}}),
@@ -587,7 +670,7 @@ fn missing_and_blank_required_parameters() {
     assert_eq!(problems.len(), 1);
     assert_eq!(problems[0].param.as_deref(), Some("session_id"));
     assert_eq!(problems[0].message, "missing required parameter");
-    // §22.8: present but blank is rejected too.
+    // Unlike the node: present but blank is rejected too.
     let problems = err("contact.update", json!({"contact_id": "  ", "name": "x"}));
     assert_eq!(problems[0].param.as_deref(), Some("contact_id"));
     assert!(problems[0].message.contains("empty"));
@@ -664,7 +747,7 @@ fn never_both_bot_key_and_bot_id() {
 
 #[test]
 fn zero_and_false_are_sent() {
-    // §22.2: the node drops falsy values; the runner sends them.
+    // The node drops falsy values; the runner sends them.
     let req = ok(
         "panel.update_card",
         json!({"card_id": A, "position": 0, "archived": false, "monetary_amount": 0}),

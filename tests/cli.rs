@@ -118,6 +118,7 @@ macro_rules! invalid_fixtures {
 }
 
 invalid_fixtures!(
+    bad_routes,
     csv_bad_utf8,
     csv_dup_key,
     csv_empty,
@@ -130,6 +131,7 @@ invalid_fixtures!(
     later_step,
     missing_param,
     needs_var,
+    other_family_param,
     paginate_non_list,
     playbook_bad_utf8,
     several_problems,
@@ -1052,4 +1054,119 @@ fn actions_lists_unchanged_answers_and_verification() {
         text.contains("verified by listing the session's messages"),
         "{text}"
     );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Route families (`settings.routes`, `--routes`).
+
+const CARDS_PLAYBOOK: &str = "version: 1
+name: cards
+steps:
+  - id: cards
+    action: panel.list_cards
+    with: { panel_id: 11111111-1111-4111-8111-111111111111, page_size: 5 }
+  - id: session
+    action: session.get
+    routes: node
+    with: { session_id: 22222222-2222-4222-8222-222222222222 }
+";
+
+fn planned_paths(doc: &Value) -> Vec<(String, String)> {
+    doc["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .map(|i| {
+            (
+                i["step"].as_str().unwrap_or_default().to_owned(),
+                // Without the query string.
+                i["request"]["path"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .split('?')
+                    .next()
+                    .unwrap_or_default()
+                    .to_owned(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn the_dry_run_previews_the_chosen_route_family_and_the_report_records_it() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let pb = dir.path().join("cards.yaml");
+    std::fs::write(&pb, CARDS_PLAYBOOK).expect("write playbook");
+    let pb = pb.to_str().expect("utf-8 temp path");
+
+    // Default: documented; the step's own `routes: node` wins.
+    let (out, doc) = dry_run(pb, &[]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let doc = doc.expect("a report");
+    assert_eq!(doc["settings"]["routes"], "documented");
+    assert_eq!(
+        doc["settings"]["step_routes"],
+        serde_json::json!({"session": "node"})
+    );
+    assert_eq!(
+        planned_paths(&doc),
+        [
+            ("cards".to_owned(), "/crm/v2/panel/card".to_owned()),
+            (
+                "session".to_owned(),
+                "/chat/v1/session/22222222-2222-4222-8222-222222222222".to_owned()
+            ),
+        ]
+    );
+    assert!(
+        out.stdout.contains("GET /crm/v2/panel/card?"),
+        "{}",
+        out.stdout
+    );
+
+    // `--routes node` for the run.
+    let (out, doc) = dry_run(pb, &["--routes", "node"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let doc = doc.expect("a report");
+    assert_eq!(doc["settings"]["routes"], "node");
+    assert_eq!(doc["settings"]["step_routes"], serde_json::json!({}));
+    assert_eq!(planned_paths(&doc)[0].1, "/crm/v1/panel/card");
+    assert!(
+        out.stdout.contains("GET /crm/v1/panel/card?"),
+        "{}",
+        out.stdout
+    );
+
+    // A bad value on the command line is a usage error.
+    assert_eq!(run(&["run", pb, "--dry-run", "--routes", "v2"]).code, 2);
+}
+
+#[test]
+fn validate_takes_the_route_family_from_the_command_line() {
+    let path = format!("{INVALID}/other_family_param.yaml");
+    let node = run(&["validate", "--routes", "node", &path]);
+    assert_eq!(node.code, 2);
+    // Under `--routes node` the first step's `include_archived` is fine; the second step
+    // pins `routes: node` itself, so its `status` is still refused.
+    assert!(!node.stderr.contains("include_archived"), "{}", node.stderr);
+    assert!(node
+        .stderr
+        .contains("parameter `status` exists only with `routes: documented`"));
+    assert!(node.stderr.contains("1 problem found"));
+}
+
+#[test]
+fn actions_shows_both_route_families() {
+    let out = run(&["actions", "panel.update_card"]);
+    assert_eq!(out.code, 0);
+    assert!(out
+        .stdout
+        .contains("route:      PUT /crm/v3/panel/card/{card_id}  (routes: documented)"));
+    assert!(out
+        .stdout
+        .contains("node route: PUT /crm/v1/panel/card/{card_id}  (routes: node)"));
+    assert!(out.stdout.contains("[routes: node only]"));
+    assert!(out.stdout.contains("[routes: documented only]"));
+    let out = run(&["actions"]);
+    assert!(out.stdout.contains("/chat/v2/session *"), "{}", out.stdout);
 }

@@ -380,6 +380,24 @@ steps:
             .unwrap();
         assert_eq!(s["status"], "COMPLETED", "{id}");
     }
+    // A retried complete that met a 4xx was checked with a read of the documented route
+    // family (the default): `GET /chat/v2/session/{id}`, never the legacy v1 read.
+    let reads: Vec<String> = sandbox
+        .journal()
+        .into_iter()
+        .filter(|(m, p, _)| {
+            m == "GET"
+                && p.starts_with("/chat/v")
+                && p.contains("/session/")
+                && !p.ends_with("/message") // verification reads of sends
+        })
+        .map(|(_, p, _)| p)
+        .collect();
+    assert!(!reads.is_empty(), "some retried completes were checked");
+    assert!(
+        reads.iter().all(|p| p.starts_with("/chat/v2/session/")),
+        "{reads:?}"
+    );
 }
 
 #[test]
@@ -759,7 +777,7 @@ fn two_step_job_interrupted_and_resumed_in_a_chain_tells_and_closes_each_once() 
         ),
         (
             "ctrl-c, kill, ctrl-c",
-            [(1200, Stop::CtrlC), (150, Stop::Kill), (2500, Stop::CtrlC)],
+            [(1200, Stop::CtrlC), (150, Stop::Kill), (1500, Stop::CtrlC)],
         ),
     ] {
         let sandbox = SandboxProcess::start(&["--latency-ms", "2", "--jitter-ms", "2"]);

@@ -136,18 +136,6 @@ async fn session_routes_change_state() {
         .await;
     assert_eq!(st, StatusCode::BAD_REQUEST);
     assert_envelope(&err, 400, "ERROR_SESSION_ALREADY_COMPLETED");
-    // The sandbox's documented choice (the API's answer is unconfirmed): a message into a
-    // COMPLETED session is accepted and stored; the session stays COMPLETED.
-    let sent = c
-        .ok(
-            Method::POST,
-            &format!("/chat/v1/session/{NEW_SESSION}/message"),
-            json!({"text": "after the close"}),
-        )
-        .await;
-    assert_eq!(sent["status"], "PROCESSING");
-    assert_eq!(sb.session(NEW_SESSION).unwrap().status, "COMPLETED");
-
     // change_status; UNDEFINED rejected.
     let path = format!("/chat/v1/session/{NEW_SESSION}/status");
     let v = c
@@ -277,6 +265,29 @@ async fn session_routes_change_state() {
     assert_eq!(sum.sessions_transferred, 2);
     assert_eq!(sum.sessions_assigned, 1);
     sb.shutdown().await;
+}
+
+/// The sandbox's documented choice (the API's answer is unconfirmed): a message into a
+/// COMPLETED session is accepted and stored; the session stays COMPLETED.
+#[tokio::test]
+async fn a_message_into_a_completed_session_is_accepted() {
+    let (sb, c) = start(SandboxConfig::default()).await;
+    let closed = "33333333-3333-4333-8333-000000000001";
+    c.ok(
+        Method::PUT,
+        &format!("/chat/v1/session/{closed}/complete"),
+        json!({}),
+    )
+    .await;
+    let sent = c
+        .ok(
+            Method::POST,
+            &format!("/chat/v1/session/{closed}/message"),
+            json!({"text": "after the close"}),
+        )
+        .await;
+    assert_eq!(sent["status"], "PROCESSING");
+    assert_eq!(sb.session(closed).unwrap().status, "COMPLETED");
 }
 
 #[tokio::test]
@@ -1798,4 +1809,103 @@ async fn file_upload_refuses_bad_starts_and_unknown_temp_ids() {
         .as_array()
         .unwrap()
         .is_empty());
+}
+
+/// Both route families over one state: what one family writes the other reads, each answers in
+/// its own shape, honours only its own filters, and refuses with the same error envelope.
+#[tokio::test]
+async fn both_route_families_share_the_state_and_the_envelopes() {
+    let (sb, c) = start(SandboxConfig::default()).await;
+    let lookups = sb.state().lookups;
+    let panel = &lookups.panels[0];
+    let (pid, step) = (panel.id.clone(), panel.steps[0].id.clone());
+
+    // A card created through v1, archived through v1, read through v2 (and back).
+    let card = c
+        .ok(
+            Method::POST,
+            "/crm/v1/panel/card",
+            json!({"stepId": step, "title": "Shared"}),
+        )
+        .await;
+    let cid = card["id"].as_str().unwrap().to_owned();
+    c.ok(
+        Method::PUT,
+        &format!("/crm/v1/panel/card/{cid}"),
+        json!({"fields": ["Archived"], "archived": true}),
+    )
+    .await;
+    let v2 = c.get(&format!("/crm/v2/panel/card/{cid}")).await;
+    assert_eq!(
+        (v2["status"].as_str(), v2.get("archived")),
+        (Some("ARCHIVED"), None)
+    );
+    assert!(v2.get("lostReason").is_some());
+    let v1 = c.get(&format!("/crm/v1/panel/card/{cid}")).await;
+    assert_eq!(
+        (v1["archived"].as_bool(), v1.get("status")),
+        (Some(true), None)
+    );
+
+    // Each card list honours its own family's filter and ignores the other's.
+    let has = |page: &Value| {
+        page["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|i| i["id"] == cid.as_str())
+    };
+    let q = format!("PanelId={pid}");
+    assert!(has(&c
+        .get(&format!("/crm/v1/panel/card?{q}&IncludeArchived=true"))
+        .await));
+    assert!(!has(&c
+        .get(&format!("/crm/v1/panel/card?{q}&Statuses=ARCHIVED"))
+        .await));
+    assert!(has(&c
+        .get(&format!("/crm/v2/panel/card?{q}&Statuses=ARCHIVED"))
+        .await));
+    assert!(!has(&c
+        .get(&format!("/crm/v2/panel/card?{q}&IncludeArchived=true"))
+        .await));
+
+    // Sessions: `type` and the `Type` filter are v2's.
+    let s = &sb.state().sessions[0];
+    let v1 = c.get(&format!("/chat/v1/session/{}", s.id)).await;
+    let v2 = c.get(&format!("/chat/v2/session/{}", s.id)).await;
+    assert!(v1.get("type").is_none());
+    assert_eq!(v2["type"], "INDIVIDUAL");
+    assert_eq!(v1["status"], v2["status"]);
+    let groups_v2 = c.get("/chat/v2/session?Type=GROUP&PageSize=100").await;
+    let all_v1 = c.get("/chat/v1/session?Type=GROUP&PageSize=100").await;
+    assert_eq!(groups_v2["totalItems"], 0, "the seed has no group sessions");
+    assert!(
+        all_v1["totalItems"].as_u64().unwrap() > 0,
+        "v1 ignores Type"
+    );
+    for key in [
+        "pageNumber",
+        "pageSize",
+        "items",
+        "totalItems",
+        "totalPages",
+        "hasMorePages",
+    ] {
+        assert!(
+            groups_v2.get(key).is_some() && all_v1.get(key).is_some(),
+            "{key}"
+        );
+    }
+
+    // The same error, in the same envelope, from either family.
+    let (s1, e1) = c
+        .send(Method::GET, "/crm/v1/panel/card/not-an-id", None)
+        .await;
+    let (s2, e2) = c
+        .send(Method::GET, "/crm/v2/panel/card/not-an-id", None)
+        .await;
+    assert_eq!((s1, s2), (StatusCode::BAD_REQUEST, StatusCode::BAD_REQUEST));
+    assert_eq!((&e1["key"], &e1["text"]), (&e2["key"], &e2["text"]));
+    assert!(e1["id"]["shortValue"].is_string() && e2["id"]["shortValue"].is_string());
+    sb.shutdown().await;
 }

@@ -1,15 +1,18 @@
-//! The catalog itself: the 39 actions of `docs/wts-api.md` §2–§9 as static [`ActionSpec`]
-//! values, plus the raw `http` pseudo-action.
+//! The catalog itself: the 39 actions of the WTS Chat API as static [`ActionSpec`] values,
+//! plus the raw `http` pseudo-action (`docs/api-notes.md` explains the conventions).
 //!
-//! In: nothing (pure data). Out: [`actions`] (the 39, in §2 order), [`lookup`] (any name,
+//! In: nothing (pure data). Out: [`actions`] (the 39, grouped by resource), [`lookup`] (any name,
 //! `http` included) and [`names`] (for "did you mean" hints).
 //!
-//! Each parameter row of the reference's tables is one [`ParamSpec`], the shared sets L (§3.1),
-//! Q (§3.2) and F (§3.3) expanded per action at the place the table names them. Routes are the
-//! node's routes (§13), not the documented successors; *API* and *successor* rows are offered as
-//! optional extensions, as the reference says.
+//! Each parameter is one [`ParamSpec`]; the shared sets L (list and paging parameters), Q
+//! (quick-send parameters) and F (file input) are expanded per action where they apply. `path`
+//! is the route the n8n node calls; for ten actions the documented successor lives in
+//! `routes.rs`, and a parameter only one family has is marked `node_only` / `documented_only`
+//! (api-notes, "Two route families"). *API* rows are documented fields the node does not expose.
 
-use super::model::{ActionSpec, Location, Method, ParamSpec, ParamType, Required, Rule, Scalar};
+use super::model::{
+    ActionSpec, Location, Method, ParamSpec, ParamType, Required, Routes, Rule, Scalar,
+};
 
 // ---------------------------------------------------------------------------------------------
 // Small constructors so that the tables below read like the reference's tables.
@@ -60,6 +63,7 @@ const fn p(
         location,
         field: None,
         doc,
+        only: None,
     }
 }
 
@@ -69,9 +73,19 @@ impl ParamSpec {
         self.default = Some(default);
         self
     }
-    /// The `fields` entry this parameter implies in a partial update (§3.4).
+    /// The `fields` entry this parameter implies in a partial update (api-notes, "Partial updates").
     const fn field(mut self, field: &'static str) -> Self {
         self.field = Some(field);
+        self
+    }
+    /// The parameter exists only on the node's legacy route.
+    const fn node_only(mut self) -> Self {
+        self.only = Some(Routes::Node);
+        self
+    }
+    /// The parameter exists only on the documented successor route.
+    const fn documented_only(mut self) -> Self {
+        self.only = Some(Routes::Documented);
         self
     }
 }
@@ -138,7 +152,7 @@ const CONTACT_FIELDS: &[&str] = &[
 ];
 const UPSERT_TAG_OPERATION_UPPER: &[&str] = &["INSERTIFNOTEXISTS", "DELETEIFEXISTS", "REPLACEALL"];
 const TAG_OPERATION: &[&str] = &["InsertIfNotExists", "DeleteIfExists", "ReplaceAll"];
-/// Upload file types (wts-api.md §3.3, §18).
+/// Upload file types (`Type` of the upload, api-notes "Files").
 pub const FILE_TYPE: &[&str] = &[
     "UNDEFINED",
     "PDF",
@@ -149,7 +163,7 @@ pub const FILE_TYPE: &[&str] = &[
     "VIDEO",
     "DOCUMENT",
 ];
-/// Target statuses: the API enum without `UNDEFINED`, which is not a valid target (§6.1, §20).
+/// Target statuses: the API enum without `UNDEFINED`, which is not a valid target for a status change.
 const SESSION_TARGET_STATUS: &[&str] =
     &["STARTED", "PENDING", "IN_PROGRESS", "COMPLETED", "HIDDEN"];
 const SESSION_STATUS_FILTER: &[&str] = &[
@@ -196,7 +210,7 @@ const DUPLICATE_FIELDS: &[&str] = &[
     "Undefined",
 ];
 const CARD_STATUS: &[&str] = &["OPEN", "WON", "LOST", "ARCHIVED"];
-/// §7.7: the successor adds `LostReason`; it is accepted here as the successor's extension.
+/// Card details; `LostReason` exists on the documented (v2) routes only.
 const CARD_DETAILS: &[&str] = &[
     "Contacts",
     "CustomFields",
@@ -230,9 +244,9 @@ const SEQUENCE_CONTACT_DETAILS: &[&str] = &["ContactDetails"];
 const HTTP_METHODS: &[&str] = &["GET", "POST", "PUT", "DELETE", "PATCH"];
 
 // ---------------------------------------------------------------------------------------------
-// Shared parameter sets (§3).
+// Shared parameter sets.
 
-/// L (§3.1): list parameters.
+/// L: list parameters (paging and creation/update time filters, api-notes "Pages").
 const L: &[ParamSpec] = &[
     p(
         "page_number",
@@ -296,7 +310,7 @@ const L: &[ParamSpec] = &[
     ),
 ];
 
-/// Q (§3.2): quick-send parameters of the `message.send_*` actions.
+/// Q: quick-send parameters of the `message.send_*` actions.
 const Q: &[ParamSpec] = &[
     p(
         "to",
@@ -398,12 +412,12 @@ const Q: &[ParamSpec] = &[
         BOOL,
         NO,
         ROUTE,
-        "true: use the synchronous send route (§17).",
+        "true: use the synchronous send route (it waits for the provider, up to 25 s).",
     )
     .dflt("false"),
 ];
 
-/// The runner-consumed half of F (§3.3).
+/// The runner-consumed half of F (file input: `file_base64` is uploaded first).
 const F_RUNNER: &[ParamSpec] = &[
     p(
         "file_base64",
@@ -437,7 +451,7 @@ const F_RUNNER: &[ParamSpec] = &[
     .dflt("UNDEFINED"),
 ];
 
-/// F (§3.3) for the quick sends: the file goes under `/body`.
+/// F (file input) for the quick sends: the file goes under `/body`.
 const F_QUICK: &[ParamSpec] = params![
     &[
         p(
@@ -452,13 +466,13 @@ const F_QUICK: &[ParamSpec] = params![
             UUID,
             COND,
             b("/body/fileId"),
-            "Id of an uploaded file (§18)."
+            "Id of an uploaded file."
         ),
     ],
     F_RUNNER,
 ];
 
-/// F (§3.3) for the in-session sends: the body is flat.
+/// F (file input) for the in-session sends: the body is flat.
 const F_SESSION: &[ParamSpec] = params![
     &[
         p(
@@ -473,7 +487,7 @@ const F_SESSION: &[ParamSpec] = params![
             UUID,
             COND,
             b("/fileId"),
-            "Id of an uploaded file (§18)."
+            "Id of an uploaded file."
         ),
     ],
     F_RUNNER,
@@ -494,7 +508,7 @@ const INCLUDE_CONTACT_DETAILS: ParamSpec = p(
 );
 
 // ---------------------------------------------------------------------------------------------
-// §4 Contact.
+// Contacts (service core).
 
 const CONTACT_CREATE: ActionSpec = ActionSpec {
     name: "contact.create",
@@ -808,7 +822,7 @@ const CONTACT_UPDATE: ActionSpec = ActionSpec {
 };
 
 // ---------------------------------------------------------------------------------------------
-// §5 Message.
+// Messages (service chat).
 
 const MESSAGE_LIST: ActionSpec = ActionSpec {
     name: "message.list",
@@ -923,7 +937,7 @@ const MESSAGE_SEND_TEXT: ActionSpec = ActionSpec {
 };
 
 // ---------------------------------------------------------------------------------------------
-// §6 Session.
+// Sessions (service chat).
 
 const SESSION_ID: ParamSpec = p("session_id", UUID, YES, PATH, "Session id.");
 const STOP_BOT_OPTION: ParamSpec = p(
@@ -946,7 +960,7 @@ const SESSION_SYNC: ParamSpec = p(
     BOOL,
     NO,
     ROUTE,
-    "true: use the synchronous send route (§17).",
+    "true: use the synchronous send route (it waits for the provider, up to 25 s).",
 )
 .dflt("false");
 const SESSION_DETAILS_PARAM: ParamSpec = p(
@@ -1086,27 +1100,16 @@ const SESSION_LIST: ActionSpec = ActionSpec {
                 q("LastInteractionAt.Before"),
                 "Last interaction at or before (UTC)."
             ),
-            p(
-                "tags_name",
-                STRS,
-                NO,
-                q("TagsName"),
-                "successor: tag names filter."
-            ),
+            p("tags_name", STRS, NO, q("TagsName"), "Tag names filter.").documented_only(),
             p(
                 "metadata",
                 MAP,
                 NO,
                 q("Metadata"),
-                "successor: metadata filter, sent as compact JSON (encoding UNCONFIRMED)."
-            ),
-            p(
-                "type",
-                one_of(SESSION_TYPE),
-                NO,
-                q("Type"),
-                "successor: session type."
-            ),
+                "Metadata filter, sent as compact JSON (encoding UNCONFIRMED)."
+            )
+            .documented_only(),
+            p("type", one_of(SESSION_TYPE), NO, q("Type"), "Session type.").documented_only(),
         ],
         L,
     ],
@@ -1343,7 +1346,7 @@ const SESSION_UPDATE: ActionSpec = ActionSpec {
 };
 
 // ---------------------------------------------------------------------------------------------
-// §7 Panel.
+// Panels and cards (service crm).
 
 const CARD_ID: ParamSpec = p("card_id", UUID, YES, PATH, "Card id.");
 const CARD_DETAILS_PARAM: ParamSpec = p(
@@ -1597,16 +1600,18 @@ const PANEL_LIST_CARDS: ActionSpec = ActionSpec {
                 BOOL,
                 NO,
                 q("IncludeArchived"),
-                "Include archived cards (v1 route only)."
+                "Include archived cards."
             )
-            .dflt("false"),
+            .dflt("false")
+            .node_only(),
             p(
                 "statuses",
                 list_of(CARD_STATUS),
                 NO,
                 q("Statuses"),
-                "successor: card status filter."
-            ),
+                "Card status filter."
+            )
+            .documented_only(),
             CARD_DETAILS_PARAM,
         ],
         L,
@@ -1627,20 +1632,15 @@ const PANEL_LIST: ActionSpec = ActionSpec {
     params: params![
         &[
             p("title", STR, NO, q("Title"), "Title filter."),
-            p(
-                "type",
-                one_of(PANEL_TYPE),
-                NO,
-                q("Type"),
-                "successor: panel type."
-            ),
+            p("type", one_of(PANEL_TYPE), NO, q("Type"), "Panel type.").documented_only(),
             p(
                 "include_details",
                 list_of(PANELS_DETAILS),
                 NO,
                 q("IncludeDetails"),
-                "successor: extra details."
-            ),
+                "Extra details."
+            )
+            .documented_only(),
         ],
         L,
     ],
@@ -1701,7 +1701,7 @@ const PANEL_UPDATE_CARD: ActionSpec = ActionSpec {
             list_of(CARD_FIELDS),
             COND,
             b("/fields"),
-            "Attributes to change; derived when omitted (Status: v3).",
+            "Attributes to change; derived when omitted (Status: documented routes).",
         )
         .dflt("derived"),
         p(
@@ -1768,9 +1768,10 @@ const PANEL_UPDATE_CARD: ActionSpec = ActionSpec {
             BOOL,
             NO,
             b("/archived"),
-            "Archive (true) or un-archive (false); v1/v2 only.",
+            "Archive (true) or un-archive (false); documented routes: status ARCHIVED.",
         )
-        .field("Archived"),
+        .field("Archived")
+        .node_only(),
         p(
             "custom_fields",
             MAP,
@@ -1785,38 +1786,42 @@ const PANEL_UPDATE_CARD: ActionSpec = ActionSpec {
             one_of(CARD_STATUS),
             NO,
             b("/status"),
-            "successor (v3): card status.",
+            "Card status (ARCHIVED archives).",
         )
-        .field("Status"),
+        .field("Status")
+        .documented_only(),
         p(
             "lost_reason_id",
             UUID,
             NO,
             b("/lostReasonId"),
-            "successor (v3): lost reason; field UNCONFIRMED, list it in `fields`.",
-        ),
+            "Lost reason; field UNCONFIRMED, list it in `fields`.",
+        )
+        .documented_only(),
         p(
             "tag_names",
             STRS,
             NO,
             b("/tagNames"),
-            "successor (v3): tag names; ignored when tag_ids is set.",
+            "Tag names; ignored when tag_ids is set.",
         )
-        .field("TagIds"),
+        .field("TagIds")
+        .documented_only(),
         p(
             "upsert_tag_operation",
             one_of(TAG_OPERATION),
             NO,
             b("/options/upsertTagOperation"),
-            "successor (v3): tag handling.",
+            "Tag handling.",
         )
-        .dflt("ReplaceAll"),
+        .dflt("ReplaceAll")
+        .documented_only(),
     ],
     rules: &[],
 };
 
 // ---------------------------------------------------------------------------------------------
-// §8 Chatbot.
+// Chatbot (service chat).
 
 const CHATBOT_SEND: ActionSpec = ActionSpec {
     name: "chatbot.send",
@@ -1935,7 +1940,7 @@ const CHATBOT_SEND: ActionSpec = ActionSpec {
 };
 
 // ---------------------------------------------------------------------------------------------
-// §9 Sequence.
+// Sequences (service chat).
 
 const SEQUENCE_ID: ParamSpec = p("sequence_id", UUID, YES, PATH, "Sequence id.");
 const ONE_CONTACT: &[ParamSpec] = &[
@@ -2049,34 +2054,17 @@ const SEQUENCE_LIST_CONTACTS: ActionSpec = ActionSpec {
     params: params![
         &[
             SEQUENCE_ID,
-            p(
-                "name",
-                STR,
-                NO,
-                q("Name"),
-                "successor: contact name filter."
-            ),
-            p(
-                "contact_id",
-                UUID,
-                NO,
-                q("ContactId"),
-                "successor: contact filter."
-            ),
-            p(
-                "phone_number",
-                STR,
-                NO,
-                q("PhoneNumber"),
-                "successor: phone filter."
-            ),
+            p("name", STR, NO, q("Name"), "Contact name filter.").documented_only(),
+            p("contact_id", UUID, NO, q("ContactId"), "Contact filter.").documented_only(),
+            p("phone_number", STR, NO, q("PhoneNumber"), "Phone filter.").documented_only(),
             p(
                 "include_details",
                 list_of(SEQUENCE_CONTACT_DETAILS),
                 NO,
                 q("IncludeDetails"),
-                "successor: extra details."
-            ),
+                "Extra details."
+            )
+            .documented_only(),
         ],
         L,
     ],
@@ -2112,7 +2100,7 @@ const SEQUENCE_REMOVE_CONTACTS: ActionSpec = ActionSpec {
 };
 
 // ---------------------------------------------------------------------------------------------
-// The raw `http` action (playbook.md §3).
+// The raw `http` action (README, "What it does").
 
 /// The pseudo-action for routes outside the catalog. Its parameters are placed by
 /// `request::build` itself: `method` and `path` select the route, `query` (pointer-free
@@ -2202,12 +2190,13 @@ static ACTIONS: [ActionSpec; 39] = [
     SEQUENCE_REMOVE_CONTACTS,
 ];
 
-/// The 39 catalog actions, in the order of wts-api.md §2 (without `http`).
+/// The 39 catalog actions, grouped by resource (without `http`).
 pub fn actions() -> &'static [ActionSpec] {
     &ACTIONS
 }
 
-/// Finds an action by name; `http` included.
+/// Finds an action by name; `http` included. This is the raw table: the node's route and the
+/// parameters of both route families; `routes::lookup_for` gives an action as one family sees it.
 pub fn lookup(name: &str) -> Option<&'static ActionSpec> {
     if name == HTTP.name {
         return Some(&HTTP);

@@ -6,8 +6,9 @@
 use std::fmt::Write as _;
 
 use super::data::{actions, HTTP};
-use super::model::{ActionSpec, Location, Required, Rule};
+use super::model::{ActionSpec, Location, Required, Routes, Rule};
 use super::request::render_type;
+use super::routes::{route_of, successor};
 
 /// Left-aligns `rows` in columns separated by two spaces; the last column is not padded.
 fn columns(rows: &[Vec<String>]) -> String {
@@ -47,20 +48,24 @@ fn yes_no(b: bool) -> &'static str {
     }
 }
 
-/// One line per action (the 39, then `http`): name, method, route, retry-safe, summary.
+/// One line per action (the 39, then `http`): name, method, route (the documented one; `*`
+/// marks the ten whose node route differs), retry-safe, summary.
 pub fn list_table() -> String {
     let mut rows = vec![vec![
         "ACTION".to_owned(),
         "METHOD".to_owned(),
-        "ROUTE".to_owned(),
+        // `*`: with `routes: node` the action calls the n8n node's legacy route instead.
+        "ROUTE (*: node route differs)".to_owned(),
         "RETRY-SAFE".to_owned(),
         "SUMMARY".to_owned(),
     ]];
     for a in actions() {
+        let (method, path) = route_of(a, Routes::Documented);
+        let mark = if path == a.path { "" } else { " *" };
         rows.push(vec![
             a.name.to_owned(),
-            a.method.to_string(),
-            a.path.to_owned(),
+            method.to_string(),
+            format!("{path}{mark}"),
             yes_no(a.idempotent).to_owned(),
             a.summary.to_owned(),
         ]);
@@ -106,7 +111,25 @@ pub fn describe(action: &ActionSpec) -> String {
         let _ = writeln!(out, "  route:      given by `method` and `path`");
         let _ = writeln!(out, "  retry-safe: GET, PUT, DELETE yes; POST, PATCH no");
     } else {
-        let _ = writeln!(out, "  route:      {} {}", action.method, action.path);
+        match successor(action.name) {
+            Some(s) => {
+                let (method, path) = route_of(action, Routes::Documented);
+                let _ = writeln!(out, "  route:      {method} {path}  (routes: documented)");
+                let _ = writeln!(
+                    out,
+                    "  node route: {} {}  (routes: node)",
+                    action.method, action.path
+                );
+                let _ = writeln!(out, "  documented: {}", s.differences);
+            }
+            None => {
+                let _ = writeln!(
+                    out,
+                    "  route:      {} {}  (both route families)",
+                    action.method, action.path
+                );
+            }
+        }
         if let Some(sp) = action.sync_path {
             let _ = writeln!(out, "  sync route: {} {sp}  (sync: true)", action.method);
         }
@@ -151,7 +174,10 @@ pub fn describe(action: &ActionSpec) -> String {
             p.default.unwrap_or("–").to_owned(),
             maps_to(p.location),
             p.field.unwrap_or("").to_owned(),
-            p.doc.to_owned(),
+            match p.only {
+                Some(routes) => format!("[routes: {routes} only] {}", p.doc),
+                None => p.doc.to_owned(),
+            },
         ]);
     }
     if action.fields_pointer.is_none() {
@@ -174,6 +200,9 @@ mod tests {
         let t = list_table();
         let lines: Vec<&str> = t.lines().collect();
         assert_eq!(lines.len(), 1 + 39 + 1);
+        assert!(lines
+            .iter()
+            .any(|l| l.starts_with("panel.list_cards ") && l.contains("/crm/v2/panel/card *")));
         let col = lines[0].find("ROUTE").unwrap();
         let line = lines
             .iter()
@@ -187,6 +216,11 @@ mod tests {
     fn describe_shows_route_and_param_mapping() {
         let d = describe(lookup("session.complete").unwrap());
         assert!(d.contains("route:      PUT /chat/v1/session/{session_id}/complete"));
+        let lc = describe(lookup("panel.list_cards").unwrap());
+        assert!(lc.contains("route:      GET /crm/v2/panel/card  (routes: documented)"));
+        assert!(lc.contains("node route: GET /crm/v1/panel/card  (routes: node)"));
+        assert!(lc.contains("[routes: node only] Include archived cards."));
+        assert!(lc.contains("[routes: documented only] Card status filter."));
         assert!(d.contains("retry-safe: yes"));
         assert!(d.contains("body /reactivateOnNewMessage"));
         let d = describe(lookup("contact.list").unwrap());

@@ -1,5 +1,6 @@
-//! The action catalog: the 39 WTS Chat operations of `docs/wts-api.md` plus the raw `http`
-//! action, as data, and the function that turns parameter values into a request.
+//! The action catalog: the 39 WTS Chat operations (`docs/api-notes.md`) plus the raw `http`
+//! action, as data, the two route families (`routes`), and the function that turns parameter
+//! values into a request.
 //!
 //! ```
 //! use indexmap::IndexMap;
@@ -25,9 +26,11 @@ mod describe;
 mod model;
 mod outcomes;
 mod request;
+mod routes;
 
 pub use data::{actions, lookup, names, FILE_TYPE, HTTP};
 pub use describe::{describe, list_table};
 pub use model::*;
 pub use outcomes::{outcomes, Answer, Outcomes, Recovery, Verify};
 pub use request::{build, check_names, convert, file_id_pointer, is_idempotent, ParamProblem};
+pub use routes::{has_param, lookup_for, resolve, route_of, successor, Successor, SUCCESSORS};

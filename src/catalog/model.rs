@@ -49,7 +49,58 @@ impl std::fmt::Display for Method {
     }
 }
 
-/// A scalar parameter type (wts-api.md §1 "Types").
+/// Which family of routes the actions call (`settings.routes`, `--routes`).
+///
+/// Ten actions have two routes: the legacy v1 route the n8n node calls, and the successor the
+/// vendor's published API descriptions define (`docs/api-notes.md`, "Two route families").
+/// The other 29 call the same route either way.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    Default,
+    PartialEq,
+    Eq,
+    Hash,
+    Serialize,
+    serde::Deserialize,
+    schemars::JsonSchema,
+    clap::ValueEnum,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum Routes {
+    /// The routes of the published descriptions (v2/v3 successors); the default.
+    #[default]
+    Documented,
+    /// The routes the n8n node calls (legacy v1 for ten actions), for parity with the node.
+    Node,
+}
+
+impl Routes {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Routes::Documented => "documented",
+            Routes::Node => "node",
+        }
+    }
+
+    /// The other family.
+    #[must_use]
+    pub fn other(self) -> Routes {
+        match self {
+            Routes::Documented => Routes::Node,
+            Routes::Node => Routes::Documented,
+        }
+    }
+}
+
+impl std::fmt::Display for Routes {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A scalar parameter type (api-notes, "Parameters").
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Scalar {
     String,
@@ -108,9 +159,11 @@ pub struct ParamSpec {
     /// What the server does when the parameter is absent (documentation only: never sent).
     pub default: Option<&'static str>,
     pub location: Location,
-    /// For partial updates (§3.4): the `fields` entry this parameter implies.
+    /// For partial updates (api-notes, "Partial updates"): the `fields` entry this parameter implies.
     pub field: Option<&'static str>,
     pub doc: &'static str,
+    /// The route family this parameter exists in; `None`: both.
+    pub only: Option<Routes>,
 }
 
 /// A cross-parameter rule (conditional requirements).
@@ -143,7 +196,7 @@ pub struct ActionSpec {
     pub idempotent: bool,
     /// A list action returning the page envelope (usable with `paginate`).
     pub paginated: bool,
-    /// Partial update using the `fields` mechanism (§3.4); the pointer of the `fields` array.
+    /// Partial update using the `fields` mechanism (api-notes, "Partial updates"); the pointer of the `fields` array.
     pub fields_pointer: Option<&'static str>,
     pub params: &'static [ParamSpec],
     pub rules: &'static [Rule],

@@ -5,14 +5,14 @@
 //! pairs, JSON body) or every [`ParamProblem`] found, never just the first.
 //!
 //! Stages, in order: [`check_names`] (unknown, missing, cross-parameter rules decided by
-//! presence), [`convert`] (typed conversion of each value, playbook.md §3), value checks from the
+//! presence), [`convert`] (typed conversion of each value, the README's "How a run behaves"), value checks from the
 //! reference's tables (ranges, lengths, forms), then placement (path, query, body pointers,
 //! derived values).
 //!
 //! Decisions worth knowing:
 //! * A value that is `null` or a blank string counts as **absent**, for every parameter: it is
 //!   not sent, and a required parameter given that way is reported missing. Never is `null` or
-//!   `""` sent (wts-api.md §1 "Omission"); `null` *inside* a map is passed through.
+//!   `""` sent (api-notes, "Parameters": omission); `null` *inside* a map is passed through.
 //! * An empty list is present (`tag_ids: []` with `fields: [Tags]` is a meaningful update), but
 //!   the "at least one of these lists" rules want a non-empty list.
 //! * UUIDs: surrounding whitespace is trimmed, any case is accepted, only the hyphenated
@@ -20,7 +20,7 @@
 //!   sent lower-case.
 //! * Datetimes must carry an offset (`Z` or `±hh:mm`) and are sent normalised to UTC `Z`.
 //! * Runner parameters (`file_base64`, `file_name`, `file_mime_type`, `file_type`) are validated
-//!   like the others but never placed in the request: the executor uploads the file (§18) and
+//!   like the others but never placed in the request: the executor uploads the file (api-notes "Files") and
 //!   puts the resulting id at [`file_id_pointer`] (a dry run puts a `<upload of NAME>`
 //!   placeholder there; see `execute::upload`).
 //! * POST/PUT/PATCH actions that take a body always send one (`{}` when no body value is
@@ -214,7 +214,7 @@ fn check(action: &ActionSpec, all: &[&str], present: &[&str]) -> Vec<ParamProble
     problems
 }
 
-/// Converts one value to the parameter's catalog type (playbook.md §3). `null` converts to
+/// Converts one value to the parameter's catalog type (a CSV string `"true"` becomes a bool, `"3"` an int). `null` converts to
 /// `null`, meaning "omit". The error is the message, with the hint appended in parentheses.
 pub fn convert(param: &ParamSpec, value: &Value) -> Result<Value, String> {
     convert_detailed(param, value).map_err(|(m, h)| match h {
@@ -618,7 +618,7 @@ pub fn build(
 }
 
 /// Values the runner supplies when the parameter is omitted: the `fields` of a partial update
-/// (§3.4) and the `type` of `session.transfer` (§6.8).
+/// (api-notes "Partial updates") and the `type` of `session.transfer`.
 fn derived_value(
     action: &ActionSpec,
     spec: &ParamSpec,
@@ -842,7 +842,7 @@ pub fn is_idempotent(action: &ActionSpec, params: &IndexMap<String, Value>) -> b
     }
 }
 
-/// Where the executor puts the `fileId` it gets from uploading `file_base64` (§18): the body
+/// Where the executor puts the `fileId` it gets from uploading `file_base64` (api-notes "Files"): the body
 /// pointer of the action's `file_id` parameter, if the action takes a file.
 pub fn file_id_pointer(action: &ActionSpec) -> Option<&'static str> {
     match action.param("file_id")?.location {

@@ -3,7 +3,7 @@
 //!
 //! In: a base URL, the token (a [`Secret`]), a timeout, and `HttpRequest`s from the planner.
 //! Out: [`ApiResponse`] (status, JSON body, `Retry-After`) or [`TransportError`]; for non-2xx
-//! answers, [`ApiError::from_response`] decodes the error body leniently (wts-api.md §15).
+//! answers, [`ApiError::from_response`] decodes the error body leniently (api-notes "Errors").
 //!
 //! What holds:
 //! * Every request carries `Authorization: Bearer <token>` (marked sensitive, so it never shows in
@@ -16,7 +16,7 @@
 //!   path and query), never headers; tests assert that no error text contains the token.
 //! * `HTTP(S)_PROXY` is honoured, except for a loopback base URL (the sandbox, tests).
 //! * [`Client::put_upload`] is the one exception to the headers above: the `PUT` of a file's
-//!   bytes to the pre-signed, absolute upload URL of wts-api.md §18 goes through a second pool
+//!   bytes to the pre-signed, absolute upload URL (api-notes "Files") goes through a second pool
 //!   that carries **no** `Authorization` header (the token must not reach the storage host).
 //! * A request path must start with `/`, so a path can never change the host
 //!   (`https://api.wts.chat` + `evil.com/x`).
@@ -462,7 +462,7 @@ impl Client {
         read_answer(builder, self.max_body).await
     }
 
-    /// `PUT` `bytes` to an absolute pre-signed upload `url` (wts-api.md §18, step 2) with
+    /// `PUT` `bytes` to an absolute pre-signed upload `url` (api-notes "Files", step 2) with
     /// `Content-Type: content_type` and **no** `Authorization` header. Once, no retry here.
     pub async fn put_upload(
         &self,
@@ -487,7 +487,7 @@ impl Client {
         read_answer(builder, self.max_body).await
     }
 
-    /// One cheap authenticated call (`GET /core/v1/tag`, wts-api.md §11) to check the token
+    /// One cheap authenticated call (`GET /core/v1/tag`, api-notes "Requests") to check the token
     /// before a run. The caller should acquire from the run's rate limiter first: it counts.
     pub async fn check_token(&self) -> Result<(), CheckError> {
         let req = HttpRequest {

@@ -1,5 +1,5 @@
 //! The run-wide rate limiter: every request of a run acquires from one [`RateLimiter`] before it
-//! is sent, so the whole run stays under the account's limits (wts-api.md §16).
+//! is sent, so the whole run stays under the account's limits (api-notes "Rate limits").
 //!
 //! In: a [`RateSpec`] parsed from `rate_limit:` / `--rate-limit` (`api`, `off`, or windows such
 //! as `2/s` or `50/10s,900/5m`), and `pause_until` calls when a 429 is seen.

@@ -1,5 +1,5 @@
-//! Retry policy and the classification of one attempt's result (playbook.md §4.4, wts-api.md
-//! §15–§16).
+//! Retry policy and the classification of one attempt's result (README "Retries"; api-notes
+//! "Errors" and "Rate limits").
 //!
 //! In: the result of one `Client::send` and whether the action is idempotent (retry-safe).
 //! Out: a [`Verdict`] saying what the scheduler does next, and how long to wait before a retry

@@ -1025,7 +1025,7 @@ async fn send_action(
         Ok(r) => r,
         Err(e) => return Done::failed(describe_item(si, &e.0), started),
     };
-    // `file_base64` (wts-api.md §18): decoded now, so a dry run (and the preflight of a real
+    // `file_base64` (api-notes "Files"): decoded now, so a dry run (and the preflight of a real
     // run) finds bad base64 too; not a placeholder for an output the dry run does not have.
     let decode = !(shared.dry
         && params
@@ -1047,7 +1047,7 @@ async fn send_action(
     let Transport::Http { client, limiter } = &shared.transport else {
         unreachable!("dry handled above")
     };
-    // A synchronous send waits up to 25 s for the provider (wts-api.md §17): give it 40 s.
+    // A synchronous send waits up to 25 s for the provider (api-notes "Sends"): give it 40 s.
     let timeout = if req.path.ends_with("/send-sync") || req.path.ends_with("/message/sync") {
         step.settings.timeout.max(SYNC_SEND_TIMEOUT)
     } else {
@@ -1140,7 +1140,7 @@ async fn read_pages(
             };
         }
         pages_read += 1;
-        // The page envelope; some legacy routes answer a bare array (one page, wts-api.md §9.4).
+        // The page envelope; some legacy routes answer a bare array (one page; api-notes "Two route families").
         let items = match &body {
             Value::Array(items) => items.clone(),
             _ => body
@@ -1317,7 +1317,7 @@ async fn verify_carried_unknown(sender: &Sender<'_>, req: &HttpRequest) -> Optio
 const SYNC_SEND_TIMEOUT: Duration = Duration::from_secs(40);
 
 /// A request answered 429 may be retried up to this many times `retry.attempts`: the API's
-/// 5-minute window can refuse for minutes (wts-api.md §16), and a 429 was never processed.
+/// 5-minute window can refuse for minutes (api-notes "Rate limits"), and a 429 was never processed.
 const THROTTLE_FACTOR: u32 = 4;
 
 /// Sends one item's requests: the limiters, retries and outcome rules around the client.
@@ -1378,9 +1378,15 @@ impl Sender<'_> {
             catalog::Recovery::None => false,
             catalog::Recovery::RemovalDone => true,
             catalog::Recovery::SessionCompleted => {
+                // The read is `session.get` of the step's route family (v2 when documented).
+                let id = req.path.trim_end_matches("/complete").rsplit('/').next();
+                let get_spec = catalog::lookup_for("session.get", self.step.settings.routes)
+                    .expect("session.get is in the catalog");
                 let get = HttpRequest {
-                    method: catalog::Method::Get,
-                    path: req.path.trim_end_matches("/complete").to_owned(),
+                    method: get_spec.method,
+                    path: get_spec
+                        .path
+                        .replace("{session_id}", id.unwrap_or_default()),
                     query: Vec::new(),
                     body: None,
                 };
@@ -1411,13 +1417,14 @@ impl Sender<'_> {
             return Verified::Cannot("the catalog has no read that can verify this action".into());
         };
         let since = self.shared.options.since;
-        super::verify::verify(how, req, since, |read| async move {
+        let routes = self.step.settings.routes;
+        super::verify::verify(how, req, since, routes, |read| async move {
             self.read(&read).await.into_read()
         })
         .await
     }
 
-    /// Runs the v2 upload flow (wts-api.md §18) for `up` and returns the file id. The three
+    /// Runs the v2 upload flow (api-notes "Files") for `up` and returns the file id. The three
     /// requests are retry-safe (an upload has no visible effect). On failure, the item's result:
     /// the error says which step failed.
     async fn upload(&self, up: Upload) -> Result<String, Done> {

@@ -1,4 +1,4 @@
-//! The `file_base64` parameter set (wts-api.md §3.3, §18): what the runner uploads before a send.
+//! The `file_base64` parameter set (api-notes "Files"): what the runner uploads before a send.
 //!
 //! In: a send action and its rendered parameter values. Out: an [`Upload`] (the decoded bytes,
 //! the name, the MIME type and the file type), the three requests of the documented v2 upload
@@ -40,7 +40,7 @@ pub const FILE_ROUTE: &str = "/core/v2/file";
 pub struct Upload {
     pub name: String,
     pub mime_type: String,
-    /// `UNDEFINED`, `PDF`, ... (wts-api.md §18).
+    /// `UNDEFINED`, `PDF`, ... (api-notes "Files").
     pub file_type: String,
     pub bytes: Vec<u8>,
 }

@@ -37,13 +37,14 @@ pub async fn verify<F, Fut>(
     how: catalog::Verify,
     req: &HttpRequest,
     since: Option<Timestamp>,
+    routes: catalog::Routes,
     read: F,
 ) -> Verified
 where
     F: Fn(HttpRequest) -> Fut,
     Fut: Future<Output = Result<Value, String>>,
 {
-    let Some(target) = Target::of(how, req) else {
+    let Some(target) = Target::of(how, req, routes) else {
         return Verified::Cannot(format!(
             "cannot tell what to look for in {} {}",
             req.method, req.path
@@ -100,7 +101,7 @@ struct Target {
 }
 
 impl Target {
-    fn of(how: catalog::Verify, req: &HttpRequest) -> Option<Target> {
+    fn of(how: catalog::Verify, req: &HttpRequest, routes: catalog::Routes) -> Option<Target> {
         let segments: Vec<&str> = req.path.split('/').collect();
         let body = req.body.as_ref();
         let field = |name: &str| body.and_then(|b| b.get(name)).filter(|v| !v.is_null());
@@ -141,9 +142,11 @@ impl Target {
                 if contact.is_none() && phone.is_none() {
                     return None;
                 }
+                // `sequence.list_contacts` of the step's route family (v2 when documented).
+                let list = catalog::lookup_for("sequence.list_contacts", routes)?;
                 Some(Target {
                     how,
-                    list_path: format!("/chat/v1/sequence/{id}/contact"),
+                    list_path: list.path.replace("{sequence_id}", id),
                     equal: Vec::new(),
                     contact,
                     phone,
@@ -213,13 +216,19 @@ mod tests {
         let out = tokio::runtime::Builder::new_current_thread()
             .build()
             .unwrap()
-            .block_on(verify(how, req, Some(since), |r| {
-                let n = *calls.borrow();
-                *calls.borrow_mut() += 1;
-                assert_eq!(r.method, Method::Get);
-                let page = pages.get(n).cloned();
-                async move { page.ok_or_else(|| "no such page".to_owned()) }
-            }));
+            .block_on(verify(
+                how,
+                req,
+                Some(since),
+                catalog::Routes::Documented,
+                |r| {
+                    let n = *calls.borrow();
+                    *calls.borrow_mut() += 1;
+                    assert_eq!(r.method, Method::Get);
+                    let page = pages.get(n).cloned();
+                    async move { page.ok_or_else(|| "no such page".to_owned()) }
+                },
+            ));
         let n = *calls.borrow();
         (out, n)
     }

@@ -1,4 +1,4 @@
-//! The playbook as written: serde types for `docs/playbook.md` §3. They are also the source of
+//! The playbook as written: serde types for the playbook format (README, "What it does"). They are also the source of
 //! `schemas/playbook.schema.json` (schemars), so every key a user can write is declared here.
 
 use std::path::PathBuf;
@@ -101,6 +101,12 @@ pub struct Settings {
     /// Names of `vars` whose values are redacted everywhere, like the token.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub secrets: Vec<String>,
+    /// Route family: `documented` (the published v2/v3 successors; default) or `node` (the
+    /// legacy routes the n8n node calls). `--routes` overrides it; a step's own `routes` wins.
+    // Kept as text so that a wrong value is reported at its own position (validate.rs).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "Option<crate::catalog::Routes>")]
+    pub routes: Option<String>,
     /// Longest wait a server may ask for with `Retry-After` (default `5m`; longer asks wait this).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_retry_wait: Option<String>,
@@ -209,6 +215,10 @@ pub struct Step {
     pub on_error: Option<OnError>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_failures: Option<MaxFailures>,
+    /// This step's route family (`documented` or `node`), over `settings.routes`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "Option<crate::catalog::Routes>")]
+    pub routes: Option<String>,
 }
 
 /// Keys accepted at each level (the loader checks them all and suggests the nearest).
@@ -236,6 +246,7 @@ pub const SETTINGS_KEYS: &[&str] = &[
     "max_pages",
     "max_items",
     "partial_listing",
+    "routes",
 ];
 pub const RETRY_KEYS: &[&str] = &["attempts", "backoff", "max_backoff"];
 pub const STEP_KEYS: &[&str] = &[
@@ -253,4 +264,5 @@ pub const STEP_KEYS: &[&str] = &[
     "timeout",
     "on_error",
     "max_failures",
+    "routes",
 ];

@@ -1,4 +1,4 @@
-//! The run report (playbook.md §5): the serde model and its JSON Schema, the incremental
+//! The run report (README, "How a run behaves": Report): the serde model and its JSON Schema, the incremental
 //! writer with its in-flight journal, the crash-tolerant reader and `--resume` index, and the
 //! final human summary.
 

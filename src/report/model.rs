@@ -1,4 +1,4 @@
-//! The report's data model (playbook.md §5): what goes into a run report and what `--resume`
+//! The report's data model (README, "How a run behaves": Report): what goes into a run report and what `--resume`
 //! and scripts read back. Field names are a contract; more fields may be added, none renamed.
 //!
 //! In: values built by the scheduler (header at start, one [`ItemRecord`] per finished item,

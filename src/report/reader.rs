@@ -467,7 +467,7 @@ impl ResumeIndex {
         self.steps.get(step)?.get(key)
     }
 
-    /// `--resume` semantics (playbook.md §4.6): skip what succeeded, was unchanged or was
+    /// `--resume` semantics (README, "How a run behaves": Resume): skip what succeeded, was unchanged or was
     /// skipped, and what is `unknown` unless `retry_unknown`; run everything else (failed,
     /// absent).
     pub fn should_skip(&self, step: &str, key: &str, retry_unknown: bool) -> bool {

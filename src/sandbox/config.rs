@@ -57,7 +57,7 @@ impl Default for SandboxConfig {
     }
 }
 
-/// The published `api` limit (wts-api.md §16): 200 per 5 s and 1,000 per 5 min.
+/// The published `api` limit (api-notes "Rate limits"): 200 per 5 s and 1,000 per 5 min.
 pub fn api_rate_limit() -> RateWindows {
     windows(&RateSpec::api())
 }

@@ -12,7 +12,7 @@
 //! Inspection routes (no auth, never faulted, not journaled): `GET /__sandbox/state`,
 //! `GET /__sandbox/summary`, `GET /__sandbox/journal?since=SEQ&limit=N`,
 //! `GET /__sandbox/sessions/{id}`, `POST /__sandbox/reset`. `PUT /__sandbox/upload/{temp}` is
-//! the upload URL `GET /core/v2/file` hands out (no auth, journaled; wts-api.md §18).
+//! the upload URL `GET /core/v2/file` hands out (no auth, journaled; api-notes "Files").
 
 mod config;
 mod faults;

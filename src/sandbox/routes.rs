@@ -2,7 +2,7 @@
 //! of the `World` (run under the state mutex), plus the route table that binds them.
 //!
 //! In: a `Req` (path params, query, JSON body). Out: a `Reply` (JSON body or none, and
-//! whether the state changed) or an `ApiError` answered with the §15 envelope.
+//! whether the state changed) or an `ApiError` answered with the error envelope (api-notes "Errors").
 //!
 //! Any id a request names exists: a session, contact, card, step, panel, sequence or message
 //! id seen for the first time is materialized (see the `World::*_by_id` methods), and the
@@ -11,7 +11,7 @@
 //! once the body validated. Materializing is not counted in the summary, and a read that
 //! materializes is still a read in the journal. Deleting what never existed (a note, an
 //! enrolment) stays a 404. Files are the exception: a send's `fileId` must name a file
-//! uploaded through `/core/v2/file` (§18), else 400.
+//! uploaded through `/core/v2/file` (api-notes "Files"), else 400.
 
 use super::state::{phone_digits, File, PendingUpload, World, COMPANY_ID, SESSION_STATUSES};
 use super::wire::{as_string, field, merge_map, page, string_list, truthy, ApiError, Reply, Req};
@@ -31,8 +31,8 @@ pub enum Verb {
     Delete,
 }
 
-/// Every API route: the 39 node routes, the documented successors (§13), the `/sync`
-/// variants and the lookup routes (§21).
+/// Every API route: the 39 node routes, the documented successors (api-notes "Two route
+/// families"), the `/sync` variants and the lookup routes (the ids playbooks look up).
 pub fn table() -> Vec<(Verb, &'static str, Op)> {
     use Verb::{Delete, Get, Post, Put};
     vec![
@@ -161,7 +161,7 @@ pub fn table() -> Vec<(Verb, &'static str, Op)> {
             "/chat/v1/sequence/{sequence_id}/contact/batch",
             sequence_remove_batch,
         ),
-        // lookups (§21)
+        // lookups: the ids and names a playbook looks up
         (Get, "/chat/v1/channel", lookup_channels),
         (Get, "/chat/v1/chatbot", lookup_chatbots),
         (Get, "/core/v1/department", lookup_departments),
@@ -169,7 +169,7 @@ pub fn table() -> Vec<(Verb, &'static str, Op)> {
         (Get, "/core/v1/agent", lookup_agents),
         (Get, "/core/v1/tag", lookup_tags),
         (Get, "/chat/v1/template", lookup_templates),
-        // file uploads, v2 flow (§18); the `PUT` of the bytes is `/__sandbox/upload/{temp}`
+        // file uploads, v2 flow (api-notes "Files"); the `PUT` of the bytes is `/__sandbox/upload/{temp}`
         (Get, "/core/v2/file", file_upload_start),
         (Post, "/core/v2/file", file_upload_confirm),
     ]
@@ -307,10 +307,21 @@ fn session_reply(w: &World, id: &str, req: &Req) -> Result<Reply, ApiError> {
     Reply::changed(session_json(w, id, req))
 }
 
+/// A session as a read route of `req`'s version answers it: `type` only from v2 on.
+fn session_read_json(w: &World, id: &str, req: &Req) -> Value {
+    let mut v = session_json(w, id, req);
+    if req.version < 2 {
+        if let Some(obj) = v.as_object_mut() {
+            obj.remove("type");
+        }
+    }
+    v
+}
+
 fn session_get(w: &mut World, req: &Req) -> Result<Reply, ApiError> {
     let id = require_uuid(req, "session_id")?;
     w.session_mut(&id);
-    Reply::read(session_json(w, &id, req))
+    Reply::read(session_read_json(w, &id, req))
 }
 
 fn session_list(w: &mut World, req: &Req) -> Result<Reply, ApiError> {
@@ -324,7 +335,16 @@ fn session_list(w: &mut World, req: &Req) -> Result<Reply, ApiError> {
     let department = q.get("DepartmentId");
     let user = q.get("UserId");
     let contact = q.get("ContactId");
-    let kind = q.get("Type");
+    // `Type` and `Metadata` are v2 filters; the v1 route ignores them.
+    let kind = q.get("Type").filter(|_| req.version >= 2);
+    let metadata = match q.get("Metadata").filter(|_| req.version >= 2) {
+        None => None,
+        Some(m) => Some(
+            serde_json::from_str::<serde_json::Map<String, Value>>(m).map_err(|_| {
+                ApiError::validation(format!("Metadata `{m}` is not a JSON object"))
+            })?,
+        ),
+    };
     // A department or user a filter names exists (in the lookups), with no sessions yet.
     if let Some(d) = department.and_then(uuid_of) {
         w.ensure_department(&d);
@@ -341,9 +361,17 @@ fn session_list(w: &mut World, req: &Req) -> Result<Reply, ApiError> {
         .filter(|s| user.is_none_or(|u| s.user_id.as_deref() == Some(u)))
         .filter(|s| contact.is_none_or(|c| s.contact_id == c))
         .filter(|s| kind.is_none_or(|k| s.kind.eq_ignore_ascii_case(k)))
+        .filter(|s| {
+            metadata
+                .as_ref()
+                .is_none_or(|m| m.iter().all(|(k, v)| s.metadata.get(k) == Some(v)))
+        })
         .map(|s| s.id.clone())
         .collect::<Vec<_>>();
-    let items = items.iter().map(|id| session_json(w, id, req)).collect();
+    let items = items
+        .iter()
+        .map(|id| session_read_json(w, id, req))
+        .collect();
     Reply::read(page(items, q)?)
 }
 
@@ -1311,12 +1339,14 @@ fn card_list(w: &mut World, req: &Req) -> Result<Reply, ApiError> {
     let contact = q.get("ContactId");
     let responsible = q.get("ResponsibleUserId");
     let text = q.get("TextFilter").map(str::to_lowercase);
+    // v1 knows `IncludeArchived`, v2 `Statuses`; each route ignores the other's filter.
     let statuses: Vec<String> = q
         .all("Statuses")
         .iter()
+        .filter(|_| req.version >= 2)
         .map(|s| s.to_ascii_uppercase())
         .collect();
-    let include_archived = q.flag("IncludeArchived");
+    let include_archived = req.version < 2 && q.flag("IncludeArchived");
     let items = w
         .cards
         .values()
@@ -1394,7 +1424,8 @@ fn panel_json(w: &World, id: &str, req: &Req) -> Value {
 
 fn panel_list(w: &mut World, req: &Req) -> Result<Reply, ApiError> {
     let title = req.query.get("Title").map(str::to_lowercase);
-    let kind = req.query.get("Type");
+    // `Type` is a v2 filter; the v1 route ignores it.
+    let kind = req.query.get("Type").filter(|_| req.version >= 2);
     let items = w
         .panels
         .values()
@@ -1478,7 +1509,7 @@ fn note_list(w: &mut World, req: &Req) -> Result<Reply, ApiError> {
 
 /// Deletes a note of a card. The card is materialized like any named id, but a note the card
 /// does not have is a 404 `ERROR_NOT_FOUND`: deleting something that never existed names no
-/// new object, and the real API answers an error there too (a retried delete sees it, §2).
+/// new object, and the real API answers an error there too (a retried delete sees it).
 /// Removing a contact a sequence does not have is a 404 for the same reason.
 fn note_delete(w: &mut World, req: &Req) -> Result<Reply, ApiError> {
     let card = card_id(w, req)?;
@@ -1814,7 +1845,7 @@ fn lookup_templates(w: &mut World, req: &Req) -> Result<Reply, ApiError> {
     Reply::read(page(items, q)?)
 }
 
-// ---------------------------------------------------------------- files (§18)
+// ---------------------------------------------------------------- files (api-notes "Files")
 
 /// File types of the upload flow: the catalog's.
 const FILE_TYPES: &[&str] = crate::catalog::FILE_TYPE;

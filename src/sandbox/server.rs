@@ -578,7 +578,7 @@ async fn inspect_session(State(app): State<Arc<App>>, Path(id): Path<String>) ->
     }
 }
 
-/// `PUT /__sandbox/upload/{temp}`: the pre-signed storage URL of the upload flow (§18). Like
+/// `PUT /__sandbox/upload/{temp}`: the pre-signed storage URL of the upload flow (api-notes "Files"). Like
 /// S3, it needs no token; unlike S3, it refuses one (400), to prove the runner sends none.
 /// Journaled, but neither rate limited nor faulted (the storage host is not the API).
 async fn upload_bytes(

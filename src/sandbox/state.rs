@@ -21,7 +21,7 @@ pub const COMPANY_ID: &str = "5a4d3c2b-1a09-4f8e-9d7c-6b5a49382716";
 pub const SESSION_STATUSES: [&str; 5] =
     ["STARTED", "PENDING", "IN_PROGRESS", "COMPLETED", "HIDDEN"];
 
-/// A conversation (wts-api.md §10.6).
+/// A conversation (api-notes, "Response objects").
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Session {
@@ -54,7 +54,7 @@ pub struct Session {
     pub reactivate_on_new_message: bool,
 }
 
-/// A contact (§10.2).
+/// A contact.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Contact {
@@ -80,7 +80,7 @@ pub struct Contact {
     pub metadata: Map<String, Value>,
 }
 
-/// A message (§10.3).
+/// A message.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Message {
@@ -118,7 +118,7 @@ pub struct Step {
     pub archived: bool,
 }
 
-/// A panel (§10.9); steps live in `World::steps`.
+/// A panel; steps live in `World::steps`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Panel {
@@ -136,7 +136,7 @@ pub struct Panel {
     pub card_counter: u64,
 }
 
-/// A card (§10.7). `status` is the v2/v3 status; v1 shows `archived` = status ARCHIVED.
+/// A card (api-notes, "Two route families": card shape). `status` is the v2/v3 status; v1 shows `archived` = status ARCHIVED.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Card {
@@ -163,7 +163,7 @@ pub struct Card {
     pub lost_reason_id: Option<String>,
 }
 
-/// A card note (§10.8).
+/// A card note.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Note {
@@ -179,7 +179,7 @@ pub struct Note {
     pub is_from_public_api: bool,
 }
 
-/// A sequence (§10.10).
+/// A sequence.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Sequence {
@@ -191,7 +191,7 @@ pub struct Sequence {
     pub enabled: bool,
 }
 
-/// A contact's enrolment in a sequence (`SequenceContact`, §10.10).
+/// A contact's enrolment in a sequence (`SequenceContact`).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Enrolment {
@@ -205,7 +205,7 @@ pub struct Enrolment {
     pub last_added_at: Timestamp,
 }
 
-/// A file uploaded through the v2 flow (wts-api.md §18, §10.11: the confirmation's fields).
+/// A file uploaded through the v2 flow (api-notes "Files"; the confirmation's fields).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct File {

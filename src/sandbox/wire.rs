@@ -1,5 +1,5 @@
 //! Wire-level helpers shared by the route handlers: case-insensitive query and JSON body
-//! access, the error envelope (wts-api.md §15), the page envelope (§14) and the reply type.
+//! access, the error envelope (api-notes "Errors"), the page envelope ("Pages") and the reply type.
 //!
 //! In: raw query strings and body bytes. Out: typed lookups, `ApiError`, `Reply`, page JSON.
 
@@ -154,7 +154,7 @@ fn decode(s: &str) -> String {
     percent_decode_str(&s).decode_utf8_lossy().into_owned()
 }
 
-/// An API error answered with the §15 envelope.
+/// An API error answered with the error envelope (api-notes "Errors").
 #[derive(Debug, Clone)]
 pub struct ApiError {
     pub status: StatusCode,
