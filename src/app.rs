@@ -11,7 +11,7 @@ use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use crate::cli::{Cli, Command, LogFormat, RunArgs, SchemaKind};
+use crate::cli::{Cli, Command, LogFormat, ReportArgs, RunArgs, SchemaKind, ViewArgs};
 use crate::diagnostic::{did_you_mean, render_all, Diagnostic};
 use crate::execute::{execute, Client, RateLimiter, RunOptions, Transport};
 use crate::playbook::{self, parse_scalar};
@@ -22,7 +22,7 @@ use crate::report::{
 };
 use crate::secret::{Redactor, Secret};
 use crate::validate::{self, Overrides, Program, TOKEN_VAR};
-use crate::{catalog, schema};
+use crate::{catalog, schema, views};
 
 pub const EXIT_OK: u8 = 0;
 pub const EXIT_FAILED: u8 = 1;
@@ -57,6 +57,53 @@ pub fn run(cli: Cli) -> u8 {
         Command::Sandbox(args) => u8::try_from(runtime().block_on(crate::sandbox::serve_cli(args)))
             .unwrap_or(EXIT_INVALID),
         Command::Run(args) => run_cmd(&args),
+        Command::Report(args) => report_cmd(&args),
+    }
+}
+
+fn view_outputs(v: &ViewArgs) -> views::Outputs {
+    views::Outputs {
+        html: v.html.clone(),
+        junit: v.junit.clone(),
+        markdown: v.markdown.clone(),
+    }
+}
+
+/// `run --html/--junit/--markdown`: the views of the finished report, listed after the summary.
+/// A view that cannot be written is an error message, not a different exit code.
+fn write_views(report_path: &Path, args: &ViewArgs) {
+    let outputs = view_outputs(args);
+    if outputs.is_empty() {
+        return;
+    }
+    match views::write_all(report_path, &outputs) {
+        Ok(written) => {
+            for p in written {
+                println!("view     {}", p.display());
+            }
+        }
+        Err(e) => eprintln!("error: the report's views: {e}"),
+    }
+}
+
+/// `wts-playbook report REPORT --html/--junit/--markdown`: 0 written, 2 bad report or no view.
+fn report_cmd(args: &ReportArgs) -> u8 {
+    let outputs = view_outputs(&args.views);
+    if outputs.is_empty() {
+        eprintln!("error: nothing to write\n  = help: pass --html PATH, --junit PATH and/or --markdown PATH");
+        return EXIT_INVALID;
+    }
+    match views::write_all(&args.report, &outputs) {
+        Ok(written) => {
+            for p in written {
+                eprintln!("wrote {}", p.display());
+            }
+            EXIT_OK
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            EXIT_INVALID
+        }
     }
 }
 
@@ -329,6 +376,31 @@ fn run_cmd(args: &RunArgs) -> u8 {
         .ok();
     let rt = runtime();
     rt.block_on(async move {
+        // The in-process sandbox starts first, so the report's header can name its URL.
+        let mut sandbox = None;
+        if args.sandbox && !args.dry_run {
+            match crate::sandbox::Sandbox::start(
+                "127.0.0.1:0".parse().expect("loopback address"),
+                crate::sandbox::SandboxConfig::default(),
+            )
+            .await
+            {
+                Ok(s) => sandbox = Some(s),
+                Err(e) => {
+                    eprintln!("error: cannot start the sandbox: {e}");
+                    return EXIT_ABORTED;
+                }
+            }
+        }
+        header.base_url = match &sandbox {
+            Some(sb) => Some(sb.url()),
+            // A dry run of a sandbox rehearsal starts no sandbox: there is no URL to name.
+            None if args.sandbox => None,
+            None => Some(
+                std::env::var("WTS_BASE_URL").unwrap_or_else(|_| "https://api.wts.chat".into()),
+            ),
+        };
+
         // A resumed run's report holds everything carried over before its first request.
         let created = ReportWriter::create_with(&report_path, &header, !args.sandbox, |w| {
             let Some(r) = &resume else { return Ok(()) };
@@ -352,14 +424,22 @@ fn run_cmd(args: &RunArgs) -> u8 {
         };
         // A run that stops before its first item still leaves a report, outcome aborted.
         let stop_early = |writer: ReportWriter, message: String, code: u8| {
-            eprintln!("error: {}", redactor.redact(&message));
-            if let Err(e) = writer.finish(jiff::Timestamp::now(), Outcome::Aborted) {
+            let message = redactor.redact(&message).into_owned();
+            eprintln!("error: {message}");
+            let finished_at = jiff::Timestamp::now();
+            let facts = report::RunFacts {
+                duration_ms: u64::try_from(finished_at.duration_since(started_at).as_millis()).ok(),
+                abort_reason: Some(message),
+                ..report::RunFacts::default()
+            };
+            if let Err(e) = writer.finish_with(finished_at, Outcome::Aborted, facts) {
                 eprintln!(
                     "error: cannot finish the report {}: {e}",
                     report_path.display()
                 );
             }
             println!("outcome  aborted\nreport   {}", report_path.display());
+            write_views(&report_path, &args.views);
             code
         };
         let abort_early =
@@ -375,23 +455,11 @@ fn run_cmd(args: &RunArgs) -> u8 {
                 }
             }
         }
-        let mut sandbox = None;
         let transport = if args.dry_run {
             Transport::Dry
         } else {
-            let (base_url, token) = if args.sandbox {
-                let sb = match crate::sandbox::Sandbox::start(
-                    "127.0.0.1:0".parse().expect("loopback address"),
-                    crate::sandbox::SandboxConfig::default(),
-                )
-                .await
-                {
-                    Ok(s) => s,
-                    Err(e) => return abort_early(writer, format!("cannot start the sandbox: {e}")),
-                };
-                let url = sb.url();
-                sandbox = Some(sb);
-                (url, "sandbox-token".to_owned())
+            let (base_url, token) = if let Some(sb) = &sandbox {
+                (sb.url(), "sandbox-token".to_owned())
             } else {
                 let url =
                     std::env::var("WTS_BASE_URL").unwrap_or_else(|_| "https://api.wts.chat".into());
@@ -436,9 +504,18 @@ fn run_cmd(args: &RunArgs) -> u8 {
         )
         .await;
         let footer_outcome = result.outcome;
-        let finished = writer
-            .expect("the run had a writer")
-            .finish(jiff::Timestamp::now(), footer_outcome);
+        let finished_at = jiff::Timestamp::now();
+        let mut facts = result.facts.clone();
+        facts.duration_ms = u64::try_from(finished_at.duration_since(started_at).as_millis()).ok();
+        facts.rate_limited = (!args.dry_run).then_some(result.rate_limited);
+        facts.abort_reason = result
+            .abort_reason
+            .as_ref()
+            .map(|r| redactor.redact(r).into_owned());
+        let finished =
+            writer
+                .expect("the run had a writer")
+                .finish_with(finished_at, footer_outcome, facts);
         // The report's totals also count the sends abandoned in flight (a second Ctrl-C).
         let totals = match finished {
             Ok(footer) => footer.totals,
@@ -494,6 +571,7 @@ fn run_cmd(args: &RunArgs) -> u8 {
             sb.shutdown().await;
         }
         print!("{}", redactor.redact(&out));
+        write_views(&report_path, &args.views);
         let _ = std::io::stdout().flush();
         if args.dry_run {
             // A dry run whose items could not be planned found invalid input.

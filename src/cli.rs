@@ -31,6 +31,30 @@ pub enum Command {
     Schema { which: SchemaKind },
     /// Serve the simulated WTS account over HTTP (loopback only).
     Sandbox(crate::sandbox::SandboxArgs),
+    /// Render a JSON report as an HTML page, `JUnit` XML and/or Markdown.
+    Report(ReportArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// The JSON report of a run (finished or cut short).
+    pub report: PathBuf,
+    #[command(flatten)]
+    pub views: ViewArgs,
+}
+
+/// The human views of a report (`-` writes to standard output).
+#[derive(Debug, Args, Default, Clone)]
+pub struct ViewArgs {
+    /// Write a self-contained HTML page (no network needed to open it).
+    #[arg(long, value_name = "PATH")]
+    pub html: Option<PathBuf>,
+    /// Write `JUnit` XML for CI (one suite per step, one case per failed or unknown item).
+    #[arg(long, value_name = "PATH")]
+    pub junit: Option<PathBuf>,
+    /// Write a short Markdown summary (for a pull request or `$GITHUB_STEP_SUMMARY`).
+    #[arg(long, value_name = "PATH")]
+    pub markdown: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -106,4 +130,7 @@ pub struct RunArgs {
     pub verbose: u8,
     #[arg(long, value_enum, default_value = "text")]
     pub log_format: LogFormat,
+    /// At the end of the run, also write these views of the report.
+    #[command(flatten)]
+    pub views: ViewArgs,
 }

@@ -1,7 +1,7 @@
 //! wts-playbook: declarative YAML playbooks against the WTS Chat API.
 //!
 //! The pipeline, one module per stage, data flowing one way:
-//! [`playbook`] (load) → [`validate`] → [`plan`] (render) → [`execute`] → [`report`].
+//! [`playbook`] (load) → [`validate`] → [`plan`] (render) → [`execute`] → [`report`] → [`views`] (HTML, `JUnit`, Markdown).
 //! [`app`] maps each subcommand to these stages and owns the exit codes; [`sandbox`] is the
 //! simulated WTS account the tests and `run --sandbox` use.
 
@@ -46,3 +46,4 @@ pub mod schema;
 pub mod secret;
 pub mod template;
 pub mod validate;
+pub mod views;

@@ -553,7 +553,7 @@ fn an_unknown_action_gets_a_did_you_mean() {
 fn every_subcommand_has_help() {
     let top = run(&["--help"]);
     assert_eq!(top.code, 0);
-    for sub in ["run", "validate", "actions", "schema", "sandbox"] {
+    for sub in ["run", "validate", "actions", "schema", "sandbox", "report"] {
         assert!(
             top.stdout.contains(&format!("\n  {sub} ")),
             "`{sub}` not in\n{}",
@@ -582,8 +582,20 @@ fn every_subcommand_has_help() {
         "--quiet",
         "--verbose",
         "--log-format",
+        "--html <PATH>",
+        "--junit <PATH>",
+        "--markdown <PATH>",
     ] {
         assert!(run_help.contains(flag), "run --help lacks {flag}");
+    }
+    let report_help = run(&["report", "--help"]).stdout;
+    for flag in [
+        "<REPORT>",
+        "--html <PATH>",
+        "--junit <PATH>",
+        "--markdown <PATH>",
+    ] {
+        assert!(report_help.contains(flag), "report --help lacks {flag}");
     }
 }
 

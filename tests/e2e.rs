@@ -586,8 +586,16 @@ fn refused_token_aborts_before_any_change() {
     let ids = uuids(20);
     env.csv("ids.csv", "session_id", &ids);
     let pb = env.write("close.yaml", &close_playbook(FAST_RETRY));
-    let run = env.run(&pb, Some(WRONG_TOKEN), &["--rate-limit", "off"]);
+    let run = env.run(
+        &pb,
+        Some(WRONG_TOKEN),
+        &["--rate-limit", "off", "--markdown", "refused.md"],
+    );
     assert_eq!(run.code, 3, "{}", run.context());
+    // The views are written for a run stopped before its first item too.
+    let md = std::fs::read_to_string(env.dir.path().join("refused.md")).expect("markdown");
+    assert!(md.contains("**Aborted:** authentication refused"), "{md}");
+    assert!(!md.contains(WRONG_TOKEN));
 
     let journal = env.journal();
     assert_eq!(
@@ -620,6 +628,10 @@ fn refused_token_aborts_before_any_change() {
                     "report outcome {} (want aborted)",
                     report["outcome"]
                 ));
+            }
+            let reason = report["abort_reason"].as_str().unwrap_or("");
+            if !reason.contains("authentication refused") {
+                problems.push(format!("report abort_reason {reason:?}"));
             }
         }
     }
@@ -833,6 +845,143 @@ fn server_rate_limit_is_retried_and_slows_the_run() {
         "{:?}",
         run.elapsed
     );
+}
+
+/// The report's run facts against what the sandbox saw: the base URL, each item's start and
+/// line, the step's and the run's duration, the 429s with their retries and pauses; and the
+/// views written at the end of the run say the same.
+#[test]
+fn report_records_times_429s_retries_and_pauses_the_sandbox_saw() {
+    let env = rate_limited_sandbox();
+    let ids = uuids(60);
+    env.csv("ids.csv", "session_id", &ids);
+    let pb = env.write("close.yaml", &close_playbook(FAST_RETRY));
+    let html = env.dir.path().join("run.html");
+    let md = env.dir.path().join("run.md");
+    let run = env.run(
+        &pb,
+        Some("pn_e2e"),
+        &[
+            "--rate-limit",
+            "off",
+            "--concurrency",
+            "8",
+            "--html",
+            "run.html",
+            "--markdown",
+            "run.md",
+        ],
+    );
+    assert_eq!(run.code, 0, "{}", run.context());
+    let report = run.report();
+    assert_eq!(report["base_url"], env.sb().url());
+
+    let journal = env.journal();
+    let closes: Vec<&JournalEntry> = journal
+        .iter()
+        .filter(|e| completed_id(e).is_some())
+        .collect();
+    let throttled = closes.iter().filter(|e| e.status == 429).count() as u64;
+    assert!(throttled > 0, "the sandbox answered 429");
+    assert_eq!(report["rate_limited"], throttled, "429s counted");
+    let events = report["events"].as_array().expect("events");
+    let kind = |k: &str| {
+        events
+            .iter()
+            .filter(|e| e["kind"] == k && e["status"] == 429)
+            .count() as u64
+    };
+    assert_eq!(kind("retry"), throttled, "one retry per 429");
+    assert_eq!(kind("pause"), throttled, "each 429 paused the run");
+    assert!(events
+        .iter()
+        .all(|e| e["step"] == "close" && e["wait_ms"].as_u64().is_some()));
+
+    let started: jiff::Timestamp = report["started_at"].as_str().unwrap().parse().unwrap();
+    let finished: jiff::Timestamp = report["finished_at"].as_str().unwrap().parse().unwrap();
+    let run_ms = report["duration_ms"].as_u64().expect("run duration");
+    // 61 requests and the retries at 20 per second: well over two seconds.
+    assert!(run_ms >= 2000, "{run_ms}");
+    assert!(
+        run_ms <= u64::try_from(run.elapsed.as_millis()).unwrap(),
+        "{run_ms} vs {:?}",
+        run.elapsed
+    );
+    for item in run.items() {
+        let at: jiff::Timestamp = item["started_at"]
+            .as_str()
+            .expect("start time")
+            .parse()
+            .unwrap();
+        assert!(
+            at >= started && at <= finished + jiff::SignedDuration::from_secs(1),
+            "{item}"
+        );
+        let index = item["index"].as_u64().unwrap();
+        assert_eq!(item["line"], index + 2, "the CSV line of row {index}");
+    }
+    let steps = report["steps"].as_array().expect("steps");
+    assert_eq!(steps.len(), 1);
+    assert_eq!(steps[0]["id"], "close");
+    assert_eq!(
+        steps[0]["requests"],
+        closes.len() as u64,
+        "requests the sandbox got"
+    );
+    assert_eq!(steps[0]["totals"]["succeeded"], 60);
+    let step_ms = steps[0]["duration_ms"].as_u64().unwrap();
+    assert!(
+        step_ms >= 2000 && step_ms <= run_ms,
+        "{step_ms} of {run_ms}"
+    );
+
+    // The views, written at the end of the run, agree.
+    let md = std::fs::read_to_string(md).expect("markdown written");
+    assert!(md.contains(&format!("{throttled}× 429")), "{md}");
+    assert!(
+        md.contains(&format!("against `{}`", env.sb().url())),
+        "{md}"
+    );
+    let html = std::fs::read_to_string(html).expect("html written");
+    assert!(
+        html.contains(&format!("\"rate_limited\":{throttled}")),
+        "the page's data"
+    );
+}
+
+/// Items of a step that runs over an earlier step's results keep their CSV row's line.
+#[test]
+fn items_from_an_earlier_steps_list_keep_their_csv_line() {
+    let env = Env::new(SandboxConfig::default());
+    let ids = uuids(5);
+    env.csv("ids.csv", "session_id", &ids);
+    let mut playbook = close_playbook("");
+    playbook.push_str(
+        r#"  - id: tell
+    action: session.send_text
+    for_each: steps.close.succeeded
+    with:
+      session_id: "{{ row.session_id }}"
+      text: closed
+"#,
+    );
+    let pb = env.write("close.yaml", &playbook);
+    let run = env.run(&pb, Some("pn_e2e"), &["--rate-limit", "off"]);
+    assert_eq!(run.code, 0, "{}", run.context());
+    let journal = env.journal();
+    let sent = count_by(&journal, message_post_id);
+    assert_eq!(sent.len(), 5, "every session was told");
+    let items = run.items();
+    let line_of = |step: &str, key: &str| {
+        items
+            .iter()
+            .find(|i| i["step"] == step && i["key"] == key)
+            .map(|i| i["line"].clone())
+    };
+    for (row, id) in ids.iter().enumerate() {
+        assert_eq!(line_of("close", id), Some(Value::from(row + 2)), "{id}");
+        assert_eq!(line_of("tell", id), line_of("close", id), "{id}");
+    }
 }
 
 #[test]
@@ -1095,6 +1244,13 @@ fn failure_budget_aborts_the_run_early() {
     );
     let report = run.report();
     assert_eq!(report["outcome"], "aborted");
+    assert!(
+        report["abort_reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("failure budget")),
+        "{}",
+        report["abort_reason"]
+    );
     let failed = run
         .items()
         .iter()

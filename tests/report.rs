@@ -8,9 +8,9 @@ use std::path::{Path, PathBuf};
 use serde_json::{json, Value};
 use wts_playbook::catalog::Method;
 use wts_playbook::report::{
-    inflight_path, read_report, report_schema, ItemRecord, ItemRef, ItemStatus, Outcome,
+    inflight_path, read_report, report_schema, EventKind, ItemRecord, ItemRef, ItemStatus, Outcome,
     PlaybookRef, ReadReport, Report, ReportHeader, ReportReadError, ReportWriter, RequestRecord,
-    ResponseRecord, ResumeIndex, Totals,
+    ResponseRecord, ResumeIndex, RunEvent, RunFacts, StepFacts, Totals,
 };
 
 fn header() -> ReportHeader {
@@ -235,6 +235,79 @@ fn finished_report_is_one_json_document_matching_the_schema() {
     );
     assert_eq!(doc["started_at"], "2026-11-25T10:00:00Z");
     assert_eq!(doc["items"][0]["request"]["method"], "PUT");
+}
+
+/// The run facts (issue 11): the base URL in the header, each item's start, and in the footer
+/// the durations, 429s, retry and pause events and the abort reason; schema-valid and read
+/// back unchanged.
+#[test]
+fn run_facts_are_written_schema_valid_and_read_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("r.json");
+    let mut h = header();
+    h.base_url = Some("https://api.wts.chat".into());
+    let mut items = items();
+    items[0].started_at = Some("2026-11-25T10:00:00.250Z".parse().unwrap());
+    let at = |s: &str| s.parse::<jiff::Timestamp>().unwrap();
+    let facts = RunFacts {
+        duration_ms: Some(3_130_000),
+        rate_limited: Some(1),
+        abort_reason: Some("failure budget exceeded".into()),
+        steps: vec![StepFacts {
+            id: "close".into(),
+            started_at: Some(at("2026-11-25T10:00:00.250Z")),
+            duration_ms: 1200,
+            requests: 3,
+            totals: Totals {
+                succeeded: 1,
+                failed: 1,
+                skipped: 1,
+                ..Totals::default()
+            },
+        }],
+        events: vec![
+            RunEvent {
+                at: at("2026-11-25T10:00:00.500Z"),
+                kind: EventKind::Retry,
+                step: "close".into(),
+                key: "77ab".into(),
+                status: Some(429),
+                cause: "rate_limited".into(),
+                wait_ms: 1000,
+            },
+            RunEvent {
+                at: at("2026-11-25T10:00:00.500Z"),
+                kind: EventKind::Pause,
+                step: "close".into(),
+                key: "77ab".into(),
+                status: Some(429),
+                cause: "rate_limited".into(),
+                wait_ms: 1000,
+            },
+        ],
+        events_dropped: 0,
+    };
+    let mut w = ReportWriter::create(&path, &h).unwrap();
+    for item in &items {
+        w.write_item(item).unwrap();
+    }
+    w.finish_with(at("2026-11-25T10:52:10Z"), Outcome::Aborted, facts.clone())
+        .unwrap();
+    let text = fs::read_to_string(&path).unwrap();
+    let doc: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(schema_errors(&doc), Vec::<String>::new());
+    assert_eq!(doc["base_url"], "https://api.wts.chat");
+    assert_eq!(doc["items"][0]["started_at"], "2026-11-25T10:00:00.250Z");
+    assert_eq!(doc["duration_ms"], 3_130_000);
+    assert_eq!(doc["rate_limited"], 1);
+    assert_eq!(doc["abort_reason"], "failure budget exceeded");
+    assert_eq!(doc["steps"][0]["started_at"], "2026-11-25T10:00:00.250Z");
+    assert_eq!(doc["events"][1]["kind"], "pause");
+    assert!(doc.get("events_dropped").is_none(), "zero is left out");
+    let back = read_report(&path).unwrap();
+    assert_eq!(back.header, h);
+    assert_eq!(back.items, items);
+    assert_eq!(back.footer.unwrap().run, facts);
 }
 
 #[test]

@@ -229,6 +229,12 @@ fn secrets_never_appear_in_any_mode() {
             "real.json",
             "--failed-csv",
             "failed.csv",
+            "--html",
+            "real.html",
+            "--junit",
+            "real.xml",
+            "--markdown",
+            "real.md",
         ])
         .arg(&pb)
         .output()
@@ -238,7 +244,25 @@ fn secrets_never_appear_in_any_mode() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+    for view in ["real.html", "real.xml", "real.md"] {
+        assert!(dir.path().join(view).is_file(), "{view} was written");
+    }
     assert_clean("real run", &out, dir.path());
+    // The views rendered again from the report, by the `report` subcommand.
+    let out = bin(dir.path())
+        .args([
+            "report",
+            "real.json",
+            "--html",
+            "again.html",
+            "--junit",
+            "again.xml",
+        ])
+        .args(["--markdown", "again.md"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    assert_clean("report views", &out, dir.path());
     // The secret was really sent: only the output is redacted.
     let journal = served.get("/__sandbox/journal");
     assert!(

@@ -27,8 +27,8 @@ use crate::inputs;
 use crate::plan::{self, Base, SourceItem};
 use crate::progress::Progress;
 use crate::report::{
-    ItemRecord, ItemStatus, Outcome, ReportWriter, RequestRecord, ResponseRecord, ResumeIndex,
-    Totals,
+    EventKind, ItemRecord, ItemStatus, Outcome, ReportWriter, RequestRecord, ResponseRecord,
+    ResumeIndex, RunEvent, RunFacts, StepFacts, Totals, MAX_EVENTS,
 };
 use crate::secret::Redactor;
 use crate::template::{self, Placeholder};
@@ -76,6 +76,8 @@ pub struct RunResult {
     pub rate_limited: u64,
     /// Why `--failed-csv` could not be written, if it could not.
     pub failed_csv_error: Option<String>,
+    /// Per-step figures and the retry/pause events, for the report's footer.
+    pub facts: RunFacts,
 }
 
 #[derive(Default)]
@@ -88,6 +90,10 @@ struct StepState {
     preview: Vec<String>,
     skipped_when: u64,
     first_errors: Vec<String>,
+    /// First item's start and last item's end, and requests sent (for the report).
+    first_start: Option<jiff::Timestamp>,
+    last_end: Option<jiff::Timestamp>,
+    requests: u64,
 }
 
 struct Shared {
@@ -124,6 +130,8 @@ struct Shared {
     auth_refused: AtomicBool,
     /// The step whose failure budget stopped the run, for the final message.
     budget_stop: Mutex<Option<(String, crate::validate::Budget)>>,
+    /// Retries and pauses for the report's timeline, and how many did not fit.
+    events: Mutex<(Vec<RunEvent>, u64)>,
 }
 
 /// The `--failed-csv` output: one file per input (the given path for the first input).
@@ -224,6 +232,62 @@ impl Shared {
             v = fut => Some(v),
         }
     }
+    /// Records a retry (and, after a 429, the run's pause) for the report's timeline.
+    fn event(
+        &self,
+        step: &StepPlan,
+        si: &SourceItem,
+        cause: RetryCause,
+        result: &Result<crate::execute::ApiResponse, crate::execute::TransportError>,
+        wait: Duration,
+    ) {
+        let at = jiff::Timestamp::now();
+        let status = result.as_ref().ok().map(|r| r.status);
+        let cause_name = match cause {
+            RetryCause::RateLimited => "rate_limited",
+            RetryCause::NotSent => "not_sent",
+            RetryCause::ServerError => "server_error",
+            RetryCause::Timeout => "timeout",
+            RetryCause::Broken => "connection_broken",
+            RetryCause::NotJson => "not_json",
+        };
+        let mut kinds = vec![EventKind::Retry];
+        if cause.pauses_limiter() {
+            kinds.push(EventKind::Pause);
+        }
+        let mut events = self.events.lock().expect("events");
+        for kind in kinds {
+            push_capped(
+                &mut events,
+                RunEvent {
+                    at,
+                    kind,
+                    step: step.id.clone(),
+                    key: self.redactor.redact(&si.key).into_owned(),
+                    status,
+                    cause: cause_name.to_owned(),
+                    wait_ms: millis_std(wait),
+                },
+            );
+        }
+    }
+}
+
+/// Keeps at most [`MAX_EVENTS`] events; counts the rest.
+fn push_capped(events: &mut (Vec<RunEvent>, u64), event: RunEvent) {
+    if events.0.len() < MAX_EVENTS {
+        events.0.push(event);
+    } else {
+        events.1 += 1;
+    }
+}
+
+fn millis(d: jiff::SignedDuration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(0)
+}
+
+fn millis_std(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
 
 /// A finished item before it becomes a report line.
@@ -323,6 +387,7 @@ pub async fn execute(
         token_ok: AtomicBool::new(false),
         auth_refused: AtomicBool::new(false),
         budget_stop: Mutex::new(None),
+        events: Mutex::new((Vec::new(), 0)),
     });
     for s in program.all_steps() {
         shared
@@ -377,12 +442,24 @@ pub async fn execute(
     let mut totals = Totals::default();
     let mut preview = String::new();
     let mut first_errors = Vec::new();
+    let mut facts = RunFacts::default();
     let states = shared.states.into_inner().expect("states");
     for s in program.all_steps() {
         let st = &states[&s.id];
         totals.merge(&st.totals);
         if matches!(s.kind, StepKind::Action { .. }) {
             per_step.push((s.id.clone(), st.totals));
+            let duration_ms = match (st.first_start, st.last_end) {
+                (Some(a), Some(b)) => millis(b.duration_since(a)),
+                _ => 0,
+            };
+            facts.steps.push(StepFacts {
+                id: s.id.clone(),
+                started_at: st.first_start,
+                duration_ms,
+                requests: st.requests,
+                totals: st.totals,
+            });
         }
         if dry {
             preview.push_str(&preview_step(s, st));
@@ -427,6 +504,13 @@ pub async fn execute(
             .into_inner()
             .expect("failed rows")
             .finish(),
+        facts: {
+            let (mut events, dropped) = shared.events.into_inner().expect("events");
+            events.sort_by_key(|e| e.at);
+            facts.events = events;
+            facts.events_dropped = dropped;
+            facts
+        },
     };
     (result, shared.report.into_inner().expect("report"))
 }
@@ -589,10 +673,16 @@ fn items_of(shared: &Shared, step: &StepPlan, steps: &JValue) -> Result<(Items, 
                             .map(|v| v.to_string())
                     })
                     .unwrap_or_else(|| (i + 1).to_string());
+                // An earlier step's result carries its row's `line`; a CSV row itself has one.
                 let line = item
                     .get_attr("line")
                     .ok()
-                    .and_then(|v| u64::try_from(v).ok());
+                    .and_then(|v| u64::try_from(v).ok())
+                    .or_else(|| {
+                        [&item, &row]
+                            .into_iter()
+                            .find_map(|v| v.downcast_object_ref::<inputs::Row>().map(|r| r.line))
+                    });
                 out.push(SourceItem {
                     input: input.clone(),
                     index: i as u64,
@@ -1676,6 +1766,7 @@ impl Sender<'_> {
                         limiter.pause_until(tokio::time::Instant::now() + wait);
                     }
                     announce_wait(shared, step, cause, after, max_wait, wait);
+                    shared.event(step, si, cause, &result, wait);
                     tracing::debug!(step = %step.id, key = %shared.redactor.redact(&si.key), ?wait, "retrying");
                     if shared
                         .unless_stopped(tokio::time::sleep(wait))
@@ -1839,7 +1930,15 @@ fn record(shared: &Shared, step: &StepPlan, si: &SourceItem, done: Done, parent:
         done.status,
     );
     item.attempts = done.attempts;
-    item.duration_ms = u64::try_from(done.started.elapsed().as_millis()).unwrap_or(u64::MAX);
+    let elapsed = done.started.elapsed();
+    item.duration_ms = u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX);
+    let ended_at = jiff::Timestamp::now();
+    let started_at = ended_at
+        .checked_sub(jiff::SignedDuration::try_from(elapsed).unwrap_or_default())
+        .unwrap_or(ended_at);
+    if !shared.dry && done.status != ItemStatus::Skipped {
+        item.started_at = Some(started_at);
+    }
     item.request = request;
     item.response = response;
     item.error.clone_from(&error);
@@ -1887,6 +1986,11 @@ fn record(shared: &Shared, step: &StepPlan, si: &SourceItem, done: Done, parent:
         let mut states = shared.states.lock().expect("states");
         let st = states.get_mut(&step.id).expect("state exists");
         st.totals.add(done.status);
+        if item.started_at.is_some() {
+            st.first_start = Some(st.first_start.map_or(started_at, |t| t.min(started_at)));
+            st.last_end = Some(st.last_end.map_or(ended_at, |t| t.max(ended_at)));
+        }
+        st.requests += u64::from(done.attempts);
         if shared.dry && st.preview.len() < shared.options.preview {
             if let Some(r) = &item.request {
                 let body = r.body.as_ref().map(|b| format!(" {b}")).unwrap_or_default();
@@ -1973,4 +2077,28 @@ fn preview_step(step: &StepPlan, st: &StepState) -> String {
 fn jitter_rng() -> rand::rngs::SmallRng {
     use rand::SeedableRng;
     rand::rngs::SmallRng::from_rng(&mut rand::rng())
+}
+
+#[cfg(test)]
+mod run_event_tests {
+    use super::*;
+
+    #[test]
+    fn events_are_capped_and_the_rest_counted() {
+        let event = RunEvent {
+            at: jiff::Timestamp::UNIX_EPOCH,
+            kind: EventKind::Retry,
+            step: "close".into(),
+            key: "k".into(),
+            status: Some(429),
+            cause: "rate_limited".into(),
+            wait_ms: 1,
+        };
+        let mut events = (Vec::new(), 0);
+        for _ in 0..MAX_EVENTS + 5 {
+            push_capped(&mut events, event.clone());
+        }
+        assert_eq!(events.0.len(), MAX_EVENTS);
+        assert_eq!(events.1, 5);
+    }
 }

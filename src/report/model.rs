@@ -56,6 +56,10 @@ pub struct ReportHeader {
     /// A resumed run: the reports it continues (`--resume`), in the order given.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub resumed_from: Vec<String>,
+    /// The API base URL the run sends to (`WTS_BASE_URL`, or the in-process sandbox's
+    /// loopback URL with `--sandbox`); a dry run names the one it would use.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub base_url: Option<String>,
 }
 
 impl ReportHeader {
@@ -77,6 +81,7 @@ impl ReportHeader {
             settings,
             logical_started_at: None,
             resumed_from: Vec::new(),
+            base_url: None,
         }
     }
 }
@@ -182,6 +187,14 @@ pub struct ItemRecord {
     /// Requests sent for this item (0 when skipped or planned).
     pub attempts: u32,
     pub duration_ms: u64,
+    /// When the item started (RFC 3339, UTC, millisecond precision).
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "ser_timestamp_ms_opt"
+    )]
+    #[schemars(with = "Option<String>", extend("format" = "date-time"))]
+    pub started_at: Option<Timestamp>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub request: Option<RequestRecord>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -235,6 +248,7 @@ impl ItemRecord {
             status,
             attempts: 0,
             duration_ms: 0,
+            started_at: None,
             request: None,
             response: None,
             error: None,
@@ -328,6 +342,93 @@ pub struct ReportFooter {
     pub finished_at: Timestamp,
     pub outcome: Outcome,
     pub totals: Totals,
+    /// What the run measured: durations, 429s, retries and pauses, the abort reason.
+    #[serde(flatten)]
+    pub run: RunFacts,
+}
+
+/// The run's measurements, written in the footer (all optional: a report of an older
+/// version, or of a run stopped before its first item, has none of them).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct RunFacts {
+    /// Wall-clock duration of the whole run, from the header's `started_at`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub duration_ms: Option<u64>,
+    /// Responses answered 429 (rate limited) during the run; each was retried.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate_limited: Option<u64>,
+    /// Why the run was aborted (with `outcome: aborted`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub abort_reason: Option<String>,
+    /// One entry per action step, in playbook order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub steps: Vec<StepFacts>,
+    /// Retries and pauses in time order (at most [`MAX_EVENTS`]; see `events_dropped`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub events: Vec<RunEvent>,
+    /// Events left out because there were more than [`MAX_EVENTS`].
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub events_dropped: u64,
+}
+
+/// The most retry and pause events a report keeps.
+pub const MAX_EVENTS: usize = 10_000;
+
+/// One step's figures.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct StepFacts {
+    /// The step id.
+    pub id: String,
+    /// When its first item started (absent if none ran).
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "ser_timestamp_ms_opt"
+    )]
+    #[schemars(with = "Option<String>", extend("format" = "date-time"))]
+    pub started_at: Option<Timestamp>,
+    /// From its first item's start to its last item's end.
+    pub duration_ms: u64,
+    /// Requests sent for its items (retries included).
+    pub requests: u64,
+    pub totals: Totals,
+}
+
+/// What a retry or a pause event was.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum EventKind {
+    /// A request is sent again after `wait_ms`.
+    Retry,
+    /// The whole run paused for `wait_ms` (after a 429).
+    Pause,
+}
+
+/// A retry or a pause, for the timeline.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct RunEvent {
+    /// When it happened (RFC 3339, UTC, millisecond precision).
+    #[serde(serialize_with = "ser_timestamp_ms")]
+    #[schemars(with = "String", extend("format" = "date-time"))]
+    pub at: Timestamp,
+    pub kind: EventKind,
+    pub step: String,
+    /// The item's key (redacted like everywhere).
+    pub key: String,
+    /// The status that caused it (429, 5xx), absent for a transport failure.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<u16>,
+    /// `rate_limited`, `server_error`, `timeout`, `connection`, ...
+    pub cause: String,
+    pub wait_ms: u64,
+}
+
+#[expect(
+    clippy::trivially_copy_pass_by_ref,
+    reason = "serde's skip_serializing_if signature"
+)]
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 /// The whole report document, as one value. The writer never builds this (it streams the
@@ -351,6 +452,18 @@ pub fn report_schema() -> Value {
 /// timestamp is accepted when reading.
 fn ser_timestamp<S: Serializer>(ts: &Timestamp, s: S) -> Result<S::Ok, S::Error> {
     s.collect_str(&ts.strftime("%Y-%m-%dT%H:%M:%SZ"))
+}
+
+fn ser_timestamp_ms<S: Serializer>(ts: &Timestamp, s: S) -> Result<S::Ok, S::Error> {
+    s.collect_str(&ts.strftime("%Y-%m-%dT%H:%M:%S%.3fZ"))
+}
+
+#[expect(clippy::ref_option, reason = "serde's serialize_with signature")]
+fn ser_timestamp_ms_opt<S: Serializer>(ts: &Option<Timestamp>, s: S) -> Result<S::Ok, S::Error> {
+    match ts {
+        Some(ts) => ser_timestamp_ms(ts, s),
+        None => s.serialize_none(),
+    }
 }
 
 /// `Method` is shared with the catalog and only `Serialize`; read it back case-insensitively.

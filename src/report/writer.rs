@@ -40,7 +40,7 @@ use std::time::{Duration, Instant};
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
-use super::model::{ItemRecord, ItemStatus, Outcome, ReportFooter, ReportHeader, Totals};
+use super::model::{ItemRecord, ItemStatus, Outcome, ReportFooter, ReportHeader, RunFacts, Totals};
 
 /// Buffered items are pushed to the OS when the last flush is older than this.
 pub const FLUSH_INTERVAL: Duration = Duration::from_millis(200);
@@ -322,7 +322,17 @@ impl ReportWriter {
     /// that started and never got a record may have happened), the footer is written with
     /// the writer's own totals, the file is synced to disk, and only then is the sidecar
     /// removed. The finished file is one valid JSON document.
-    pub fn finish(mut self, finished_at: Timestamp, outcome: Outcome) -> io::Result<ReportFooter> {
+    pub fn finish(self, finished_at: Timestamp, outcome: Outcome) -> io::Result<ReportFooter> {
+        self.finish_with(finished_at, outcome, RunFacts::default())
+    }
+
+    /// [`finish`](Self::finish) with the run's measurements in the footer.
+    pub fn finish_with(
+        mut self,
+        finished_at: Timestamp,
+        outcome: Outcome,
+        run: RunFacts,
+    ) -> io::Result<ReportFooter> {
         let mut leftover: Vec<InFlight> = self.open.drain().collect();
         leftover.sort_by(|a, b| (&a.step, a.index).cmp(&(&b.step, b.index)));
         for m in leftover {
@@ -335,6 +345,7 @@ impl ReportWriter {
             finished_at,
             outcome,
             totals: self.totals,
+            run,
         };
         let mut tail = serde_json::to_vec(&footer).map_err(io::Error::other)?;
         // `{…}` → `],…}`: close the items array, then the footer's fields close the document.
