@@ -250,6 +250,9 @@ fn init_logging(args: &RunArgs) {
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        // Its report of a failed write goes to stderr with `eprintln!`, which panics when stderr
+        // is closed (`2>&-`, a reader gone): a closed stderr is not a crash.
+        .log_internal_errors(false)
         .with_ansi(std::io::stderr().is_terminal());
     let _ = if args.log_format == LogFormat::Json {
         builder.json().try_init()
@@ -498,8 +501,15 @@ fn run_cmd(args: &RunArgs) -> u8 {
             };
             let client = match Client::new(&base_url, &Secret::new(token), program.settings.timeout)
             {
-                Ok(c) => c,
-                Err(e) => return abort_early(writer, format!("WTS_BASE_URL: {e}")),
+                Ok(c) => c.with_max_body(program.settings.max_response_size),
+                // A bad URL is bad input: nothing was sent.
+                Err(e) => {
+                    return stop_early(
+                        writer,
+                        format!("WTS_BASE_URL: {e}; nothing was sent"),
+                        EXIT_INVALID,
+                    )
+                }
             };
             // No separate token check: the run's first request is sent alone and doubles as
             // one (a 401 aborts before anything else is sent).

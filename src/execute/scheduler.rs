@@ -11,13 +11,15 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use indexmap::IndexMap;
 use minijinja::Value as JValue;
 use serde_json::Value;
 use tokio::sync::Semaphore;
 
-use super::client::{ApiError, Client};
+use super::client::{ApiError, ApiResponse, Client};
 use super::rate::RateLimiter;
 use super::retry::{classify, RetryCause, Verdict};
+use super::unreachable::Unreachable;
 use super::upload::{self, Upload};
 use super::verify::Verified;
 use crate::catalog::{self, ActionSpec, HttpRequest};
@@ -30,7 +32,7 @@ use crate::report::{
 };
 use crate::secret::Redactor;
 use crate::template::{self, Placeholder};
-use crate::validate::{Program, Source, StepKind, StepPlan};
+use crate::validate::{PageBound, Program, Source, StepKind, StepPlan};
 
 /// How requests leave the process.
 pub enum Transport {
@@ -120,6 +122,11 @@ struct Shared {
     dry: bool,
     /// Set by a second Ctrl-C: in-flight items are abandoned.
     abandon: tokio::sync::watch::Sender<bool>,
+    /// Flips to `true` with `cancel` (Ctrl-C, an abort, `on_error: stop`): every wait of the
+    /// run (retry backoff, `Retry-After`, the rate limiter, a free slot) ends at once.
+    stop: tokio::sync::watch::Sender<bool>,
+    /// Ends the run when the server cannot be reached at all.
+    unreachable: Unreachable,
     failed_rows: Mutex<FailedRows>,
     /// Objects of verifiable writes this run accounts for, by `verify::claim_key`: how many
     /// identical messages in a session are already some item's.
@@ -212,13 +219,28 @@ impl Shared {
             tracing::warn!("{}", self.redactor.redact(&reason));
             *a = Some(reason);
         }
+        self.halt();
+    }
+
+    /// Start no new item, and end every wait.
+    fn halt(&self) {
         self.cancel.store(true, Ordering::SeqCst);
+        self.stop.send_replace(true);
     }
 
     fn cancelled(&self) -> bool {
         self.cancel.load(Ordering::SeqCst)
     }
 
+    /// `fut`'s output, or `None` if the run stops first (or has stopped already).
+    async fn unless_stopped<T>(&self, fut: impl std::future::Future<Output = T>) -> Option<T> {
+        let mut stop = self.stop.subscribe();
+        tokio::select! {
+            biased;
+            _ = stop.wait_for(|s| *s) => None,
+            v = fut => Some(v),
+        }
+    }
     /// Records a retry (and, after a 429, the run's pause) for the report's timeline.
     fn event(
         &self,
@@ -236,6 +258,7 @@ impl Shared {
             RetryCause::ServerError => "server_error",
             RetryCause::Timeout => "timeout",
             RetryCause::Broken => "connection_broken",
+            RetryCause::NotJson => "not_json",
         };
         let mut kinds = vec![EventKind::Retry];
         if cause.pauses_limiter() {
@@ -286,6 +309,8 @@ struct Done {
     reason: Option<String>,
     output: JValue,
     started: Instant,
+    /// Rendered values that read a secret (`step.secret_params`): redacted as a whole.
+    secret_values: Vec<String>,
     /// Carried over from an earlier report by `--resume`: already in this run's report.
     carried: bool,
     /// What a verification read found (an unknown outcome resolved).
@@ -303,6 +328,7 @@ impl Done {
             reason: None,
             output: JValue::from(()),
             started,
+            secret_values: Vec::new(),
             carried: false,
             evidence: None,
         }
@@ -358,6 +384,8 @@ pub async fn execute(
         rate_limited: AtomicU64::new(0),
         dry,
         abandon: tokio::sync::watch::channel(false).0,
+        stop: tokio::sync::watch::channel(false).0,
+        unreachable: Unreachable::new(program.settings.unreachable_after),
         failed_rows: Mutex::new(FailedRows {
             path: failed_csv,
             writers: HashMap::new(),
@@ -392,20 +420,28 @@ pub async fn execute(
         }
     });
 
-    let mut steps_map: BTreeMap<String, JValue> = BTreeMap::new();
+    // Shared with the stage's templates, not copied per stage (that made 20,000 steps
+    // quadratic): the stage's view is dropped before the next publish, so adding copies nothing.
+    let mut steps_map: Arc<BTreeMap<String, JValue>> = Arc::default();
     for stage in &program.stages {
         if shared.cancelled() {
             break;
         }
-        let steps_value = JValue::from(steps_map.clone());
-        let futures: Vec<_> = stage
+        let steps_value = JValue::from_object(StepsView(steps_map.clone()));
+        let mut futures: Vec<_> = stage
             .steps()
             .iter()
             .map(|s| run_step(shared.clone(), Arc::new(s.clone()), steps_value.clone()))
             .collect();
-        futures_join(futures).await;
+        if dry && futures.len() == 1 {
+            // Nothing is sent: no task (and no thread hand-off) per stage.
+            futures.pop().expect("one step").await;
+        } else {
+            futures_join(futures).await;
+        }
+        drop(steps_value);
         for s in stage.steps() {
-            publish(&shared, s, &mut steps_map);
+            publish(&shared, s, Arc::make_mut(&mut steps_map));
         }
     }
     ctrlc.abort();
@@ -495,6 +531,22 @@ async fn futures_join<F: std::future::Future<Output = ()> + Send + 'static>(futu
         if let Err(e) = h.await {
             tracing::error!("a step task failed: {e}");
         }
+    }
+}
+
+/// `steps` in templates: the finished steps, by id.
+#[derive(Debug)]
+struct StepsView(Arc<BTreeMap<String, JValue>>);
+
+impl minijinja::value::Object for StepsView {
+    fn get_value(self: &Arc<Self>, key: &JValue) -> Option<JValue> {
+        self.0.get(key.as_str()?).cloned()
+    }
+
+    fn enumerate(self: &Arc<Self>) -> minijinja::value::Enumerator {
+        minijinja::value::Enumerator::Values(
+            self.0.keys().map(|k| JValue::from(k.as_str())).collect(),
+        )
     }
 }
 
@@ -591,6 +643,23 @@ fn items_of(shared: &Shared, step: &StepPlan, steps: &JValue) -> Result<(Items, 
                 };
                 return Ok((Items::List(vec![si].into_iter()), 1));
             }
+            if list.is_undefined() || list.is_none() {
+                // An earlier step that failed has no output: nothing to do here.
+                return Ok((Items::List(Vec::new().into_iter()), 0));
+            }
+            if !matches!(
+                list.kind(),
+                minijinja::value::ValueKind::Seq | minijinja::value::ValueKind::Iterable
+            ) {
+                let shown = list.to_string();
+                return Err(format!(
+                    "step `{}`: for_each `{}` must give a list, got {} `{}`",
+                    step.id,
+                    expr.source,
+                    kind_name(&list),
+                    super::client::truncate(&shown, 60)
+                ));
+            }
             let iter = list.try_iter().map_err(|e| {
                 format!(
                     "for_each `{}` is not a list: {}",
@@ -636,6 +705,24 @@ fn items_of(shared: &Shared, step: &StepPlan, steps: &JValue) -> Result<(Items, 
             let n = out.len() as u64;
             Ok((Items::List(out.into_iter()), n))
         }
+    }
+}
+
+/// "a string", "a map", … for messages.
+fn kind_name(v: &JValue) -> &'static str {
+    use minijinja::value::ValueKind;
+    match v.kind() {
+        ValueKind::Undefined => "an undefined value",
+        ValueKind::None => "none",
+        ValueKind::Bool => "a boolean",
+        ValueKind::Number => "a number",
+        ValueKind::String => "a string",
+        ValueKind::Bytes => "bytes",
+        ValueKind::Seq | ValueKind::Iterable => "a list",
+        ValueKind::Map => "a map",
+        ValueKind::Plain => "an object",
+        ValueKind::Invalid => "an invalid value",
+        _ => "a value",
     }
 }
 
@@ -687,11 +774,15 @@ async fn run_step(shared: Arc<Shared>, step: Arc<StepPlan>, steps: JValue) {
             bar.inc();
             continue;
         }
-        let permit = semaphore
-            .clone()
-            .acquire_owned()
+        // Waiting for a free slot ends when the run stops (a second Ctrl-C must not wait for
+        // an in-flight request to finish first).
+        let Some(permit) = shared
+            .unless_stopped(semaphore.clone().acquire_owned())
             .await
-            .expect("semaphore open");
+        else {
+            break;
+        };
+        let permit = permit.expect("semaphore open");
         if shared.cancelled() {
             break;
         }
@@ -1005,6 +1096,51 @@ async fn run_action(
     ctx: &JValue,
     step_limiter: Option<&RateLimiter>,
 ) -> Done {
+    let mut done = send_action(shared, step, spec, with, si, ctx, step_limiter).await;
+    if !step.secret_params.is_empty() {
+        // What a secret became through a filter (`| upper`, `[:9]`, `| tojson`) no longer
+        // matches the secret: the whole rendered value is redacted instead.
+        if let Ok(params) = plan::render_params(with, ctx) {
+            for name in &step.secret_params {
+                if let Some(v) = params.get(name) {
+                    secret_forms(v, &mut done.secret_values);
+                }
+            }
+        }
+    }
+    done
+}
+
+/// The texts of a rendered value to redact: each string in it, and its JSON text.
+fn secret_forms(v: &Value, out: &mut Vec<String>) {
+    match v {
+        Value::String(s) => out.push(s.clone()),
+        Value::Array(items) => {
+            for i in items {
+                secret_forms(i, out);
+            }
+            out.push(v.to_string());
+        }
+        Value::Object(map) => {
+            for i in map.values() {
+                secret_forms(i, out);
+            }
+            out.push(v.to_string());
+        }
+        Value::Number(_) | Value::Bool(_) => out.push(v.to_string()),
+        Value::Null => {}
+    }
+}
+
+async fn send_action(
+    shared: &Shared,
+    step: &StepPlan,
+    spec: &'static ActionSpec,
+    with: &[(String, crate::template::Tree)],
+    si: &SourceItem,
+    ctx: &JValue,
+    step_limiter: Option<&RateLimiter>,
+) -> Done {
     let started = Instant::now();
     let mut params = match plan::render_params(with, ctx) {
         Ok(p) => p,
@@ -1075,10 +1211,34 @@ async fn run_action(
             Err(done) => done,
         };
     }
-    let Some(max_pages) = max_pages else {
-        return sender.send(req).await;
+    let Some(bound) = max_pages else {
+        let done = sender.send(req).await;
+        if spec.paginated && done.status == ItemStatus::Succeeded {
+            if let Some(e) = not_a_page(&template::to_json(&done.output)) {
+                return Done {
+                    error: Some(e),
+                    status: ItemStatus::Failed,
+                    output: JValue::from(()),
+                    ..done
+                };
+            }
+        }
+        return done;
     };
-    // Pagination: every page before the step ends, same size and filters on each.
+    read_pages(shared, &sender, spec, params, bound, started).await
+}
+
+/// `paginate`: every page before the step ends, same size and filters on each, within the
+/// bound. A `paginate: all` listing cut by `max_pages` / `max_items` while the server still has
+/// more fails the step, unless `partial_listing: accept`.
+async fn read_pages(
+    shared: &Shared,
+    sender: &Sender<'_>,
+    spec: &'static ActionSpec,
+    mut params: IndexMap<String, Value>,
+    bound: PageBound,
+    started: Instant,
+) -> Done {
     let mut merged: Vec<Value> = Vec::new();
     let mut first: Option<Done> = None;
     let mut attempts = 0;
@@ -1087,7 +1247,9 @@ async fn run_action(
         .and_then(Value::as_u64)
         .unwrap_or(1);
     let mut last = Value::Null;
-    for n in 0..max_pages {
+    let mut pages_read = 0u32;
+    let mut more = false;
+    while pages_read < bound.pages {
         params.insert("page_number".into(), Value::from(page));
         let req = match plan::request(spec, &params, false) {
             Ok(r) => r,
@@ -1103,6 +1265,16 @@ async fn run_action(
             };
         }
         let body = template::to_json(&done.output);
+        if let Some(e) = not_a_page(&body) {
+            return Done {
+                attempts,
+                status: ItemStatus::Failed,
+                error: Some(format!("page {page}: {e}")),
+                output: JValue::from(()),
+                ..done
+            };
+        }
+        pages_read += 1;
         // The page envelope; some legacy routes answer a bare array (one page; api-notes "Two route families").
         let items = match &body {
             Value::Array(items) => items.clone(),
@@ -1112,7 +1284,7 @@ async fn run_action(
                 .cloned()
                 .unwrap_or_default(),
         };
-        let more = body
+        more = body
             .get("hasMorePages")
             .and_then(Value::as_bool)
             .unwrap_or(false);
@@ -1122,10 +1294,31 @@ async fn run_action(
         if first.is_none() {
             first = Some(done);
         }
-        if !more || empty || n + 1 == max_pages {
+        if empty {
+            more = false;
+        }
+        if !more || bound.items.is_some_and(|max| merged.len() as u64 >= max) {
             break;
         }
         page += 1;
+    }
+    // Cut: `paginate: all` stopped by a bound while the server had more.
+    let mut cut = None;
+    if let Some(max_items) = bound.items {
+        let too_many = merged.len() as u64 > max_items;
+        if too_many {
+            merged.truncate(usize::try_from(max_items).unwrap_or(usize::MAX));
+        }
+        if more || too_many {
+            let s = &shared.program.settings;
+            cut = Some(format!(
+                "listing cut at {pages_read} pages and {} items by the bounds of `paginate: all` \
+                 (settings.max_pages {}, settings.max_items {}) while the server had more",
+                merged.len(),
+                s.max_pages,
+                s.max_items
+            ));
+        }
     }
     let mut out = serde_json::Map::new();
     out.insert(
@@ -1136,22 +1329,91 @@ async fn run_action(
         "totalPages".into(),
         last.get("totalPages").cloned().unwrap_or(Value::Null),
     );
-    out.insert(
-        "hasMorePages".into(),
-        last.get("hasMorePages")
-            .cloned()
-            .unwrap_or(Value::Bool(false)),
-    );
+    out.insert("hasMorePages".into(), Value::Bool(more));
     out.insert(
         "pageSize".into(),
         last.get("pageSize").cloned().unwrap_or(Value::Null),
     );
     out.insert("pages".into(), Value::from(page));
+    out.insert("partial".into(), Value::Bool(cut.is_some()));
     out.insert("items".into(), Value::Array(merged));
     let mut done = first.unwrap_or_else(|| Done::new(ItemStatus::Succeeded, started));
     done.attempts = attempts;
+    if let Some(cut) = cut {
+        if shared.program.settings.accept_partial {
+            tracing::warn!(step = %sender.step.id, "{cut}; accepted (partial_listing: accept)");
+            done.reason = Some(format!("{cut}; accepted (partial_listing: accept)"));
+        } else {
+            done.status = ItemStatus::Failed;
+            done.error = Some(format!(
+                "{cut}; raise the bounds, or set `partial_listing: accept` to use what was read"
+            ));
+            done.output = JValue::from(());
+            return done;
+        }
+    }
     done.output = template::from_json(&Value::Object(out));
     done
+}
+
+/// Waits at least this long are said in the log and the progress display.
+const WAIT_NOTICE: Duration = Duration::from_secs(1);
+
+/// Says what a retry waits for and until when (the log, and the progress display), when the wait
+/// is long enough to be noticed or a server-requested wait was capped.
+fn announce_wait(
+    shared: &Shared,
+    step: &StepPlan,
+    cause: RetryCause,
+    asked: Option<Duration>,
+    max_wait: Duration,
+    wait: Duration,
+) {
+    let was_capped = asked.is_some_and(|a| a > max_wait);
+    if wait < WAIT_NOTICE && !was_capped {
+        return;
+    }
+    let f = crate::duration::format_duration;
+    let what = match cause {
+        RetryCause::RateLimited => "rate limited (429)",
+        RetryCause::NotSent => "cannot connect",
+        RetryCause::ServerError => "server error",
+        RetryCause::Timeout => "timed out",
+        RetryCause::Broken => "connection broken",
+        RetryCause::NotJson => "answer not JSON",
+    };
+    let until = jiff::Timestamp::now()
+        .checked_add(jiff::SignedDuration::try_from(wait).unwrap_or(jiff::SignedDuration::MAX))
+        .map_or_else(
+            |_| "later".to_owned(),
+            |t| t.strftime("%H:%M:%S UTC").to_string(),
+        );
+    let mut message = format!("{what}: waiting {} until {until} before retrying", f(wait));
+    if let Some(a) = asked {
+        message.push_str(&format!(" (the server asked for {}", f(a)));
+        if was_capped {
+            message.push_str(&format!(
+                ", capped by settings.max_retry_wait {}",
+                f(max_wait)
+            ));
+        }
+        message.push(')');
+    }
+    message.push_str("; Ctrl-C ends the wait");
+    tracing::warn!(step = %step.id, "{message}");
+    shared.progress.waiting(&step.id, &message);
+}
+
+/// Why a list answer is not a page: neither a bare array nor an object with an `items` array.
+fn not_a_page(body: &Value) -> Option<String> {
+    match body {
+        Value::Array(_) => None,
+        Value::Object(o) if o.get("items").is_some_and(Value::is_array) => None,
+        other => Some(format!(
+            "the answer is not a page of items (no `items` list): {}",
+            super::client::truncate(&other.to_string(), 80)
+        )),
+    }
 }
 
 /// `--resume` of an item that an earlier run left `unknown`: where the catalog has a read that
@@ -1416,11 +1678,21 @@ impl Sender<'_> {
         // When the first attempt was sent (verification looks for effects since).
         let mut first_attempt_at: Option<jiff::Timestamp> = None;
         let mut rng = jitter_rng();
+        let not_sent = |attempts: u32| Done {
+            attempts,
+            ..Done::failed(
+                "not sent: the run stopped while this item waited for the rate limiter".into(),
+                started,
+            )
+        };
         loop {
             // The first request of the run is sent alone and doubles as the token check.
             let mut gate = None;
             if matches!(wire, Wire::Api(_)) && !shared.token_ok.load(Ordering::SeqCst) {
-                let g = shared.first_request.lock().await;
+                // Waiting for it ends when the run stops.
+                let Some(g) = shared.unless_stopped(shared.first_request.lock()).await else {
+                    return not_sent(attempts);
+                };
                 if !shared.token_ok.load(Ordering::SeqCst) {
                     gate = Some(g);
                 }
@@ -1434,12 +1706,18 @@ impl Sender<'_> {
                     )
                 };
             }
-            // Both permits are held until the answer: the request counts until then.
+            // Both permits are held until the answer: the request counts until then. Waiting for
+            // them ends when the run stops.
             let step_permit = match step_limiter {
-                Some(l) => Some(l.acquire().await),
+                Some(l) => match shared.unless_stopped(l.acquire()).await {
+                    Some(p) => Some(p),
+                    None => return not_sent(attempts),
+                },
                 None => None,
             };
-            let permit = limiter.acquire().await;
+            let Some(permit) = shared.unless_stopped(limiter.acquire()).await else {
+                return not_sent(attempts);
+            };
             attempts += 1;
             first_attempt_at.get_or_insert_with(jiff::Timestamp::now);
             if !idempotent {
@@ -1470,7 +1748,8 @@ impl Sender<'_> {
             };
             drop((permit, step_permit));
             if gate.is_some() {
-                if matches!(&result, Ok(resp) if resp.status != 401) {
+                // An HTML page (a captive portal, a proxy) is not the API accepting the token.
+                if matches!(&result, Ok(resp) if resp.status != 401 && resp.not_json.is_none()) {
                     shared.token_ok.store(true, Ordering::SeqCst);
                 }
                 drop(gate);
@@ -1478,6 +1757,14 @@ impl Sender<'_> {
             let verdict = match (classify(&result, idempotent), wire) {
                 // The storage host's 401 says nothing about the API token.
                 (Verdict::AuthRejected, Wire::Put { .. }) => Verdict::Fail,
+                // The storage host's 2xx may be XML or text: its body is not read.
+                (
+                    Verdict::Retry {
+                        cause: RetryCause::NotJson,
+                        ..
+                    },
+                    Wire::Put { .. },
+                ) => Verdict::Success,
                 (v, _) => v,
             };
             let mut done = Done {
@@ -1490,10 +1777,9 @@ impl Sender<'_> {
             };
             match &result {
                 Ok(resp) => {
-                    done.response = Some((
-                        resp.status,
-                        (!(200..300).contains(&resp.status)).then(|| resp.body.clone()),
-                    ));
+                    shared.unreachable.answered();
+                    done.response =
+                        Some((resp.status, (!resp.is_success()).then(|| resp.body.clone())));
                 }
                 Err(e) => done.error = Some(e.to_string()),
             }
@@ -1541,16 +1827,33 @@ impl Sender<'_> {
                     };
                     if exhausted || shared.cancelled() {
                         let last = match &result {
-                            Ok(resp) => {
-                                ApiError::from_response(resp.status, &resp.body).to_string()
-                            }
+                            Ok(resp) => resp.describe(),
                             Err(e) => e.to_string(),
                         };
-                        done.error = Some(format!("gave up after {attempts} attempts: {last}"));
+                        let mut error = format!("gave up after {attempts} attempts: {last}");
+                        if cause == RetryCause::NotSent {
+                            error.push_str(&format!(
+                                " (the server at {} could not be reached; WTS_BASE_URL sets it)",
+                                client.base_url()
+                            ));
+                            if exhausted && shared.unreachable.failed() {
+                                shared.abort(format!(
+                                    "the server at {} is unreachable: {} items in a row could not \
+                                     connect, each after its retries; no new items were started \
+                                     (check WTS_BASE_URL and the network, then --resume the report)",
+                                    client.base_url(),
+                                    shared.unreachable.threshold()
+                                ));
+                            }
+                        }
+                        done.error = Some(error);
                         return done;
                     }
+                    // A server-requested wait is capped (`settings.max_retry_wait`).
+                    let max_wait = shared.program.settings.max_retry_wait;
+                    let capped = after.map(|a| a.min(max_wait));
                     let wait = if after.is_some() || is_429 {
-                        policy.wait_for_429(throttled.saturating_sub(1), after, &mut rng)
+                        policy.wait_for_429(throttled.saturating_sub(1), capped, &mut rng)
                     } else {
                         policy.delay(attempts - throttled - 1, &mut rng)
                     };
@@ -1558,9 +1861,24 @@ impl Sender<'_> {
                         // A 429 slows the whole run, not just this worker.
                         limiter.pause_until(tokio::time::Instant::now() + wait);
                     }
+                    announce_wait(shared, step, cause, after, max_wait, wait);
                     shared.event(step, si, cause, &result, wait);
                     tracing::debug!(step = %step.id, key = %shared.redactor.redact(&si.key), ?wait, "retrying");
-                    tokio::time::sleep(wait).await;
+                    if shared
+                        .unless_stopped(tokio::time::sleep(wait))
+                        .await
+                        .is_none()
+                    {
+                        let last = match &result {
+                            Ok(resp) => resp.describe(),
+                            Err(e) => e.to_string(),
+                        };
+                        done.error = Some(format!(
+                            "gave up after {attempts} attempts (the run stopped during the wait \
+                             before the next try): {last}"
+                        ));
+                        return done;
+                    }
                 }
                 Verdict::Fail => {
                     let Ok(resp) = result else { return done };
@@ -1659,7 +1977,7 @@ impl Sender<'_> {
                         "outcome unknown: {}; not retried because `{}` is not retry-safe",
                         done.error.clone().unwrap_or_else(|| result
                             .as_ref()
-                            .map(|r| ApiError::from_response(r.status, &r.body).to_string())
+                            .map(ApiResponse::describe)
                             .unwrap_or_default()),
                         match &step.kind {
                             StepKind::Action { spec, .. } => spec.name,
@@ -1675,7 +1993,14 @@ impl Sender<'_> {
 
 /// Writes a finished item to the report and the step's state; applies the failure budget.
 fn record(shared: &Shared, step: &StepPlan, si: &SourceItem, done: Done, parent: Option<&str>) {
-    let redactor = &shared.redactor;
+    // The run's secrets, and this item's values rendered from one.
+    let item_secrets;
+    let redactor = if done.secret_values.is_empty() {
+        &shared.redactor
+    } else {
+        item_secrets = shared.redactor.with(&done.secret_values);
+        &item_secrets
+    };
     let request = done.request.as_ref().map(|r| {
         let mut rec = RequestRecord::from(r);
         if !redactor.is_empty() {
@@ -1806,7 +2131,7 @@ fn record(shared: &Shared, step: &StepPlan, si: &SourceItem, done: Done, parent:
         }
         if step.settings.on_error == crate::playbook::OnError::Stop && !shared.dry {
             shared.stopped.store(true, Ordering::SeqCst);
-            shared.cancel.store(true, Ordering::SeqCst);
+            shared.halt();
         }
         if let Some(budget) = step.settings.max_failures {
             if !shared.dry && budget.exceeded(fails, planned) {
