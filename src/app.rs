@@ -303,6 +303,9 @@ fn init_logging(args: &RunArgs) {
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        // Its report of a failed write goes to stderr with `eprintln!`, which panics when stderr
+        // is closed (`2>&-`, a reader gone): a closed stderr is not a crash.
+        .log_internal_errors(false)
         .with_ansi(std::io::stderr().is_terminal());
     let _ = if args.log_format == LogFormat::Json {
         builder.json().try_init()
@@ -344,7 +347,7 @@ fn run_cmd(args: &RunArgs) -> u8 {
     // for the whole run (released by the OS if the process dies).
     let mut locks: Vec<(PathBuf, ReportLock)> = Vec::new();
     for path in std::iter::once(&report_path).chain(&args.resume) {
-        let abs = std::path::absolute(path).unwrap_or_else(|_| path.clone());
+        let abs = report::canonical(path);
         if locks.iter().any(|(p, _)| *p == abs) {
             continue;
         }
@@ -354,6 +357,22 @@ fn run_cmd(args: &RunArgs) -> u8 {
                 eprintln!("error: {e}\n  = help: wait for that run to finish (or stop it), then try again");
                 return EXIT_INVALID;
             }
+        }
+    }
+    // Replacing the report of an interrupted run would forget what it did: resume it instead.
+    if !args.dry_run && !args.overwrite && report_path.exists() {
+        let target = report::canonical(&report_path);
+        let resumed = args.resume.iter().any(|p| report::canonical(p) == target);
+        let unfinished = report::read_header(&report_path).is_ok()
+            && report::scan_report(&report_path, |_| {})
+                .map_or(true, |s| s.truncated || !s.in_flight.is_empty());
+        if unfinished && !resumed {
+            eprintln!(
+                "error: {} is the report of a run that did not finish: replacing it would forget what that run did\n  = help: continue it with --resume {}, write another --report, or pass --overwrite",
+                report_path.display(),
+                report_path.display()
+            );
+            return EXIT_INVALID;
         }
     }
     let resume = if args.resume.is_empty() {
@@ -559,8 +578,15 @@ fn run_cmd(args: &RunArgs) -> u8 {
             };
             let client = match Client::new(&base_url, &Secret::new(token), program.settings.timeout)
             {
-                Ok(c) => c,
-                Err(e) => return abort_early(writer, format!("WTS_BASE_URL: {e}")),
+                Ok(c) => c.with_max_body(program.settings.max_response_size),
+                // A bad URL is bad input: nothing was sent.
+                Err(e) => {
+                    return stop_early(
+                        writer,
+                        format!("WTS_BASE_URL: {e}; nothing was sent"),
+                        EXIT_INVALID,
+                    )
+                }
             };
             // No separate token check: the run's first request is sent alone and doubles as
             // one (a 401 aborts before anything else is sent).
@@ -696,6 +722,15 @@ fn load_resume(
     program: &Program,
     force: bool,
 ) -> Result<ResumeIndex, Diagnostic> {
+    for path in paths {
+        // A FIFO or a device would block or never end: only regular files are reports.
+        if !std::fs::metadata(path).is_ok_and(|m| m.is_file()) {
+            return Err(Diagnostic::file(
+                path,
+                "cannot resume from this: not a regular file (a report is a JSON file)".to_owned(),
+            ));
+        }
+    }
     let (index, scans) = ResumeIndex::from_paths(paths).map_err(|e| {
         Diagnostic::file(
             Path::new("--resume"),
@@ -723,6 +758,21 @@ fn load_resume(
                 path.display()
             );
         }
+    }
+    // Items are matched by step id: a report with steps the playbook no longer has (a step
+    // renamed) would send those items again under the new name.
+    let known: std::collections::HashSet<&str> =
+        program.all_steps().iter().map(|s| s.id.as_str()).collect();
+    let strangers: Vec<&str> = index.steps().filter(|s| !known.contains(s)).collect();
+    if !strangers.is_empty() && !force {
+        return Err(Diagnostic::file(
+            &paths[0],
+            format!(
+                "the report has items of step(s) {} that the playbook does not have (renamed?): their items would be sent again under the new name",
+                strangers.iter().map(|s| format!("`{s}`")).collect::<Vec<_>>().join(", ")
+            ),
+        )
+        .with_hint("rename the step back, or pass --force to resume anyway"));
     }
     let unknown = index.unknown();
     if !unknown.is_empty() {

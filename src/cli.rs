@@ -128,6 +128,10 @@ pub struct RunArgs {
     /// is left as the earlier report has it.
     #[arg(long, value_name = "CLASS", requires = "resume")]
     pub only_class: Option<String>,
+    /// Replace an existing --report even if its run did not finish (by default that is refused:
+    /// resume it instead).
+    #[arg(long)]
+    pub overwrite: bool,
     /// With --resume: accept a report of a different playbook.
     #[arg(long)]
     pub force: bool,

@@ -5,6 +5,30 @@
 //! [`app`] maps each subcommand to these stages and owns the exit codes; [`sandbox`] is the
 //! simulated WTS account the tests and `run --sandbox` use.
 
+// A closed stdout or stderr (`… | head`, `2>&-`) is not a crash: std's printing macros panic
+// when a write fails, so every module of this crate uses these instead (same names, declared
+// before the modules so they shadow std's), which drop what cannot be written.
+macro_rules! println {
+    ($($arg:tt)*) => {
+        $crate::output::line($crate::output::Stream::Out, format_args!($($arg)*))
+    };
+}
+macro_rules! print {
+    ($($arg:tt)*) => {
+        $crate::output::text($crate::output::Stream::Out, format_args!($($arg)*))
+    };
+}
+macro_rules! eprintln {
+    ($($arg:tt)*) => {
+        $crate::output::line($crate::output::Stream::Err, format_args!($($arg)*))
+    };
+}
+macro_rules! eprint {
+    ($($arg:tt)*) => {
+        $crate::output::text($crate::output::Stream::Err, format_args!($($arg)*))
+    };
+}
+
 pub mod app;
 pub mod catalog;
 pub mod cli;
@@ -12,6 +36,7 @@ pub mod diagnostic;
 pub mod duration;
 pub mod execute;
 pub mod inputs;
+pub mod output;
 pub mod plan;
 pub mod playbook;
 pub mod progress;

@@ -128,6 +128,20 @@ impl Progress {
         self.count(step, |sb| &sb.rate_limited);
     }
 
+    /// A long wait (a retry after a 429, …): `message` says what for and until when. Shown on
+    /// the step's bar, or as a line.
+    pub fn waiting(&self, step: &str, message: &str) {
+        let steps = self.steps.lock().expect("steps");
+        let Some(sb) = steps.iter().find(|s| &*s.id == step) else {
+            return;
+        };
+        match (&sb.bar, self.mode) {
+            (Some(b), _) => b.set_message(format!("{} · {message}", sb.counters())),
+            (None, Mode::Lines) => eprintln!("{step}: {message}"),
+            _ => {}
+        }
+    }
+
     fn count(&self, step: &str, counter: impl Fn(&StepBar) -> &AtomicU64) {
         let steps = self.steps.lock().expect("steps");
         if let Some(sb) = steps.iter().find(|s| &*s.id == step) {

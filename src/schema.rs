@@ -129,11 +129,12 @@ fn paginate_schema() -> Value {
 }
 
 fn concurrency_schema() -> Value {
+    let (min, max) = crate::validate::ranges::CONCURRENCY;
     json!({
-        "description": "Requests in flight at most.",
+        "description": format!("Requests in flight at most, {min}–{max}."),
         "type": "integer",
-        "minimum": 1,
-        "maximum": u32::MAX
+        "minimum": min,
+        "maximum": max
     })
 }
 

@@ -77,6 +77,8 @@ pub struct Redactor {
     /// `None` when there is nothing to redact.
     matcher: Option<AhoCorasick>,
     ignored: usize,
+    /// The secrets it was built from (for [`Redactor::with`]).
+    secrets: std::sync::Arc<[String]>,
 }
 
 impl Redactor {
@@ -89,8 +91,9 @@ impl Redactor {
     {
         let mut patterns: Vec<String> = Vec::new();
         let mut ignored = 0;
-        for secret in secrets {
-            let secret = secret.as_ref();
+        let secrets: Vec<String> = secrets.into_iter().map(|s| s.as_ref().to_owned()).collect();
+        for secret in &secrets {
+            let secret = secret.as_str();
             if secret.is_empty() {
                 continue;
             }
@@ -120,7 +123,17 @@ impl Redactor {
                     .expect("plain string patterns of bounded size always build"),
             )
         };
-        Redactor { matcher, ignored }
+        Redactor {
+            matcher,
+            ignored,
+            secrets: secrets.into(),
+        }
+    }
+
+    /// This redactor's secrets plus `more` (values derived from a secret, for one item).
+    #[must_use]
+    pub fn with(&self, more: &[String]) -> Redactor {
+        Redactor::new(self.secrets.iter().chain(more))
     }
 
     /// How many non-empty secrets were too short to redact.
@@ -186,7 +199,7 @@ impl fmt::Debug for Redactor {
                 &self.matcher.as_ref().map_or(0, AhoCorasick::patterns_len),
             )
             .field("ignored", &self.ignored)
-            .finish()
+            .finish_non_exhaustive()
     }
 }
 

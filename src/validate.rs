@@ -66,6 +66,10 @@ impl Budget {
     fn parse(m: &MaxFailures) -> Result<Budget, String> {
         match m {
             MaxFailures::Count(n) => Ok(Budget::Count(*n)),
+            MaxFailures::Number(x) => Err(format!(
+                "max_failures {x} is out of range: give a whole count of 0 or more, or a \
+                 percentage from 0% to 100% such as `5%`"
+            )),
             MaxFailures::Text(t) => {
                 let t = t.trim();
                 if let Some(p) = t.strip_suffix('%') {
@@ -138,6 +142,16 @@ pub enum StepKind {
     Pipeline(Vec<StepPlan>),
 }
 
+/// How far `paginate` reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PageBound {
+    /// At most this many pages (`paginate: N`, or `max_pages` for `all`).
+    pub pages: u32,
+    /// For `paginate: all`: at most this many items (`max_items`). `None` for `paginate: N`,
+    /// which asks for N pages and is never "cut".
+    pub items: Option<u64>,
+}
+
 /// A validated step.
 #[derive(Debug, Clone)]
 pub struct StepPlan {
@@ -149,13 +163,16 @@ pub struct StepPlan {
     pub when: Option<Arc<Expr>>,
     /// Step ids the `when` expression reads (a dry run cannot decide it when they did not run).
     pub when_reads_steps: bool,
-    /// Maximum pages to fetch (`paginate`), on list actions.
-    pub paginate: Option<u32>,
+    /// How far to follow `hasMorePages` (`paginate`), on list actions.
+    pub paginate: Option<PageBound>,
     pub settings: StepSettings,
     /// Template vars this step's templates read (rendered per item).
     pub vars_used: Vec<String>,
     /// Whether a later step reads this step's results (they are then kept in memory).
     pub keep_results: bool,
+    /// `with` parameters whose templates read a secret var (directly or through another var):
+    /// their rendered values are redacted as a whole, whatever filter changed their form.
+    pub secret_params: Vec<String>,
 }
 
 impl StepPlan {
@@ -264,9 +281,42 @@ pub struct RunSettings {
     pub timeout: Duration,
     pub on_error: OnError,
     pub max_failures: Option<Budget>,
+    /// The longest `Retry-After` honoured; a longer ask waits this long.
+    pub max_retry_wait: Duration,
+    /// The largest response body read, in bytes.
+    pub max_response_size: u64,
+    /// Consecutive items failed on connection failures that end the run.
+    pub unreachable_after: u32,
+    /// Bounds of `paginate: all`.
+    pub max_pages: u32,
+    pub max_items: u64,
+    /// Whether a `paginate: all` listing cut by the bounds is accepted (else the step fails).
+    pub accept_partial: bool,
     /// `--routes`, else `settings.routes`, else `documented`.
     pub routes: catalog::Routes,
 }
+
+/// Ranges of the numeric settings (item 12 of the hardening: every number has its range).
+pub mod ranges {
+    use std::time::Duration;
+    pub const CONCURRENCY: (u32, u32) = (1, 1024);
+    pub const ATTEMPTS: (u32, u32) = (1, 100);
+    pub const TIMEOUT: (Duration, Duration) =
+        (Duration::from_millis(10), Duration::from_secs(3600));
+    pub const BACKOFF: (Duration, Duration) = (Duration::ZERO, Duration::from_secs(600));
+    pub const MAX_BACKOFF: (Duration, Duration) = (Duration::ZERO, Duration::from_secs(3600));
+    pub const MAX_RETRY_WAIT: (Duration, Duration) = (Duration::ZERO, Duration::from_secs(3600));
+    pub const MAX_RESPONSE_SIZE: (u64, u64) = (1024, 1 << 30);
+    pub const UNREACHABLE_AFTER: (u32, u32) = (1, 1_000_000);
+    pub const MAX_PAGES: (u32, u32) = (1, 100_000);
+    pub const MAX_ITEMS: (u64, u64) = (1, 10_000_000);
+}
+
+/// Defaults of the settings above.
+pub const DEFAULT_MAX_RETRY_WAIT: Duration = Duration::from_secs(300);
+pub const DEFAULT_UNREACHABLE_AFTER: u32 = 10;
+pub const DEFAULT_MAX_PAGES: u32 = 100;
+pub const DEFAULT_MAX_ITEMS: u64 = 5000;
 
 /// A validated playbook, ready to plan and execute.
 #[derive(Debug)]
@@ -336,9 +386,6 @@ impl Program {
     }
 }
 
-/// `paginate: all` stops after this many pages (api-notes "Pages": cap the total).
-pub const MAX_PAGES: u32 = 10_000;
-
 /// The variable roots a template may read.
 const ROOTS: &[&str] = &["item", "row", "vars", "env", "inputs", "steps"];
 /// What a fan-out result offers (`steps.ID.items[i].…`, `item.…` over results).
@@ -362,7 +409,9 @@ struct Scope {
     /// `item` is a fan-out result (has row/status/output…), not a CSV row.
     item_is_result: bool,
     /// Steps visible, and whether each fans out.
-    steps: IndexMap<String, Known>,
+    /// Shared, not copied per step (a copy per step made validation quadratic); a step's scope
+    /// is dropped before the next step is registered, so adding to it copies nothing.
+    steps: Arc<IndexMap<String, Known>>,
     /// Steps of the same per-item pipeline (their `output` is this item's).
     siblings: HashSet<String>,
 }
@@ -381,6 +430,8 @@ struct V<'a> {
     template_vars: &'a IndexMap<String, Tree>,
     /// Var names templates read (`vars.NAME`); `None` once a template reads `vars` whole.
     vars_read: Option<HashSet<String>>,
+    /// Secret var names, and the template vars that read one.
+    secret_vars: HashSet<String>,
 }
 
 /// Validates a loaded playbook. `check_rows` makes a full pass over every CSV (validate and run
@@ -533,13 +584,59 @@ pub fn validate(loaded: Loaded, overrides: &Overrides) -> Result<Program, Vec<Di
             &RetryPolicy::default(),
             &mut diags,
         ),
-        timeout: duration_setting(
+        timeout: ranged_duration(
             &loaded,
             "settings.timeout",
             s.timeout.as_deref(),
             Duration::from_secs(30),
+            ranges::TIMEOUT,
             &mut diags,
         ),
+        max_retry_wait: ranged_duration(
+            &loaded,
+            "settings.max_retry_wait",
+            s.max_retry_wait.as_deref(),
+            DEFAULT_MAX_RETRY_WAIT,
+            ranges::MAX_RETRY_WAIT,
+            &mut diags,
+        ),
+        max_response_size: match &s.max_response_size {
+            None => crate::execute::DEFAULT_MAX_BODY,
+            Some(m) => match parse_size(m).and_then(|n| in_range(n, ranges::MAX_RESPONSE_SIZE)) {
+                Ok(n) => n,
+                Err(e) => {
+                    diags.push(loaded.at_value("settings.max_response_size", e).with_hint(
+                        "a number of bytes, or e.g. `512KB`, `8MB` (1 KB = 1024 bytes)",
+                    ));
+                    crate::execute::DEFAULT_MAX_BODY
+                }
+            },
+        },
+        unreachable_after: ranged_number(
+            &loaded,
+            "settings.unreachable_after",
+            s.unreachable_after,
+            DEFAULT_UNREACHABLE_AFTER,
+            ranges::UNREACHABLE_AFTER,
+            &mut diags,
+        ),
+        max_pages: ranged_number(
+            &loaded,
+            "settings.max_pages",
+            s.max_pages,
+            DEFAULT_MAX_PAGES,
+            ranges::MAX_PAGES,
+            &mut diags,
+        ),
+        max_items: ranged_number(
+            &loaded,
+            "settings.max_items",
+            s.max_items,
+            DEFAULT_MAX_ITEMS,
+            ranges::MAX_ITEMS,
+            &mut diags,
+        ),
+        accept_partial: s.partial_listing == Some(crate::playbook::PartialListing::Accept),
         on_error: s.on_error.unwrap_or(OnError::Continue),
         max_failures: s
             .max_failures
@@ -557,9 +654,16 @@ pub fn validate(loaded: Loaded, overrides: &Overrides) -> Result<Program, Vec<Di
             .unwrap_or_default(),
     };
     let mut defaults = defaults;
-    if defaults.concurrency == 0 {
-        diags.push(loaded.at_value("settings.concurrency", "concurrency must be at least 1"));
-        defaults.concurrency = 1;
+    if let Err(e) = in_range(defaults.concurrency, ranges::CONCURRENCY) {
+        let d = if overrides.concurrency.is_some() {
+            Diagnostic::file(&loaded.path, format!("--concurrency: {e}"))
+        } else {
+            loaded.at_value("settings.concurrency", format!("concurrency: {e}"))
+        };
+        diags.push(d);
+        defaults.concurrency = defaults
+            .concurrency
+            .clamp(ranges::CONCURRENCY.0, ranges::CONCURRENCY.1);
     }
     match RateSpec::parse(&defaults.rate_limit_text) {
         Ok(r) => defaults.rate_limit = r,
@@ -586,11 +690,12 @@ pub fn validate(loaded: Loaded, overrides: &Overrides) -> Result<Program, Vec<Di
         referenced: HashSet::new(),
         template_vars: &template_vars,
         vars_read: Some(HashSet::new()),
+        secret_vars: secret_var_names(&pb.settings.secrets, &template_vars),
     };
 
     // Var templates may read row/item/env/steps; they are checked where a step uses them.
     let mut stages = Vec::new();
-    let mut seen: IndexMap<String, Known> = IndexMap::new();
+    let mut seen: Arc<IndexMap<String, Known>> = Arc::default();
     let mut ids: HashMap<String, String> = HashMap::new();
     for (i, sd) in pb.steps.iter().enumerate() {
         let path = format!("steps.{i}");
@@ -600,11 +705,13 @@ pub fn validate(loaded: Loaded, overrides: &Overrides) -> Result<Program, Vec<Di
                     steps: seen.clone(),
                     ..Scope::default()
                 };
-                if let Some(plan) = v.step(step, &path, &scope, &mut ids, false) {
-                    register(&plan, &mut seen);
+                let plan = v.step(step, &path, &scope, &mut ids, false);
+                drop(scope);
+                if let Some(plan) = plan {
+                    register(&plan, Arc::make_mut(&mut seen));
                     stages.push(Stage::One(Box::new(plan)));
                 } else {
-                    declare(step, &mut seen);
+                    declare(step, Arc::make_mut(&mut seen));
                 }
             }
             StepDef::Parallel(group) => {
@@ -627,11 +734,12 @@ pub fn validate(loaded: Loaded, overrides: &Overrides) -> Result<Program, Vec<Di
                         broken.push(step);
                     }
                 }
+                drop(scope);
                 for p in &plans {
-                    register(p, &mut seen);
+                    register(p, Arc::make_mut(&mut seen));
                 }
                 for step in broken {
-                    declare(step, &mut seen);
+                    declare(step, Arc::make_mut(&mut seen));
                 }
                 stages.push(Stage::Parallel(plans));
             }
@@ -873,25 +981,170 @@ fn retry_policy(
                 &format!("{path}.attempts"),
                 "attempts must be at least 1 (the first try counts)",
             ));
+        } else if let Err(e) = in_range(a, ranges::ATTEMPTS) {
+            diags.push(loaded.at_value(&format!("{path}.attempts"), format!("attempts: {e}")));
         } else {
             p.attempts = a;
         }
     }
-    p.backoff = duration_setting(
+    p.backoff = ranged_duration(
         loaded,
         &format!("{path}.backoff"),
         def.backoff.as_deref(),
         p.backoff,
+        ranges::BACKOFF,
         diags,
     );
-    p.max_backoff = duration_setting(
+    p.max_backoff = ranged_duration(
         loaded,
         &format!("{path}.max_backoff"),
         def.max_backoff.as_deref(),
-        p.max_backoff,
+        p.max_backoff.max(p.backoff),
+        ranges::MAX_BACKOFF,
         diags,
     );
+    if p.backoff > p.max_backoff {
+        diags.push(loaded.at_value(
+            &format!("{path}.backoff"),
+            format!(
+                "backoff ({}) is larger than max_backoff ({})",
+                crate::duration::format_duration(p.backoff),
+                crate::duration::format_duration(p.max_backoff)
+            ),
+        ));
+    }
     p
+}
+
+/// The secret var names and every template var that reads one, however indirectly.
+fn secret_var_names(secrets: &[String], template_vars: &IndexMap<String, Tree>) -> HashSet<String> {
+    let mut out: HashSet<String> = secrets.iter().cloned().collect();
+    let reads: Vec<(&String, BTreeSet<String>)> = template_vars
+        .iter()
+        .map(|(n, t)| (n, t.variables()))
+        .collect();
+    // Each round adds at least one var or ends: at most as many rounds as vars.
+    loop {
+        let before = out.len();
+        for (name, vars) in &reads {
+            if !out.contains(*name) && reads_secret(vars, &out) {
+                out.insert((*name).clone());
+            }
+        }
+        if out.len() == before {
+            return out;
+        }
+    }
+}
+
+/// Whether any of `vars` (`vars.api_key.x`, …) is one of `secret_vars`.
+fn reads_secret(vars: &BTreeSet<String>, secret_vars: &HashSet<String>) -> bool {
+    vars.iter().any(|v| {
+        v.strip_prefix("vars.")
+            .map(|r| r.split('.').next().unwrap_or(r))
+            .is_some_and(|n| secret_vars.contains(n))
+    })
+}
+
+/// `n` if it is within `(min, max)`, else the message saying the range.
+fn in_range<T: PartialOrd + std::fmt::Display + Copy>(
+    n: T,
+    (min, max): (T, T),
+) -> Result<T, String> {
+    if n < min || n > max {
+        Err(format!(
+            "{n} is out of range: it must be between {min} and {max}"
+        ))
+    } else {
+        Ok(n)
+    }
+}
+
+/// A whole-number setting: `default` when absent; out of range is reported at its value.
+fn ranged_number<T: PartialOrd + std::fmt::Display + Copy>(
+    loaded: &Loaded,
+    path: &str,
+    value: Option<T>,
+    default: T,
+    range: (T, T),
+    diags: &mut Vec<Diagnostic>,
+) -> T {
+    match value.map(|v| in_range(v, range)) {
+        None => default,
+        Some(Ok(v)) => v,
+        Some(Err(e)) => {
+            let name = path.rsplit('.').next().unwrap_or(path);
+            diags.push(loaded.at_value(path, format!("{name}: {e}")));
+            default
+        }
+    }
+}
+
+/// A duration setting within `(min, max)`.
+fn ranged_duration(
+    loaded: &Loaded,
+    path: &str,
+    text: Option<&str>,
+    default: Duration,
+    (min, max): (Duration, Duration),
+    diags: &mut Vec<Diagnostic>,
+) -> Duration {
+    let before = diags.len();
+    let d = duration_setting(loaded, path, text, default, diags);
+    if diags.len() > before || (min..=max).contains(&d) {
+        return d;
+    }
+    let name = path.rsplit('.').next().unwrap_or(path);
+    let f = crate::duration::format_duration;
+    let mut diag = loaded.at_value(
+        path,
+        format!(
+            "{name} {} is out of range: it must be between {} and {}",
+            f(d),
+            f(min),
+            f(max)
+        ),
+    );
+    if d.is_zero() && name == "timeout" {
+        diag = diag.with_hint("a zero timeout would fail every request");
+    }
+    diags.push(diag);
+    default
+}
+
+/// `8MB`, `512 KB`, `1GB`, `1000` (bytes); KB = 1024 bytes.
+fn parse_size(m: &crate::playbook::MaxSize) -> Result<u64, String> {
+    let t = match m {
+        crate::playbook::MaxSize::Bytes(n) => return Ok(*n),
+        crate::playbook::MaxSize::Text(t) => t.trim(),
+    };
+    let split = t
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(t.len());
+    let (num, unit) = (t[..split].trim(), t[split..].trim());
+    let mult: u64 = match unit.to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "kb" | "kib" | "k" => 1 << 10,
+        "mb" | "mib" | "m" => 1 << 20,
+        "gb" | "gib" | "g" => 1 << 30,
+        _ => {
+            return Err(format!(
+                "`{t}`: unknown size unit `{unit}`; use B, KB, MB or GB"
+            ))
+        }
+    };
+    let x: f64 = num.parse().map_err(|_| format!("`{t}` is not a size"))?;
+    #[expect(
+        clippy::cast_possible_truncation,
+        clippy::cast_sign_loss,
+        clippy::cast_precision_loss,
+        reason = "finite, non-negative and checked against u64::MAX first"
+    )]
+    if x.is_finite() && x >= 0.0 && x * (mult as f64) < u64::MAX as f64 {
+        Ok((x * mult as f64) as u64)
+    } else {
+        Err(format!("`{t}` is not a size"))
+    }
 }
 
 fn valid_id(id: &str) -> bool {
@@ -961,11 +1214,12 @@ impl V<'_> {
                 &d.retry,
                 &mut diags,
             ),
-            timeout: duration_setting(
+            timeout: ranged_duration(
                 loaded,
                 &format!("{path}.timeout"),
                 step.timeout.as_deref(),
                 d.timeout,
+                ranges::TIMEOUT,
                 &mut diags,
             ),
             on_error: step.on_error.unwrap_or(d.on_error),
@@ -993,11 +1247,9 @@ impl V<'_> {
                     }
                 }),
         };
-        if step.concurrency == Some(0) {
-            diags.push(loaded.at_value(
-                &format!("{path}.concurrency"),
-                "concurrency must be at least 1",
-            ));
+        if let Some(Err(e)) = step.concurrency.map(|c| in_range(c, ranges::CONCURRENCY)) {
+            diags
+                .push(loaded.at_value(&format!("{path}.concurrency"), format!("concurrency: {e}")));
         }
         self.diags.extend(diags);
 
@@ -1194,7 +1446,7 @@ impl V<'_> {
                     if let Some(plan) =
                         self.step(c, &format!("{path}.steps.{k}"), &inner, ids, true)
                     {
-                        inner.steps.insert(
+                        Arc::make_mut(&mut inner.steps).insert(
                             plan.id.clone(),
                             Known {
                                 fans_out: false,
@@ -1205,7 +1457,7 @@ impl V<'_> {
                         children.push(plan);
                     } else {
                         // Still declared for the nested steps after it.
-                        inner.steps.insert(
+                        Arc::make_mut(&mut inner.steps).insert(
                             c.id.clone(),
                             Known {
                                 fans_out: false,
@@ -1352,8 +1604,14 @@ impl V<'_> {
                 ));
                 None
             }
-            Some(Paginate::Pages(n)) => Some(*n),
-            Some(Paginate::All(_)) => Some(MAX_PAGES),
+            Some(Paginate::Pages(n)) => Some(PageBound {
+                pages: *n,
+                items: None,
+            }),
+            Some(Paginate::All(_)) => Some(PageBound {
+                pages: self.defaults.max_pages,
+                items: Some(self.defaults.max_items),
+            }),
         };
         // Template vars this step reads, and what they read in turn.
         let mut used_vars = Vec::new();
@@ -1376,12 +1634,20 @@ impl V<'_> {
         ok.then(|| StepPlan {
             id: step.id.clone(),
             yaml_path: path.to_owned(),
-            kind,
             source,
             when,
             when_reads_steps,
             paginate,
             settings,
+            secret_params: match &kind {
+                StepKind::Action { with, .. } => with
+                    .iter()
+                    .filter(|(_, t)| reads_secret(&t.variables(), &self.secret_vars))
+                    .map(|(name, _)| name.clone())
+                    .collect(),
+                StepKind::Pipeline(_) => Vec::new(),
+            },
+            kind,
             vars_used: used_vars,
             keep_results: false,
         })
@@ -1556,6 +1822,28 @@ impl V<'_> {
 mod tests {
     use super::*;
     use crate::playbook::load_str;
+
+    #[test]
+    fn sizes_parse_with_units_and_secret_vars_are_followed_through_vars() {
+        use crate::playbook::MaxSize;
+        let size = |t: &str| parse_size(&MaxSize::Text(t.into()));
+        assert_eq!(size("8MB"), Ok(8 << 20));
+        assert_eq!(size("512 KB"), Ok(512 << 10));
+        assert_eq!(size("1.5k"), Ok(1536));
+        assert_eq!(parse_size(&MaxSize::Bytes(10)), Ok(10));
+        assert!(size("lots").is_err() && size("5 parsecs").is_err() && size("-1MB").is_err());
+        let env = crate::template::Env::new();
+        let mut tv = IndexMap::new();
+        for (name, src) in [
+            ("a", "{{ vars.key | upper }}"),
+            ("b", "{{ vars.a }}"),
+            ("c", "x"),
+        ] {
+            tv.insert(name.to_owned(), env.compile(&Value::from(src)).unwrap());
+        }
+        let names = secret_var_names(&["key".to_owned()], &tv);
+        assert!(names.contains("a") && names.contains("b") && !names.contains("c"));
+    }
 
     fn check(src: &str) -> Result<Program, Vec<Diagnostic>> {
         let loaded = load_str(std::path::Path::new("p.yaml"), src.to_owned()).expect("loads");

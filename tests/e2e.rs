@@ -17,6 +17,9 @@ use serde_json::Value;
 use wts_playbook::catalog::{lookup, route_of, Method, Routes, SUCCESSORS};
 use wts_playbook::sandbox::{JournalEntry, Sandbox, SandboxConfig};
 
+#[path = "e2e/hostile.rs"]
+mod hostile;
+
 /// One test's world: a tokio runtime (its worker threads serve the sandbox in the background
 /// for as long as this value lives), the sandbox, and a tempdir for playbooks, CSVs, reports.
 struct Env {

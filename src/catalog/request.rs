@@ -530,7 +530,17 @@ pub fn build(
         match convert_detailed(spec, raw) {
             Ok(Value::Null) => {}
             Ok(v) => {
-                if let Err((m, h)) = check_value(action, spec, &v) {
+                if matches!(spec.location, Location::Path) && is_dot_segment(&scalar_text(&v)) {
+                    problems.push(ParamProblem::new(
+                        Some(spec.name),
+                        format!(
+                            "{} cannot be a path segment: `.` and `..` would change the route \
+                             (e.g. to the list of all objects) once the URL is normalised",
+                            shown(&v)
+                        ),
+                        None,
+                    ));
+                } else if let Err((m, h)) = check_value(action, spec, &v) {
                     problems.push(ParamProblem::new(Some(spec.name), m, h));
                 }
                 values.insert(spec.name, v);
@@ -703,12 +713,28 @@ fn check_value(action: &ActionSpec, spec: &ParamSpec, v: &Value) -> Result<(), F
                     format!("path {} must not contain a query string", shown(v)),
                     Some("give query parameters in `query`".into()),
                 ))
+            } else if s.split('/').any(is_dot_segment) {
+                Err((
+                    format!(
+                        "path {} has a `.` or `..` segment: the route would change once the URL \
+                         is normalised",
+                        shown(v)
+                    ),
+                    Some("give the route itself, without dot segments".into()),
+                ))
             } else {
                 Ok(())
             }
         }
         _ => Ok(()),
     }
+}
+
+/// `.` or `..`, also percent-encoded (`%2e`, `.%2E`): a URL parser removes such a segment and
+/// the one before it, so the request would reach another route.
+fn is_dot_segment(segment: &str) -> bool {
+    let decoded = percent_encoding::percent_decode_str(segment.trim()).decode_utf8_lossy();
+    matches!(decoded.as_ref(), "." | "..")
 }
 
 /// A plain e-mail form check: one `@`, a non-empty local part, a dotted domain, no spaces.
@@ -850,6 +876,35 @@ pub(crate) fn render_type(ty: ParamType) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn dot_segments_never_reach_a_path() {
+        let spec = crate::catalog::lookup("contact.get_by_phone").unwrap();
+        for bad in ["..", ".", " .. ", "%2e%2E", ".%2e"] {
+            let mut p = IndexMap::new();
+            p.insert("phone_number".to_owned(), Value::from(bad));
+            let e = build(spec, &p).expect_err(bad);
+            assert!(
+                e[0].to_string().contains("would change the route"),
+                "{bad}: {e:?}"
+            );
+        }
+        let mut p = IndexMap::new();
+        p.insert("phone_number".to_owned(), Value::from("+55..11"));
+        assert!(build(spec, &p).is_ok(), "dots inside a value are fine");
+        let http = crate::catalog::lookup("http").unwrap();
+        for bad in [
+            "/core/v1/contact/../tag",
+            "/core/v1/./x",
+            "/core/v1/%2E%2e/x",
+        ] {
+            let mut p = IndexMap::new();
+            p.insert("method".to_owned(), Value::from("GET"));
+            p.insert("path".to_owned(), Value::from(bad));
+            let e = build(http, &p).expect_err(bad);
+            assert!(e[0].to_string().contains("segment"), "{bad}: {e:?}");
+        }
+    }
     use crate::catalog::lookup;
     use serde_json::json;
 

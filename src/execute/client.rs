@@ -51,19 +51,46 @@ const MAX_RAW_ERROR: usize = 300;
 /// Connecting longer than this is a `NotSent` failure (retried), whatever the request timeout.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// The default cap on a response body (`settings.max_response_size`): 8 MiB.
+pub const DEFAULT_MAX_BODY: u64 = 8 << 20;
+
+/// How many bytes of a body that is not JSON an error message quotes.
+const QUOTED_BYTES: usize = 80;
+
 /// The response to a request that reached the server and was answered.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct ApiResponse {
     pub status: u16,
     /// The JSON body; `Null` when empty; a non-JSON body as a JSON string (at most 2 KB).
     pub body: Value,
     /// The `Retry-After` header, as delta-seconds or an HTTP date, relative to now.
     pub retry_after: Option<Duration>,
+    /// Set when the body was not empty and did not parse as JSON: what came instead (the
+    /// content type and the first bytes). A 2xx with such a body is not a success.
+    pub not_json: Option<String>,
 }
 
 impl ApiResponse {
+    /// A 2xx whose body is JSON (or empty).
     pub fn is_success(&self) -> bool {
-        (200..300).contains(&self.status)
+        (200..300).contains(&self.status) && self.not_json.is_none()
+    }
+
+    /// The answer in one line: the decoded error, or for a 2xx that is not JSON, what came.
+    pub fn describe(&self) -> String {
+        match &self.not_json {
+            Some(what) if (200..300).contains(&self.status) => {
+                let status = reqwest::StatusCode::from_u16(self.status)
+                    .ok()
+                    .and_then(|s| s.canonical_reason())
+                    .map_or_else(
+                        || self.status.to_string(),
+                        |r| format!("{} {r}", self.status),
+                    );
+                format!("{status}, but the body is not the JSON expected: {what}")
+            }
+            _ => ApiError::from_api_response(self).to_string(),
+        }
     }
 }
 
@@ -83,12 +110,18 @@ pub enum TransportError {
     /// The request could not be built (bad path or URL): never sent, and retrying cannot help.
     #[error("invalid request, not sent: {0}")]
     Invalid(String),
+    /// The answer's body is larger than the cap (`settings.max_response_size`): not read.
+    #[error("response too large: {0}")]
+    TooLarge(String),
 }
 
 impl TransportError {
-    /// Whether the request may have reached the server (`Timeout`, `Broken`).
+    /// Whether the request may have reached the server (`Timeout`, `Broken`, `TooLarge`).
     pub fn was_sent(&self) -> bool {
-        matches!(self, TransportError::Timeout(_) | TransportError::Broken(_))
+        matches!(
+            self,
+            TransportError::Timeout(_) | TransportError::Broken(_) | TransportError::TooLarge(_)
+        )
     }
 
     fn from_reqwest(err: &reqwest::Error) -> TransportError {
@@ -270,6 +303,9 @@ pub enum CheckError {
     Api(ApiError),
     #[error("{0}")]
     Transport(TransportError),
+    /// A 2xx whose body is not JSON (a captive portal, a proxy's HTML page).
+    #[error("{0}")]
+    NotJson(String),
 }
 
 impl CheckError {
@@ -288,6 +324,8 @@ pub struct Client {
     /// Scheme, host and port (and any path prefix), without a trailing `/`.
     base_url: String,
     default_timeout: Duration,
+    /// A body larger than this many bytes is not read ([`TransportError::TooLarge`]).
+    max_body: u64,
 }
 
 impl Client {
@@ -374,7 +412,15 @@ impl Client {
             upload_http,
             base_url,
             default_timeout,
+            max_body: DEFAULT_MAX_BODY,
         })
+    }
+
+    /// Sets the cap on a response body, in bytes.
+    #[must_use]
+    pub fn with_max_body(mut self, max_body: u64) -> Client {
+        self.max_body = max_body;
+        self
     }
 
     pub fn base_url(&self) -> &str {
@@ -413,7 +459,7 @@ impl Client {
         if let Some(body) = &req.body {
             builder = builder.json(body);
         }
-        read_answer(builder).await
+        read_answer(builder, self.max_body).await
     }
 
     /// `PUT` `bytes` to an absolute pre-signed upload `url` (api-notes "Files", step 2) with
@@ -438,7 +484,7 @@ impl Client {
             .timeout(timeout)
             .header(reqwest::header::CONTENT_TYPE, content_type)
             .body(bytes);
-        read_answer(builder).await
+        read_answer(builder, self.max_body).await
     }
 
     /// One cheap authenticated call (`GET /core/v1/tag`, api-notes "Requests") to check the token
@@ -456,15 +502,20 @@ impl Client {
             .map_err(CheckError::Transport)?;
         if resp.is_success() {
             Ok(())
+        } else if (200..300).contains(&resp.status) {
+            Err(CheckError::NotJson(resp.describe()))
         } else {
             Err(CheckError::Api(ApiError::from_api_response(&resp)))
         }
     }
 }
 
-/// Sends `builder` and reads the whole answer.
-async fn read_answer(builder: reqwest::RequestBuilder) -> Result<ApiResponse, TransportError> {
-    let resp = builder
+/// Sends `builder` and reads the whole answer, at most `max_body` bytes of it.
+async fn read_answer(
+    builder: reqwest::RequestBuilder,
+    max_body: u64,
+) -> Result<ApiResponse, TransportError> {
+    let mut resp = builder
         .send()
         .await
         .map_err(|e| TransportError::from_reqwest(&e))?;
@@ -474,24 +525,61 @@ async fn read_answer(builder: reqwest::RequestBuilder) -> Result<ApiResponse, Tr
         .get(RETRY_AFTER)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| parse_retry_after(v, SystemTime::now()));
-    let bytes = resp
-        .bytes()
+    let content_type = resp
+        .headers()
+        .get(reqwest::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let too_large = |n: &str| {
+        TransportError::TooLarge(format!(
+            "HTTP {status} with a body of {n} bytes, more than the {max_body} allowed \
+             (settings.max_response_size)"
+        ))
+    };
+    if let Some(len) = resp.content_length().filter(|l| *l > max_body) {
+        return Err(too_large(&len.to_string()));
+    }
+    // Read chunk by chunk so a body without a length cannot grow past the cap either.
+    let mut bytes: Vec<u8> = Vec::new();
+    while let Some(chunk) = resp
+        .chunk()
         .await
-        .map_err(|e| TransportError::from_reqwest(&e))?;
+        .map_err(|e| TransportError::from_reqwest(&e))?
+    {
+        if (bytes.len() + chunk.len()) as u64 > max_body {
+            return Err(too_large("more than that"));
+        }
+        bytes.extend_from_slice(&chunk);
+    }
+    let (body, not_json) = decode_body(&bytes, content_type.as_deref());
     Ok(ApiResponse {
         status,
-        body: decode_body(&bytes),
+        body,
         retry_after,
+        not_json,
     })
 }
 
-/// Empty → `Null`; JSON → the value; anything else → a JSON string of at most 2 KB.
-fn decode_body(bytes: &[u8]) -> Value {
+/// Empty → `Null`; JSON → the value; anything else → a JSON string of at most 2 KB, and a
+/// description of it (content type, first bytes).
+fn decode_body(bytes: &[u8], content_type: Option<&str>) -> (Value, Option<String>) {
     if bytes.iter().all(u8::is_ascii_whitespace) {
-        return Value::Null;
+        return (Value::Null, None);
     }
-    serde_json::from_slice(bytes)
-        .unwrap_or_else(|_| Value::String(truncate(&String::from_utf8_lossy(bytes), MAX_TEXT_BODY)))
+    match serde_json::from_slice(bytes) {
+        Ok(v) => (v, None),
+        Err(e) => {
+            let text = String::from_utf8_lossy(bytes);
+            let head = truncate(text.trim(), QUOTED_BYTES);
+            let what = format!(
+                "content type {}, {} bytes ({e}), starting `{}`",
+                content_type.unwrap_or("(none)"),
+                bytes.len(),
+                head.escape_debug()
+            );
+            (Value::String(truncate(&text, MAX_TEXT_BODY)), Some(what))
+        }
+    }
 }
 
 #[cfg(test)]
@@ -576,6 +664,19 @@ mod tests {
                 get(|| async { (StatusCode::BAD_GATEWAY, "<html>bad gateway</html>") }),
             )
             .route("/big", get(|| async { "x".repeat(10_000) }))
+            .route(
+                "/portal",
+                get(|| async {
+                    (
+                        [("content-type", "text/html")],
+                        "<html><body>log in to the Wi-Fi</body></html>",
+                    )
+                }),
+            )
+            .route(
+                "/cut",
+                get(|| async { ([("content-type", "application/json")], r#"{"items": [{"#) }),
+            )
             .route(
                 "/slow",
                 get(|| async {
@@ -707,6 +808,105 @@ mod tests {
             .unwrap();
         let s = resp.body.as_str().unwrap();
         assert_eq!(s.len(), MAX_TEXT_BODY + "…".len());
+    }
+
+    #[tokio::test]
+    async fn a_2xx_that_is_not_json_is_not_a_success() {
+        let c = client(&server().await);
+        let resp = c
+            .send(&get_req("/portal"), Duration::from_secs(5))
+            .await
+            .unwrap();
+        assert_eq!(resp.status, 200);
+        assert!(!resp.is_success());
+        let d = resp.describe();
+        assert!(
+            d.starts_with("200 OK, but the body is not the JSON expected: content type text/html")
+                && d.contains("starting `<html><body>log in"),
+            "{d}"
+        );
+        let resp = c
+            .send(&get_req("/cut"), Duration::from_secs(5))
+            .await
+            .unwrap();
+        assert!(!resp.is_success());
+        assert!(resp.describe().contains("EOF"), "{}", resp.describe());
+        // An empty 2xx and JSON are fine.
+        let resp = c
+            .send(&get_req("/empty"), Duration::from_secs(5))
+            .await
+            .unwrap();
+        assert!(resp.is_success());
+    }
+
+    #[tokio::test]
+    async fn a_body_past_the_cap_is_not_read() {
+        let base = server().await;
+        let c = client(&base).with_max_body(4096);
+        // With a Content-Length…
+        let err = c
+            .send(&get_req("/big"), Duration::from_secs(5))
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(&err, TransportError::TooLarge(m) if m.contains("10000 bytes")),
+            "{err:?}"
+        );
+        assert!(err.was_sent());
+        // …and without (chunked, no length announced).
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            use tokio::io::AsyncWriteExt;
+            while let Ok((mut sock, _)) = listener.accept().await {
+                let mut b = [0u8; 4096];
+                let _ = sock.read(&mut b).await;
+                let mut out = b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n".to_vec();
+                for _ in 0..64 {
+                    out.extend_from_slice(b"400\r\n");
+                    out.extend(std::iter::repeat_n(b'x', 1024));
+                    out.extend_from_slice(b"\r\n");
+                }
+                out.extend_from_slice(b"0\r\n\r\n");
+                let _ = sock.write_all(&out).await;
+            }
+        });
+        let chunked = format!("http://{addr}");
+        let err = client(&chunked)
+            .with_max_body(4096)
+            .send(&get_req("/x"), Duration::from_secs(5))
+            .await
+            .unwrap_err();
+        assert!(matches!(err, TransportError::TooLarge(_)), "{err:?}");
+        let resp = client(&chunked)
+            .send(&get_req("/x"), Duration::from_secs(5))
+            .await
+            .unwrap();
+        assert_eq!(
+            resp.body.as_str().map(str::len),
+            Some(MAX_TEXT_BODY + "…".len())
+        );
+    }
+
+    #[tokio::test]
+    async fn the_token_check_refuses_html() {
+        let base = server().await;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let app = axum::Router::new().route(
+            "/core/v1/tag",
+            get(|| async { ([("content-type", "text/html")], "<html>portal</html>") }),
+        );
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        let err = client(&format!("http://{addr}"))
+            .check_token()
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(&err, CheckError::NotJson(m) if m.contains("text/html")),
+            "{err:?}"
+        );
+        client(&base).check_token().await.unwrap();
     }
 
     #[tokio::test]

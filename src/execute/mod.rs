@@ -8,10 +8,11 @@ pub mod client;
 pub mod rate;
 pub mod retry;
 
-pub use client::{ApiError, ApiResponse, CheckError, Client, TransportError};
+pub use client::{ApiError, ApiResponse, CheckError, Client, TransportError, DEFAULT_MAX_BODY};
 pub use rate::{LimiterStats, RateLimiter, RateSpec, Window};
 pub use retry::{classify, parse_retry_after, RetryCause, RetryPolicy, Verdict};
 pub mod scheduler;
+pub mod unreachable;
 pub mod upload;
 pub mod verify;
 

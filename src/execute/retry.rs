@@ -12,7 +12,8 @@
 //! | 2xx | `Success` | `Success` |
 //! | 429 | `Retry` (rate limited: pause the shared limiter) | same: a 429 was never processed |
 //! | connect failure, request not sent | `Retry` | `Retry` |
-//! | 5xx, timeout, connection broken after sending | `Retry` | `Unknown` (may have happened; never re-sent) |
+//! | 5xx, timeout, connection broken after sending, 2xx that is not JSON | `Retry` | `Unknown` (may have happened; never re-sent) |
+//! | body larger than `max_response_size` | `Fail` | `Unknown` |
 //! | 401 | `AuthRejected` (abort the run) | same |
 //! | other 4xx, 1xx, 3xx, invalid request | `Fail` | `Fail` |
 //!
@@ -208,6 +209,8 @@ pub enum RetryCause {
     Timeout,
     /// Connection broke after sending, on a retry-safe action.
     Broken,
+    /// A 2xx whose body is not JSON (an HTML page, a truncated answer), on a retry-safe action.
+    NotJson,
 }
 
 impl RetryCause {
@@ -247,6 +250,7 @@ pub fn classify(result: &Result<ApiResponse, TransportError>, idempotent: bool) 
     };
     match result {
         Ok(resp) => match resp.status {
+            200..=299 if resp.not_json.is_some() => ambiguous(RetryCause::NotJson),
             200..=299 => Verdict::Success,
             401 => Verdict::AuthRejected,
             429 => Verdict::Retry {
@@ -265,6 +269,9 @@ pub fn classify(result: &Result<ApiResponse, TransportError>, idempotent: bool) 
             after: None,
         },
         Err(TransportError::Invalid(_)) => Verdict::Fail,
+        // Re-reading a too-large answer gives the same answer; a change may have happened.
+        Err(TransportError::TooLarge(_)) if idempotent => Verdict::Fail,
+        Err(TransportError::TooLarge(_)) => Verdict::Unknown,
         Err(TransportError::Timeout(_)) => ambiguous(RetryCause::Timeout),
         Err(TransportError::Broken(_)) => ambiguous(RetryCause::Broken),
     }
@@ -286,6 +293,7 @@ mod tests {
             status,
             body: Value::Null,
             retry_after,
+            not_json: None,
         })
     }
 
@@ -339,6 +347,21 @@ mod tests {
             (resp(409, None), Verdict::Fail, Verdict::Fail),
             (resp(302, None), Verdict::Fail, Verdict::Fail),
             (invalid, Verdict::Fail, Verdict::Fail),
+            (
+                Ok(ApiResponse {
+                    status: 200,
+                    body: json!("<html>"),
+                    not_json: Some("content type text/html".into()),
+                    ..ApiResponse::default()
+                }),
+                retry(RetryCause::NotJson, None),
+                Verdict::Unknown,
+            ),
+            (
+                Err(TransportError::TooLarge("50 MB".into())),
+                Verdict::Fail,
+                Verdict::Unknown,
+            ),
         ];
         for (result, if_idempotent, if_not) in table {
             assert_eq!(

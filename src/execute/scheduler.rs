@@ -11,13 +11,15 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use indexmap::IndexMap;
 use minijinja::Value as JValue;
 use serde_json::Value;
 use tokio::sync::Semaphore;
 
-use super::client::{ApiError, Client};
+use super::client::{ApiError, ApiResponse, Client};
 use super::rate::RateLimiter;
 use super::retry::{classify, RetryCause, Verdict};
+use super::unreachable::Unreachable;
 use super::upload::{self, Upload};
 use super::verify::Verified;
 use crate::catalog::{self, ActionSpec, HttpRequest};
@@ -30,7 +32,7 @@ use crate::report::{
 };
 use crate::secret::Redactor;
 use crate::template::{self, Placeholder};
-use crate::validate::{Program, Source, StepKind, StepPlan};
+use crate::validate::{PageBound, Program, Source, StepKind, StepPlan};
 
 /// How requests leave the process.
 pub enum Transport {
@@ -100,6 +102,9 @@ struct StepState {
     first_start: Option<jiff::Timestamp>,
     last_end: Option<jiff::Timestamp>,
     requests: u64,
+    /// Failed or unknown items carried over from an earlier report: in the totals, not in the
+    /// failure budget (they are not this run's failures).
+    carried_fails: u64,
 }
 
 struct Shared {
@@ -122,7 +127,15 @@ struct Shared {
     dry: bool,
     /// Set by a second Ctrl-C: in-flight items are abandoned.
     abandon: tokio::sync::watch::Sender<bool>,
+    /// Flips to `true` with `cancel` (Ctrl-C, an abort, `on_error: stop`): every wait of the
+    /// run (retry backoff, `Retry-After`, the rate limiter, a free slot) ends at once.
+    stop: tokio::sync::watch::Sender<bool>,
+    /// Ends the run when the server cannot be reached at all.
+    unreachable: Unreachable,
     failed_rows: Mutex<FailedRows>,
+    /// Objects of verifiable writes this run accounts for, by `verify::claim_key`: how many
+    /// identical messages in a session are already some item's.
+    claims: Mutex<HashMap<String, u32>>,
     /// Held by the run's first request, which doubles as the token check.
     first_request: tokio::sync::Mutex<()>,
     /// The API answered a request with something other than 401: the token works.
@@ -228,13 +241,28 @@ impl Shared {
             tracing::warn!("{}", self.redactor.redact(&reason));
             *a = Some(reason);
         }
+        self.halt();
+    }
+
+    /// Start no new item, and end every wait.
+    fn halt(&self) {
         self.cancel.store(true, Ordering::SeqCst);
+        self.stop.send_replace(true);
     }
 
     fn cancelled(&self) -> bool {
         self.cancel.load(Ordering::SeqCst)
     }
 
+    /// `fut`'s output, or `None` if the run stops first (or has stopped already).
+    async fn unless_stopped<T>(&self, fut: impl std::future::Future<Output = T>) -> Option<T> {
+        let mut stop = self.stop.subscribe();
+        tokio::select! {
+            biased;
+            _ = stop.wait_for(|s| *s) => None,
+            v = fut => Some(v),
+        }
+    }
     /// Records a retry (and, after a 429, the run's pause) for the report's timeline.
     fn event(
         &self,
@@ -252,6 +280,7 @@ impl Shared {
             RetryCause::ServerError => "server_error",
             RetryCause::Timeout => "timeout",
             RetryCause::Broken => "connection_broken",
+            RetryCause::NotJson => "not_json",
         };
         let mut kinds = vec![EventKind::Retry];
         if cause.pauses_limiter() {
@@ -302,6 +331,8 @@ struct Done {
     reason: Option<String>,
     output: JValue,
     started: Instant,
+    /// Rendered values that read a secret (`step.secret_params`): redacted as a whole.
+    secret_values: Vec<String>,
     /// Carried over from an earlier report by `--resume`: already in this run's report.
     carried: bool,
     /// What a verification read found (an unknown outcome resolved).
@@ -319,6 +350,7 @@ impl Done {
             reason: None,
             output: JValue::from(()),
             started,
+            secret_values: Vec::new(),
             carried: false,
             evidence: None,
         }
@@ -374,12 +406,15 @@ pub async fn execute(
         rate_limited: AtomicU64::new(0),
         dry,
         abandon: tokio::sync::watch::channel(false).0,
+        stop: tokio::sync::watch::channel(false).0,
+        unreachable: Unreachable::new(program.settings.unreachable_after),
         failed_rows: Mutex::new(FailedRows {
             path: failed_csv,
             writers: HashMap::new(),
             seen: HashSet::new(),
             error: None,
         }),
+        claims: Mutex::new(HashMap::new()),
         first_request: tokio::sync::Mutex::new(()),
         token_ok: AtomicBool::new(false),
         auth_refused: AtomicBool::new(false),
@@ -407,20 +442,28 @@ pub async fn execute(
         }
     });
 
-    let mut steps_map: BTreeMap<String, JValue> = BTreeMap::new();
+    // Shared with the stage's templates, not copied per stage (that made 20,000 steps
+    // quadratic): the stage's view is dropped before the next publish, so adding copies nothing.
+    let mut steps_map: Arc<BTreeMap<String, JValue>> = Arc::default();
     for stage in &program.stages {
         if shared.cancelled() {
             break;
         }
-        let steps_value = JValue::from(steps_map.clone());
-        let futures: Vec<_> = stage
+        let steps_value = JValue::from_object(StepsView(steps_map.clone()));
+        let mut futures: Vec<_> = stage
             .steps()
             .iter()
             .map(|s| run_step(shared.clone(), Arc::new(s.clone()), steps_value.clone()))
             .collect();
-        futures_join(futures).await;
+        if dry && futures.len() == 1 {
+            // Nothing is sent: no task (and no thread hand-off) per stage.
+            futures.pop().expect("one step").await;
+        } else {
+            futures_join(futures).await;
+        }
+        drop(steps_value);
         for s in stage.steps() {
-            publish(&shared, s, &mut steps_map);
+            publish(&shared, s, Arc::make_mut(&mut steps_map));
         }
     }
     ctrlc.abort();
@@ -515,6 +558,22 @@ async fn futures_join<F: std::future::Future<Output = ()> + Send + 'static>(futu
         if let Err(e) = h.await {
             tracing::error!("a step task failed: {e}");
         }
+    }
+}
+
+/// `steps` in templates: the finished steps, by id.
+#[derive(Debug)]
+struct StepsView(Arc<BTreeMap<String, JValue>>);
+
+impl minijinja::value::Object for StepsView {
+    fn get_value(self: &Arc<Self>, key: &JValue) -> Option<JValue> {
+        self.0.get(key.as_str()?).cloned()
+    }
+
+    fn enumerate(self: &Arc<Self>) -> minijinja::value::Enumerator {
+        minijinja::value::Enumerator::Values(
+            self.0.keys().map(|k| JValue::from(k.as_str())).collect(),
+        )
     }
 }
 
@@ -618,6 +677,23 @@ fn items_of(shared: &Shared, step: &StepPlan, steps: &JValue) -> Result<(Items, 
                 };
                 return Ok((Items::List(vec![si].into_iter()), 1));
             }
+            if list.is_undefined() || list.is_none() {
+                // An earlier step that failed has no output: nothing to do here.
+                return Ok((Items::List(Vec::new().into_iter()), 0));
+            }
+            if !matches!(
+                list.kind(),
+                minijinja::value::ValueKind::Seq | minijinja::value::ValueKind::Iterable
+            ) {
+                let shown = list.to_string();
+                return Err(format!(
+                    "step `{}`: for_each `{}` must give a list, got {} `{}`",
+                    step.id,
+                    expr.source,
+                    kind_name(&list),
+                    super::client::truncate(&shown, 60)
+                ));
+            }
             let iter = list.try_iter().map_err(|e| {
                 format!(
                     "for_each `{}` is not a list: {}",
@@ -663,6 +739,24 @@ fn items_of(shared: &Shared, step: &StepPlan, steps: &JValue) -> Result<(Items, 
             let n = out.len() as u64;
             Ok((Items::List(out.into_iter()), n))
         }
+    }
+}
+
+/// "a string", "a map", … for messages.
+fn kind_name(v: &JValue) -> &'static str {
+    use minijinja::value::ValueKind;
+    match v.kind() {
+        ValueKind::Undefined => "an undefined value",
+        ValueKind::None => "none",
+        ValueKind::Bool => "a boolean",
+        ValueKind::Number => "a number",
+        ValueKind::String => "a string",
+        ValueKind::Bytes => "bytes",
+        ValueKind::Seq | ValueKind::Iterable => "a list",
+        ValueKind::Map => "a map",
+        ValueKind::Plain => "an object",
+        ValueKind::Invalid => "an invalid value",
+        _ => "a value",
     }
 }
 
@@ -714,11 +808,15 @@ async fn run_step(shared: Arc<Shared>, step: Arc<StepPlan>, steps: JValue) {
             bar.inc();
             continue;
         }
-        let permit = semaphore
-            .clone()
-            .acquire_owned()
+        // Waiting for a free slot ends when the run stops (a second Ctrl-C must not wait for
+        // an in-flight request to finish first).
+        let Some(permit) = shared
+            .unless_stopped(semaphore.clone().acquire_owned())
             .await
-            .expect("semaphore open");
+        else {
+            break;
+        };
+        let permit = permit.expect("semaphore open");
         if shared.cancelled() {
             break;
         }
@@ -1038,6 +1136,51 @@ async fn run_action(
     ctx: &JValue,
     step_limiter: Option<&RateLimiter>,
 ) -> Done {
+    let mut done = send_action(shared, step, spec, with, si, ctx, step_limiter).await;
+    if !step.secret_params.is_empty() {
+        // What a secret became through a filter (`| upper`, `[:9]`, `| tojson`) no longer
+        // matches the secret: the whole rendered value is redacted instead.
+        if let Ok(params) = plan::render_params(with, ctx) {
+            for name in &step.secret_params {
+                if let Some(v) = params.get(name) {
+                    secret_forms(v, &mut done.secret_values);
+                }
+            }
+        }
+    }
+    done
+}
+
+/// The texts of a rendered value to redact: each string in it, and its JSON text.
+fn secret_forms(v: &Value, out: &mut Vec<String>) {
+    match v {
+        Value::String(s) => out.push(s.clone()),
+        Value::Array(items) => {
+            for i in items {
+                secret_forms(i, out);
+            }
+            out.push(v.to_string());
+        }
+        Value::Object(map) => {
+            for i in map.values() {
+                secret_forms(i, out);
+            }
+            out.push(v.to_string());
+        }
+        Value::Number(_) | Value::Bool(_) => out.push(v.to_string()),
+        Value::Null => {}
+    }
+}
+
+async fn send_action(
+    shared: &Shared,
+    step: &StepPlan,
+    spec: &'static ActionSpec,
+    with: &[(String, crate::template::Tree)],
+    si: &SourceItem,
+    ctx: &JValue,
+    step_limiter: Option<&RateLimiter>,
+) -> Done {
     let started = Instant::now();
     let mut params = match plan::render_params(with, ctx) {
         Ok(p) => p,
@@ -1108,10 +1251,34 @@ async fn run_action(
             Err(done) => done,
         };
     }
-    let Some(max_pages) = max_pages else {
-        return sender.send(req).await;
+    let Some(bound) = max_pages else {
+        let done = sender.send(req).await;
+        if spec.paginated && done.status == ItemStatus::Succeeded {
+            if let Some(e) = not_a_page(&template::to_json(&done.output)) {
+                return Done {
+                    error: Some(e),
+                    status: ItemStatus::Failed,
+                    output: JValue::from(()),
+                    ..done
+                };
+            }
+        }
+        return done;
     };
-    // Pagination: every page before the step ends, same size and filters on each.
+    read_pages(shared, &sender, spec, params, bound, started).await
+}
+
+/// `paginate`: every page before the step ends, same size and filters on each, within the
+/// bound. A `paginate: all` listing cut by `max_pages` / `max_items` while the server still has
+/// more fails the step, unless `partial_listing: accept`.
+async fn read_pages(
+    shared: &Shared,
+    sender: &Sender<'_>,
+    spec: &'static ActionSpec,
+    mut params: IndexMap<String, Value>,
+    bound: PageBound,
+    started: Instant,
+) -> Done {
     let mut merged: Vec<Value> = Vec::new();
     let mut first: Option<Done> = None;
     let mut attempts = 0;
@@ -1120,7 +1287,9 @@ async fn run_action(
         .and_then(Value::as_u64)
         .unwrap_or(1);
     let mut last = Value::Null;
-    for n in 0..max_pages {
+    let mut pages_read = 0u32;
+    let mut more = false;
+    while pages_read < bound.pages {
         params.insert("page_number".into(), Value::from(page));
         let req = match plan::request(spec, &params, false) {
             Ok(r) => r,
@@ -1136,6 +1305,16 @@ async fn run_action(
             };
         }
         let body = template::to_json(&done.output);
+        if let Some(e) = not_a_page(&body) {
+            return Done {
+                attempts,
+                status: ItemStatus::Failed,
+                error: Some(format!("page {page}: {e}")),
+                output: JValue::from(()),
+                ..done
+            };
+        }
+        pages_read += 1;
         // The page envelope; some legacy routes answer a bare array (one page; api-notes "Two route families").
         let items = match &body {
             Value::Array(items) => items.clone(),
@@ -1145,7 +1324,7 @@ async fn run_action(
                 .cloned()
                 .unwrap_or_default(),
         };
-        let more = body
+        more = body
             .get("hasMorePages")
             .and_then(Value::as_bool)
             .unwrap_or(false);
@@ -1155,10 +1334,31 @@ async fn run_action(
         if first.is_none() {
             first = Some(done);
         }
-        if !more || empty || n + 1 == max_pages {
+        if empty {
+            more = false;
+        }
+        if !more || bound.items.is_some_and(|max| merged.len() as u64 >= max) {
             break;
         }
         page += 1;
+    }
+    // Cut: `paginate: all` stopped by a bound while the server had more.
+    let mut cut = None;
+    if let Some(max_items) = bound.items {
+        let too_many = merged.len() as u64 > max_items;
+        if too_many {
+            merged.truncate(usize::try_from(max_items).unwrap_or(usize::MAX));
+        }
+        if more || too_many {
+            let s = &shared.program.settings;
+            cut = Some(format!(
+                "listing cut at {pages_read} pages and {} items by the bounds of `paginate: all` \
+                 (settings.max_pages {}, settings.max_items {}) while the server had more",
+                merged.len(),
+                s.max_pages,
+                s.max_items
+            ));
+        }
     }
     let mut out = serde_json::Map::new();
     out.insert(
@@ -1169,22 +1369,91 @@ async fn run_action(
         "totalPages".into(),
         last.get("totalPages").cloned().unwrap_or(Value::Null),
     );
-    out.insert(
-        "hasMorePages".into(),
-        last.get("hasMorePages")
-            .cloned()
-            .unwrap_or(Value::Bool(false)),
-    );
+    out.insert("hasMorePages".into(), Value::Bool(more));
     out.insert(
         "pageSize".into(),
         last.get("pageSize").cloned().unwrap_or(Value::Null),
     );
     out.insert("pages".into(), Value::from(page));
+    out.insert("partial".into(), Value::Bool(cut.is_some()));
     out.insert("items".into(), Value::Array(merged));
     let mut done = first.unwrap_or_else(|| Done::new(ItemStatus::Succeeded, started));
     done.attempts = attempts;
+    if let Some(cut) = cut {
+        if shared.program.settings.accept_partial {
+            tracing::warn!(step = %sender.step.id, "{cut}; accepted (partial_listing: accept)");
+            done.reason = Some(format!("{cut}; accepted (partial_listing: accept)"));
+        } else {
+            done.status = ItemStatus::Failed;
+            done.error = Some(format!(
+                "{cut}; raise the bounds, or set `partial_listing: accept` to use what was read"
+            ));
+            done.output = JValue::from(());
+            return done;
+        }
+    }
     done.output = template::from_json(&Value::Object(out));
     done
+}
+
+/// Waits at least this long are said in the log and the progress display.
+const WAIT_NOTICE: Duration = Duration::from_secs(1);
+
+/// Says what a retry waits for and until when (the log, and the progress display), when the wait
+/// is long enough to be noticed or a server-requested wait was capped.
+fn announce_wait(
+    shared: &Shared,
+    step: &StepPlan,
+    cause: RetryCause,
+    asked: Option<Duration>,
+    max_wait: Duration,
+    wait: Duration,
+) {
+    let was_capped = asked.is_some_and(|a| a > max_wait);
+    if wait < WAIT_NOTICE && !was_capped {
+        return;
+    }
+    let f = crate::duration::format_duration;
+    let what = match cause {
+        RetryCause::RateLimited => "rate limited (429)",
+        RetryCause::NotSent => "cannot connect",
+        RetryCause::ServerError => "server error",
+        RetryCause::Timeout => "timed out",
+        RetryCause::Broken => "connection broken",
+        RetryCause::NotJson => "answer not JSON",
+    };
+    let until = jiff::Timestamp::now()
+        .checked_add(jiff::SignedDuration::try_from(wait).unwrap_or(jiff::SignedDuration::MAX))
+        .map_or_else(
+            |_| "later".to_owned(),
+            |t| t.strftime("%H:%M:%S UTC").to_string(),
+        );
+    let mut message = format!("{what}: waiting {} until {until} before retrying", f(wait));
+    if let Some(a) = asked {
+        message.push_str(&format!(" (the server asked for {}", f(a)));
+        if was_capped {
+            message.push_str(&format!(
+                ", capped by settings.max_retry_wait {}",
+                f(max_wait)
+            ));
+        }
+        message.push(')');
+    }
+    message.push_str("; Ctrl-C ends the wait");
+    tracing::warn!(step = %step.id, "{message}");
+    shared.progress.waiting(&step.id, &message);
+}
+
+/// Why a list answer is not a page: neither a bare array nor an object with an `items` array.
+fn not_a_page(body: &Value) -> Option<String> {
+    match body {
+        Value::Array(_) => None,
+        Value::Object(o) if o.get("items").is_some_and(Value::is_array) => None,
+        other => Some(format!(
+            "the answer is not a page of items (no `items` list): {}",
+            super::client::truncate(&other.to_string(), 80)
+        )),
+    }
 }
 
 /// `--resume` of an item that an earlier run left `unknown`: where the catalog has a read that
@@ -1199,7 +1468,10 @@ async fn verify_carried_unknown(sender: &Sender<'_>, req: &HttpRequest) -> Optio
         return None;
     }
     let started = sender.started;
-    match sender.verify(req).await {
+    let since = resume
+        .entry(&sender.step.id, &sender.si.key)
+        .and_then(|e| e.started_at);
+    match sender.verify(req, since).await {
         Verified::Happened(evidence) => Some(Done {
             reason: Some(
                 "unknown in an earlier run; a read found that its request took effect".into(),
@@ -1311,23 +1583,65 @@ impl Sender<'_> {
     /// interrupted attempt.
     fn earlier_unfinished(&self) -> bool {
         self.shared.options.resume.as_ref().is_some_and(|r| {
-            r.status_of(&self.step.id, &self.si.key)
-                .is_none_or(|s| s == ItemStatus::Unknown)
+            match r.status_of(&self.step.id, &self.si.key) {
+                Some(s) => s == ItemStatus::Unknown,
+                // No record: an attempt may have gone unrecorded only if a run was cut short
+                // (retry-safe sends leave no in-flight marker).
+                None => r.any_cut_short(),
+            }
         })
     }
 
     /// Asks the API whether `req` (a non-idempotent write) happened, with the read the catalog
     /// declares for the action.
-    async fn verify(&self, req: &HttpRequest) -> Verified {
+    /// `since`: when the write was first attempted (the read looks at objects created since,
+    /// less the server's clock skew); `None` falls back to the start of the logical run.
+    async fn verify(&self, req: &HttpRequest, since: Option<jiff::Timestamp>) -> Verified {
         let Some(how) = self.spec().and_then(|s| catalog::outcomes(s).verify) else {
             return Verified::Cannot("the catalog has no read that can verify this action".into());
         };
-        let since = self.shared.options.since;
+        let since = since
+            .and_then(|t| t.checked_sub(super::verify::CLOCK_SKEW).ok())
+            .or(self.shared.options.since);
         let routes = self.step.settings.routes;
-        super::verify::verify(how, req, since, routes, |read| async move {
+        let key = super::verify::claim_key(how, req, routes);
+        let claimed = key
+            .as_ref()
+            .and_then(|k| self.shared.claims.lock().expect("claims").get(k).copied())
+            .unwrap_or(0);
+        let found = super::verify::verify(how, req, since, routes, claimed, |read| async move {
             self.read(&read).await.into_read()
         })
-        .await
+        .await;
+        if matches!(found, Verified::Happened(_)) {
+            self.claim(key);
+        }
+        found
+    }
+
+    /// Counts one more object of this write's kind as accounted for (see `verify::claim_key`).
+    fn claim(&self, key: Option<String>) {
+        if let Some(k) = key {
+            *self
+                .shared
+                .claims
+                .lock()
+                .expect("claims")
+                .entry(k)
+                .or_default() += 1;
+        }
+    }
+
+    /// A write the catalog can verify succeeded: its object is accounted for, so a later
+    /// verification of an identical write does not take it for its own.
+    fn claim_success(&self, req: &HttpRequest) {
+        if let Some(how) = self.spec().and_then(|s| catalog::outcomes(s).verify) {
+            self.claim(super::verify::claim_key(
+                how,
+                req,
+                self.step.settings.routes,
+            ));
+        }
     }
 
     /// Runs the v2 upload flow (api-notes "Files") for `up` and returns the file id. The three
@@ -1401,12 +1715,24 @@ impl Sender<'_> {
         let mut ambiguous_before = false;
         // Sends repeated after a read showed the earlier one did not happen.
         let mut resends = 0u32;
+        // When the first attempt was sent (verification looks for effects since).
+        let mut first_attempt_at: Option<jiff::Timestamp> = None;
         let mut rng = jitter_rng();
+        let not_sent = |attempts: u32| Done {
+            attempts,
+            ..Done::failed(
+                "not sent: the run stopped while this item waited for the rate limiter".into(),
+                started,
+            )
+        };
         loop {
             // The first request of the run is sent alone and doubles as the token check.
             let mut gate = None;
             if matches!(wire, Wire::Api(_)) && !shared.token_ok.load(Ordering::SeqCst) {
-                let g = shared.first_request.lock().await;
+                // Waiting for it ends when the run stops.
+                let Some(g) = shared.unless_stopped(shared.first_request.lock()).await else {
+                    return not_sent(attempts);
+                };
                 if !shared.token_ok.load(Ordering::SeqCst) {
                     gate = Some(g);
                 }
@@ -1420,13 +1746,20 @@ impl Sender<'_> {
                     )
                 };
             }
-            // Both permits are held until the answer: the request counts until then.
+            // Both permits are held until the answer: the request counts until then. Waiting for
+            // them ends when the run stops.
             let step_permit = match step_limiter {
-                Some(l) => Some(l.acquire().await),
+                Some(l) => match shared.unless_stopped(l.acquire()).await {
+                    Some(p) => Some(p),
+                    None => return not_sent(attempts),
+                },
                 None => None,
             };
-            let permit = limiter.acquire().await;
+            let Some(permit) = shared.unless_stopped(limiter.acquire()).await else {
+                return not_sent(attempts);
+            };
             attempts += 1;
+            first_attempt_at.get_or_insert_with(jiff::Timestamp::now);
             if !idempotent {
                 let mut report = shared.report.lock().expect("report");
                 let marked = report
@@ -1455,7 +1788,8 @@ impl Sender<'_> {
             };
             drop((permit, step_permit));
             if gate.is_some() {
-                if matches!(&result, Ok(resp) if resp.status != 401) {
+                // An HTML page (a captive portal, a proxy) is not the API accepting the token.
+                if matches!(&result, Ok(resp) if resp.status != 401 && resp.not_json.is_none()) {
                     shared.token_ok.store(true, Ordering::SeqCst);
                 }
                 drop(gate);
@@ -1463,6 +1797,14 @@ impl Sender<'_> {
             let verdict = match (classify(&result, idempotent), wire) {
                 // The storage host's 401 says nothing about the API token.
                 (Verdict::AuthRejected, Wire::Put { .. }) => Verdict::Fail,
+                // The storage host's 2xx may be XML or text: its body is not read.
+                (
+                    Verdict::Retry {
+                        cause: RetryCause::NotJson,
+                        ..
+                    },
+                    Wire::Put { .. },
+                ) => Verdict::Success,
                 (v, _) => v,
             };
             let mut done = Done {
@@ -1475,10 +1817,9 @@ impl Sender<'_> {
             };
             match &result {
                 Ok(resp) => {
-                    done.response = Some((
-                        resp.status,
-                        (!(200..300).contains(&resp.status)).then(|| resp.body.clone()),
-                    ));
+                    shared.unreachable.answered();
+                    done.response =
+                        Some((resp.status, (!resp.is_success()).then(|| resp.body.clone())));
                 }
                 Err(e) => done.error = Some(e.to_string()),
             }
@@ -1487,6 +1828,9 @@ impl Sender<'_> {
                     let resp = result.expect("success has a response");
                     done.status = ItemStatus::Succeeded;
                     done.output = template::from_json(&resp.body);
+                    if let (Wire::Api(req), false) = (wire, idempotent) {
+                        self.claim_success(req);
+                    }
                     return done;
                 }
                 Verdict::AuthRejected => {
@@ -1523,16 +1867,33 @@ impl Sender<'_> {
                     };
                     if exhausted || shared.cancelled() {
                         let last = match &result {
-                            Ok(resp) => {
-                                ApiError::from_response(resp.status, &resp.body).to_string()
-                            }
+                            Ok(resp) => resp.describe(),
                             Err(e) => e.to_string(),
                         };
-                        done.error = Some(format!("gave up after {attempts} attempts: {last}"));
+                        let mut error = format!("gave up after {attempts} attempts: {last}");
+                        if cause == RetryCause::NotSent {
+                            error.push_str(&format!(
+                                " (the server at {} could not be reached; WTS_BASE_URL sets it)",
+                                client.base_url()
+                            ));
+                            if exhausted && shared.unreachable.failed() {
+                                shared.abort(format!(
+                                    "the server at {} is unreachable: {} items in a row could not \
+                                     connect, each after its retries; no new items were started \
+                                     (check WTS_BASE_URL and the network, then --resume the report)",
+                                    client.base_url(),
+                                    shared.unreachable.threshold()
+                                ));
+                            }
+                        }
+                        done.error = Some(error);
                         return done;
                     }
+                    // A server-requested wait is capped (`settings.max_retry_wait`).
+                    let max_wait = shared.program.settings.max_retry_wait;
+                    let capped = after.map(|a| a.min(max_wait));
                     let wait = if after.is_some() || is_429 {
-                        policy.wait_for_429(throttled.saturating_sub(1), after, &mut rng)
+                        policy.wait_for_429(throttled.saturating_sub(1), capped, &mut rng)
                     } else {
                         policy.delay(attempts - throttled - 1, &mut rng)
                     };
@@ -1540,9 +1901,24 @@ impl Sender<'_> {
                         // A 429 slows the whole run, not just this worker.
                         limiter.pause_until(tokio::time::Instant::now() + wait);
                     }
+                    announce_wait(shared, step, cause, after, max_wait, wait);
                     shared.event(step, si, cause, &result, wait);
                     tracing::debug!(step = %step.id, key = %shared.redactor.redact(&si.key), ?wait, "retrying");
-                    tokio::time::sleep(wait).await;
+                    if shared
+                        .unless_stopped(tokio::time::sleep(wait))
+                        .await
+                        .is_none()
+                    {
+                        let last = match &result {
+                            Ok(resp) => resp.describe(),
+                            Err(e) => e.to_string(),
+                        };
+                        done.error = Some(format!(
+                            "gave up after {attempts} attempts (the run stopped during the wait \
+                             before the next try): {last}"
+                        ));
+                        return done;
+                    }
                 }
                 Verdict::Fail => {
                     let Ok(resp) = result else { return done };
@@ -1561,7 +1937,7 @@ impl Sender<'_> {
                             done.reason = Some(format!("an earlier attempt of this run worked: the retry was answered {answer} (already in the requested state)"));
                         } else if self.earlier_unfinished() {
                             done.status = ItemStatus::Succeeded;
-                            done.reason = Some(format!("the interrupted attempt of an earlier run worked: answered {answer} (already in the requested state)"));
+                            done.reason = Some(format!("an earlier run was interrupted before it recorded this item, and the API answers {answer} (already in the requested state): taken as that attempt having worked"));
                         } else {
                             done.status = ItemStatus::Unchanged;
                             done.reason =
@@ -1606,14 +1982,14 @@ impl Sender<'_> {
                                 .map(|r| ApiError::from_response(r.status, &r.body).to_string())
                                 .unwrap_or_default()
                         });
-                        let mut verified = self.verify(req).await;
+                        let mut verified = self.verify(req, first_attempt_at).await;
                         if result.is_err() && verified == Verified::NotHappened {
                             // No answer at all (a timeout, a dropped connection): the server may
                             // still be working on it. Look again after a backoff before
                             // concluding it is safe to send again.
                             tokio::time::sleep(policy.delay(attempts - throttled - 1, &mut rng))
                                 .await;
-                            verified = self.verify(req).await;
+                            verified = self.verify(req, first_attempt_at).await;
                         }
                         match verified {
                             Verified::Happened(evidence) => {
@@ -1641,7 +2017,7 @@ impl Sender<'_> {
                         "outcome unknown: {}; not retried because `{}` is not retry-safe",
                         done.error.clone().unwrap_or_else(|| result
                             .as_ref()
-                            .map(|r| ApiError::from_response(r.status, &r.body).to_string())
+                            .map(ApiResponse::describe)
                             .unwrap_or_default()),
                         match &step.kind {
                             StepKind::Action { spec, .. } => spec.name,
@@ -1657,7 +2033,14 @@ impl Sender<'_> {
 
 /// Writes a finished item to the report and the step's state; applies the failure budget.
 fn record(shared: &Shared, step: &StepPlan, si: &SourceItem, done: Done, parent: Option<&str>) {
-    let redactor = &shared.redactor;
+    // The run's secrets, and this item's values rendered from one.
+    let item_secrets;
+    let redactor = if done.secret_values.is_empty() {
+        &shared.redactor
+    } else {
+        item_secrets = shared.redactor.with(&done.secret_values);
+        &item_secrets
+    };
     let request = done.request.as_ref().map(|r| {
         let mut rec = RequestRecord::from(r);
         if !redactor.is_empty() {
@@ -1739,6 +2122,9 @@ fn record(shared: &Shared, step: &StepPlan, si: &SourceItem, done: Done, parent:
         let mut states = shared.states.lock().expect("states");
         let st = states.get_mut(&step.id).expect("state exists");
         st.totals.add(done.status);
+        if done.carried && failed {
+            st.carried_fails += 1;
+        }
         if item.started_at.is_some() {
             st.first_start = Some(st.first_start.map_or(started_at, |t| t.min(started_at)));
             st.last_end = Some(st.last_end.map_or(ended_at, |t| t.max(ended_at)));
@@ -1767,7 +2153,7 @@ fn record(shared: &Shared, step: &StepPlan, si: &SourceItem, done: Done, parent:
             }
         }
         (
-            st.totals.failed + st.totals.unknown,
+            (st.totals.failed + st.totals.unknown).saturating_sub(st.carried_fails),
             st.planned_items.max(st.totals.total()),
         )
     };
@@ -1785,7 +2171,7 @@ fn record(shared: &Shared, step: &StepPlan, si: &SourceItem, done: Done, parent:
         }
         if step.settings.on_error == crate::playbook::OnError::Stop && !shared.dry {
             shared.stopped.store(true, Ordering::SeqCst);
-            shared.cancel.store(true, Ordering::SeqCst);
+            shared.halt();
         }
         if let Some(budget) = step.settings.max_failures {
             if !shared.dry && budget.exceeded(fails, planned) {

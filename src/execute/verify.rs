@@ -10,6 +10,13 @@
 //!   `since`.
 //!
 //! A listing is read for at most [`MAX_PAGES`] pages of 100.
+//!
+//! Telling our write from an identical one: the read looks only at objects created since the
+//! item's first attempt (less [`CLOCK_SKEW`] for the server's clock), and the caller passes how
+//! many matching objects this run already accounts for (`claimed`: other items' sends with the
+//! same session and content that succeeded): only a match beyond those counts as ours. An
+//! identical message sent by someone else to the same session within that window, or another
+//! item's identical send still in flight, can still be taken for ours.
 
 use std::future::Future;
 
@@ -20,6 +27,23 @@ use crate::catalog::{self, HttpRequest, Method};
 
 /// The most pages a verification reads.
 pub const MAX_PAGES: u64 = 50;
+
+/// How far before an attempt's start a matching object may be dated (the server's clock may be
+/// behind ours).
+pub const CLOCK_SKEW: jiff::SignedDuration = jiff::SignedDuration::from_secs(30);
+
+/// What identifies "the same write" for [`verify`]'s `claimed` count: the listing and the
+/// compared content; `None` when the action's verification does not count (an enrolment is one
+/// object however often it is added).
+pub fn claim_key(
+    how: catalog::Verify,
+    req: &HttpRequest,
+    routes: catalog::Routes,
+) -> Option<String> {
+    let target = Target::of(how, req, routes)?;
+    (how == catalog::Verify::SessionMessage)
+        .then(|| format!("{} {}", target.list_path, serde_json::json!(target.equal)))
+}
 
 /// What a verification found.
 #[derive(Debug, Clone, PartialEq)]
@@ -38,6 +62,7 @@ pub async fn verify<F, Fut>(
     req: &HttpRequest,
     since: Option<Timestamp>,
     routes: catalog::Routes,
+    claimed: u32,
     read: F,
 ) -> Verified
 where
@@ -50,6 +75,7 @@ where
             req.method, req.path
         ));
     };
+    let mut seen = 0u32;
     for page in 1..=MAX_PAGES {
         let list = HttpRequest {
             method: Method::Get,
@@ -77,8 +103,11 @@ where
             },
             _ => return Verified::Cannot("the verification read's answer is not a page".into()),
         };
-        if let Some(found) = items.iter().find(|m| target.matches(m, since)) {
-            return Verified::Happened(found.clone());
+        for found in items.iter().filter(|m| target.matches(m, since)) {
+            seen += 1;
+            if seen > claimed {
+                return Verified::Happened(found.clone());
+            }
         }
         if !more || items.is_empty() {
             return Verified::NotHappened;
@@ -211,6 +240,15 @@ mod tests {
     }
 
     fn run(how: catalog::Verify, req: &HttpRequest, pages: &[Value]) -> (Verified, usize) {
+        run_claimed(how, req, pages, 0)
+    }
+
+    fn run_claimed(
+        how: catalog::Verify,
+        req: &HttpRequest,
+        pages: &[Value],
+        claimed: u32,
+    ) -> (Verified, usize) {
         let calls = RefCell::new(0usize);
         let since: Timestamp = "2026-11-25T10:00:00Z".parse().unwrap();
         let out = tokio::runtime::Builder::new_current_thread()
@@ -221,6 +259,7 @@ mod tests {
                 req,
                 Some(since),
                 catalog::Routes::Documented,
+                claimed,
                 |r| {
                     let n = *calls.borrow();
                     *calls.borrow_mut() += 1;
@@ -255,6 +294,30 @@ mod tests {
             &[json!("<html>")],
         );
         assert!(matches!(v, Verified::Cannot(_)));
+    }
+
+    #[test]
+    fn a_match_another_item_accounts_for_is_not_ours() {
+        let p = json!({"items": [{"id": "m1", "text": "bye", "createdAt": "2026-11-25T10:01:00Z"}, {"id": "m2", "text": "bye", "createdAt": "2026-11-25T10:02:00Z"}]});
+        let req = send("bye");
+        let (v, _) = run_claimed(
+            catalog::Verify::SessionMessage,
+            &req,
+            std::slice::from_ref(&p),
+            1,
+        );
+        assert!(matches!(v, Verified::Happened(m) if m["id"] == "m2"));
+        let (v, _) = run_claimed(catalog::Verify::SessionMessage, &req, &[p], 2);
+        assert_eq!(v, Verified::NotHappened);
+        let key = claim_key(
+            catalog::Verify::SessionMessage,
+            &req,
+            catalog::Routes::Documented,
+        );
+        assert_eq!(
+            key.as_deref(),
+            Some(r#"/chat/v1/session/abc/message [["text","bye"]]"#)
+        );
     }
 
     #[test]

@@ -55,6 +55,14 @@ pub(super) fn open_header(spec: &InputSpec) -> (Option<Opened>, Vec<Diagnostic>)
             );
             return (None, vec![d]);
         }
+        Err(OpenError::NotRegular(kind)) => {
+            let d = Diagnostic::file(
+                path,
+                format!("input `{name}`: is {kind}, not a regular file; nothing was read"),
+            )
+            .with_hint("give a CSV file (a pipe or a device cannot be read twice, or never ends)");
+            return (None, vec![d]);
+        }
         Err(OpenError::Io(e)) => {
             let d = Diagnostic::file(path, format!("input `{name}`: cannot read the file: {e}"));
             return (None, vec![d]);

@@ -39,4 +39,5 @@ pub use failed::FailedCsvWriter;
 pub use header::{read_header, Header};
 pub use row::Row;
 pub use rows::{check, check_expecting, count_rows, open, Rows};
+pub use source::special_file_kind;
 pub use spec::{parse_delimiter, InputSpec};

@@ -27,7 +27,35 @@ pub(super) struct Located {
 pub(super) enum OpenError {
     NotFound,
     IsDirectory,
+    /// A FIFO, a device, a socket: reading it could block forever or never end.
+    NotRegular(&'static str),
     Io(io::Error),
+}
+
+/// What `meta` is when it is not a regular file or a directory (`None` for those): a FIFO
+/// blocks its reader until a writer comes, a device such as `/dev/zero` never ends.
+pub fn special_file_kind(meta: &std::fs::Metadata) -> Option<&'static str> {
+    if meta.is_file() || meta.is_dir() {
+        return None;
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::FileTypeExt;
+        let t = meta.file_type();
+        if t.is_fifo() {
+            return Some("a named pipe (FIFO)");
+        }
+        if t.is_char_device() {
+            return Some("a character device");
+        }
+        if t.is_block_device() {
+            return Some("a block device");
+        }
+        if t.is_socket() {
+            return Some("a socket");
+        }
+    }
+    Some("a special file")
 }
 
 pub(super) struct Source {
@@ -39,6 +67,16 @@ pub(super) struct Source {
 
 impl Source {
     pub fn open(path: &Path, delimiter: u8) -> Result<Self, OpenError> {
+        // Checked before opening: opening a FIFO blocks until a writer comes.
+        match std::fs::metadata(path) {
+            Ok(meta) => {
+                if let Some(kind) = special_file_kind(&meta) {
+                    return Err(OpenError::NotRegular(kind));
+                }
+            }
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Err(OpenError::NotFound),
+            Err(e) => return Err(OpenError::Io(e)),
+        }
         let mut file = match File::open(path) {
             Ok(f) => f,
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Err(OpenError::NotFound),
@@ -47,6 +85,9 @@ impl Source {
         let meta = file.metadata().map_err(OpenError::Io)?;
         if meta.is_dir() {
             return Err(OpenError::IsDirectory);
+        }
+        if let Some(kind) = special_file_kind(&meta) {
+            return Err(OpenError::NotRegular(kind));
         }
         let file_len = meta.len();
         let ends_with_newline = if file_len == 0 {

@@ -50,10 +50,39 @@ fn diag(file: &Path, source: &str, pos: Pos, message: impl Into<String>) -> Diag
     Diagnostic::at(file, Some(source), pos.line, pos.column, message).with_width(pos.width)
 }
 
+/// The largest playbook file read (CSV inputs are streamed and have no such bound).
+pub const MAX_PLAYBOOK_BYTES: u64 = 16 << 20;
+
 /// Reads and parses a playbook file; all structural problems are returned at once.
 pub fn load(path: &Path) -> Result<Loaded, Vec<Diagnostic>> {
-    let bytes = std::fs::read(path)
-        .map_err(|e| vec![Diagnostic::file(path, format!("cannot read playbook: {e}"))])?;
+    use std::io::Read;
+    let cannot = |e: &dyn std::fmt::Display| {
+        vec![Diagnostic::file(path, format!("cannot read playbook: {e}"))]
+    };
+    // A FIFO would block the open, a device such as `/dev/zero` never ends: regular files only,
+    // checked before opening, and read with a size bound.
+    let meta = std::fs::metadata(path).map_err(|e| cannot(&e))?;
+    if meta.is_dir() {
+        return Err(cannot(&"it is a directory"));
+    }
+    if let Some(kind) = crate::inputs::special_file_kind(&meta) {
+        return Err(vec![Diagnostic::file(
+            path,
+            format!("cannot read playbook: it is {kind}, not a regular file"),
+        )
+        .with_hint("give the path of a YAML file")]);
+    }
+    let file = std::fs::File::open(path).map_err(|e| cannot(&e))?;
+    let mut bytes = Vec::new();
+    file.take(MAX_PLAYBOOK_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| cannot(&e))?;
+    if bytes.len() as u64 > MAX_PLAYBOOK_BYTES {
+        return Err(cannot(&format!(
+            "it is larger than {} MiB; a playbook is a small YAML file",
+            MAX_PLAYBOOK_BYTES >> 20
+        )));
+    }
     let source = String::from_utf8(bytes).map_err(|e| vec![not_utf8(path, &e)])?;
     load_str(path, source)
 }
@@ -96,6 +125,7 @@ fn load_partial(path: &Path, source: String) -> (Option<Loaded>, Vec<Diagnostic>
         diags: Vec::new(),
         dropped: false,
     };
+    cx.non_finite(&doc, "");
     let playbook = cx.playbook(&doc);
     let Cx { diags, dropped, .. } = cx;
     match playbook {
@@ -289,6 +319,33 @@ impl Cx<'_> {
         let pos = self.positions.value_or_nearest(path);
         self.diags.push(diag(self.path, self.source, pos, message));
         self.diags.last_mut().expect("just pushed")
+    }
+
+    /// `.nan`, `.inf` and `-.inf` anywhere: JSON has no such number, so they would silently
+    /// become `null` (an omitted parameter); refused at their position instead.
+    fn non_finite(&mut self, v: &Yaml, path: &str) {
+        match v {
+            Yaml::Number(n) if n.as_f64().is_some_and(|x| !x.is_finite()) => {
+                self.at_value(
+                    path,
+                    format!("{n} is not a usable number: only finite numbers can be sent"),
+                )
+                .hint = Some("write a finite number such as `0` or `1.5`".into());
+            }
+            Yaml::Sequence(items) => {
+                for (i, item) in items.iter().enumerate() {
+                    self.non_finite(item, &join(path, &i.to_string()));
+                }
+            }
+            Yaml::Mapping(map) => {
+                for (k, item) in map {
+                    let key = k.as_str().map_or_else(|| format!("{k:?}"), str::to_owned);
+                    self.non_finite(item, &join(path, &key));
+                }
+            }
+            Yaml::Tagged(t) => self.non_finite(&t.value, path),
+            _ => {}
+        }
     }
 
     /// Checks a mapping's keys against the allowed list; returns false if it is not a mapping.

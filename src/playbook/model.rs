@@ -73,6 +73,9 @@ pub struct RetryDef {
 #[serde(untagged)]
 pub enum MaxFailures {
     Count(u64),
+    /// Any other number (negative, fractional): refused by validation with the range, rather
+    /// than by the loader with serde's "did not match any variant".
+    Number(f64),
     Text(String),
 }
 
@@ -104,6 +107,45 @@ pub struct Settings {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(with = "Option<crate::catalog::Routes>")]
     pub routes: Option<String>,
+    /// Longest wait a server may ask for with `Retry-After` (default `5m`; longer asks wait this).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_retry_wait: Option<String>,
+    /// Largest response body read, e.g. `8MB` (default) or a number of bytes; a larger one fails
+    /// the item.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_response_size: Option<MaxSize>,
+    /// After this many items in a row failed because the server could not be reached (each after
+    /// its retries), the run ends: aborted, exit 3 (default 10).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unreachable_after: Option<u32>,
+    /// `paginate: all` reads at most this many pages (default 100).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_pages: Option<u32>,
+    /// `paginate: all` reads at most this many items (default 5000).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_items: Option<u64>,
+    /// When `max_pages` or `max_items` cuts a `paginate: all` listing: `fail` the step (default)
+    /// or `accept` the partial listing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub partial_listing: Option<PartialListing>,
+}
+
+/// A size: a number of bytes, or text such as `512KB`, `8MB` (KB = 1024 bytes).
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize, JsonSchema)]
+#[serde(untagged)]
+pub enum MaxSize {
+    Bytes(u64),
+    Text(String),
+}
+
+/// What a cut `paginate: all` listing does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum PartialListing {
+    /// The step fails, saying where the listing was cut.
+    Fail,
+    /// The step succeeds with the pages read; a warning says where it was cut.
+    Accept,
 }
 
 /// `paginate: all` or a maximum page count.
@@ -198,6 +240,12 @@ pub const SETTINGS_KEYS: &[&str] = &[
     "on_error",
     "max_failures",
     "secrets",
+    "max_retry_wait",
+    "max_response_size",
+    "unreachable_after",
+    "max_pages",
+    "max_items",
+    "partial_listing",
     "routes",
 ];
 pub const RETRY_KEYS: &[&str] = &["attempts", "backoff", "max_backoff"];

@@ -28,16 +28,39 @@ pub enum LockError {
     Io { path: PathBuf, source: io::Error },
 }
 
-/// `<report>.lock`.
+/// `<report>.lock`, beside the report's real path: symbolic links and `./` or `..` spellings
+/// of one report all name the same lock.
 pub fn lock_path(report: &Path) -> PathBuf {
-    let mut s = report.as_os_str().to_owned();
+    let mut s = canonical(report).into_os_string();
     s.push(".lock");
     PathBuf::from(s)
+}
+
+/// The real path of `report` (which may not exist yet: then its directory's real path and its
+/// file name).
+pub fn canonical(report: &Path) -> PathBuf {
+    if let Ok(p) = fs::canonicalize(report) {
+        return p;
+    }
+    let dir = match report.parent().filter(|d| !d.as_os_str().is_empty()) {
+        Some(d) => fs::canonicalize(d).unwrap_or_else(|_| d.to_owned()),
+        None => fs::canonicalize(".").unwrap_or_default(),
+    };
+    match report.file_name() {
+        Some(name) => dir.join(name),
+        None => report.to_owned(),
+    }
 }
 
 impl ReportLock {
     /// Takes the lock of `report` without waiting.
     pub fn acquire(report: &Path) -> Result<ReportLock, LockError> {
+        if let Some(dir) = report.parent().filter(|d| !d.as_os_str().is_empty()) {
+            fs::create_dir_all(dir).map_err(|source| LockError::Io {
+                path: dir.to_owned(),
+                source,
+            })?;
+        }
         let path = lock_path(report);
         let io_err = |source| LockError::Io {
             path: path.clone(),
@@ -129,6 +152,23 @@ mod tests {
         assert!(!lock_path(&report).exists());
         let again = ReportLock::acquire(&report).unwrap();
         drop(again);
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn another_name_for_the_same_report_is_the_same_lock() {
+        let dir = tempfile::tempdir().unwrap();
+        let report = dir.path().join("a.json");
+        fs::write(&report, "x").unwrap();
+        let link = dir.path().join("l.json");
+        std::os::unix::fs::symlink(&report, &link).unwrap();
+        let _held = ReportLock::acquire(&report).unwrap();
+        assert!(matches!(
+            ReportLock::acquire(&link),
+            Err(LockError::Busy { .. })
+        ));
+        let dotted = dir.path().join(".").join("a.json");
+        assert!(ReportLock::acquire(&dotted).is_err());
     }
 
     #[test]

@@ -8,7 +8,7 @@ mod reader;
 mod summary;
 mod writer;
 
-pub use lock::{lock_path, LockError, ReportLock};
+pub use lock::{canonical, lock_path, LockError, ReportLock};
 pub use model::*;
 pub use reader::{
     read_header, read_report, scan_report, CarryError, Entry, ReadReport, ReportReadError,

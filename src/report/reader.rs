@@ -371,6 +371,8 @@ pub struct Entry {
     pub output: Option<Value>,
     /// The output was needed but too large to be recorded.
     pub output_omitted: bool,
+    /// When its (last) attempt started, as recorded (or as its in-flight marker says).
+    pub started_at: Option<jiff::Timestamp>,
     /// Where the last record is: (source number, item ordinal in that file); `None` for an
     /// in-flight marker without a record.
     at: Option<(usize, u64)>,
@@ -381,6 +383,7 @@ pub struct Entry {
 struct Source {
     path: PathBuf,
     header: ReportHeader,
+    truncated: bool,
 }
 
 impl ResumeIndex {
@@ -423,6 +426,7 @@ impl ResumeIndex {
             index.sources.push(Source {
                 path: paths[i].clone(),
                 header: scan.header.clone(),
+                truncated: scan.truncated,
             });
             scans[i] = Some(scan);
         }
@@ -435,6 +439,7 @@ impl ResumeIndex {
             index: item.index,
             output: item.output.clone(),
             output_omitted: item.output_omitted,
+            started_at: item.started_at,
             at,
         };
         let keys = match self.steps.get_mut(&item.step) {
@@ -453,8 +458,20 @@ impl ResumeIndex {
         for m in in_flight {
             let mut item = ItemRecord::new(&m.step, m.index, &m.key, ItemStatus::Unknown);
             item.attempts = 1;
+            item.started_at = m.at;
             self.record(&item, None);
         }
+    }
+
+    /// The step ids the reports have items of.
+    pub fn steps(&self) -> impl Iterator<Item = &str> {
+        self.steps.keys().map(String::as_str)
+    }
+
+    /// Whether one of the reports was cut short (no footer): its run may have sent requests it
+    /// never recorded (retry-safe ones leave no in-flight marker).
+    pub fn any_cut_short(&self) -> bool {
+        self.sources.iter().any(|s| s.truncated)
     }
 
     /// The last recorded status of this step's item with this key.

@@ -52,11 +52,29 @@ const BUFFER_BYTES: usize = 64 * 1024;
 pub(crate) const ITEMS_OPEN: &str = "\"items\":[";
 
 /// One line of the `<report>.inflight` sidecar: a non-idempotent request about to be sent.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct InFlight {
     pub step: String,
     pub index: u64,
     pub key: String,
+    /// When the request was about to be sent (verification reads look for effects since).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub at: Option<jiff::Timestamp>,
+}
+
+/// A marker is the item it names (step, index, key); when it was written does not matter.
+impl PartialEq for InFlight {
+    fn eq(&self, other: &Self) -> bool {
+        (&self.step, self.index, &self.key) == (&other.step, other.index, &other.key)
+    }
+}
+
+impl Eq for InFlight {}
+
+impl std::hash::Hash for InFlight {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        (&self.step, self.index, &self.key).hash(state);
+    }
 }
 
 /// The sidecar journal path of a report: `<report>.inflight`.
@@ -240,6 +258,7 @@ impl ReportWriter {
                 step: item.step.clone(),
                 index: item.index,
                 key: item.key.clone(),
+                at: None,
             });
         if closes_marker || self.last_flush.elapsed() >= FLUSH_INTERVAL {
             self.flush()?;
@@ -273,6 +292,7 @@ impl ReportWriter {
             step: step.to_owned(),
             index,
             key: key.to_owned(),
+            at: Some(Timestamp::now()),
         }])
     }
 
