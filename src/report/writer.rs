@@ -525,6 +525,7 @@ mod tests {
                 step: "tell".into(),
                 index: i,
                 key: format!("k{i}"),
+                at: None,
             })
             .collect();
         w.write_started_batch(&batch).unwrap();
