@@ -133,6 +133,7 @@ fn markers(n: u64, path: &Path) {
                         step: item.step.clone(),
                         index: j,
                         key: item.key.clone(),
+                        at: None,
                     }
                 })
                 .collect();
