@@ -1787,6 +1787,10 @@ impl Sender<'_> {
                 }
             };
             drop((permit, step_permit));
+            // A refused token stops every other sender before the gate lets the next one go.
+            if matches!((&result, wire), (Ok(resp), Wire::Api(_)) if resp.status == 401) {
+                shared.auth_refused.store(true, Ordering::SeqCst);
+            }
             if gate.is_some() {
                 // An HTML page (a captive portal, a proxy) is not the API accepting the token.
                 if matches!(&result, Ok(resp) if resp.status != 401 && resp.not_json.is_none()) {
