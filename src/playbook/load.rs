@@ -55,6 +55,11 @@ pub const MAX_PLAYBOOK_BYTES: u64 = 16 << 20;
 
 /// Reads and parses a playbook file; all structural problems are returned at once.
 pub fn load(path: &Path) -> Result<Loaded, Vec<Diagnostic>> {
+    load_str(path, read_source(path)?)
+}
+
+/// The playbook file's text: a regular file only, read with a size bound.
+fn read_source(path: &Path) -> Result<String, Vec<Diagnostic>> {
     use std::io::Read;
     let cannot = |e: &dyn std::fmt::Display| {
         vec![Diagnostic::file(path, format!("cannot read playbook: {e}"))]
@@ -83,8 +88,7 @@ pub fn load(path: &Path) -> Result<Loaded, Vec<Diagnostic>> {
             MAX_PLAYBOOK_BYTES >> 20
         )));
     }
-    let source = String::from_utf8(bytes).map_err(|e| vec![not_utf8(path, &e)])?;
-    load_str(path, source)
+    String::from_utf8(bytes).map_err(|e| vec![not_utf8(path, &e)])
 }
 
 /// Parses playbook text (the path is used for messages and relative inputs).
@@ -99,15 +103,9 @@ pub fn load_str(path: &Path, source: String) -> Result<Loaded, Vec<Diagnostic>> 
 /// values when every step could still be read (so the later checks can run on the rest and
 /// report their problems in the same round). `None` when the structure itself is broken.
 pub fn load_partial_file(path: &Path) -> (Option<Loaded>, Vec<Diagnostic>) {
-    match std::fs::read(path) {
-        Err(e) => (
-            None,
-            vec![Diagnostic::file(path, format!("cannot read playbook: {e}"))],
-        ),
-        Ok(bytes) => match String::from_utf8(bytes) {
-            Err(e) => (None, vec![not_utf8(path, &e)]),
-            Ok(source) => load_partial(path, source),
-        },
+    match read_source(path) {
+        Err(diags) => (None, diags),
+        Ok(source) => load_partial(path, source),
     }
 }
 
