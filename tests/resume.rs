@@ -1133,3 +1133,49 @@ steps:
         report["totals"]
     );
 }
+
+/// Running the same resume command again after it was interrupted would rebuild its report
+/// from the older one and forget what the interrupted resume sent: refused; resuming the
+/// interrupted report itself continues correctly.
+#[test]
+fn an_interrupted_report_is_never_replaced_by_a_rerun_of_the_same_command() {
+    let sandbox = SandboxProcess::start(&["--latency-ms", "3"]);
+    let dir = tempfile::tempdir().unwrap();
+    let n = 1000;
+    let pb = tell_then_close(dir.path(), n, 8);
+    let r1 = dir.path().join("r1.json");
+    let child = spawn(dir.path(), &sandbox, &pb, &r1, &[]);
+    interrupt_after(&child, &r1, 1, 300, Stop::Kill);
+    finish(child);
+    let r2 = dir.path().join("r2.json");
+    let child = spawn(dir.path(), &sandbox, &pb, &r2, &[&r1]);
+    let base = report_lines(&r1);
+    interrupt_after(&child, &r2, base, 200, Stop::Kill);
+    finish(child);
+    // The same command again: refused, nothing sent.
+    let before = sandbox.journal().len();
+    let out = run(
+        dir.path(),
+        &sandbox,
+        &[
+            "--resume",
+            r1.to_str().unwrap(),
+            "--report",
+            r2.to_str().unwrap(),
+        ],
+    )
+    .arg(&pb)
+    .output()
+    .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("did not finish") && stderr.contains("--resume"),
+        "{stderr}"
+    );
+    assert_eq!(sandbox.journal().len(), before, "nothing was sent");
+    // Resuming the interrupted report (into itself) finishes the job, once each.
+    let child = spawn(dir.path(), &sandbox, &pb, &r2, &[&r2]);
+    assert_eq!(finish(child), Some(0));
+    assert_done_once(&sandbox, n, &r2);
+}
