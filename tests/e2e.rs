@@ -177,11 +177,9 @@ fn uuids(n: usize) -> Vec<String> {
 /// Short retry backoffs, so the fault cases stay fast.
 const FAST_RETRY: &str = "  retry: { attempts: 6, backoff: 50ms, max_backoff: 1s }";
 
-/// A playbook closing every session of one CSV (`ids.csv`, column `session_id`), with these
-/// lines added under `settings:`.
-/// `close_playbook` through the raw `http` action, which knows no "already completed" answer:
-/// completing a completed session is a plain failure (a 400).
-fn close_http_playbook(settings: &str) -> String {
+/// A playbook closing every session of one CSV (`ids.csv`, column `session_id`) with `step`
+/// (the `with:` lines included), with these lines added under `settings:`.
+fn close_with(settings: &str, step: &str) -> String {
     format!(
         r#"version: 1
 name: e2e-close
@@ -194,35 +192,33 @@ settings:
 {settings}
 steps:
   - id: close
-    action: http
     for_each: inputs.ids
+{step}"#
+    )
+}
+
+/// `close_playbook` through the raw `http` action, which knows no "already completed" answer:
+/// completing a completed session is a plain failure (a 400).
+fn close_http_playbook(settings: &str) -> String {
+    close_with(
+        settings,
+        r#"    action: http
     with:
       method: PUT
-      path: "/chat/v1/session/{{{{ row.session_id }}}}/complete"
-      body: {{ stopBotInExecution: true }}
-"#
+      path: "/chat/v1/session/{{ row.session_id }}/complete"
+      body: { stopBotInExecution: true }
+"#,
     )
 }
 
 fn close_playbook(settings: &str) -> String {
-    format!(
-        r#"version: 1
-name: e2e-close
-inputs:
-  ids:
-    csv: ids.csv
-    key: session_id
-settings:
-  timeout: 30s
-{settings}
-steps:
-  - id: close
-    action: session.complete
-    for_each: inputs.ids
+    close_with(
+        settings,
+        r#"    action: session.complete
     with:
-      session_id: "{{{{ row.session_id }}}}"
+      session_id: "{{ row.session_id }}"
       stop_bot_in_execution: true
-"#
+"#,
     )
 }
 
