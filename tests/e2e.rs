@@ -181,7 +181,7 @@ const FAST_RETRY: &str = "  retry: { attempts: 6, backoff: 50ms, max_backoff: 1s
 /// (the `with:` lines included), with these lines added under `settings:`.
 fn close_with(settings: &str, step: &str) -> String {
     format!(
-        r#"version: 1
+        r"version: 1
 name: e2e-close
 inputs:
   ids:
@@ -193,7 +193,7 @@ settings:
 steps:
   - id: close
     for_each: inputs.ids
-{step}"#
+{step}"
     )
 }
 
