@@ -142,6 +142,7 @@ async fn preflight(
         preview: 0,
         since: None,
         only_keys: None,
+        claimed: std::collections::HashMap::new(),
     };
     let progress = Progress::new(crate::progress::Mode::Quiet);
     let (pre, _) = execute(
@@ -497,12 +498,18 @@ fn run_cmd(args: &RunArgs) -> u8 {
             ),
         };
 
-        // A resumed run's report holds everything carried over before its first request.
+        // A resumed run's report holds everything carried over before its first request; the
+        // messages its succeeded sends put in sessions are counted as accounted for.
+        let mut claimed = std::collections::HashMap::new();
         let created = ReportWriter::create_with(&report_path, &header, !args.sandbox, |w| {
             let Some(r) = &resume else { return Ok(()) };
-            r.carry_into(|item| w.write_carried(item))
-                .map(|_| ())
-                .map_err(std::io::Error::other)
+            let verifiable = verifiable_steps(&program);
+            r.carry_into(|item| {
+                note_claim(&verifiable, item, &mut claimed);
+                w.write_carried(item)
+            })
+            .map(|_| ())
+            .map_err(std::io::Error::other)
         });
         let writer = match created {
             Ok(mut w) => {
@@ -611,6 +618,7 @@ fn run_cmd(args: &RunArgs) -> u8 {
             preview: 3,
             since,
             only_keys,
+            claimed,
         };
         let progress = Progress::auto(args.quiet, args.log_format == LogFormat::Json);
         let (result, writer) = execute(
@@ -715,6 +723,40 @@ fn run_cmd(args: &RunArgs) -> u8 {
 fn invalid(diags: &[Diagnostic]) -> u8 {
     eprint!("{}", render_all(diags));
     EXIT_INVALID
+}
+
+/// A carried `succeeded` send of a verifiable action: one identical message in its session is
+/// that item's, not one a verification may take for another's.
+fn note_claim(
+    verifiable: &std::collections::HashMap<String, (catalog::Verify, catalog::Routes)>,
+    item: &report::ItemRecord,
+    claimed: &mut std::collections::HashMap<String, u32>,
+) {
+    if item.status != report::ItemStatus::Succeeded {
+        return;
+    }
+    let (Some(&(how, routes)), Some(rec)) = (verifiable.get(&item.step), &item.request) else {
+        return;
+    };
+    if let Some(k) = crate::execute::verify::claim_key_of_record(how, rec, routes) {
+        *claimed.entry(k).or_default() += 1;
+    }
+}
+
+/// The steps whose action a read can verify: step id → (how, route family).
+fn verifiable_steps(
+    program: &Program,
+) -> std::collections::HashMap<String, (catalog::Verify, catalog::Routes)> {
+    program
+        .all_steps()
+        .into_iter()
+        .filter_map(|s| match &s.kind {
+            validate::StepKind::Action { spec, .. } => catalog::outcomes(spec)
+                .verify
+                .map(|how| (s.id.clone(), (how, s.settings.routes))),
+            validate::StepKind::Pipeline(_) => None,
+        })
+        .collect()
 }
 
 fn load_resume(

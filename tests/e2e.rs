@@ -2329,3 +2329,54 @@ fn a_resume_of_a_fifo_is_refused() {
     assert!(run.stderr.contains("not a regular file"), "{}", run.stderr);
     assert!(run.elapsed < Duration::from_secs(20));
 }
+
+/// On resume, the messages the earlier run's succeeded sends put in a session count as theirs:
+/// an `unknown` row with the same session and text is not verified by another row's message.
+#[test]
+fn a_resumed_verification_does_not_take_an_earlier_rows_message_for_its_own() {
+    let env = Env::new(SandboxConfig::default());
+    let sessions = uuids(5);
+    let mut first = String::from("k,session_id\n");
+    for (i, s) in sessions.iter().enumerate() {
+        first.push_str(&format!("a{i},{s}\n"));
+    }
+    env.write("rows.csv", &first);
+    let pb = send_rows_playbook(&env, "Reminder", "");
+    let run1 = env.run(&pb, Some("pn_e2e"), &["--rate-limit", "off"]);
+    assert_eq!(run1.code, 0, "{}", run1.context());
+    let report1 = env.dir.path().join("r1.json");
+    std::fs::write(&report1, run1.report_text.as_deref().unwrap()).unwrap();
+    // The b rows (same sessions, same text) were in flight when the run died: unknown.
+    let mut all = first.clone();
+    let mut markers = String::new();
+    for (i, s) in sessions.iter().enumerate() {
+        all.push_str(&format!("b{i},{s}\n"));
+        markers.push_str(&format!(
+            "{{\"step\":\"send\",\"index\":{},\"key\":\"b{i}\"}}\n",
+            5 + i
+        ));
+    }
+    env.write("rows.csv", &all);
+    std::fs::write(env.dir.path().join("r1.json.inflight"), markers).unwrap();
+    let run2 = env.run(
+        &pb,
+        Some("pn_e2e"),
+        &["--rate-limit", "off", "--resume", report1.to_str().unwrap()],
+    );
+    assert_eq!(run2.code, 0, "{}", run2.context());
+    // Each b row was found not sent (its session's one message is a's) and sent once.
+    let state = env.sb().state();
+    for s in &sessions {
+        let n = state
+            .messages
+            .iter()
+            .filter(|m| m.session_id == *s && m.text.as_deref() == Some("Reminder"))
+            .count();
+        assert_eq!(n, 2, "session {s}: one message per row");
+    }
+    assert!(run2
+        .items()
+        .iter()
+        .filter(|i| i["key"].as_str().unwrap().starts_with('b') && i["carried"] != true)
+        .all(|i| i["status"] == "succeeded" && i["evidence"].is_null()));
+}

@@ -58,6 +58,8 @@ pub struct RunOptions {
     /// Verification reads look for effects since then: the start of the logical run (the
     /// first of a chain of resumed runs), less a margin for clock skew.
     pub since: Option<jiff::Timestamp>,
+    /// Messages earlier runs of a resumed run sent, by `verify::claim_key` (see `claims`).
+    pub claimed: HashMap<String, u32>,
     /// `--only-class`: only the rows with these keys run; every other row is left as the
     /// earlier report has it (its carried records still flow on to later steps).
     pub only_keys: Option<HashSet<String>>,
@@ -382,8 +384,9 @@ pub async fn execute(
     report: Option<ReportWriter>,
     redactor: Redactor,
     progress: Progress,
-    options: RunOptions,
+    mut options: RunOptions,
 ) -> (RunResult, Option<ReportWriter>) {
+    let claimed = std::mem::take(&mut options.claimed);
     let started = Instant::now();
     let dry = matches!(transport, Transport::Dry);
     let failed_csv = if dry {
@@ -414,7 +417,7 @@ pub async fn execute(
             seen: HashSet::new(),
             error: None,
         }),
-        claims: Mutex::new(HashMap::new()),
+        claims: Mutex::new(claimed),
         first_request: tokio::sync::Mutex::new(()),
         token_ok: AtomicBool::new(false),
         auth_refused: AtomicBool::new(false),

@@ -32,6 +32,22 @@ pub const MAX_PAGES: u64 = 50;
 /// behind ours).
 pub const CLOCK_SKEW: jiff::SignedDuration = jiff::SignedDuration::from_secs(30);
 
+/// The claim key of a write recorded in a report (`request` of a `succeeded` item), for a
+/// resumed run: the messages earlier runs sent count as accounted for.
+pub fn claim_key_of_record(
+    how: catalog::Verify,
+    rec: &crate::report::RequestRecord,
+    routes: catalog::Routes,
+) -> Option<String> {
+    let req = HttpRequest {
+        method: rec.method,
+        path: rec.path.split('?').next().unwrap_or_default().to_owned(),
+        query: Vec::new(),
+        body: rec.body.clone(),
+    };
+    claim_key(how, &req, routes)
+}
+
 /// What identifies "the same write" for [`verify`]'s `claimed` count: the listing and the
 /// compared content; `None` when the action's verification does not count (an enrolment is one
 /// object however often it is added).
