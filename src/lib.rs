@@ -29,6 +29,7 @@ macro_rules! eprint {
     };
 }
 
+pub mod api_error;
 pub mod app;
 pub mod catalog;
 pub mod cli;
@@ -44,6 +45,7 @@ pub mod report;
 pub mod sandbox;
 pub mod schema;
 pub mod secret;
+pub mod settings;
 pub mod template;
 pub mod validate;
 pub mod views;

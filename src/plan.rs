@@ -2,6 +2,9 @@
 //! into the request the catalog builds. Shared by the dry run and the real run (the dry run is
 //! the real pipeline minus the send).
 
+use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig};
+use base64::engine::DecodePaddingMode;
+use base64::Engine as _;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -338,6 +341,24 @@ pub fn step_value(output: Option<JValue>, results: Option<&Arc<Vec<(String, JVal
         m.insert("items", JValue::from(items));
     }
     JValue::from(m)
+}
+
+/// Standard alphabet, padding optional.
+const LENIENT: GeneralPurpose = GeneralPurpose::new(
+    &base64::alphabet::STANDARD,
+    GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent),
+);
+
+/// Decodes base64 text (standard alphabet, padding optional, whitespace ignored).
+pub fn decode_base64(text: &str) -> Result<Vec<u8>, String> {
+    let compact: Vec<u8> = text.bytes().filter(|b| !b.is_ascii_whitespace()).collect();
+    let bytes = LENIENT
+        .decode(&compact)
+        .map_err(|e| format!("invalid base64: {e}"))?;
+    if bytes.is_empty() {
+        return Err("invalid base64: it decodes to an empty file".into());
+    }
+    Ok(bytes)
 }
 
 #[cfg(test)]

@@ -14,9 +14,9 @@ use serde_json::Value;
 use crate::catalog::{self, ActionSpec, Location};
 use crate::diagnostic::{did_you_mean, Diagnostic};
 use crate::duration::parse_duration;
-use crate::execute::{RateSpec, RetryPolicy};
 use crate::inputs::{self, Header, InputSpec};
 use crate::playbook::{Loaded, MaxFailures, OnError, Paginate, RetryDef, Step, StepDef};
+use crate::settings::{RateSpec, RetryPolicy};
 use crate::template::{Env, Expr, Tree};
 
 /// The environment variable holding the API token; never visible to templates.
@@ -601,14 +601,14 @@ pub fn validate(loaded: Loaded, overrides: &Overrides) -> Result<Program, Vec<Di
             &mut diags,
         ),
         max_response_size: match &s.max_response_size {
-            None => crate::execute::DEFAULT_MAX_BODY,
+            None => crate::settings::DEFAULT_MAX_BODY,
             Some(m) => match parse_size(m).and_then(|n| in_range(n, ranges::MAX_RESPONSE_SIZE)) {
                 Ok(n) => n,
                 Err(e) => {
                     diags.push(loaded.at_value("settings.max_response_size", e).with_hint(
                         "a number of bytes, or e.g. `512KB`, `8MB` (1 KB = 1024 bytes)",
                     ));
-                    crate::execute::DEFAULT_MAX_BODY
+                    crate::settings::DEFAULT_MAX_BODY
                 }
             },
         },
@@ -1554,8 +1554,7 @@ impl V<'_> {
                                                 (Location::Runner, "file_base64", Some(b64))
                                                     if !b64.trim().is_empty() =>
                                                 {
-                                                    crate::execute::upload::decode_base64(b64)
-                                                        .map(|_| ())
+                                                    crate::plan::decode_base64(b64).map(|_| ())
                                                 }
                                                 _ => Ok(()),
                                             }

@@ -32,27 +32,20 @@
 //! hyper's pool already re-sends a request, transparently, when a reused keep-alive connection
 //! turns out to be closed before the request was written; what reaches us as `Broken` is genuine.
 
-use std::fmt;
 use std::time::{Duration, SystemTime};
 
 use reqwest::header::{HeaderMap, HeaderValue, ACCEPT, AUTHORIZATION, RETRY_AFTER};
 use serde_json::Value;
 
-use super::retry::parse_retry_after;
 use crate::catalog::{HttpRequest, Method};
 use crate::secret::Secret;
 
-/// Non-JSON bodies are kept as a JSON string of at most this many bytes.
-pub const MAX_TEXT_BODY: usize = 2048;
-
-/// `raw` in an [`ApiError`] is cut to this many bytes.
-const MAX_RAW_ERROR: usize = 300;
+pub use crate::api_error::MAX_TEXT_BODY;
 
 /// Connecting longer than this is a `NotSent` failure (retried), whatever the request timeout.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// The default cap on a response body (`settings.max_response_size`): 8 MiB.
-pub const DEFAULT_MAX_BODY: u64 = 8 << 20;
+pub use crate::settings::DEFAULT_MAX_BODY;
 
 /// How many bytes of a body that is not JSON an error message quotes.
 const QUOTED_BYTES: usize = 80;
@@ -155,145 +148,14 @@ fn error_chain(err: &(dyn std::error::Error + 'static)) -> String {
     msg
 }
 
-/// An error answer from the API, decoded leniently: the WTS envelope, else RFC 7807
-/// `ProblemDetails`, else the raw body.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct ApiError {
-    pub status: u16,
-    /// Stable machine code, e.g. `ERROR_SESSION_ALREADY_COMPLETED`.
-    pub key: Option<String>,
-    /// Human message (often Portuguese), or `ProblemDetails` `title: detail`.
-    pub text: Option<String>,
-    /// `id.shortValue`: the reference to quote to support (`ProblemDetails`: `traceId`).
-    pub short_id: Option<String>,
-    /// The body, truncated, when it was neither shape.
-    pub raw: Option<String>,
-}
-
-fn str_field<'a>(obj: &'a serde_json::Map<String, Value>, name: &str) -> Option<&'a str> {
-    obj.get(name)
-        .and_then(Value::as_str)
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-}
-
-/// `s` cut to at most `max` bytes on a character boundary, with `…` when cut.
-pub(crate) fn truncate(s: &str, max: usize) -> String {
-    if s.len() <= max {
-        return s.to_owned();
-    }
-    let mut end = max;
-    while !s.is_char_boundary(end) {
-        end -= 1;
-    }
-    format!("{}…", &s[..end])
-}
+pub use crate::api_error::{truncate, ApiError};
 
 impl ApiError {
-    pub fn from_response(status: u16, body: &Value) -> ApiError {
-        let mut err = ApiError {
-            status,
-            key: None,
-            text: None,
-            short_id: None,
-            raw: None,
-        };
-        match body {
-            Value::Null => {}
-            Value::Object(obj) if is_envelope(obj) => {
-                err.key = str_field(obj, "key").map(str::to_owned);
-                err.text = str_field(obj, "text").map(str::to_owned);
-                err.short_id = obj.get("id").and_then(|id| match id {
-                    Value::Object(id) => str_field(id, "shortValue")
-                        .or_else(|| str_field(id, "value"))
-                        .map(str::to_owned),
-                    Value::String(s) if !s.trim().is_empty() => Some(s.trim().to_owned()),
-                    _ => None,
-                });
-            }
-            Value::Object(obj) if is_problem(obj) => {
-                let mut text = match (str_field(obj, "title"), str_field(obj, "detail")) {
-                    (Some(t), Some(d)) if t != d => format!("{t}: {d}"),
-                    (Some(t), _) => t.to_owned(),
-                    (None, Some(d)) => d.to_owned(),
-                    (None, None) => String::new(),
-                };
-                // ASP.NET validation problems list the offending fields in `errors`.
-                if let Some(Value::Object(errors)) = obj.get("errors") {
-                    let fields: Vec<String> = errors
-                        .iter()
-                        .map(|(field, msgs)| match msgs {
-                            Value::Array(list) => {
-                                let msgs: Vec<&str> =
-                                    list.iter().filter_map(Value::as_str).collect();
-                                format!("{field}: {}", msgs.join("; "))
-                            }
-                            Value::String(m) => format!("{field}: {m}"),
-                            other => format!("{field}: {other}"),
-                        })
-                        .collect();
-                    if !fields.is_empty() {
-                        text = format!("{text} ({})", fields.join(", "));
-                    }
-                }
-                err.text = Some(truncate(text.trim(), MAX_TEXT_BODY));
-                err.short_id = str_field(obj, "traceId").map(str::to_owned);
-            }
-            Value::String(s) => {
-                let s = s.trim();
-                if !s.is_empty() {
-                    err.raw = Some(truncate(s, MAX_RAW_ERROR));
-                }
-            }
-            other => err.raw = Some(truncate(&other.to_string(), MAX_RAW_ERROR)),
-        }
-        err
-    }
-
     /// Decode the error in a non-2xx response.
     pub fn from_api_response(resp: &ApiResponse) -> ApiError {
         ApiError::from_response(resp.status, &resp.body)
     }
 }
-
-fn is_envelope(obj: &serde_json::Map<String, Value>) -> bool {
-    ["key", "text", "httpStatusCode", "isUnsolvableError"]
-        .iter()
-        .any(|k| obj.contains_key(*k))
-        || obj
-            .get("id")
-            .is_some_and(|id| id.get("shortValue").is_some() || id.get("value").is_some())
-}
-
-fn is_problem(obj: &serde_json::Map<String, Value>) -> bool {
-    obj.get("title").is_some_and(Value::is_string)
-        || obj.get("detail").is_some_and(Value::is_string)
-}
-
-impl fmt::Display for ApiError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", self.status)?;
-        if let Some(reason) = reqwest::StatusCode::from_u16(self.status)
-            .ok()
-            .and_then(|s| s.canonical_reason())
-        {
-            write!(f, " {reason}")?;
-        }
-        let parts: Vec<&str> = [&self.key, &self.text, &self.raw]
-            .into_iter()
-            .filter_map(|p| p.as_deref())
-            .collect();
-        if !parts.is_empty() {
-            write!(f, ": {}", parts.join(": "))?;
-        }
-        if let Some(id) = &self.short_id {
-            write!(f, " (ref {id})")?;
-        }
-        Ok(())
-    }
-}
-
-impl std::error::Error for ApiError {}
 
 /// Why the token check failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -580,6 +442,42 @@ fn decode_body(bytes: &[u8], content_type: Option<&str>) -> (Value, Option<Strin
             (Value::String(truncate(&text, MAX_TEXT_BODY)), Some(what))
         }
     }
+}
+
+/// Parse a `Retry-After` header value: delta-seconds (`120`) or an HTTP date (RFC 9110:
+/// IMF-fixdate `Wed, 21 Oct 2015 07:28:00 GMT`, and the obsolete RFC 850 and asctime forms),
+/// as a duration from `now`. A date in the past gives zero; anything unparsable gives `None`.
+pub fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
+    let value = value.trim();
+    if !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit()) {
+        return value.parse::<u64>().ok().map(Duration::from_secs);
+    }
+    let at: SystemTime = parse_http_date(value)?.into();
+    Some(at.duration_since(now).unwrap_or(Duration::ZERO))
+}
+
+fn parse_http_date(value: &str) -> Option<jiff::Timestamp> {
+    static RFC2822: jiff::fmt::rfc2822::DateTimeParser = jiff::fmt::rfc2822::DateTimeParser::new();
+    if let Ok(ts) = RFC2822.parse_timestamp(value) {
+        return Some(ts);
+    }
+    // RFC 850 (`Sunday, 06-Nov-94 08:49:37 GMT`) and asctime (`Sun Nov  6 08:49:37 1994`).
+    let asctime = value.split_whitespace().collect::<Vec<_>>().join(" ");
+    let found = [
+        ("%A, %d-%b-%y %H:%M:%S GMT", value),
+        ("%a %b %e %H:%M:%S %Y", asctime.as_str()),
+    ]
+    .into_iter()
+    .find_map(|(format, text)| {
+        jiff::fmt::strtime::parse(format, text)
+            .ok()?
+            .to_datetime()
+            .ok()?
+            .to_zoned(jiff::tz::TimeZone::UTC)
+            .ok()
+            .map(|z| z.timestamp())
+    });
+    found
 }
 
 #[cfg(test)]
@@ -1097,7 +995,7 @@ mod tests {
         let long = "é".repeat(1000);
         let e = ApiError::from_response(500, &Value::String(long));
         let raw = e.raw.unwrap();
-        assert!(raw.len() <= MAX_RAW_ERROR + "…".len() && raw.ends_with('…'));
+        assert!(raw.len() <= crate::api_error::MAX_RAW_ERROR + "…".len() && raw.ends_with('…'));
         let e = ApiError::from_response(500, &json!([1, 2]));
         assert_eq!(e.raw.as_deref(), Some("[1,2]"));
         let e = ApiError::from_response(503, &Value::Null);

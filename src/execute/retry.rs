@@ -24,177 +24,13 @@
 //! random time in `[0, min(max_backoff, backoff × 2ⁿ)]`; after a 429 the wait is at least the
 //! server's `Retry-After`.
 
-use std::time::{Duration, SystemTime};
-
-use serde::{Deserialize, Serialize};
+use std::time::Duration;
 
 use super::client::{ApiResponse, TransportError};
-use crate::duration::{format_duration, parse_duration};
 
-/// How often and how patiently to retry. Playbook form:
-/// `retry: { attempts: 5, backoff: 1s, max_backoff: 60s }` (every key optional).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
-#[serde(try_from = "RawRetryPolicy", into = "RawRetryPolicy")]
-pub struct RetryPolicy {
-    /// Total tries, the first included (1 = never retry).
-    pub attempts: u32,
-    /// Upper bound of the first retry's random delay; doubles with each retry.
-    pub backoff: Duration,
-    /// Cap on the delay bound.
-    pub max_backoff: Duration,
-}
+pub use crate::settings::RetryPolicy;
 
-impl Default for RetryPolicy {
-    fn default() -> Self {
-        RetryPolicy {
-            attempts: 5,
-            backoff: Duration::from_secs(1),
-            max_backoff: Duration::from_secs(60),
-        }
-    }
-}
-
-/// The serde shape: durations as text (`1s`) or a number of seconds.
-#[derive(Serialize, Deserialize, schemars::JsonSchema)]
-#[serde(deny_unknown_fields, rename = "RetryPolicy")]
-struct RawRetryPolicy {
-    /// Total tries, the first included (default 5; 1 = never retry).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    attempts: Option<u32>,
-    /// First retry's maximum delay, e.g. `1s` (default); doubles with each retry.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    backoff: Option<DurationText>,
-    /// Cap on the delay, e.g. `60s` (default).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    max_backoff: Option<DurationText>,
-}
-
-/// A duration written as text (`1.5s`, `500ms`, `2m`) or a number of seconds.
-#[derive(Serialize, Deserialize, schemars::JsonSchema)]
-#[serde(untagged)]
-enum DurationText {
-    Text(String),
-    Seconds(f64),
-}
-
-impl DurationText {
-    fn to_duration(&self, field: &str) -> Result<Duration, String> {
-        match self {
-            DurationText::Text(s) => parse_duration(s).map_err(|e| format!("`{field}`: {e}")),
-            DurationText::Seconds(secs) => Duration::try_from_secs_f64(*secs)
-                .map_err(|_| format!("`{field}`: {secs} is not a valid number of seconds")),
-        }
-    }
-}
-
-impl TryFrom<RawRetryPolicy> for RetryPolicy {
-    type Error = String;
-
-    fn try_from(raw: RawRetryPolicy) -> Result<Self, String> {
-        let default = RetryPolicy::default();
-        let attempts = raw.attempts.unwrap_or(default.attempts);
-        if attempts == 0 {
-            return Err("`attempts` counts the first try too, so it must be at least 1".to_owned());
-        }
-        let backoff = match &raw.backoff {
-            Some(d) => d.to_duration("backoff")?,
-            None => default.backoff,
-        };
-        let max_backoff = match &raw.max_backoff {
-            Some(d) => d.to_duration("max_backoff")?,
-            None => default.max_backoff.max(backoff),
-        };
-        if backoff > max_backoff {
-            return Err(format!(
-                "`backoff` ({}) is larger than `max_backoff` ({})",
-                format_duration(backoff),
-                format_duration(max_backoff)
-            ));
-        }
-        Ok(RetryPolicy {
-            attempts,
-            backoff,
-            max_backoff,
-        })
-    }
-}
-
-impl From<RetryPolicy> for RawRetryPolicy {
-    fn from(p: RetryPolicy) -> Self {
-        RawRetryPolicy {
-            attempts: Some(p.attempts),
-            backoff: Some(DurationText::Text(format_duration(p.backoff))),
-            max_backoff: Some(DurationText::Text(format_duration(p.max_backoff))),
-        }
-    }
-}
-
-impl RetryPolicy {
-    /// Whether another try is allowed after `tries` tries (the first included) have been made.
-    pub fn can_retry(&self, tries: u32) -> bool {
-        tries < self.attempts
-    }
-
-    /// The delay before retry number `retry_number` (0 for the first retry): full jitter,
-    /// uniformly random in `[0, min(max_backoff, backoff × 2^retry_number)]`.
-    pub fn delay(&self, retry_number: u32, rng: &mut impl rand::Rng) -> Duration {
-        let bound = self
-            .backoff
-            .saturating_mul(2u32.saturating_pow(retry_number))
-            .min(self.max_backoff);
-        let bound_nanos = u64::try_from(bound.as_nanos()).unwrap_or(u64::MAX);
-        Duration::from_nanos(rng.random_range(0..=bound_nanos))
-    }
-
-    /// The wait before retry `retry_number` after a 429 (or any answer carrying `Retry-After`):
-    /// the larger of the server's `Retry-After` and the jittered [`RetryPolicy::delay`].
-    /// Not capped: a scheduler with a total retry budget compares the result with it.
-    pub fn wait_for_429(
-        &self,
-        retry_number: u32,
-        retry_after: Option<Duration>,
-        rng: &mut impl rand::Rng,
-    ) -> Duration {
-        self.delay(retry_number, rng)
-            .max(retry_after.unwrap_or(Duration::ZERO))
-    }
-}
-
-/// Parse a `Retry-After` header value: delta-seconds (`120`) or an HTTP date (RFC 9110:
-/// IMF-fixdate `Wed, 21 Oct 2015 07:28:00 GMT`, and the obsolete RFC 850 and asctime forms),
-/// as a duration from `now`. A date in the past gives zero; anything unparsable gives `None`.
-pub fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
-    let value = value.trim();
-    if !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit()) {
-        return value.parse::<u64>().ok().map(Duration::from_secs);
-    }
-    let at: SystemTime = parse_http_date(value)?.into();
-    Some(at.duration_since(now).unwrap_or(Duration::ZERO))
-}
-
-fn parse_http_date(value: &str) -> Option<jiff::Timestamp> {
-    static RFC2822: jiff::fmt::rfc2822::DateTimeParser = jiff::fmt::rfc2822::DateTimeParser::new();
-    if let Ok(ts) = RFC2822.parse_timestamp(value) {
-        return Some(ts);
-    }
-    // RFC 850 (`Sunday, 06-Nov-94 08:49:37 GMT`) and asctime (`Sun Nov  6 08:49:37 1994`).
-    let asctime = value.split_whitespace().collect::<Vec<_>>().join(" ");
-    let found = [
-        ("%A, %d-%b-%y %H:%M:%S GMT", value),
-        ("%a %b %e %H:%M:%S %Y", asctime.as_str()),
-    ]
-    .into_iter()
-    .find_map(|(format, text)| {
-        jiff::fmt::strtime::parse(format, text)
-            .ok()?
-            .to_datetime()
-            .ok()?
-            .to_zoned(jiff::tz::TimeZone::UTC)
-            .ok()
-            .map(|z| z.timestamp())
-    });
-    found
-}
+pub use super::client::parse_retry_after;
 
 /// Why an attempt is worth retrying.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -283,6 +119,7 @@ mod tests {
     use rand::rngs::SmallRng;
     use rand::SeedableRng;
     use serde_json::{json, Value};
+    use std::time::SystemTime;
 
     #[expect(
         clippy::unnecessary_wraps,

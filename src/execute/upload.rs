@@ -18,19 +18,10 @@
 //!   `file_name`, else `application/octet-stream`. The same value is the `Content-Type` of the
 //!   `PUT`, so a pre-signed URL that signs the type always matches.
 
-use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig};
-use base64::engine::DecodePaddingMode;
-use base64::Engine as _;
 use indexmap::IndexMap;
 use serde_json::{json, Value};
 
 use crate::catalog::{self, ActionSpec, HttpRequest, Method};
-
-/// Standard alphabet, padding optional.
-const LENIENT: GeneralPurpose = GeneralPurpose::new(
-    &base64::alphabet::STANDARD,
-    GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent),
-);
 
 /// The upload route of the v2 flow (`GET` to start, `POST` to confirm).
 pub const FILE_ROUTE: &str = "/core/v2/file";
@@ -45,17 +36,7 @@ pub struct Upload {
     pub bytes: Vec<u8>,
 }
 
-/// Decodes base64 text (standard alphabet, padding optional, whitespace ignored).
-pub fn decode_base64(text: &str) -> Result<Vec<u8>, String> {
-    let compact: Vec<u8> = text.bytes().filter(|b| !b.is_ascii_whitespace()).collect();
-    let bytes = LENIENT
-        .decode(&compact)
-        .map_err(|e| format!("invalid base64: {e}"))?;
-    if bytes.is_empty() {
-        return Err("invalid base64: it decodes to an empty file".into());
-    }
-    Ok(bytes)
-}
+pub use crate::plan::decode_base64;
 
 /// The MIME type of a file name's extension, for the common kinds; `None` when unknown.
 pub fn mime_of(name: &str) -> Option<&'static str> {

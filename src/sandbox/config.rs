@@ -6,7 +6,7 @@
 
 use std::net::SocketAddr;
 
-use crate::execute::RateSpec;
+use crate::settings::RateSpec;
 use std::time::Duration;
 
 /// Default journal capacity: the journal keeps the newest this many API requests (a ring).

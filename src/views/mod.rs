@@ -20,11 +20,12 @@ use indexmap::IndexMap;
 use jiff::Timestamp;
 use serde_json::Value;
 
-use crate::execute::{ApiError, RateSpec};
+use crate::api_error::ApiError;
 use crate::report::{
     scan_report, EventKind, ItemRecord, ItemStatus, ReportFooter, ReportHeader, ReportReadError,
     RunEvent,
 };
+use crate::settings::RateSpec;
 
 /// Statuses in display order; any other status a report holds follows them.
 pub const STATUS_ORDER: [&str; 6] = [
