@@ -360,6 +360,12 @@ fn run_cmd(args: &RunArgs) -> u8 {
             }
         }
     }
+    if let Err(message) = check_output_paths(&program, args, &report_path) {
+        eprintln!(
+            "error: {message}\n  = help: every output needs a file of its own; nothing was sent"
+        );
+        return EXIT_INVALID;
+    }
     // Replacing the report of an interrupted run would forget what it did: resume it instead.
     if !args.dry_run && !args.overwrite && report_path.exists() {
         let target = report::canonical(&report_path);
@@ -585,7 +591,9 @@ fn run_cmd(args: &RunArgs) -> u8 {
             };
             let client = match Client::new(&base_url, &Secret::new(token), program.settings.timeout)
             {
-                Ok(c) => c.with_max_body(program.settings.max_response_size),
+                Ok(c) => c
+                    .with_max_body(program.settings.max_response_size)
+                    .with_redactor(redactor.clone()),
                 // A bad URL is bad input: nothing was sent.
                 Err(e) => {
                     return stop_early(
@@ -723,6 +731,49 @@ fn run_cmd(args: &RunArgs) -> u8 {
 fn invalid(diags: &[Diagnostic]) -> u8 {
     eprint!("{}", render_all(diags));
     EXIT_INVALID
+}
+
+/// Every file the run writes (the report, `--failed-csv`, the views) must be distinct from the
+/// others and from every file it reads (the playbook, its inputs, the resumed reports): one
+/// would overwrite the other. Checked before anything is sent.
+fn check_output_paths(program: &Program, args: &RunArgs, report: &Path) -> Result<(), String> {
+    let mut outputs: Vec<(&str, PathBuf)> = vec![("--report", report.to_path_buf())];
+    if let Some(p) = &args.failed_csv {
+        outputs.push(("--failed-csv", p.clone()));
+    }
+    for (flag, p) in [
+        ("--html", &args.views.html),
+        ("--junit", &args.views.junit),
+        ("--markdown", &args.views.markdown),
+    ] {
+        if let Some(p) = p.as_ref().filter(|p| p.as_os_str() != "-") {
+            outputs.push((flag, p.clone()));
+        }
+    }
+    let mut inputs: Vec<(String, PathBuf)> =
+        vec![("the playbook".into(), program.loaded.path.clone())];
+    for (name, info) in &program.inputs {
+        inputs.push((format!("input `{name}`"), info.spec.path.clone()));
+    }
+    for p in &args.resume {
+        inputs.push(("--resume".into(), p.clone()));
+    }
+    for (i, (flag, out)) in outputs.iter().enumerate() {
+        let real = report::canonical(out);
+        if let Some((other, _)) = outputs[..i]
+            .iter()
+            .find(|(_, o)| report::canonical(o) == real)
+        {
+            return Err(format!("{flag} {} is also {other}", out.display()));
+        }
+        // A report may be written over a report it resumes (the carried records are read first).
+        if let Some((what, _)) = inputs.iter().find(|(what, p)| {
+            report::canonical(p) == real && !(*flag == "--report" && what == "--resume")
+        }) {
+            return Err(format!("{flag} {} would overwrite {what}", out.display()));
+        }
+    }
+    Ok(())
 }
 
 /// A carried `succeeded` send of a verifiable action: one identical message in its session is

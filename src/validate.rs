@@ -172,7 +172,7 @@ pub struct StepPlan {
     pub keep_results: bool,
     /// `with` parameters whose templates read a secret var (directly or through another var):
     /// their rendered values are redacted as a whole, whatever filter changed their form.
-    pub secret_params: Vec<String>,
+    pub secret_params: Vec<(String, SecretMask)>,
 }
 
 impl StepPlan {
@@ -1037,6 +1037,39 @@ fn secret_var_names(secrets: &[String], template_vars: &IndexMap<String, Tree>) 
     }
 }
 
+/// Which parts of a parameter's rendered value come from templates that read a secret.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SecretMask {
+    /// The whole value (a template or expression that read a secret).
+    All,
+    /// Nothing of this part.
+    Nothing,
+    /// These keys of a map (the others read no secret).
+    Map(Vec<(String, SecretMask)>),
+    /// Each element of a list, by position.
+    List(Vec<SecretMask>),
+}
+
+/// The mask of a parameter's template tree; `None` when no part of it reads a secret.
+fn secret_mask(t: &Tree, secret_vars: &HashSet<String>) -> Option<SecretMask> {
+    if !reads_secret(&t.variables(), secret_vars) {
+        return None;
+    }
+    Some(match t {
+        Tree::Map(m) => SecretMask::Map(
+            m.iter()
+                .filter_map(|(k, t)| secret_mask(t, secret_vars).map(|m| (k.clone(), m)))
+                .collect(),
+        ),
+        Tree::List(l) => SecretMask::List(
+            l.iter()
+                .map(|t| secret_mask(t, secret_vars).unwrap_or(SecretMask::Nothing))
+                .collect(),
+        ),
+        Tree::Lit(_) | Tree::Text(_) | Tree::Expr(_) => SecretMask::All,
+    })
+}
+
 /// Whether any of `vars` (`vars.api_key.x`, …) is one of `secret_vars`.
 fn reads_secret(vars: &BTreeSet<String>, secret_vars: &HashSet<String>) -> bool {
     vars.iter().any(|v| {
@@ -1641,8 +1674,9 @@ impl V<'_> {
             secret_params: match &kind {
                 StepKind::Action { with, .. } => with
                     .iter()
-                    .filter(|(_, t)| reads_secret(&t.variables(), &self.secret_vars))
-                    .map(|(name, _)| name.clone())
+                    .filter_map(|(name, t)| {
+                        secret_mask(t, &self.secret_vars).map(|m| (name.clone(), m))
+                    })
                     .collect(),
                 StepKind::Pipeline(_) => Vec::new(),
             },

@@ -2380,3 +2380,73 @@ fn a_resumed_verification_does_not_take_an_earlier_rows_message_for_its_own() {
         .filter(|i| i["key"].as_str().unwrap().starts_with('b') && i["carried"] != true)
         .all(|i| i["status"] == "succeeded" && i["evidence"].is_null()));
 }
+
+/// A parameter that reads a secret and a row's key (an `http` body with both): only the
+/// secret's parts are redacted, keys stay intact, every in-flight marker is closed by its
+/// record, and a resume sends nothing again.
+#[test]
+fn a_secret_beside_the_key_in_a_body_never_changes_the_key() {
+    let env = Env::new(SandboxConfig::default());
+    let sessions = uuids(3);
+    env.csv("ids.csv", "session_id", &sessions);
+    let pb = env.write(
+        "red.yaml",
+        r#"version: 1
+name: e2e-red
+inputs: { s: { csv: ids.csv, key: session_id } }
+vars: { api_key: "SUPERSECRETVALUE42" }
+settings: { secrets: [api_key] }
+steps:
+  - id: tell
+    action: http
+    for_each: inputs.s
+    with:
+      method: POST
+      path: "/chat/v1/session/{{ row.session_id }}/message"
+      body: { text: "hi", ref: "{{ vars.api_key }}", sid: "{{ row.session_id }}" }
+"#,
+    );
+    let run1 = env.run(&pb, Some("pn_e2e"), &["--rate-limit", "off"]);
+    assert_eq!(run1.code, 0, "{}", run1.context());
+    let text = run1.report_text.clone().unwrap();
+    assert!(!text.contains("SUPERSECRETVALUE42"));
+    let report = run1.report();
+    assert_eq!(report["totals"]["succeeded"], 3, "{}", report["totals"]);
+    assert_eq!(report["totals"]["unknown"], 0);
+    for i in run1.items() {
+        assert!(sessions.iter().any(|s| i["key"] == s.as_str()), "{i}");
+    }
+    let report1 = env.dir.path().join("r1.json");
+    std::fs::write(&report1, &text).unwrap();
+    let run2 = env.run(
+        &pb,
+        Some("pn_e2e"),
+        &["--resume", report1.to_str().unwrap()],
+    );
+    assert_eq!(run2.code, 0, "{}", run2.context());
+    let posts = env.journal().iter().filter(|e| e.method == "POST").count();
+    assert_eq!(posts, 3, "each message sent once");
+}
+
+/// Two outputs on one file, or an output over an input, is refused before anything is sent.
+#[test]
+fn an_output_over_another_output_or_an_input_is_refused_before_sending() {
+    let env = Env::new(SandboxConfig::default());
+    env.csv("ids.csv", "session_id", &uuids(3));
+    let pb = env.write("close.yaml", &close_playbook(FAST_RETRY));
+    let same = env.dir.path().join("same.json");
+    let same = same.to_str().unwrap();
+    for extra in [
+        vec!["--failed-csv", same, "--html", same],
+        vec!["--markdown", "ids.csv"],
+        vec!["--html", "close.yaml"],
+    ] {
+        let run = env.run_at(&env.sb().url(), &pb, Some("pn_e2e"), &extra);
+        assert_eq!(run.code, 2, "{extra:?}: {}", run.context());
+        assert!(run.stderr.contains("nothing was sent"), "{}", run.stderr);
+    }
+    assert!(env.journal().is_empty(), "nothing was sent");
+    assert!(std::fs::read_to_string(env.dir.path().join("ids.csv"))
+        .unwrap()
+        .starts_with("session_id"));
+}

@@ -188,6 +188,9 @@ pub struct Client {
     default_timeout: Duration,
     /// A body larger than this many bytes is not read ([`TransportError::TooLarge`]).
     max_body: u64,
+    /// Applied to a non-JSON body before it is cut to its first bytes, so no secret survives
+    /// in part (the token, `settings.secrets`).
+    redactor: crate::secret::Redactor,
 }
 
 impl Client {
@@ -275,7 +278,15 @@ impl Client {
             base_url,
             default_timeout,
             max_body: DEFAULT_MAX_BODY,
+            redactor: crate::secret::Redactor::new(Vec::<String>::new()),
         })
+    }
+
+    /// Redacts these secrets from a non-JSON answer before its first bytes are quoted.
+    #[must_use]
+    pub fn with_redactor(mut self, redactor: crate::secret::Redactor) -> Self {
+        self.redactor = redactor;
+        self
     }
 
     /// Sets the cap on a response body, in bytes.
@@ -321,7 +332,7 @@ impl Client {
         if let Some(body) = &req.body {
             builder = builder.json(body);
         }
-        read_answer(builder, self.max_body).await
+        read_answer(builder, self.max_body, &self.redactor).await
     }
 
     /// `PUT` `bytes` to an absolute pre-signed upload `url` (api-notes "Files", step 2) with
@@ -346,7 +357,7 @@ impl Client {
             .timeout(timeout)
             .header(reqwest::header::CONTENT_TYPE, content_type)
             .body(bytes);
-        read_answer(builder, self.max_body).await
+        read_answer(builder, self.max_body, &self.redactor).await
     }
 
     /// One cheap authenticated call (`GET /core/v1/tag`, api-notes "Requests") to check the token
@@ -376,6 +387,7 @@ impl Client {
 async fn read_answer(
     builder: reqwest::RequestBuilder,
     max_body: u64,
+    redactor: &crate::secret::Redactor,
 ) -> Result<ApiResponse, TransportError> {
     let mut resp = builder
         .send()
@@ -392,14 +404,14 @@ async fn read_answer(
         .get(reqwest::header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
-    let too_large = |n: &str| {
+    let too_large = |size: &str| {
         TransportError::TooLarge(format!(
-            "HTTP {status} with a body of {n} bytes, more than the {max_body} allowed \
+            "HTTP {status} with a body of {size}, more than the {max_body} bytes allowed \
              (settings.max_response_size)"
         ))
     };
     if let Some(len) = resp.content_length().filter(|l| *l > max_body) {
-        return Err(too_large(&len.to_string()));
+        return Err(too_large(&format!("{len} bytes")));
     }
     // Read chunk by chunk so a body without a length cannot grow past the cap either.
     let mut bytes: Vec<u8> = Vec::new();
@@ -409,11 +421,11 @@ async fn read_answer(
         .map_err(|e| TransportError::from_reqwest(&e))?
     {
         if (bytes.len() + chunk.len()) as u64 > max_body {
-            return Err(too_large("more than that"));
+            return Err(too_large("unannounced length"));
         }
         bytes.extend_from_slice(&chunk);
     }
-    let (body, not_json) = decode_body(&bytes, content_type.as_deref());
+    let (body, not_json) = decode_body(&bytes, content_type.as_deref(), redactor);
     Ok(ApiResponse {
         status,
         body,
@@ -424,7 +436,11 @@ async fn read_answer(
 
 /// Empty → `Null`; JSON → the value; anything else → a JSON string of at most 2 KB, and a
 /// description of it (content type, first bytes).
-fn decode_body(bytes: &[u8], content_type: Option<&str>) -> (Value, Option<String>) {
+fn decode_body(
+    bytes: &[u8],
+    content_type: Option<&str>,
+    redactor: &crate::secret::Redactor,
+) -> (Value, Option<String>) {
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return (Value::Null, None);
     }
@@ -432,6 +448,7 @@ fn decode_body(bytes: &[u8], content_type: Option<&str>) -> (Value, Option<Strin
         Ok(v) => (v, None),
         Err(e) => {
             let text = String::from_utf8_lossy(bytes);
+            let text = redactor.redact(&text);
             let head = truncate(text.trim(), QUOTED_BYTES);
             let what = format!(
                 "content type {}, {} bytes ({e}), starting `{}`",

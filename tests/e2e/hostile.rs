@@ -1135,3 +1135,48 @@ steps:
     );
     assert!(env.journal().is_empty());
 }
+
+/// A server that echoes the bearer token in an HTML error page: the token never reaches the
+/// report or the output, not even in part where the quoted first bytes cut it.
+#[test]
+fn a_token_echoed_by_the_server_is_redacted_even_where_the_quote_cuts_it() {
+    const TOKEN: &str = "pn-echo-SECRET-77880011";
+    let env = Env::new(SandboxConfig::default());
+    let server = Hostile::start(&env, |_, _| {
+        // The token starts near the end of the quoted first bytes.
+        let pad = "x".repeat(60);
+        Reply::Full {
+            status: 200,
+            headers: vec![("content-type", "text/html".into())],
+            body: format!("<html>{pad} your header was Bearer {TOKEN} </html>").into_bytes(),
+        }
+    });
+    let pb = env.write(
+        "send.yaml",
+        r"version: 1
+name: hostile-echo
+settings: { retry: { attempts: 2, backoff: 10ms } }
+steps:
+  - id: tell
+    action: session.send_text
+    with:
+      session_id: 3fa85f64-5717-4562-b3fc-2c963f66afa6
+      text: hello
+",
+    );
+    let run = env.run_at(&server.url(), &pb, Some(TOKEN), &[]);
+    let all = format!(
+        "{}{}{}",
+        run.stdout,
+        run.stderr,
+        run.report_text.as_deref().unwrap_or_default()
+    );
+    assert!(
+        !all.contains(&TOKEN[..10]),
+        "the token leaked, maybe in part:\n{all}"
+    );
+    assert!(
+        all.contains("[redacted]") || !all.contains("Bearer"),
+        "{all}"
+    );
+}

@@ -801,7 +801,7 @@ async fn run_step(shared: Arc<Shared>, step: Arc<StepPlan>, steps: JValue) {
         if shared.cancelled() || shared.options.limit.is_some_and(|l| n as u64 >= l) {
             break;
         }
-        let si = match item {
+        let mut si = match item {
             Ok(si) => si,
             Err(e) => {
                 // Inputs were checked before the run; a problem here means the file changed.
@@ -809,6 +809,10 @@ async fn run_step(shared: Arc<Shared>, step: Arc<StepPlan>, steps: JValue) {
                 break;
             }
         };
+        if !shared.redactor.is_empty() {
+            // A key holding a secret is reported (and resumed) by its redacted form.
+            si.key = shared.redactor.redact(&si.key).into_owned();
+        }
         if shared.dry {
             // Nothing is sent: plan inline, in order.
             process_item(&shared, &step, si, &steps, None).await;
@@ -1026,8 +1030,10 @@ fn resumed(shared: &Shared, step: &StepPlan, si: &SourceItem, started: Instant) 
     let resume = shared.options.resume.as_ref()?;
     let entry = resume.entry(&step.id, &si.key)?;
     // Reads are re-run (later steps need their fresh output); what changed state is not redone.
-    let is_read =
-        matches!(&step.kind, StepKind::Action { spec, .. } if spec.method == catalog::Method::Get);
+    // The raw `http` action's method is a parameter, so it is never taken for a read: what it
+    // did is carried over like any write (its output included).
+    let is_read = matches!(&step.kind, StepKind::Action { spec, .. }
+        if spec.method == catalog::Method::Get && spec.name != catalog::HTTP.name);
     if is_read {
         return None;
     }
@@ -1148,14 +1154,40 @@ async fn run_action(
         // What a secret became through a filter (`| upper`, `[:9]`, `| tojson`) no longer
         // matches the secret: the whole rendered value is redacted instead.
         if let Ok(params) = plan::render_params(with, ctx) {
-            for name in &step.secret_params {
+            for (name, mask) in &step.secret_params {
                 if let Some(v) = params.get(name) {
-                    secret_forms(v, &mut done.secret_values);
+                    masked_secret_forms(v, mask, &mut done.secret_values);
                 }
             }
         }
     }
     done
+}
+
+/// The texts to redact of a parameter's rendered value: the parts whose templates read a
+/// secret (`mask`), each as a whole, and the JSON text of the structures holding them. Parts
+/// that read no secret (a session id beside an API key in a body) are not secrets.
+fn masked_secret_forms(v: &Value, mask: &crate::validate::SecretMask, out: &mut Vec<String>) {
+    use crate::validate::SecretMask;
+    match (mask, v) {
+        (SecretMask::Nothing, _) => {}
+        (SecretMask::Map(parts), Value::Object(map)) => {
+            for (k, m) in parts {
+                if let Some(sub) = map.get(k) {
+                    masked_secret_forms(sub, m, out);
+                }
+            }
+            out.push(v.to_string());
+        }
+        (SecretMask::List(parts), Value::Array(items)) => {
+            for (sub, m) in items.iter().zip(parts) {
+                masked_secret_forms(sub, m, out);
+            }
+            out.push(v.to_string());
+        }
+        // All of it, or a shape that is not the template's (a structure from one expression).
+        _ => secret_forms(v, out),
+    }
 }
 
 /// The texts of a rendered value to redact: each string in it, and its JSON text.
@@ -1386,12 +1418,9 @@ fn record(shared: &Shared, step: &StepPlan, si: &SourceItem, done: Done, parent:
         }),
     });
     let error = done.error.as_ref().map(|e| redactor.redact(e).into_owned());
-    let mut item = ItemRecord::new(
-        step.id.clone(),
-        si.index,
-        redactor.redact(&si.key).into_owned(),
-        done.status,
-    );
+    // The key is already redacted of the run's secrets (`run_step`); never of an item's
+    // rendered values, so records, in-flight markers and `--resume` agree on it.
+    let mut item = ItemRecord::new(step.id.clone(), si.index, si.key.clone(), done.status);
     item.attempts = done.attempts;
     let elapsed = done.started.elapsed();
     item.duration_ms = u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX);
@@ -1405,7 +1434,7 @@ fn record(shared: &Shared, step: &StepPlan, si: &SourceItem, done: Done, parent:
     item.request = request;
     item.response = response;
     item.error.clone_from(&error);
-    item.reason = done.reason;
+    item.reason = done.reason.map(|r| redactor.redact(&r).into_owned());
     item.line = si.line;
     item.parent = parent.map(|p| crate::report::ItemRef {
         step: p.to_owned(),
