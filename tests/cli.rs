@@ -1205,3 +1205,35 @@ fn actions_shows_both_route_families() {
     let out = run(&["actions"]);
     assert!(out.stdout.contains("/chat/v2/session *"), "{}", out.stdout);
 }
+
+/// A wrongly typed value of any setting (the newer ones too) is named at its field and hides
+/// none of the other problems.
+#[test]
+fn every_setting_with_a_wrong_value_is_reported_at_once() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let pb = dir.path().join("v.yaml");
+    std::fs::write(
+        &pb,
+        "version: 1\nname: v\nsettings: { concurrency: 0, max_failures: lots, max_pages: -1, max_items: many, unreachable_after: 2.5, max_retry_wait: [1], max_response_size: 8XB, routes: nodes }\nsteps:\n  - id: a\n    action: session.get\n    with: { session_id: 3fa85f64-5717-4562-b3fc-2c963f66afa6 }\n",
+    )
+    .expect("write");
+    let out = run(&["validate", pb.to_str().unwrap()]);
+    assert_eq!(out.code, 2);
+    for field in [
+        "concurrency",
+        "max_failures",
+        "max_pages",
+        "max_items",
+        "unreachable_after",
+        "max_retry_wait",
+        "8XB",
+        "nodes",
+    ] {
+        assert!(
+            out.stderr.contains(field),
+            "{field} not reported:\n{}",
+            out.stderr
+        );
+    }
+    assert!(out.stderr.contains("8 problems found"), "{}", out.stderr);
+}

@@ -9,8 +9,8 @@ use serde_yaml::Value as Yaml;
 use sha2::{Digest, Sha256};
 
 use super::model::{
-    MaxFailures, OnError, Paginate, ParallelDef, Playbook, Settings, Step, StepDef, INPUT_KEYS,
-    RETRY_KEYS, SETTINGS_KEYS, STEP_KEYS, TOP_KEYS,
+    MaxFailures, MaxSize, OnError, Paginate, ParallelDef, Playbook, Settings, Step, StepDef,
+    INPUT_KEYS, RETRY_KEYS, SETTINGS_KEYS, STEP_KEYS, TOP_KEYS,
 };
 use super::positions::{join, Pos, Positions};
 use crate::diagnostic::{did_you_mean, Diagnostic};
@@ -278,6 +278,10 @@ fn accepted(key: &str, v: &Yaml) -> Option<&'static str> {
             "a count (`10`) or a percentage of the step's items (`5%`)",
         ),
         "secrets" => (is::<Vec<String>>(v), "a list of var names"),
+        "max_retry_wait" => (is::<String>(v), "a duration such as `5m`"),
+        "max_response_size" => (is::<MaxSize>(v), "a size such as `8MB` or a byte count"),
+        "unreachable_after" | "max_pages" => (is::<u32>(v), "a whole number ≥ 1"),
+        "max_items" => (is::<u64>(v), "a whole number ≥ 1"),
         "retry" => (
             v.is_mapping(),
             "a mapping of attempts, backoff, max_backoff",
