@@ -265,7 +265,7 @@ fn accepted(key: &str, v: &Yaml) -> Option<&'static str> {
             is::<Paginate>(v),
             "`all` or a page count (a whole number ≥ 1)",
         ),
-        "concurrency" => (is::<u32>(v), "a whole number ≥ 1"),
+        "concurrency" | "unreachable_after" | "max_pages" => (is::<u32>(v), "a whole number ≥ 1"),
         "attempts" => (is::<u32>(v), "a whole number of tries ≥ 1"),
         "timeout" | "backoff" | "max_backoff" => (is::<String>(v), "a duration such as `30s`"),
         "rate_limit" => (
@@ -280,7 +280,6 @@ fn accepted(key: &str, v: &Yaml) -> Option<&'static str> {
         "secrets" => (is::<Vec<String>>(v), "a list of var names"),
         "max_retry_wait" => (is::<String>(v), "a duration such as `5m`"),
         "max_response_size" => (is::<MaxSize>(v), "a size such as `8MB` or a byte count"),
-        "unreachable_after" | "max_pages" => (is::<u32>(v), "a whole number ≥ 1"),
         "max_items" => (is::<u64>(v), "a whole number ≥ 1"),
         "retry" => (
             v.is_mapping(),
