@@ -2,7 +2,17 @@
 //!
 //! In: rendered requests (`catalog::HttpRequest`) with their action's idempotency.
 //! Out: responses classified into what the scheduler does next (`retry::Verdict`).
-//! This module only declares and re-exports; one concept per file.
+//! This module only declares and re-exports; one concept per file:
+//!
+//! - `scheduler/` runs the program: stages, fan-out, concurrency, Ctrl-C (`mod.rs`); one item's
+//!   requests through limiters, retries, outcome rules and uploads (`sender.rs`); `paginate`
+//!   (`pagination.rs`); `--resume` carry-over and verification before a resend (`resume.rs`);
+//!   what a finished item leaves behind: report line, counts, failed CSV, budget (`record.rs`).
+//! - `client` (HTTP), `rate` (the sliding-window limiter), `retry` (the verdict of one attempt),
+//!   `verify` (reads that tell whether a write happened), `upload` (the v2 file flow),
+//!   `unreachable` (consecutive connection failures).
+//!
+//! The settings they enforce (rate windows, retry policy) live in `crate::settings`.
 
 pub mod client;
 pub mod rate;

@@ -34,8 +34,12 @@ use crate::template::{self, Placeholder};
 use crate::validate::{Program, Source, StepKind, StepPlan};
 
 mod pagination;
+mod record;
+mod resume;
 mod sender;
 use pagination::{not_a_page, read_pages};
+use record::{preview_step, record, FailedRows};
+use resume::{carried_as_is, resumed, verify_carried_unknown};
 use sender::{Sender, SYNC_SEND_TIMEOUT};
 
 /// How requests leave the process.
@@ -152,92 +156,6 @@ struct Shared {
     budget_stop: Mutex<Option<(String, crate::validate::Budget)>>,
     /// Retries and pauses for the report's timeline, and how many did not fit.
     events: Mutex<(Vec<RunEvent>, u64)>,
-}
-
-/// The `--failed-csv` output: one file per input (the given path for the first input).
-struct FailedRows {
-    path: Option<PathBuf>,
-    writers: HashMap<Arc<str>, inputs::FailedCsvWriter>,
-    seen: HashSet<(Arc<str>, u64)>,
-    error: Option<String>,
-}
-
-impl FailedRows {
-    /// Closes the files; returns the first error met. An input none of whose rows failed still
-    /// gets its file, with the header only, so no earlier run's rows are left behind in it.
-    fn finish(mut self, program: &Program) -> Option<String> {
-        if let Some(base) = self.path.clone() {
-            for (name, info) in &program.inputs {
-                if self.writers.contains_key(name.as_str()) {
-                    continue;
-                }
-                let path = failed_path(&base, name, program.inputs.len() > 1);
-                match inputs::FailedCsvWriter::create(&path, &info.header, info.spec.delimiter) {
-                    Ok(w) => {
-                        self.writers.insert(Arc::from(name.as_str()), w);
-                    }
-                    Err(d) => {
-                        self.error.get_or_insert(d.message);
-                    }
-                }
-            }
-        }
-        let mut error = self.error;
-        for (_, w) in self.writers {
-            if let Err(d) = w.finish() {
-                error.get_or_insert(d.message);
-            }
-        }
-        error
-    }
-
-    fn write(&mut self, program: &Program, si: &SourceItem, status: &str, error: &str) {
-        let (Some(base), Some(input)) = (&self.path, &si.input) else {
-            return;
-        };
-        let Some(row) = si.row.downcast_object_ref::<inputs::Row>() else {
-            return;
-        };
-        if !self.seen.insert((input.clone(), si.index)) {
-            return; // one line per row, even if several of its steps failed
-        }
-        if !self.writers.contains_key(input) {
-            let path = failed_path(base, input, program.inputs.len() > 1);
-            let delimiter = program
-                .inputs
-                .get(&**input)
-                .map_or(b',', |i| i.spec.delimiter);
-            match inputs::FailedCsvWriter::create(&path, &row.header, delimiter) {
-                Ok(w) => {
-                    self.writers.insert(input.clone(), w);
-                }
-                Err(d) => {
-                    self.error = Some(d.message);
-                    self.path = None;
-                    return;
-                }
-            }
-        }
-        if let Some(w) = self.writers.get_mut(input) {
-            if let Err(d) = w.write(row, status, error) {
-                self.error = Some(d.message);
-            }
-        }
-    }
-}
-
-/// `failed.csv` for a single input; `failed-NAME.csv` beside it when the playbook has several.
-fn failed_path(base: &Path, input: &str, several: bool) -> PathBuf {
-    if !several {
-        return base.to_path_buf();
-    }
-    let stem = base
-        .file_stem()
-        .map_or_else(|| "failed".into(), |s| s.to_string_lossy().into_owned());
-    let ext = base
-        .extension()
-        .map_or_else(|| "csv".into(), |e| e.to_string_lossy().into_owned());
-    base.with_file_name(format!("{stem}-{input}.{ext}"))
 }
 
 impl Shared {
@@ -415,12 +333,7 @@ pub async fn execute(
         abandon: tokio::sync::watch::channel(false).0,
         stop: tokio::sync::watch::channel(false).0,
         unreachable: Unreachable::new(program.settings.unreachable_after),
-        failed_rows: Mutex::new(FailedRows {
-            path: failed_csv,
-            writers: HashMap::new(),
-            seen: HashSet::new(),
-            error: None,
-        }),
+        failed_rows: Mutex::new(FailedRows::new(failed_csv)),
         claims: Mutex::new(claimed),
         first_request: tokio::sync::Mutex::new(()),
         token_ok: AtomicBool::new(false),
@@ -1023,77 +936,6 @@ async fn process_item(
     }
 }
 
-/// `--resume`: an item an earlier report finished is not sent again; it takes part in later
-/// steps with its earlier status and recorded output, exactly as if it had just run. Its record
-/// is already in this run's report (carried over before the first request).
-fn resumed(shared: &Shared, step: &StepPlan, si: &SourceItem, started: Instant) -> Option<Done> {
-    let resume = shared.options.resume.as_ref()?;
-    let entry = resume.entry(&step.id, &si.key)?;
-    // Reads are re-run (later steps need their fresh output); what changed state is not redone.
-    // The raw `http` action's method is a parameter, so it is never taken for a read: what it
-    // did is carried over like any write (its output included).
-    let is_read = matches!(&step.kind, StepKind::Action { spec, .. }
-        if spec.method == catalog::Method::Get && spec.name != catalog::HTTP.name);
-    if is_read {
-        return None;
-    }
-    let carry = match entry.status {
-        ItemStatus::Succeeded | ItemStatus::Skipped | ItemStatus::Unchanged => true,
-        // Verified (or sent again with --retry-unknown) by the sender; else stays unknown.
-        ItemStatus::Unknown => !shared.options.retry_unknown && !can_verify(step),
-        ItemStatus::Failed | ItemStatus::Planned => false,
-    };
-    if !carry {
-        return None;
-    }
-    let output = entry
-        .output
-        .as_ref()
-        .map_or_else(|| JValue::from(()), template::from_json);
-    Some(Done {
-        reason: Some(match entry.status {
-            ItemStatus::Unknown => "carried over: unknown in an earlier report, and the catalog has no read that can verify it (use --retry-unknown to send it again)".into(),
-            s => format!("carried over: {} in an earlier report", s.as_str()),
-        }),
-        error: (entry.status == ItemStatus::Unknown)
-            .then(|| "outcome unknown in an earlier run; not sent again".to_owned()),
-        output,
-        carried: true,
-        ..Done::new(entry.status, started)
-    })
-}
-
-/// An item's earlier record, whatever its status, as a carried result (`--only-class` leaves
-/// the rows it does not select exactly as the earlier report has them).
-fn carried_as_is(
-    shared: &Shared,
-    step: &StepPlan,
-    si: &SourceItem,
-    started: Instant,
-) -> Option<Done> {
-    let entry = shared.options.resume.as_ref()?.entry(&step.id, &si.key)?;
-    if entry.status == ItemStatus::Planned || !matches!(step.kind, StepKind::Action { .. }) {
-        return None;
-    }
-    Some(Done {
-        reason: Some(format!(
-            "carried over: {} in an earlier report (not selected by --only-class)",
-            entry.status.as_str()
-        )),
-        output: entry
-            .output
-            .as_ref()
-            .map_or_else(|| JValue::from(()), template::from_json),
-        carried: true,
-        ..Done::new(entry.status, started)
-    })
-}
-
-/// Whether the catalog has a read that tells if this step's write happened.
-fn can_verify(step: &StepPlan) -> bool {
-    matches!(&step.kind, StepKind::Action { spec, .. } if catalog::outcomes(spec).verify.is_some())
-}
-
 fn check_when(
     shared: &Shared,
     step: &StepPlan,
@@ -1353,219 +1195,6 @@ fn announce_wait(
     message.push_str("; Ctrl-C ends the wait");
     tracing::warn!(step = %step.id, "{message}");
     shared.progress.waiting(&step.id, &message);
-}
-
-/// `--resume` of an item that an earlier run left `unknown`: where the catalog has a read that
-/// can tell, ask it before sending. Found: `succeeded` with the evidence, nothing sent. Not
-/// found: `None`, the item is sent (once). The read failed: still `unknown`, not sent (unless
-/// `--retry-unknown`).
-async fn verify_carried_unknown(sender: &Sender<'_>, req: &HttpRequest) -> Option<Done> {
-    let resume = sender.shared.options.resume.as_ref()?;
-    if resume.status_of(&sender.step.id, &sender.si.key) != Some(ItemStatus::Unknown)
-        || !can_verify(sender.step)
-    {
-        return None;
-    }
-    let started = sender.started;
-    let since = resume
-        .entry(&sender.step.id, &sender.si.key)
-        .and_then(|e| e.started_at);
-    match sender.verify(req, since).await {
-        Verified::Happened(evidence) => Some(Done {
-            reason: Some(
-                "unknown in an earlier run; a read found that its request took effect".into(),
-            ),
-            output: template::from_json(&evidence),
-            evidence: Some(evidence),
-            ..Done::new(ItemStatus::Succeeded, started)
-        }),
-        Verified::NotHappened => None,
-        Verified::Cannot(_) if sender.shared.options.retry_unknown => None,
-        Verified::Cannot(e) => Some(Done {
-            error: Some(format!(
-                "outcome unknown in an earlier run; not sent again: verification failed: {e}"
-            )),
-            ..Done::new(ItemStatus::Unknown, started)
-        }),
-    }
-}
-
-/// Writes a finished item to the report and the step's state; applies the failure budget.
-fn record(shared: &Shared, step: &StepPlan, si: &SourceItem, done: Done, parent: Option<&str>) {
-    // The run's secrets, and this item's values rendered from one.
-    let item_secrets;
-    let redactor = if done.secret_values.is_empty() {
-        &shared.redactor
-    } else {
-        item_secrets = shared.redactor.with(&done.secret_values);
-        &item_secrets
-    };
-    let request = done.request.as_ref().map(|r| {
-        let mut rec = RequestRecord::from(r);
-        if !redactor.is_empty() {
-            rec.path = redactor.redact(&rec.path).into_owned();
-            if let Some(b) = &mut rec.body {
-                redactor.redact_json(b);
-            }
-        }
-        rec
-    });
-    let response = done.response.map(|(status, body)| ResponseRecord {
-        status,
-        body: body.map(|mut b| {
-            redactor.redact_json(&mut b);
-            b
-        }),
-    });
-    let error = done.error.as_ref().map(|e| redactor.redact(e).into_owned());
-    // The key is already redacted of the run's secrets (`run_step`); never of an item's
-    // rendered values, so records, in-flight markers and `--resume` agree on it.
-    let mut item = ItemRecord::new(step.id.clone(), si.index, si.key.clone(), done.status);
-    item.attempts = done.attempts;
-    let elapsed = done.started.elapsed();
-    item.duration_ms = u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX);
-    let ended_at = jiff::Timestamp::now();
-    let started_at = ended_at
-        .checked_sub(jiff::SignedDuration::try_from(elapsed).unwrap_or_default())
-        .unwrap_or(ended_at);
-    if !shared.dry && done.status != ItemStatus::Skipped {
-        item.started_at = Some(started_at);
-    }
-    item.request = request;
-    item.response = response;
-    item.error.clone_from(&error);
-    item.reason = done.reason.map(|r| redactor.redact(&r).into_owned());
-    item.line = si.line;
-    item.parent = parent.map(|p| crate::report::ItemRef {
-        step: p.to_owned(),
-        index: si.index,
-    });
-    item.evidence = done.evidence.clone().map(|mut e| {
-        redactor.redact_json(&mut e);
-        e
-    });
-    // What later steps read is recorded, so that `--resume` can hand it on.
-    let read_later = step.keep_results || parent.is_some() || !step.fans_out();
-    if read_later
-        && !shared.dry
-        && matches!(done.status, ItemStatus::Succeeded | ItemStatus::Unchanged)
-    {
-        let mut out = template::to_json(&done.output);
-        if !out.is_null() {
-            redactor.redact_json(&mut out);
-            let size = serde_json::to_vec(&out).map_or(usize::MAX, |v| v.len());
-            if size <= crate::report::OUTPUT_CAP {
-                item.output = Some(out);
-            } else {
-                item.output_omitted = true;
-            }
-        }
-    }
-
-    if !done.carried {
-        let written = shared
-            .report
-            .lock()
-            .expect("report")
-            .as_mut()
-            .map_or(Ok(()), |r| r.write_item(&item));
-        if let Err(e) = written {
-            shared.abort(format!("cannot write the report: {e}"));
-        }
-    }
-    let failed = matches!(done.status, ItemStatus::Failed | ItemStatus::Unknown);
-    let (fails, planned) = {
-        let mut states = shared.states.lock().expect("states");
-        let st = states.get_mut(&step.id).expect("state exists");
-        st.totals.add(done.status);
-        if done.carried && failed {
-            st.carried_fails += 1;
-        }
-        if item.started_at.is_some() {
-            st.first_start = Some(st.first_start.map_or(started_at, |t| t.min(started_at)));
-            st.last_end = Some(st.last_end.map_or(ended_at, |t| t.max(ended_at)));
-        }
-        st.requests += u64::from(done.attempts);
-        if shared.dry && st.preview.len() < shared.options.preview {
-            if let Some(r) = &item.request {
-                let body = r.body.as_ref().map(|b| format!(" {b}")).unwrap_or_default();
-                st.preview
-                    .push(format!("[{}] {} {}{body}", item.key, r.method, r.path));
-            }
-        }
-        if failed && st.first_errors.len() < 3 {
-            if let Some(e) = &error {
-                st.first_errors.push(format!("[{}] {e}", item.key));
-            }
-        }
-        if step.keep_results || !step.fans_out() {
-            let label = done.status.as_str();
-            if !step.fans_out() && parent.is_none() {
-                st.output = Some(done.output.clone());
-            }
-            if step.keep_results {
-                let result = plan::result_value(si, label, &done.output, error.as_deref());
-                st.results.push((si.index, label.to_owned(), result));
-            }
-        }
-        (
-            (st.totals.failed + st.totals.unknown).saturating_sub(st.carried_fails),
-            st.planned_items.max(st.totals.total()),
-        )
-    };
-    if failed {
-        shared.failed_rows.lock().expect("failed rows").write(
-            &shared.program,
-            si,
-            done.status.as_str(),
-            error.as_deref().unwrap_or(""),
-        );
-        shared.progress.failure(&step.id);
-        if done.carried {
-            // An earlier run's unresolved item: listed, not this run's failure.
-            return;
-        }
-        if step.settings.on_error == crate::playbook::OnError::Stop && !shared.dry {
-            shared.stopped.store(true, Ordering::SeqCst);
-            shared.halt();
-        }
-        if let Some(budget) = step.settings.max_failures {
-            if !shared.dry && budget.exceeded(fails, planned) {
-                shared
-                    .budget_stop
-                    .lock()
-                    .expect("budget")
-                    .get_or_insert_with(|| (step.id.clone(), budget));
-                shared.abort(format!(
-                    "failure budget exceeded: {fails} of {planned} items of step `{}` failed (max_failures {budget})",
-                    step.id
-                ));
-            }
-        }
-    }
-}
-
-fn preview_step(step: &StepPlan, st: &StepState) -> String {
-    let what = match &step.kind {
-        StepKind::Action { spec, .. } => format!("{} {} {}", spec.name, spec.method, spec.path),
-        StepKind::Pipeline(c) => format!("pipeline of {} steps", c.len()),
-    };
-    let t = &st.totals;
-    let mut s = format!(
-        "step {} — {what}\n  {} planned, {} skipped (when: {}), {} failed\n",
-        step.id, t.planned, t.skipped, st.skipped_when, t.failed
-    );
-    for p in &st.preview {
-        s.push_str(&format!("    {p}\n"));
-    }
-    let shown = st.preview.len() as u64;
-    if t.planned > shown && shown > 0 {
-        s.push_str(&format!("    … and {} more\n", t.planned - shown));
-    }
-    for e in &st.first_errors {
-        s.push_str(&format!("  ! {e}\n"));
-    }
-    s
 }
 
 /// A fast RNG for backoff jitter, seeded from the thread's.
