@@ -4,7 +4,8 @@
 //! Out: responses classified into what the scheduler does next (`retry::Verdict`).
 //! This module only declares and re-exports; one concept per file:
 //!
-//! - `scheduler/` runs the program: stages, fan-out, concurrency, Ctrl-C (`mod.rs`); one item's
+//! - `scheduler/` runs the program: stages, concurrency, Ctrl-C, pipelines (`mod.rs`); the items
+//!   of a fan-out (`items.rs`); one action item rendered and sent (`action.rs`); one item's
 //!   requests through limiters, retries, outcome rules and uploads (`sender.rs`); `paginate`
 //!   (`pagination.rs`); `--resume` carry-over and verification before a resend (`resume.rs`);
 //!   what a finished item leaves behind: report line, counts, failed CSV, budget (`record.rs`).

@@ -1,0 +1,180 @@
+//! One action item: its parameters rendered, its request built (a dry run stops there), then
+//! sent through the sender, paged through, or uploaded first; what read a secret is redacted
+//! as a whole.
+
+use super::{
+    catalog, describe_item, not_a_page, plan, read_pages, template, upload, verify_carried_unknown,
+    ActionSpec, Done, Instant, ItemStatus, JValue, Placeholder, RateLimiter, Sender, Shared,
+    SourceItem, StepPlan, Transport, Upload, Value, SYNC_SEND_TIMEOUT,
+};
+
+pub(super) async fn run_action(
+    shared: &Shared,
+    step: &StepPlan,
+    spec: &'static ActionSpec,
+    with: &[(String, crate::template::Tree)],
+    si: &SourceItem,
+    ctx: &JValue,
+    step_limiter: Option<&RateLimiter>,
+) -> Done {
+    let mut done = send_action(shared, step, spec, with, si, ctx, step_limiter).await;
+    if !step.secret_params.is_empty() {
+        // What a secret became through a filter (`| upper`, `[:9]`, `| tojson`) no longer
+        // matches the secret: the whole rendered value is redacted instead.
+        if let Ok(params) = plan::render_params(with, ctx) {
+            for (name, mask) in &step.secret_params {
+                if let Some(v) = params.get(name) {
+                    masked_secret_forms(v, mask, &mut done.secret_values);
+                }
+            }
+        }
+    }
+    done
+}
+
+/// The texts to redact of a parameter's rendered value: the parts whose templates read a
+/// secret (`mask`), each as a whole, and the JSON text of the structures holding them. Parts
+/// that read no secret (a session id beside an API key in a body) are not secrets.
+pub(super) fn masked_secret_forms(
+    v: &Value,
+    mask: &crate::validate::SecretMask,
+    out: &mut Vec<String>,
+) {
+    use crate::validate::SecretMask;
+    match (mask, v) {
+        (SecretMask::Nothing, _) => {}
+        (SecretMask::Map(parts), Value::Object(map)) => {
+            for (k, m) in parts {
+                if let Some(sub) = map.get(k) {
+                    masked_secret_forms(sub, m, out);
+                }
+            }
+            out.push(v.to_string());
+        }
+        (SecretMask::List(parts), Value::Array(items)) => {
+            for (sub, m) in items.iter().zip(parts) {
+                masked_secret_forms(sub, m, out);
+            }
+            out.push(v.to_string());
+        }
+        // All of it, or a shape that is not the template's (a structure from one expression).
+        _ => secret_forms(v, out),
+    }
+}
+
+/// The texts of a rendered value to redact: each string in it, and its JSON text.
+pub(super) fn secret_forms(v: &Value, out: &mut Vec<String>) {
+    match v {
+        Value::String(s) => out.push(s.clone()),
+        Value::Array(items) => {
+            for i in items {
+                secret_forms(i, out);
+            }
+            out.push(v.to_string());
+        }
+        Value::Object(map) => {
+            for i in map.values() {
+                secret_forms(i, out);
+            }
+            out.push(v.to_string());
+        }
+        Value::Number(_) | Value::Bool(_) => out.push(v.to_string()),
+        Value::Null => {}
+    }
+}
+
+pub(super) async fn send_action(
+    shared: &Shared,
+    step: &StepPlan,
+    spec: &'static ActionSpec,
+    with: &[(String, crate::template::Tree)],
+    si: &SourceItem,
+    ctx: &JValue,
+    step_limiter: Option<&RateLimiter>,
+) -> Done {
+    let started = Instant::now();
+    let mut params = match plan::render_params(with, ctx) {
+        Ok(p) => p,
+        Err(e) => return Done::failed(describe_item(si, &e.0), started),
+    };
+    let idempotent = catalog::is_idempotent(spec, &params);
+    let max_pages = step.paginate;
+    if max_pages.is_some() {
+        params
+            .entry("page_number".to_owned())
+            .or_insert(Value::from(1));
+        params
+            .entry("page_size".to_owned())
+            .or_insert(Value::from(100));
+    }
+    let mut req = match plan::request(spec, &params, shared.dry) {
+        Ok(r) => r,
+        Err(e) => return Done::failed(describe_item(si, &e.0), started),
+    };
+    // `file_base64` (api-notes "Files"): decoded now, so a dry run (and the preflight of a real
+    // run) finds bad base64 too; not a placeholder for an output the dry run does not have.
+    let decode = !(shared.dry
+        && params
+            .get("file_base64")
+            .is_some_and(template::has_placeholder));
+    let upload = match Upload::from_params(spec, &params, decode) {
+        Ok(u) => u,
+        Err(e) => return Done::failed(describe_item(si, &e), started),
+    };
+    if shared.dry {
+        if let Some(up) = &upload {
+            upload::set_file_id(spec, &mut req, &up.placeholder());
+        }
+        let mut done = Done::new(ItemStatus::Planned, started);
+        done.output = Placeholder::value(format!("steps.{}.output", step.id));
+        done.request = Some(req);
+        return done;
+    }
+    let Transport::Http { client, limiter } = &shared.transport else {
+        unreachable!("dry handled above")
+    };
+    // A synchronous send waits up to 25 s for the provider (api-notes "Sends"): give it 40 s.
+    let timeout = if req.path.ends_with("/send-sync") || req.path.ends_with("/message/sync") {
+        step.settings.timeout.max(SYNC_SEND_TIMEOUT)
+    } else {
+        step.settings.timeout
+    };
+    let sender = Sender {
+        shared,
+        step,
+        si,
+        client,
+        limiter,
+        step_limiter,
+        idempotent,
+        started,
+        timeout,
+    };
+    if let Some(done) = verify_carried_unknown(&sender, &req).await {
+        return done;
+    }
+    if let Some(up) = upload {
+        return match sender.upload(up).await {
+            Ok(file_id) => {
+                upload::set_file_id(spec, &mut req, &file_id);
+                sender.send(req).await
+            }
+            Err(done) => done,
+        };
+    }
+    let Some(bound) = max_pages else {
+        let done = sender.send(req).await;
+        if spec.paginated && done.status == ItemStatus::Succeeded {
+            if let Some(e) = not_a_page(&template::to_json(&done.output)) {
+                return Done {
+                    error: Some(e),
+                    status: ItemStatus::Failed,
+                    output: JValue::from(()),
+                    ..done
+                };
+            }
+        }
+        return done;
+    };
+    read_pages(shared, &sender, spec, params, bound, started).await
+}
