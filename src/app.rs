@@ -370,10 +370,13 @@ fn run_cmd(args: &RunArgs) -> u8 {
     if !args.dry_run && !args.overwrite && report_path.exists() {
         let target = report::canonical(&report_path);
         let resumed = args.resume.iter().any(|p| report::canonical(p) == target);
-        let unfinished = report::read_header(&report_path).is_ok()
-            && report::scan_report(&report_path, |_| {})
-                .map_or(true, |s| s.truncated || !s.in_flight.is_empty());
-        if unfinished && !resumed {
+        // Read only when it is not resumed (resuming it carries everything over anyway).
+        let unfinished = || {
+            report::read_header(&report_path).is_ok()
+                && report::scan_report(&report_path, |_| {})
+                    .map_or(true, |s| s.truncated || !s.in_flight.is_empty())
+        };
+        if !resumed && unfinished() {
             eprintln!(
                 "error: {} is the report of a run that did not finish: replacing it would forget what that run did\n  = help: continue it with --resume {}, write another --report, or pass --overwrite",
                 report_path.display(),

@@ -102,22 +102,10 @@ pub fn scan_report(
         source,
     };
     let mut markers = read_sidecar(&inflight_path(path))?;
-    let file = File::open(path).map_err(io_err)?;
-    let mut reader = BufReader::with_capacity(64 * 1024, file);
-    let mut buf = Vec::new();
-
-    if reader.read_until(b'\n', &mut buf).map_err(io_err)? == 0 {
-        return Err(ReportReadError::Empty {
-            path: path.to_owned(),
-        });
-    }
-    let first = trim(&buf);
-    let Some(head) = first.strip_suffix(ITEMS_OPEN.as_bytes()) else {
+    let (mut reader, mut buf) = open_report(path)?;
+    let Some(header) = header_line(path, &buf)? else {
         return read_whole_document(path, &buf, reader, markers, on_item);
     };
-    let header =
-        parse_header(head).map_err(|reason| malformed(path, 1, "bad report header", reason))?;
-    check_format(path, &header)?;
 
     let mut line_no = 1u64;
     let mut items = 0u64;
@@ -612,6 +600,16 @@ pub enum CarryError {
 /// The header of a report, read from its first line (or, for a report reformatted as one JSON
 /// document, from the whole document).
 pub fn read_header(path: &Path) -> Result<ReportHeader, ReportReadError> {
+    let (reader, first) = open_report(path)?;
+    if let Some(header) = header_line(path, &first)? {
+        return Ok(header);
+    }
+    drop(reader);
+    Ok(scan_report(path, |_| {})?.header)
+}
+
+/// Opens a report and reads its first line (an empty file is an error).
+fn open_report(path: &Path) -> Result<(BufReader<File>, Vec<u8>), ReportReadError> {
     let io_err = |source| ReportReadError::Io {
         path: path.to_owned(),
         source,
@@ -624,12 +622,17 @@ pub fn read_header(path: &Path) -> Result<ReportHeader, ReportReadError> {
             path: path.to_owned(),
         });
     }
-    if let Some(head) = trim(&buf).strip_suffix(ITEMS_OPEN.as_bytes()) {
-        let header =
-            parse_header(head).map_err(|reason| malformed(path, 1, "bad report header", reason))?;
-        check_format(path, &header)?;
-        return Ok(header);
-    }
-    drop(reader);
-    Ok(scan_report(path, |_| {})?.header)
+    Ok((reader, buf))
+}
+
+/// The header of a report's first line in the streamed layout (`{…,"items":[`); `None` when
+/// the line is not in that layout (a report reformatted as one document, or not a report).
+fn header_line(path: &Path, line: &[u8]) -> Result<Option<ReportHeader>, ReportReadError> {
+    let Some(head) = trim(line).strip_suffix(ITEMS_OPEN.as_bytes()) else {
+        return Ok(None);
+    };
+    let header =
+        parse_header(head).map_err(|reason| malformed(path, 1, "bad report header", reason))?;
+    check_format(path, &header)?;
+    Ok(Some(header))
 }

@@ -17,18 +17,21 @@ pub(super) async fn run_action(
     ctx: &JValue,
     step_limiter: Option<&RateLimiter>,
 ) -> Done {
-    let mut done = send_action(shared, step, spec, with, si, ctx, step_limiter).await;
-    if !step.secret_params.is_empty() {
-        // What a secret became through a filter (`| upper`, `[:9]`, `| tojson`) no longer
-        // matches the secret: the whole rendered value is redacted instead.
-        if let Ok(params) = plan::render_params(with, ctx) {
-            for (name, mask) in &step.secret_params {
-                if let Some(v) = params.get(name) {
-                    masked_secret_forms(v, mask, &mut done.secret_values);
-                }
-            }
+    let started = Instant::now();
+    let params = match plan::render_params(with, ctx) {
+        Ok(p) => p,
+        Err(e) => return Done::failed(describe_item(si, &e.0), started),
+    };
+    // What a secret became through a filter (`| upper`, `[:9]`, `| tojson`) no longer matches
+    // the secret: the whole rendered value is redacted instead.
+    let mut secret_values = Vec::new();
+    for (name, mask) in &step.secret_params {
+        if let Some(v) = params.get(name) {
+            masked_secret_forms(v, mask, &mut secret_values);
         }
     }
+    let mut done = send_action(shared, step, spec, params, si, step_limiter, started).await;
+    done.secret_values = secret_values;
     done
 }
 
@@ -83,20 +86,16 @@ pub(super) fn secret_forms(v: &Value, out: &mut Vec<String>) {
     }
 }
 
-pub(super) async fn send_action(
+/// Builds and sends one action item from its rendered parameters.
+async fn send_action(
     shared: &Shared,
     step: &StepPlan,
     spec: &'static ActionSpec,
-    with: &[(String, crate::template::Tree)],
+    mut params: indexmap::IndexMap<String, Value>,
     si: &SourceItem,
-    ctx: &JValue,
     step_limiter: Option<&RateLimiter>,
+    started: Instant,
 ) -> Done {
-    let started = Instant::now();
-    let mut params = match plan::render_params(with, ctx) {
-        Ok(p) => p,
-        Err(e) => return Done::failed(describe_item(si, &e.0), started),
-    };
     let idempotent = catalog::is_idempotent(spec, &params);
     let max_pages = step.paginate;
     if max_pages.is_some() {

@@ -34,21 +34,29 @@ pub(super) fn resumed(
     if !carry {
         return None;
     }
-    let output = entry
-        .output
-        .as_ref()
-        .map_or_else(|| JValue::from(()), template::from_json);
+    let reason = match entry.status {
+        ItemStatus::Unknown => "carried over: unknown in an earlier report, and the catalog has no read that can verify it (use --retry-unknown to send it again)".into(),
+        s => format!("carried over: {} in an earlier report", s.as_str()),
+    };
     Some(Done {
-        reason: Some(match entry.status {
-            ItemStatus::Unknown => "carried over: unknown in an earlier report, and the catalog has no read that can verify it (use --retry-unknown to send it again)".into(),
-            s => format!("carried over: {} in an earlier report", s.as_str()),
-        }),
         error: (entry.status == ItemStatus::Unknown)
             .then(|| "outcome unknown in an earlier run; not sent again".to_owned()),
-        output,
+        ..carried(entry, reason, started)
+    })
+}
+
+/// An earlier record as this run's result: its status and recorded output, marked carried
+/// (already in this run's report).
+fn carried(entry: &crate::report::Entry, reason: String, started: Instant) -> Done {
+    Done {
+        reason: Some(reason),
+        output: entry
+            .output
+            .as_ref()
+            .map_or_else(|| JValue::from(()), template::from_json),
         carried: true,
         ..Done::new(entry.status, started)
-    })
+    }
 }
 
 /// An item's earlier record, whatever its status, as a carried result (`--only-class` leaves
@@ -63,18 +71,11 @@ pub(super) fn carried_as_is(
     if entry.status == ItemStatus::Planned || !matches!(step.kind, StepKind::Action { .. }) {
         return None;
     }
-    Some(Done {
-        reason: Some(format!(
-            "carried over: {} in an earlier report (not selected by --only-class)",
-            entry.status.as_str()
-        )),
-        output: entry
-            .output
-            .as_ref()
-            .map_or_else(|| JValue::from(()), template::from_json),
-        carried: true,
-        ..Done::new(entry.status, started)
-    })
+    let reason = format!(
+        "carried over: {} in an earlier report (not selected by --only-class)",
+        entry.status.as_str()
+    );
+    Some(carried(entry, reason, started))
 }
 
 /// Whether the catalog has a read that tells if this step's write happened.
