@@ -29,6 +29,7 @@ macro_rules! eprint {
     };
 }
 
+pub mod accounts;
 pub mod api_error;
 pub mod app;
 pub mod catalog;

@@ -40,4 +40,5 @@ pub use header::{read_header, Header};
 pub use row::Row;
 pub use rows::{check, check_expecting, count_rows, open, Rows};
 pub use source::special_file_kind;
+pub(crate) use source::{char_column, field_start};
 pub use spec::{parse_delimiter, InputSpec};

@@ -218,7 +218,7 @@ pub(super) fn raw_line_at(path: &Path, byte: u64) -> Option<Vec<u8>> {
 }
 
 /// Byte offset where field `index` starts in a raw line (quote-aware), if it starts on that line.
-pub(super) fn field_start(line: &[u8], delimiter: u8, index: usize) -> Option<usize> {
+pub(crate) fn field_start(line: &[u8], delimiter: u8, index: usize) -> Option<usize> {
     if index == 0 {
         return Some(0);
     }
@@ -238,7 +238,7 @@ pub(super) fn field_start(line: &[u8], delimiter: u8, index: usize) -> Option<us
 }
 
 /// 1-based character column of a byte offset in a raw line.
-pub(super) fn char_column(line: &[u8], byte: usize) -> usize {
+pub(crate) fn char_column(line: &[u8], byte: usize) -> usize {
     String::from_utf8_lossy(&line[..byte.min(line.len())])
         .chars()
         .count()
