@@ -479,6 +479,7 @@ pub fn validate(loaded: Loaded, overrides: &Overrides) -> Result<Program, Vec<Di
             path,
             key: def.key.clone(),
             delimiter,
+            only: None,
         };
         match inputs::read_header(&spec) {
             Ok(header) => {

@@ -23,6 +23,8 @@ pub struct Rows {
     keys: Option<KeySet>,
     next_index: u64,
     done: bool,
+    /// `InputSpec::only`: the column's index and the value a row must hold.
+    only: Option<(usize, Vec<u8>)>,
 }
 
 /// Opens an input for streaming; fails on the first problem of the file or its header.
@@ -66,18 +68,33 @@ pub fn check_expecting(
 /// Counts the data rows (blank lines excluded) without checking them, for progress totals.
 pub fn count_rows(spec: &InputSpec) -> Result<u64, Diagnostic> {
     let (opened, mut problems) = open_header(spec);
-    let Some(Opened { mut source, .. }) = opened else {
+    let Some(Opened { mut source, header }) = opened else {
         return Err(problems.swap_remove(0));
     };
+    let only = only_filter(spec, &header);
     let mut n = 0;
     while source
         .next_record()
         .map_err(|e| read_error(&spec.path, &spec.name, &e))?
         .is_some()
     {
-        n += 1;
+        if passes(&source, only.as_ref()) {
+            n += 1;
+        }
     }
     Ok(n)
+}
+
+/// The column index and value of `spec.only`, when the header has that column.
+fn only_filter(spec: &InputSpec, header: &Header) -> Option<(usize, Vec<u8>)> {
+    let (column, value) = spec.only.as_ref()?;
+    Some((header.position(column)?, value.as_bytes().to_vec()))
+}
+
+/// Whether the current record is a row of the (filtered) input. A record too short to have
+/// the column passes, so its problem is reported.
+fn passes(source: &Source, only: Option<&(usize, Vec<u8>)>) -> bool {
+    only.is_none_or(|(i, value)| *i >= source.len() || source.field(*i) == value.as_slice())
 }
 
 fn read_error(path: &std::path::Path, name: &str, e: &std::io::Error) -> Diagnostic {
@@ -90,7 +107,9 @@ impl Rows {
             .header
             .key_index
             .map(|k| KeySet::new(&spec.path, spec.delimiter, k, expected_rows));
+        let only = only_filter(spec, &opened.header);
         Rows {
+            only,
             source: opened.source,
             header: opened.header,
             name: spec.name.clone(),
@@ -216,15 +235,18 @@ impl Iterator for Rows {
         if self.done {
             return None;
         }
-        let at = match self.source.next_record() {
-            Ok(Some(at)) => at,
-            Ok(None) => {
-                self.done = true;
-                return None;
-            }
-            Err(e) => {
-                self.done = true;
-                return Some(Err(read_error(&self.path, &self.name, &e)));
+        let at = loop {
+            match self.source.next_record() {
+                Ok(Some(at)) if passes(&self.source, self.only.as_ref()) => break at,
+                Ok(Some(_)) => {}
+                Ok(None) => {
+                    self.done = true;
+                    return None;
+                }
+                Err(e) => {
+                    self.done = true;
+                    return Some(Err(read_error(&self.path, &self.name, &e)));
+                }
             }
         };
         let index = self.next_index;
@@ -233,5 +255,35 @@ impl Iterator for Rows {
             keys.note_record(index, &at.seek);
         }
         Some(self.row(index, &at))
+    }
+}
+
+#[cfg(test)]
+mod split_tests {
+    use super::*;
+
+    #[test]
+    fn a_split_input_yields_only_its_rows_with_their_own_lines() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("rows.csv");
+        std::fs::write(&p, "id,account\n1,a\n2,b\n\n3,a\n4,b\n").unwrap();
+        let spec = InputSpec::new("s", &p)
+            .with_key("id")
+            .with_only("account", "a");
+        let rows: Vec<Row> = open(&spec).unwrap().map(Result::unwrap).collect();
+        let got: Vec<(usize, u64, &str)> = rows
+            .iter()
+            .map(|r| (r.index, r.line, r.key.as_str()))
+            .collect();
+        assert_eq!(got, [(0, 2, "1"), (1, 5, "3")]);
+        assert_eq!(count_rows(&spec).unwrap(), 2);
+        assert!(check(&spec, 10).is_empty());
+        // A key repeated in another account's rows is not a duplicate of this one's.
+        std::fs::write(&p, "id,account\n1,a\n1,b\n").unwrap();
+        assert!(check(&spec, 10).is_empty());
+        assert_eq!(check(&InputSpec::new("s", &p).with_key("id"), 10).len(), 1);
+        // Without the column nothing is filtered.
+        let spec = InputSpec::new("s", &p).with_only("tenant", "a");
+        assert_eq!(count_rows(&spec).unwrap(), 2);
     }
 }

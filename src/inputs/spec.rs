@@ -12,6 +12,10 @@ pub struct InputSpec {
     pub key: Option<String>,
     /// Field separator, one byte (default `,`).
     pub delimiter: u8,
+    /// Only the rows whose column `.0` holds exactly `.1` (an input split per account by its
+    /// `account` column); the others are not rows of this input at all. A header without
+    /// that column filters nothing.
+    pub only: Option<(String, String)>,
 }
 
 impl InputSpec {
@@ -22,12 +26,20 @@ impl InputSpec {
             path: path.into(),
             key: None,
             delimiter: b',',
+            only: None,
         }
     }
 
     #[must_use]
     pub fn with_key(mut self, key: impl Into<String>) -> Self {
         self.key = Some(key.into());
+        self
+    }
+
+    /// Only the rows whose `column` holds `value`.
+    #[must_use]
+    pub fn with_only(mut self, column: impl Into<String>, value: impl Into<String>) -> Self {
+        self.only = Some((column.into(), value.into()));
         self
     }
 
