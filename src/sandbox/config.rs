@@ -39,6 +39,10 @@ pub struct SandboxConfig {
     pub journal_capacity: usize,
     /// Ids a request names must exist (404 otherwise) instead of being materialized.
     pub strict: bool,
+    /// Several accounts, `(name, token)`: each token is its own account, with its own seeded
+    /// data, ids, journal and rate windows; any other token is a 401. Empty: one account, whose
+    /// token is `token` (or any).
+    pub accounts: Vec<(String, String)>,
 }
 
 impl Default for SandboxConfig {
@@ -56,6 +60,7 @@ impl Default for SandboxConfig {
             retry_after: false,
             journal_capacity: DEFAULT_JOURNAL_CAPACITY,
             strict: false,
+            accounts: Vec::new(),
         }
     }
 }
@@ -131,9 +136,37 @@ pub struct SandboxArgs {
     /// instead of being created on first use.
     #[arg(long)]
     pub strict: bool,
+    /// Serve one more account: NAME=TOKEN (repeatable). Each account has its own seeded data,
+    /// ids, journal and rate windows; `/__sandbox/state?account=NAME` shows one.
+    #[arg(long = "account", value_name = "NAME=TOKEN", value_parser = parse_account, conflicts_with = "token")]
+    pub account: Vec<(String, String)>,
+    /// Serve N accounts named `acct-1` … `acct-N` with tokens `token-acct-1` … (with
+    /// `--account`, after those).
+    #[arg(long, value_name = "N", conflicts_with = "token", value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    pub accounts: Option<u32>,
+}
+
+fn parse_account(text: &str) -> Result<(String, String), String> {
+    let (name, token) = text
+        .split_once('=')
+        .ok_or_else(|| format!("`{text}`: expected NAME=TOKEN"))?;
+    let (name, token) = (name.trim(), token.trim());
+    if name.is_empty() || token.is_empty() {
+        return Err(format!("`{text}`: expected NAME=TOKEN, both non-empty"));
+    }
+    Ok((name.to_owned(), token.to_owned()))
 }
 
 impl SandboxArgs {
+    /// `--account` pairs, then the `--accounts N` generated ones.
+    fn account_list(&self) -> Vec<(String, String)> {
+        let mut out = self.account.clone();
+        for i in 1..=self.accounts.unwrap_or(0) {
+            out.push((format!("acct-{i}"), format!("token-acct-{i}")));
+        }
+        out
+    }
+
     /// The configuration these arguments describe (journal capacity at its default).
     pub fn config(&self) -> SandboxConfig {
         SandboxConfig {
@@ -149,6 +182,7 @@ impl SandboxArgs {
             retry_after: self.retry_after,
             journal_capacity: DEFAULT_JOURNAL_CAPACITY,
             strict: self.strict,
+            accounts: self.account_list(),
         }
     }
 }
@@ -204,5 +238,16 @@ mod tests {
         assert_eq!(cfg.rate_limit, vec![(5, Duration::from_secs(1))]);
         assert!((cfg.fail_rate - 0.5).abs() < f64::EPSILON);
         assert!(Cli::try_parse_from(["x", "--fail-rate", "2"]).is_err());
+        let cli = Cli::parse_from(["x", "--account", "a=tok-a", "--accounts", "2"]);
+        assert_eq!(
+            cli.args.config().accounts,
+            [
+                ("a".to_owned(), "tok-a".to_owned()),
+                ("acct-1".to_owned(), "token-acct-1".to_owned()),
+                ("acct-2".to_owned(), "token-acct-2".to_owned())
+            ]
+        );
+        assert!(Cli::try_parse_from(["x", "--account", "a"]).is_err());
+        assert!(Cli::try_parse_from(["x", "--account", "a=t", "--token", "t"]).is_err());
     }
 }

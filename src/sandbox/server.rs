@@ -38,9 +38,73 @@ struct App {
     config: SandboxConfig,
     /// The address served (the origin of the upload URLs).
     addr: SocketAddr,
+    /// The accounts served, in the order declared: one (`default`) unless
+    /// `SandboxConfig::accounts` lists several.
+    accounts: Vec<Account>,
+    /// Several accounts: token → index in `accounts`.
+    by_token: HashMap<String, usize>,
+    realism: Realism,
+}
+
+/// The name of the one account of a sandbox without `accounts`.
+const DEFAULT_ACCOUNT: &str = "default";
+
+/// One simulated account: its data, ids and journal (its rate windows are its token's).
+#[derive(Debug)]
+struct Account {
+    name: String,
+    /// The seed of its data set: the sandbox's seed for a single account, else derived from
+    /// the seed and the name (so each account's ids differ, and repeat run after run).
+    seed: u64,
     world: Mutex<World>,
     journal: Journal,
-    realism: Realism,
+}
+
+impl App {
+    /// The account a bearer token opens, if any.
+    fn account_of(&self, token: &str) -> Option<&Account> {
+        if self.by_token.is_empty() {
+            let ok = self.config.token.as_ref().is_none_or(|want| want == token);
+            ok.then(|| &self.accounts[0])
+        } else {
+            self.by_token.get(token).map(|&i| &self.accounts[i])
+        }
+    }
+
+    /// The account an inspection request names with `?account=NAME` (optional with one
+    /// account), or the error answer.
+    fn named(&self, query: Option<&str>) -> Result<&Account, Response> {
+        let q = Query::parse(query);
+        match q.get("account") {
+            None if self.by_token.is_empty() => Ok(&self.accounts[0]),
+            None => Err(json_response(
+                StatusCode::BAD_REQUEST,
+                &json!({ "error": "this sandbox serves several accounts: name one with ?account=NAME", "accounts": self.names() }),
+            )),
+            Some(name) => self.accounts.iter().find(|a| a.name == name).ok_or_else(|| {
+                json_response(
+                    StatusCode::NOT_FOUND,
+                    &json!({ "error": format!("no account `{name}`"), "accounts": self.names() }),
+                )
+            }),
+        }
+    }
+
+    fn names(&self) -> Vec<&str> {
+        self.accounts.iter().map(|a| a.name.as_str()).collect()
+    }
+}
+
+/// The seed of a named account's data set among several.
+fn account_seed(seed: u64, name: &str) -> u64 {
+    use sha2::Digest as _;
+    let mut h = sha2::Sha256::new();
+    h.update(seed.to_le_bytes());
+    h.update(name.as_bytes());
+    let d = h.finalize();
+    let mut b = [0_u8; 8];
+    b.copy_from_slice(&d[..8]);
+    u64::from_le_bytes(b)
 }
 
 /// Response marker: the outer hyper service closes the connection instead of answering.
@@ -112,12 +176,37 @@ impl Sandbox {
                 ),
             ));
         }
+        let mut by_token = HashMap::new();
+        let mut names = std::collections::HashSet::new();
+        for (i, (name, token)) in config.accounts.iter().enumerate() {
+            if !names.insert(name.as_str()) || by_token.insert(token.clone(), i).is_some() {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::InvalidInput,
+                    format!("sandbox account `{name}`: every account needs a name and a token of its own"),
+                ));
+            }
+        }
         let listener = TcpListener::bind(listen).await?;
         let addr = listener.local_addr()?;
-        let app = Arc::new(App {
-            world: Mutex::new(seeded(config.seed, addr)),
-            addr,
+        let account = |name: &str, seed: u64| Account {
+            name: name.to_owned(),
+            seed,
+            world: Mutex::new(seeded(seed, addr)),
             journal: Journal::new(config.journal_capacity),
+        };
+        let accounts = if config.accounts.is_empty() {
+            vec![account(DEFAULT_ACCOUNT, config.seed)]
+        } else {
+            config
+                .accounts
+                .iter()
+                .map(|(name, _)| account(name, account_seed(config.seed, name)))
+                .collect()
+        };
+        let app = Arc::new(App {
+            accounts,
+            by_token,
+            addr,
             realism: Realism::new(&config),
             config,
         });
@@ -137,24 +226,41 @@ impl Sandbox {
         format!("http://{}", self.addr)
     }
 
-    /// What changed so far.
+    /// What changed so far (in the first account).
     pub fn summary(&self) -> Summary {
-        lock(&self.app.world).summary.clone()
+        lock(&self.app.accounts[0].world).summary.clone()
     }
 
-    /// The whole account state.
+    /// The whole account state (of the first account).
     pub fn state(&self) -> StateSnapshot {
-        snapshot(&lock(&self.app.world))
+        snapshot(&lock(&self.app.accounts[0].world))
     }
 
-    /// One session as it is now (no materialization of unseen ids).
+    /// One session as it is now (no materialization of unseen ids), in the first account.
     pub fn session(&self, id: &str) -> Option<Session> {
-        lock(&self.app.world).sessions.get(id).cloned()
+        lock(&self.app.accounts[0].world).sessions.get(id).cloned()
     }
 
-    /// The journal, oldest first.
+    /// The journal of the first account, oldest first.
     pub fn journal(&self) -> Vec<JournalEntry> {
-        self.app.journal.entries(0, usize::MAX)
+        self.app.accounts[0].journal.entries(0, usize::MAX)
+    }
+
+    /// The names of the accounts served (`default` alone without `SandboxConfig::accounts`).
+    pub fn account_names(&self) -> Vec<String> {
+        self.app.accounts.iter().map(|a| a.name.clone()).collect()
+    }
+
+    /// The state of a named account.
+    pub fn state_of(&self, account: &str) -> Option<StateSnapshot> {
+        let a = self.app.accounts.iter().find(|a| a.name == account)?;
+        Some(snapshot(&lock(&a.world)))
+    }
+
+    /// The journal of a named account, oldest first.
+    pub fn journal_of(&self, account: &str) -> Option<Vec<JournalEntry>> {
+        let a = self.app.accounts.iter().find(|a| a.name == account)?;
+        Some(a.journal.entries(0, usize::MAX))
     }
 
     /// Back to the seeded state: data, summary, journal and rate-limit history.
@@ -177,8 +283,10 @@ fn seeded(seed: u64, addr: SocketAddr) -> World {
 }
 
 fn reset(app: &App) {
-    *lock(&app.world) = seeded(app.config.seed, app.addr);
-    app.journal.clear();
+    for a in &app.accounts {
+        *lock(&a.world) = seeded(a.seed, app.addr);
+        a.journal.clear();
+    }
     app.realism.reset();
 }
 
@@ -337,23 +445,34 @@ async fn api(
         state_changed: false,
         fault: None,
     };
-    let resp = pipeline(
-        &app,
-        op,
-        params,
-        &parts.method,
-        &parts.headers,
-        &path,
-        raw_query.as_deref(),
-        &bytes,
-        &mut entry,
-    )
-    .await;
+    // 1. Authentication runs before routing (an unknown route without a token is a 401).
+    // A request no account accepts is counted and journaled in the first account.
+    let token = bearer(&parts.headers);
+    let account = token.as_deref().and_then(|t| app.account_of(t));
+    let resp = match (token.as_deref(), account) {
+        (Some(token), Some(account)) => {
+            let request = Incoming {
+                op,
+                params,
+                method: &parts.method,
+                path: &path,
+                raw_query: raw_query.as_deref(),
+                bytes: &bytes,
+            };
+            pipeline(&app, account, token, request, &mut entry).await
+        }
+        _ => {
+            let mut w = lock(&app.accounts[0].world);
+            w.summary.requests += 1;
+            w.summary.unauthorized += 1;
+            error_response(&ApiError::unauthorized())
+        }
+    };
     if resp.extensions().get::<DropConnection>().is_none() {
         entry.status = resp.status().as_u16();
     }
     entry.answered_at = Some(jiff::Timestamp::now());
-    app.journal.record(entry);
+    account.unwrap_or(&app.accounts[0]).journal.record(entry);
     resp
 }
 
@@ -372,33 +491,36 @@ fn dropped() -> Response {
     resp
 }
 
-#[expect(
-    clippy::too_many_arguments,
-    reason = "the pipeline's inputs are the request's parts"
-)]
-async fn pipeline(
-    app: &App,
+/// An authenticated API request's parts.
+struct Incoming<'a> {
     op: Option<Op>,
     params: HashMap<String, String>,
-    method: &Method,
-    headers: &HeaderMap,
-    path: &str,
-    raw_query: Option<&str>,
-    bytes: &Bytes,
+    method: &'a Method,
+    path: &'a str,
+    raw_query: Option<&'a str>,
+    bytes: &'a Bytes,
+}
+
+/// Steps 2 to 6 of an authenticated request, against its account.
+async fn pipeline(
+    app: &App,
+    account: &Account,
+    token: &str,
+    request: Incoming<'_>,
     entry: &mut JournalEntry,
 ) -> Response {
-    // 1. Authentication runs before routing (an unknown route without a token is a 401).
-    let token = bearer(headers).filter(|t| app.config.token.as_ref().is_none_or(|want| want == t));
-    let Some(token) = token else {
-        let mut w = lock(&app.world);
-        w.summary.requests += 1;
-        w.summary.unauthorized += 1;
-        return error_response(&ApiError::unauthorized());
-    };
+    let Incoming {
+        op,
+        params,
+        method,
+        path,
+        raw_query,
+        bytes,
+    } = request;
     // 2. Rate limit, per token.
-    if let Err(wait) = app.realism.admit(&token) {
+    if let Err(wait) = app.realism.admit(token) {
         {
-            let mut w = lock(&app.world);
+            let mut w = lock(&account.world);
             w.summary.requests += 1;
             w.summary.rate_limited += 1;
         }
@@ -417,7 +539,7 @@ async fn pipeline(
     }
     // 3. Routing problems.
     let Some(op) = op else {
-        lock(&app.world).summary.requests += 1;
+        lock(&account.world).summary.requests += 1;
         let service = path.trim_start_matches('/').split('/').next().unwrap_or("");
         let err = if ["core", "chat", "crm"].contains(&service) {
             if method == Method::GET
@@ -453,7 +575,7 @@ async fn pipeline(
     match app.realism.before() {
         Before::Pass => {}
         Before::Fail(status) => {
-            let mut w = lock(&app.world);
+            let mut w = lock(&account.world);
             w.summary.requests += 1;
             w.summary.faults_injected += 1;
             entry.fault = Some("fail_before".into());
@@ -463,7 +585,7 @@ async fn pipeline(
             );
         }
         Before::Drop => {
-            let mut w = lock(&app.world);
+            let mut w = lock(&account.world);
             w.summary.requests += 1;
             w.summary.faults_injected += 1;
             entry.fault = Some("drop_before".into());
@@ -491,7 +613,7 @@ async fn pipeline(
             version,
             path: path.to_owned(),
         };
-        let mut w = lock(&app.world);
+        let mut w = lock(&account.world);
         w.summary.requests += 1;
         if app.config.strict {
             super::strict::check(&w, &req.params, &req.body)?;
@@ -507,7 +629,7 @@ async fn pipeline(
     match app.realism.after() {
         After::Pass => {}
         After::Fail => {
-            lock(&app.world).summary.faults_injected += 1;
+            lock(&account.world).summary.faults_injected += 1;
             entry.fault = Some("fail_after".into());
             let s = StatusCode::SERVICE_UNAVAILABLE;
             return json_response(
@@ -520,7 +642,7 @@ async fn pipeline(
             );
         }
         After::Drop => {
-            lock(&app.world).summary.faults_injected += 1;
+            lock(&account.world).summary.faults_injected += 1;
             entry.fault = Some("drop_after".into());
             return dropped();
         }
@@ -535,16 +657,24 @@ fn ok_response(reply: Reply) -> Response {
     }
 }
 
-async fn inspect_state(State(app): State<Arc<App>>) -> Response {
-    let snap = snapshot(&lock(&app.world));
+async fn inspect_state(State(app): State<Arc<App>>, req: Request) -> Response {
+    let account = match app.named(req.uri().query()) {
+        Ok(a) => a,
+        Err(resp) => return resp,
+    };
+    let snap = snapshot(&lock(&account.world));
     json_response(
         StatusCode::OK,
         &serde_json::to_value(snap).unwrap_or(Value::Null),
     )
 }
 
-async fn inspect_summary(State(app): State<Arc<App>>) -> Response {
-    let s = lock(&app.world).summary.clone();
+async fn inspect_summary(State(app): State<Arc<App>>, req: Request) -> Response {
+    let account = match app.named(req.uri().query()) {
+        Ok(a) => a,
+        Err(resp) => return resp,
+    };
+    let s = lock(&account.world).summary.clone();
     let changes: serde_json::Map<String, Value> = s
         .changes()
         .into_iter()
@@ -558,21 +688,34 @@ async fn inspect_summary(State(app): State<Arc<App>>) -> Response {
 }
 
 async fn inspect_journal(State(app): State<Arc<App>>, req: Request) -> Response {
+    let account = match app.named(req.uri().query()) {
+        Ok(a) => a,
+        Err(resp) => return resp,
+    };
     let q = Query::parse(req.uri().query());
     let since = q.get("since").and_then(|s| s.parse().ok()).unwrap_or(0);
     let limit = q
         .get("limit")
         .and_then(|s| s.parse().ok())
         .unwrap_or(usize::MAX);
-    let entries = app.journal.entries(since, limit);
+    let journal = &account.journal;
+    let entries = journal.entries(since, limit);
     json_response(
         StatusCode::OK,
-        &json!({ "total": app.journal.total(), "capacity": app.journal.capacity(), "entries": entries }),
+        &json!({ "total": journal.total(), "capacity": journal.capacity(), "entries": entries }),
     )
 }
 
-async fn inspect_session(State(app): State<Arc<App>>, Path(id): Path<String>) -> Response {
-    match lock(&app.world).sessions.get(&id.to_ascii_lowercase()) {
+async fn inspect_session(
+    State(app): State<Arc<App>>,
+    Path(id): Path<String>,
+    req: Request,
+) -> Response {
+    let account = match app.named(req.uri().query()) {
+        Ok(a) => a,
+        Err(resp) => return resp,
+    };
+    match lock(&account.world).sessions.get(&id.to_ascii_lowercase()) {
         Some(s) => json_response(
             StatusCode::OK,
             &serde_json::to_value(s).unwrap_or(Value::Null),
@@ -603,8 +746,15 @@ async fn upload_bytes(
         state_changed: false,
         fault: None,
     };
+    // The upload belongs to the account that started it (the first one if none did).
+    let temp = temp.to_ascii_lowercase();
+    let account = app
+        .accounts
+        .iter()
+        .find(|a| lock(&a.world).uploads.contains_key(&temp))
+        .unwrap_or(&app.accounts[0]);
     let result = {
-        let mut w = lock(&app.world);
+        let mut w = lock(&account.world);
         w.summary.requests += 1;
         let content_type = parts
             .headers
@@ -615,7 +765,7 @@ async fn upload_bytes(
             Err(ApiError::validation(
                 "the upload URL is pre-signed: send no Authorization header",
             ))
-        } else if let Some(p) = w.uploads.get_mut(&temp.to_ascii_lowercase()) {
+        } else if let Some(p) = w.uploads.get_mut(&temp) {
             p.uploaded = Some((u64::try_from(bytes.len()).unwrap_or(u64::MAX), content_type));
             Ok(())
         } else {
@@ -628,7 +778,7 @@ async fn upload_bytes(
         Err(e) => error_response(&e),
     };
     entry.status = resp.status().as_u16();
-    app.journal.record(entry);
+    account.journal.record(entry);
     resp
 }
 
@@ -657,7 +807,7 @@ pub async fn serve_cli(args: SandboxArgs) -> i32 {
         let _ = out.flush();
     }
     {
-        let ids = lock(&sandbox.app.world).lookup_ids();
+        let ids = lock(&sandbox.app.accounts[0].world).lookup_ids();
         let mut err = std::io::stderr().lock();
         let mut brief = ids.brief();
         if args.strict {
@@ -671,7 +821,23 @@ pub async fn serve_cli(args: SandboxArgs) -> i32 {
     }
     {
         // Which token it accepts and how it treats unknown ids.
+        let accounts = &sandbox.app.config.accounts;
         let token = match &args.token {
+            _ if !accounts.is_empty() => {
+                let mut list: Vec<String> = accounts
+                    .iter()
+                    .take(5)
+                    .map(|(name, token)| format!("{name} ({token})"))
+                    .collect();
+                if accounts.len() > 5 {
+                    list.push(format!("… {} more", accounts.len() - 5));
+                }
+                format!(
+                    "{} accounts, one per token, each with its own data (the ids above are the first's): {}",
+                    accounts.len(),
+                    list.join(", ")
+                )
+            }
             Some(t) => format!("only `{t}` (export WTS_API_TOKEN={t})"),
             None => "any bearer token (--token T accepts only T)".to_owned(),
         };
