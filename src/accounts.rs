@@ -48,24 +48,24 @@ const MAX_FILE: u64 = 16 * 1024 * 1024;
 
 /// One account of the fleet.
 #[derive(Debug, Clone)]
-pub struct Account {
-    pub name: String,
-    pub token: Secret,
+pub(crate) struct Account {
+    pub(crate) name: String,
+    pub(crate) token: Secret,
     /// Where the token comes from, for messages: `$VAR` or the file's path (never the token).
-    pub token_from: String,
-    pub base_url: Option<String>,
+    pub(crate) token_from: String,
+    pub(crate) base_url: Option<String>,
     /// The var columns' values, in file order (`account.COLUMN`).
-    pub vars: IndexMap<String, String>,
+    pub(crate) vars: IndexMap<String, String>,
     /// The account's own input files (`input.NAME` columns), resolved against the file's
     /// directory; an empty cell leaves the playbook's file.
-    pub inputs: IndexMap<String, PathBuf>,
+    pub(crate) inputs: IndexMap<String, PathBuf>,
     /// The row's line in the accounts file.
-    pub line: u64,
+    pub(crate) line: u64,
 }
 
 impl Account {
     /// What templates see as `account`: `name` and the vars.
-    pub fn template_value(&self) -> serde_json::Value {
+    pub(crate) fn template_value(&self) -> serde_json::Value {
         let mut m = serde_json::Map::new();
         m.insert(NAME.to_owned(), self.name.clone().into());
         for (k, v) in &self.vars {
@@ -77,20 +77,20 @@ impl Account {
 
 /// The accounts of a run, as the file lists them (less those of other shards).
 #[derive(Debug, Clone)]
-pub struct Fleet {
-    pub path: PathBuf,
-    pub accounts: Vec<Account>,
+pub(crate) struct Fleet {
+    pub(crate) path: PathBuf,
+    pub(crate) accounts: Vec<Account>,
     /// Every account name of the file, whatever the shard (a split input's rows may name any).
-    pub all_names: Vec<String>,
+    pub(crate) all_names: Vec<String>,
     /// The var columns (what `account.NAME` may read besides `name`).
-    pub var_columns: Vec<String>,
+    pub(crate) var_columns: Vec<String>,
     /// The environment variables that hold tokens (templates may not read them).
-    pub token_envs: Vec<String>,
+    pub(crate) token_envs: Vec<String>,
 }
 
 impl Fleet {
     /// Reads and checks an accounts file; `env` looks up an environment variable.
-    pub fn load(
+    pub(crate) fn load(
         path: &Path,
         env: impl Fn(&str) -> Option<String>,
     ) -> Result<Fleet, Vec<Diagnostic>> {
@@ -299,14 +299,14 @@ impl Fleet {
 
     /// Only the accounts of this shard (every name is kept in `all_names`).
     #[must_use]
-    pub fn only_shard(mut self, shard: Shard) -> Fleet {
+    pub(crate) fn only_shard(mut self, shard: Shard) -> Fleet {
         self.accounts
             .retain(|a| shard_of(&a.name, shard.count) == shard.index);
         self
     }
 
     /// Every token of the file (all shards), for the redactor.
-    pub fn tokens(&self) -> Vec<String> {
+    pub(crate) fn tokens(&self) -> Vec<String> {
         self.accounts
             .iter()
             .map(|a| a.token.expose().to_owned())
@@ -314,7 +314,7 @@ impl Fleet {
     }
 
     /// The input columns the file gives per account, with the first line naming each.
-    pub fn input_columns(&self) -> Vec<&str> {
+    pub(crate) fn input_columns(&self) -> Vec<&str> {
         let mut out: Vec<&str> = Vec::new();
         for a in &self.accounts {
             for k in a.inputs.keys() {
@@ -329,9 +329,9 @@ impl Fleet {
 
 /// `--shard I/N`: run the accounts whose name hashes to shard `index` (1-based) of `count`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Shard {
-    pub index: u32,
-    pub count: u32,
+pub(crate) struct Shard {
+    pub(crate) index: u32,
+    pub(crate) count: u32,
 }
 
 impl std::str::FromStr for Shard {
@@ -357,7 +357,7 @@ impl std::fmt::Display for Shard {
 
 /// The shard (1-based) of `count` an account name belongs to: the first 8 bytes of the
 /// SHA-256 of its UTF-8 bytes, big-endian, modulo `count`, plus one.
-pub fn shard_of(name: &str, count: u32) -> u32 {
+pub(crate) fn shard_of(name: &str, count: u32) -> u32 {
     let digest = Sha256::digest(name.as_bytes());
     let mut first = [0_u8; 8];
     first.copy_from_slice(&digest[..8]);
@@ -368,7 +368,7 @@ pub fn shard_of(name: &str, count: u32) -> u32 {
 /// The problems of an input split by its `account` column: a row naming an account the
 /// accounts file does not list (at most `max` of them). `Ok(false)`: the input has no such
 /// column (it is not split).
-pub fn check_split(
+pub(crate) fn check_split(
     spec: &InputSpec,
     names: &[String],
     max: usize,
