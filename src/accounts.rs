@@ -685,6 +685,6 @@ mod tests {
         assert!(d[0].message.contains("account `zz`"), "{}", d[0].message);
         let p = write(dir.path(), "plain.csv", "session_id\ns1\n");
         let spec = InputSpec::new("stale", &p);
-        assert_eq!(check_split(&spec, &names, 10).unwrap(), false);
+        assert!(!check_split(&spec, &names, 10).unwrap());
     }
 }

@@ -73,19 +73,19 @@ impl App {
 
     /// The account an inspection request names with `?account=NAME` (optional with one
     /// account), or the error answer.
-    fn named(&self, query: Option<&str>) -> Result<&Account, Response> {
+    fn named(&self, query: Option<&str>) -> Result<&Account, Box<Response>> {
         let q = Query::parse(query);
         match q.get("account") {
             None if self.by_token.is_empty() => Ok(&self.accounts[0]),
-            None => Err(json_response(
+            None => Err(Box::new(json_response(
                 StatusCode::BAD_REQUEST,
                 &json!({ "error": "this sandbox serves several accounts: name one with ?account=NAME", "accounts": self.names() }),
-            )),
+            ))),
             Some(name) => self.accounts.iter().find(|a| a.name == name).ok_or_else(|| {
-                json_response(
+                Box::new(json_response(
                     StatusCode::NOT_FOUND,
                     &json!({ "error": format!("no account `{name}`"), "accounts": self.names() }),
-                )
+                ))
             }),
         }
     }
@@ -449,8 +449,8 @@ async fn api(
     // A request no account accepts is counted and journaled in the first account.
     let token = bearer(&parts.headers);
     let account = token.as_deref().and_then(|t| app.account_of(t));
-    let resp = match (token.as_deref(), account) {
-        (Some(token), Some(account)) => {
+    let resp = if let (Some(token), Some(account)) = (token.as_deref(), account) {
+        {
             let request = Incoming {
                 op,
                 params,
@@ -461,12 +461,11 @@ async fn api(
             };
             pipeline(&app, account, token, request, &mut entry).await
         }
-        _ => {
-            let mut w = lock(&app.accounts[0].world);
-            w.summary.requests += 1;
-            w.summary.unauthorized += 1;
-            error_response(&ApiError::unauthorized())
-        }
+    } else {
+        let mut w = lock(&app.accounts[0].world);
+        w.summary.requests += 1;
+        w.summary.unauthorized += 1;
+        error_response(&ApiError::unauthorized())
     };
     if resp.extensions().get::<DropConnection>().is_none() {
         entry.status = resp.status().as_u16();
@@ -660,7 +659,7 @@ fn ok_response(reply: Reply) -> Response {
 async fn inspect_state(State(app): State<Arc<App>>, req: Request) -> Response {
     let account = match app.named(req.uri().query()) {
         Ok(a) => a,
-        Err(resp) => return resp,
+        Err(resp) => return *resp,
     };
     let snap = snapshot(&lock(&account.world));
     json_response(
@@ -672,7 +671,7 @@ async fn inspect_state(State(app): State<Arc<App>>, req: Request) -> Response {
 async fn inspect_summary(State(app): State<Arc<App>>, req: Request) -> Response {
     let account = match app.named(req.uri().query()) {
         Ok(a) => a,
-        Err(resp) => return resp,
+        Err(resp) => return *resp,
     };
     let s = lock(&account.world).summary.clone();
     let changes: serde_json::Map<String, Value> = s
@@ -690,7 +689,7 @@ async fn inspect_summary(State(app): State<Arc<App>>, req: Request) -> Response 
 async fn inspect_journal(State(app): State<Arc<App>>, req: Request) -> Response {
     let account = match app.named(req.uri().query()) {
         Ok(a) => a,
-        Err(resp) => return resp,
+        Err(resp) => return *resp,
     };
     let q = Query::parse(req.uri().query());
     let since = q.get("since").and_then(|s| s.parse().ok()).unwrap_or(0);
@@ -713,7 +712,7 @@ async fn inspect_session(
 ) -> Response {
     let account = match app.named(req.uri().query()) {
         Ok(a) => a,
-        Err(resp) => return resp,
+        Err(resp) => return *resp,
     };
     match lock(&account.world).sessions.get(&id.to_ascii_lowercase()) {
         Some(s) => json_response(
