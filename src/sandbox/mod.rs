@@ -2,7 +2,8 @@
 //! (axum on hyper, tokio), used by `wts-playbook sandbox`, `run --sandbox` and the tests.
 //!
 //! * `config`: [`SandboxConfig`], [`SandboxArgs`] and the rate-limit spec parser.
-//! * `state`: the simulated account ([`Session`], [`Contact`], ...), its seed data, and the
+//! * `state/`: the simulated account ([`Session`], [`Contact`], ...; `model.rs`), its seed data
+//!   (`seed.rs`), creating objects (`objects.rs`), and the
 //!   materialization of unseen ids: any id a request names exists (sessions, contacts,
 //!   cards, steps, panels, sequences, messages, departments, agents), see `World::card_by_id`.
 //! * `routes`: one function per API route; `wire`: query/body/envelope helpers.
