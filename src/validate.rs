@@ -35,6 +35,19 @@ pub struct Overrides {
     pub rate_limit: Option<String>,
     /// `--routes`
     pub routes: Option<catalog::Routes>,
+    /// `--accounts`: the account this program runs for.
+    pub account: Option<AccountScope>,
+}
+
+/// What a program run for one account of `--accounts` sees (README, "Many accounts").
+#[derive(Debug, Clone, Default)]
+pub struct AccountScope {
+    /// The account's name: an input with an `account` column keeps only the rows naming it.
+    pub name: String,
+    /// `account` in templates: `name` and the account's vars.
+    pub value: Value,
+    /// The environment variables holding the fleet's tokens: not readable by templates.
+    pub token_envs: Vec<String>,
 }
 
 /// A CSV input, checked.
@@ -334,8 +347,10 @@ pub struct Program {
     pub secrets: Vec<String>,
     pub settings: RunSettings,
     pub stages: Vec<Stage>,
-    /// The process environment, less the token.
+    /// The process environment, less the token (and the fleet's tokens).
     pub environment: serde_json::Map<String, Value>,
+    /// `--accounts`: `account` in templates (`name` and the account's vars).
+    pub account: Option<Value>,
 }
 
 impl Program {
@@ -389,7 +404,7 @@ impl Program {
 }
 
 /// The variable roots a template may read.
-const ROOTS: &[&str] = &["item", "row", "vars", "env", "inputs", "steps"];
+const ROOTS: &[&str] = &["item", "row", "vars", "env", "inputs", "steps", "account"];
 /// What a fan-out result offers (`steps.ID.items[i].…`, `item.…` over results).
 const RESULT_FIELDS: &[&str] = &["row", "status", "output", "error", "key", "index", "item"];
 const STEP_FIELDS: &[&str] = &["output", "items", "succeeded", "failed", "unchanged"];
@@ -434,6 +449,8 @@ struct V<'a> {
     vars_read: Option<HashSet<String>>,
     /// Secret var names, and the template vars that read one.
     secret_vars: HashSet<String>,
+    /// `--accounts`: what `account.NAME` may read.
+    account: Option<&'a AccountScope>,
 }
 
 /// Validates a loaded playbook. `check_rows` makes a full pass over every CSV (validate and run
@@ -481,7 +498,10 @@ pub(crate) fn validate(loaded: Loaded, overrides: &Overrides) -> Result<Program,
             path,
             key: def.key.clone(),
             delimiter,
-            only: None,
+            only: overrides
+                .account
+                .as_ref()
+                .map(|a| (crate::accounts::SPLIT_COLUMN.to_owned(), a.name.clone())),
         };
         match inputs::read_header(&spec) {
             Ok(header) => {
@@ -535,7 +555,12 @@ pub(crate) fn validate(loaded: Loaded, overrides: &Overrides) -> Result<Program,
     }
 
     // Secrets.
-    let environment = environment_map();
+    let mut environment = environment_map();
+    let token_envs: &[String] = overrides
+        .account
+        .as_ref()
+        .map_or(&[], |a| a.token_envs.as_slice());
+    environment.retain(|k, _| !token_envs.contains(k));
     let mut secrets = Vec::new();
     for (i, name) in pb.settings.secrets.iter().enumerate() {
         match vars.get(name) {
@@ -694,6 +719,7 @@ pub(crate) fn validate(loaded: Loaded, overrides: &Overrides) -> Result<Program,
         template_vars: &template_vars,
         vars_read: Some(HashSet::new()),
         secret_vars: secret_var_names(&pb.settings.secrets, &template_vars),
+        account: overrides.account.as_ref(),
     };
 
     // Var templates may read row/item/env/steps; they are checked where a step uses them.
@@ -812,6 +838,7 @@ pub(crate) fn validate(loaded: Loaded, overrides: &Overrides) -> Result<Program,
         settings: defaults,
         stages,
         environment,
+        account: overrides.account.as_ref().map(|a| a.value.clone()),
     })
 }
 
@@ -1796,6 +1823,10 @@ impl V<'_> {
                     format!("`env.{TOKEN_VAR}` is not available to templates"),
                     Some("the token is sent by the runner itself and never rendered".into()),
                 )),
+                Some(name) if self.account.is_some_and(|a| a.token_envs.iter().any(|t| t == name)) => Err((
+                    format!("`env.{name}` holds an account's token: it is not available to templates"),
+                    Some("the token is sent by the runner itself and never rendered".into()),
+                )),
                 Some(name) if self.environment.contains_key(*name) => Ok(()),
                 Some(name) => Err((format!("environment variable `{name}` is not set"), None)),
             },
@@ -1844,6 +1875,28 @@ impl V<'_> {
                     }
                 }
                 Ok(())
+            }
+            "account" => {
+                let Some(scope) = self.account else {
+                    return Err((
+                        format!("undefined variable `{var}`: `account` is defined only in a run over several accounts"),
+                        Some("pass --accounts FILE (README, \"Many accounts\")".into()),
+                    ));
+                };
+                let fields: Vec<&str> = scope
+                    .value
+                    .as_object()
+                    .map(|m| m.keys().map(String::as_str).collect())
+                    .unwrap_or_default();
+                match parts.get(1) {
+                    None => Ok(()),
+                    Some(f) if fields.contains(f) => Ok(()),
+                    Some(f) => Err((
+                        format!("undefined variable `{var}`: the accounts file has no column `{f}`"),
+                        did_you_mean(f, fields.iter().copied())
+                            .or_else(|| Some(format!("`account` has {}", fields.join(", ")))),
+                    )),
+                }
             }
             other => {
                 let hint = did_you_mean(other, ROOTS.iter().copied())

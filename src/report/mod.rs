@@ -2,12 +2,14 @@
 //! writer with its in-flight journal, the crash-tolerant reader and `--resume` index, and the
 //! final human summary.
 
+mod fleet;
 mod lock;
 mod model;
 mod reader;
 mod summary;
 mod writer;
 
+pub(crate) use fleet::{accounts_of, fleet_outcome, merge, part_path, parts_dir, split_account};
 pub use lock::{canonical, lock_path, LockError, ReportLock};
 pub use model::*;
 pub use reader::{

@@ -63,6 +63,46 @@ pub struct ReportHeader {
     /// loopback URL with `--sandbox`); a dry run names the one it would use.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub base_url: Option<String>,
+    /// A run over several accounts (`--accounts`): the part report of this one account
+    /// (`REPORT.accounts/NAME.json`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub account: Option<String>,
+    /// The report of a run over several accounts: its accounts, in the accounts file's order
+    /// (each item names its own in `account`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub accounts: Vec<AccountRef>,
+    /// `--shard I/N`: the shard of the accounts file this run ran.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shard: Option<String>,
+    /// `wts-playbook report --merge`: the reports joined into this one.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub merged_from: Vec<String>,
+}
+
+/// One account of a run over several accounts.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct AccountRef {
+    /// Its `name` in the accounts file.
+    pub name: String,
+    /// The API base URL its requests go to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub base_url: Option<String>,
+}
+
+/// How one account's part of a run over several accounts ended (the footer's `accounts`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct AccountFacts {
+    pub outcome: Outcome,
+    pub totals: Totals,
+    /// Why this account stopped (a 401, its failure budget, …).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub abort_reason: Option<String>,
+    /// Its responses answered 429.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate_limited: Option<u64>,
+    /// Its wall-clock duration.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub duration_ms: Option<u64>,
 }
 
 impl ReportHeader {
@@ -86,6 +126,10 @@ impl ReportHeader {
             logical_started_at: None,
             resumed_from: Vec::new(),
             base_url: None,
+            account: None,
+            accounts: Vec::new(),
+            shard: None,
+            merged_from: Vec::new(),
         }
     }
 }
@@ -187,6 +231,10 @@ pub struct ItemRecord {
     pub index: u64,
     /// The input's key column value, or the row number.
     pub key: String,
+    /// A run over several accounts: the account the item ran for (step and key are unique
+    /// within an account).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub account: Option<String>,
     pub status: ItemStatus,
     /// Requests sent for this item (0 when skipped or planned).
     pub attempts: u32,
@@ -249,6 +297,7 @@ impl ItemRecord {
             step: step.into(),
             index,
             key: key.into(),
+            account: None,
             status,
             attempts: 0,
             duration_ms: 0,
@@ -349,6 +398,10 @@ pub struct ReportFooter {
     /// What the run measured: durations, 429s, retries and pauses, the abort reason.
     #[serde(flatten)]
     pub run: RunFacts,
+    /// A run over several accounts: how each account's part ended, by name (`outcome` and
+    /// `totals` above are the whole run's).
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub accounts: std::collections::BTreeMap<String, AccountFacts>,
 }
 
 /// The run's measurements, written in the footer (all optional: a report of an older

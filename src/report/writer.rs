@@ -123,6 +123,12 @@ pub struct ReportWriter {
     /// Records carried over from earlier reports that no record of this run has superseded:
     /// step → key → status. The footer's totals count one status per (step, key).
     carried: HashMap<String, HashMap<String, ItemStatus>>,
+    /// The report of a run over several accounts: the totals and per-account facts its
+    /// footer has (the sum of its parts', not a count of its lines).
+    fleet: Option<(
+        Totals,
+        std::collections::BTreeMap<String, super::model::AccountFacts>,
+    )>,
 }
 
 impl ReportWriter {
@@ -174,6 +180,7 @@ impl ReportWriter {
             sync_markers: true,
             open: HashSet::new(),
             carried: HashMap::new(),
+            fleet: None,
         };
         let built = carry(&mut writer).and_then(|()| writer.out.flush());
         let built = built.and_then(|()| {
@@ -277,6 +284,15 @@ impl ReportWriter {
         Ok(())
     }
 
+    /// A run over several accounts: the footer's totals are `totals` and its `accounts` these.
+    pub(crate) fn set_fleet(
+        &mut self,
+        totals: Totals,
+        accounts: std::collections::BTreeMap<String, super::model::AccountFacts>,
+    ) {
+        self.fleet = Some((totals, accounts));
+    }
+
     /// Pushes buffered items to the OS (survives the process dying, not power loss).
     pub fn flush(&mut self) -> io::Result<()> {
         self.out.flush()?;
@@ -364,8 +380,9 @@ impl ReportWriter {
         let footer = ReportFooter {
             finished_at,
             outcome,
-            totals: self.totals,
+            totals: self.fleet.as_ref().map_or(self.totals, |f| f.0),
             run,
+            accounts: self.fleet.take().map(|f| f.1).unwrap_or_default(),
         };
         let mut tail = serde_json::to_vec(&footer).map_err(io::Error::other)?;
         // `{…}` → `],…}`: close the items array, then the footer's fields close the document.
