@@ -51,16 +51,12 @@ const MAX_FILE: u64 = 16 * 1024 * 1024;
 pub(crate) struct Account {
     pub(crate) name: String,
     pub(crate) token: Secret,
-    /// Where the token comes from, for messages: `$VAR` or the file's path (never the token).
-    pub(crate) token_from: String,
     pub(crate) base_url: Option<String>,
     /// The var columns' values, in file order (`account.COLUMN`).
     pub(crate) vars: IndexMap<String, String>,
     /// The account's own input files (`input.NAME` columns), resolved against the file's
     /// directory; an empty cell leaves the playbook's file.
     pub(crate) inputs: IndexMap<String, PathBuf>,
-    /// The row's line in the accounts file.
-    pub(crate) line: u64,
 }
 
 impl Account {
@@ -78,12 +74,9 @@ impl Account {
 /// The accounts of a run, as the file lists them (less those of other shards).
 #[derive(Debug, Clone)]
 pub(crate) struct Fleet {
-    pub(crate) path: PathBuf,
     pub(crate) accounts: Vec<Account>,
     /// Every account name of the file, whatever the shard (a split input's rows may name any).
     pub(crate) all_names: Vec<String>,
-    /// The var columns (what `account.NAME` may read besides `name`).
-    pub(crate) var_columns: Vec<String>,
     /// The environment variables that hold tokens (templates may not read them).
     pub(crate) token_envs: Vec<String>,
 }
@@ -226,7 +219,7 @@ impl Fleet {
                 (Some(var), None) => {
                     token_envs.push(var.clone());
                     match env(&var).filter(|t| !t.trim().is_empty()) {
-                        Some(t) => Ok((Secret::new(t.trim()), format!("${var}"))),
+                        Some(t) => Ok(Secret::new(t.trim())),
                         None => Err(at(line, env_col.unwrap_or(0))(format!(
                             "account `{name}`: the environment variable `{var}` is not set"
                         ))
@@ -235,17 +228,15 @@ impl Fleet {
                 }
                 (None, Some(file)) => {
                     let p = dir.join(&file);
-                    read_token(&p)
-                        .map(|t| (t, p.display().to_string()))
-                        .map_err(|why| {
-                            at(line, file_col.unwrap_or(0))(format!(
-                                "account `{name}`: token file {}: {why}",
-                                p.display()
-                            ))
-                        })
+                    read_token(&p).map_err(|why| {
+                        at(line, file_col.unwrap_or(0))(format!(
+                            "account `{name}`: token file {}: {why}",
+                            p.display()
+                        ))
+                    })
                 }
             };
-            let (token, token_from) = match token {
+            let token = match token {
                 Ok(t) => t,
                 Err(d) => {
                     diags.push(d);
@@ -275,11 +266,9 @@ impl Fleet {
             accounts.push(Account {
                 name,
                 token,
-                token_from,
                 base_url,
                 vars,
                 inputs: account_inputs,
-                line,
             });
         }
         if accounts.is_empty() && diags.is_empty() {
@@ -289,10 +278,8 @@ impl Fleet {
             return Err(diags);
         }
         Ok(Fleet {
-            path: path.to_path_buf(),
             all_names: accounts.iter().map(|a| a.name.clone()).collect(),
             accounts,
-            var_columns,
             token_envs,
         })
     }
@@ -311,19 +298,6 @@ impl Fleet {
             .iter()
             .map(|a| a.token.expose().to_owned())
             .collect()
-    }
-
-    /// The input columns the file gives per account, with the first line naming each.
-    pub(crate) fn input_columns(&self) -> Vec<&str> {
-        let mut out: Vec<&str> = Vec::new();
-        for a in &self.accounts {
-            for k in a.inputs.keys() {
-                if !out.contains(&k.as_str()) {
-                    out.push(k);
-                }
-            }
-        }
-        out
     }
 }
 
@@ -557,10 +531,8 @@ mod tests {
         );
         let f = Fleet::load(&p, env).unwrap();
         assert_eq!(f.all_names, ["a", "b", "c"]);
-        assert_eq!(f.var_columns, ["region"]);
         assert_eq!(f.token_envs, ["TOKEN_A", "TOKEN_B"]);
         assert_eq!(f.accounts[0].token.expose(), "tok-aaaaaaaaaaaa");
-        assert_eq!(f.accounts[0].token_from, "$TOKEN_A");
         assert_eq!(f.accounts[2].token.expose(), "tok-cccccccccccc");
         assert_eq!(f.accounts[0].inputs["stale"], dir.path().join("a.csv"));
         assert!(f.accounts[1].inputs.is_empty());
@@ -568,7 +540,6 @@ mod tests {
             f.accounts[1].base_url.as_deref(),
             Some("http://127.0.0.1:9")
         );
-        assert_eq!(f.input_columns(), ["stale"]);
         assert_eq!(
             f.accounts[0].template_value(),
             serde_json::json!({"name": "a", "region": "south"})

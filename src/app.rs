@@ -73,7 +73,7 @@ fn view_outputs(v: &ViewArgs) -> views::Outputs {
 
 /// `run --html/--junit/--markdown`: the views of the finished report, listed after the summary.
 /// A view that cannot be written is an error message, not a different exit code.
-fn write_views(report_path: &Path, args: &ViewArgs) {
+pub(crate) fn write_views(report_path: &Path, args: &ViewArgs) {
     let outputs = view_outputs(args);
     if outputs.is_empty() {
         return;
@@ -91,11 +91,18 @@ fn write_views(report_path: &Path, args: &ViewArgs) {
 /// `wts-playbook report REPORT --html/--junit/--markdown`: 0 written, 2 bad report or no view.
 fn report_cmd(args: &ReportArgs) -> u8 {
     let outputs = view_outputs(&args.views);
+    if let Some(out) = &args.merge {
+        return crate::fleet::merge_cmd(&args.reports, out, &outputs);
+    }
+    let [report_path] = args.reports.as_slice() else {
+        eprintln!("error: one report at a time (or --merge OUT REPORT...)");
+        return EXIT_INVALID;
+    };
     if outputs.is_empty() {
         eprintln!("error: nothing to write\n  = help: pass --html PATH, --junit PATH and/or --markdown PATH");
         return EXIT_INVALID;
     }
-    match views::write_all(&args.report, &outputs) {
+    match views::write_all(report_path, &outputs) {
         Ok(written) => {
             for p in written {
                 eprintln!("wrote {}", p.display());
@@ -109,7 +116,7 @@ fn report_cmd(args: &ReportArgs) -> u8 {
     }
 }
 
-fn runtime() -> tokio::runtime::Runtime {
+pub(crate) fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -117,7 +124,7 @@ fn runtime() -> tokio::runtime::Runtime {
 }
 
 /// What planning every item (a dry run with no report) found.
-enum Preflight {
+pub(crate) enum Preflight {
     /// Every item can be planned; the writes the run will make.
     Ok(Writes),
     Interrupted(String),
@@ -127,7 +134,7 @@ enum Preflight {
 
 /// Plans every item the run will send: `limit` and, with `--resume`, what it skips, as the run
 /// will (so the writes counted for the confirmation are exactly the run's).
-async fn preflight(
+pub(crate) async fn preflight(
     program: &Arc<Program>,
     limit: Option<u64>,
     redactor: &Redactor,
@@ -335,6 +342,9 @@ fn run_cmd(args: &RunArgs) -> u8 {
         // The built-in sandbox has no limit unless asked; don't pace a rehearsal at 3/s.
         overrides.rate_limit = Some("off".into());
     }
+    if args.accounts.is_some() {
+        return crate::fleet::run(args, &overrides);
+    }
     let program = match load_and_validate(&args.playbook, &overrides) {
         Ok(p) => Arc::new(p),
         Err(diags) => return invalid(&diags),
@@ -427,24 +437,7 @@ fn run_cmd(args: &RunArgs) -> u8 {
     secret_values.extend(token.clone());
     let redactor = Redactor::new(secret_values);
 
-    let settings = serde_json::json!({
-        "concurrency": program.settings.concurrency,
-        "rate_limit": program.settings.rate_limit_text,
-        "routes": program.settings.routes,
-        "step_routes": program
-            .all_steps()
-            .into_iter()
-            .filter(|s| s.settings.routes != program.settings.routes)
-            .map(|s| (s.id.clone(), serde_json::json!(s.settings.routes)))
-            .collect::<serde_json::Map<_, _>>(),
-        "retry": program.settings.retry,
-        "timeout": crate::duration::format_duration(program.settings.timeout),
-        "on_error": program.settings.on_error,
-        "max_failures": program.settings.max_failures.map(|b| b.to_string()),
-        "limit": args.limit,
-        "sandbox": args.sandbox,
-        "resume": args.resume.iter().map(|p| p.display().to_string()).collect::<Vec<_>>(),
-    });
+    let settings = run_settings(&program, args);
     let warnings = program.warnings();
     for w in &warnings {
         if args.log_format == LogFormat::Json {
@@ -731,7 +724,29 @@ fn run_cmd(args: &RunArgs) -> u8 {
     })
 }
 
-fn invalid(diags: &[Diagnostic]) -> u8 {
+/// The report header's `settings`: the run's effective settings.
+pub(crate) fn run_settings(program: &Program, args: &RunArgs) -> serde_json::Value {
+    serde_json::json!({
+        "concurrency": program.settings.concurrency,
+        "rate_limit": program.settings.rate_limit_text,
+        "routes": program.settings.routes,
+        "step_routes": program
+            .all_steps()
+            .into_iter()
+            .filter(|s| s.settings.routes != program.settings.routes)
+            .map(|s| (s.id.clone(), serde_json::json!(s.settings.routes)))
+            .collect::<serde_json::Map<_, _>>(),
+        "retry": program.settings.retry,
+        "timeout": crate::duration::format_duration(program.settings.timeout),
+        "on_error": program.settings.on_error,
+        "max_failures": program.settings.max_failures.map(|b| b.to_string()),
+        "limit": args.limit,
+        "sandbox": args.sandbox,
+        "resume": args.resume.iter().map(|p| p.display().to_string()).collect::<Vec<_>>(),
+    })
+}
+
+pub(crate) fn invalid(diags: &[Diagnostic]) -> u8 {
     eprint!("{}", render_all(diags));
     EXIT_INVALID
 }
@@ -781,7 +796,7 @@ fn check_output_paths(program: &Program, args: &RunArgs, report: &Path) -> Resul
 
 /// A carried `succeeded` send of a verifiable action: one identical message in its session is
 /// that item's, not one a verification may take for another's.
-fn note_claim(
+pub(crate) fn note_claim(
     verifiable: &std::collections::HashMap<String, (catalog::Verify, catalog::Routes)>,
     item: &report::ItemRecord,
     claimed: &mut std::collections::HashMap<String, u32>,
@@ -798,7 +813,7 @@ fn note_claim(
 }
 
 /// The steps whose action a read can verify: step id → (how, route family).
-fn verifiable_steps(
+pub(crate) fn verifiable_steps(
     program: &Program,
 ) -> std::collections::HashMap<String, (catalog::Verify, catalog::Routes)> {
     program
@@ -813,7 +828,7 @@ fn verifiable_steps(
         .collect()
 }
 
-fn load_resume(
+pub(crate) fn load_resume(
     paths: &[PathBuf],
     program: &Program,
     force: bool,
@@ -890,7 +905,7 @@ fn load_resume(
 }
 
 /// `WTS_BASE_URL`, or the API's address.
-fn base_url_setting() -> String {
+pub(crate) fn base_url_setting() -> String {
     std::env::var("WTS_BASE_URL").unwrap_or_else(|_| "https://api.wts.chat".into())
 }
 
@@ -910,12 +925,24 @@ struct StepWrites {
 
 /// Every state-changing request a run will send, per step (from the preflight).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-struct Writes {
+pub(crate) struct Writes {
     steps: Vec<StepWrites>,
 }
 
 impl Writes {
-    fn planned(program: &Program, pre: &crate::execute::RunResult) -> Writes {
+    /// Adds another account's writes, step by step.
+    pub(crate) fn add(&mut self, other: Writes) {
+        for w in other.steps {
+            if let Some(s) = self.steps.iter_mut().find(|s| s.step == w.step) {
+                s.count += w.count;
+                s.open_list |= w.open_list;
+            } else {
+                self.steps.push(w);
+            }
+        }
+    }
+
+    pub(crate) fn planned(program: &Program, pre: &crate::execute::RunResult) -> Writes {
         let mut steps = Vec::new();
         let planned = |id: &str| {
             pre.per_step
@@ -1000,7 +1027,7 @@ impl Writes {
 
 /// What to do before the first change.
 #[derive(Debug, PartialEq, Eq)]
-enum Confirm {
+pub(crate) enum Confirm {
     Proceed,
     /// Ask this question on the terminal.
     Ask(String),
@@ -1010,7 +1037,7 @@ enum Confirm {
 
 /// More than [`CONFIRM_ABOVE`] changes (or an unknown number) need a yes: from `--yes`, or from
 /// a person at the terminal on standard input. Where stdout or stderr go does not matter.
-fn decide(writes: &Writes, yes: bool, stdin_is_terminal: bool, target: &str) -> Confirm {
+pub(crate) fn decide(writes: &Writes, yes: bool, stdin_is_terminal: bool, target: &str) -> Confirm {
     if yes || (writes.total() <= CONFIRM_ABOVE && !writes.open()) {
         return Confirm::Proceed;
     }
@@ -1025,7 +1052,7 @@ fn decide(writes: &Writes, yes: bool, stdin_is_terminal: bool, target: &str) -> 
 }
 
 /// Asks on the terminal (`/dev/tty` where there is one, else stderr); true on `y` or `yes`.
-fn ask(question: &str) -> bool {
+pub(crate) fn ask(question: &str) -> bool {
     if let Ok(mut tty) = std::fs::OpenOptions::new().write(true).open("/dev/tty") {
         let _ = tty.write_all(question.as_bytes());
         let _ = tty.flush();

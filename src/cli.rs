@@ -42,8 +42,14 @@ pub enum Command {
 
 #[derive(Debug, Args)]
 pub struct ReportArgs {
-    /// The JSON report of a run (finished or cut short).
-    pub report: PathBuf,
+    /// The JSON report of a run (finished or cut short); with `--merge`, the reports to join.
+    #[arg(required = true, value_name = "REPORT")]
+    pub reports: Vec<PathBuf>,
+    /// Join the reports of a run over several accounts (its shards' reports, or account
+    /// parts) into one report at OUT, every item naming its account; then write the views of
+    /// OUT, if asked.
+    #[arg(long, value_name = "OUT")]
+    pub merge: Option<PathBuf>,
     #[command(flatten)]
     pub views: ViewArgs,
 }
@@ -139,6 +145,15 @@ pub struct RunArgs {
     /// with `--input NAME=PATH`).
     #[arg(long, value_name = "PATH")]
     pub failed_csv: Option<PathBuf>,
+    /// Run the playbook once per account of this CSV (`name`, `token_env` or `token_file`,
+    /// optional `base_url`, `input.NAME` files and vars), all accounts side by side, each at
+    /// its own rate limit, into one report.
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["sandbox", "only_class", "failed_csv"])]
+    pub accounts: Option<PathBuf>,
+    /// With --accounts: only the accounts whose name hashes to shard I of N (1 ≤ I ≤ N), so N
+    /// machines can share a fleet with no coordination.
+    #[arg(long, value_name = "I/N", requires = "accounts")]
+    pub shard: Option<String>,
     /// No confirmation prompt.
     #[arg(long, short = 'y')]
     pub yes: bool,

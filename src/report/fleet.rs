@@ -5,7 +5,7 @@
 //! joins the reports of several shards (or parts) the same way; [`split_account`] takes one
 //! account's part back out of a joined report, for `--resume`.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 
 use jiff::Timestamp;
@@ -283,19 +283,6 @@ pub(crate) fn split_account(report: &Path, account: &str, out: &Path) -> Result<
     Ok(true)
 }
 
-/// The accounts named by a report's header (a part's one, or a joined report's list).
-pub(crate) fn accounts_of(report: &Path) -> HashSet<String> {
-    read_header(report).map_or_else(
-        |_| HashSet::new(),
-        |h| {
-            h.account
-                .into_iter()
-                .chain(h.accounts.into_iter().map(|a| a.name))
-                .collect()
-        },
-    )
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -385,7 +372,6 @@ mod tests {
         assert_eq!(read.items.len(), 2);
         assert_eq!(read.footer.unwrap().totals.failed, 1);
         assert!(!split_account(&all, "zz", &back).unwrap());
-        assert_eq!(accounts_of(&all).len(), 4);
     }
 
     #[test]

@@ -9,7 +9,7 @@ mod reader;
 mod summary;
 mod writer;
 
-pub(crate) use fleet::{accounts_of, fleet_outcome, merge, part_path, parts_dir, split_account};
+pub(crate) use fleet::{merge, part_path, parts_dir, split_account};
 pub use lock::{canonical, lock_path, LockError, ReportLock};
 pub use model::*;
 pub use reader::{

@@ -1,0 +1,596 @@
+//! Runs over several accounts (`--accounts FILE`, README "Many accounts"): the fleet run
+//! and `wts-playbook report --merge`.
+
+use std::path::{Path, PathBuf};
+
+use crate::app::{EXIT_INVALID, EXIT_OK};
+
+/// `wts-playbook report --merge OUT REPORT...`: joins the reports, then writes the views of
+/// OUT that were asked for. 0 written, 2 a report that cannot be joined.
+pub(crate) fn merge_cmd(reports: &[PathBuf], out: &Path, views: &crate::views::Outputs) -> u8 {
+    if let Some(p) = reports
+        .iter()
+        .find(|p| crate::report::canonical(p) == crate::report::canonical(out))
+    {
+        eprintln!(
+            "error: --merge {} would overwrite the report {} it reads",
+            out.display(),
+            p.display()
+        );
+        return EXIT_INVALID;
+    }
+    let footer = match crate::report::merge(reports, out, None) {
+        Ok(f) => f,
+        Err(e) => {
+            eprintln!(
+                "error: --merge: {e}\n  = help: nothing was written to {}",
+                out.display()
+            );
+            let _ = std::fs::remove_file(out);
+            return EXIT_INVALID;
+        }
+    };
+    let t = footer.totals;
+    eprintln!(
+        "merged {} report(s), {} account(s), into {}: {} ({} succeeded, {} unchanged, {} failed, {} unknown, {} skipped)",
+        reports.len(),
+        footer.accounts.len(),
+        out.display(),
+        footer.outcome.as_str(),
+        t.succeeded,
+        t.unchanged,
+        t.failed,
+        t.unknown,
+        t.skipped
+    );
+    if views.is_empty() {
+        return EXIT_OK;
+    }
+    match crate::views::write_all(out, views) {
+        Ok(written) => {
+            for p in written {
+                eprintln!("wrote {}", p.display());
+            }
+            EXIT_OK
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            EXIT_INVALID
+        }
+    }
+}
+
+use std::collections::HashMap;
+use std::io::IsTerminal as _;
+use std::sync::Arc;
+
+use crate::accounts::{check_split, Account, Fleet, Shard};
+use crate::app::{
+    ask, base_url_setting, decide, exit_code, invalid, load_and_validate, load_resume, note_claim,
+    preflight, run_settings, runtime, verifiable_steps, write_views, Confirm, Preflight, Writes,
+    EXIT_ABORTED,
+};
+use crate::cli::RunArgs;
+use crate::diagnostic::Diagnostic;
+use crate::execute::{execute, Client, RateLimiter, RunOptions, RunResult, Transport};
+use crate::progress::Progress;
+use crate::report::{
+    self, default_report_path, AccountRef, PlaybookRef, ReportHeader, ReportLock, ReportWriter,
+    ResumeIndex,
+};
+use crate::secret::Redactor;
+use crate::validate::{AccountScope, Overrides, Program};
+
+/// One account's share of a fleet run, ready to send.
+struct Member {
+    account: Account,
+    program: Arc<Program>,
+    part: PathBuf,
+    resume: Option<ResumeIndex>,
+    base_url: String,
+}
+
+/// What one account's run left.
+struct Finished {
+    name: String,
+    result: RunResult,
+    totals: report::Totals,
+}
+
+/// `run --accounts FILE`: the playbook once per account, side by side, into one report.
+pub(crate) fn run(args: &RunArgs, overrides: &Overrides) -> u8 {
+    let Some(accounts_path) = &args.accounts else {
+        return EXIT_INVALID;
+    };
+    let shard = match args.shard.as_deref().map(str::parse::<Shard>) {
+        None => None,
+        Some(Ok(s)) => Some(s),
+        Some(Err(e)) => {
+            eprintln!("error: --shard: {e}");
+            return EXIT_INVALID;
+        }
+    };
+    let fleet = match Fleet::load(accounts_path, |v| std::env::var(v).ok()) {
+        Ok(f) => f,
+        Err(diags) => return invalid(&diags),
+    };
+    // Every token of the file is a secret, whatever the shard.
+    let all_tokens = fleet.tokens();
+    let fleet = match shard {
+        Some(s) => fleet.only_shard(s),
+        None => fleet,
+    };
+    if fleet.accounts.is_empty() {
+        eprintln!(
+            "shard {} of {} has no account ({} lists {}); nothing to do",
+            shard.map_or_else(String::new, |s| s.to_string()),
+            accounts_path.display(),
+            accounts_path.display(),
+            fleet.all_names.len()
+        );
+        return EXIT_OK;
+    }
+    // One program per account: its vars, its own input files, the rows of a split input.
+    let mut programs = Vec::new();
+    let mut diags: Vec<Diagnostic> = Vec::new();
+    for account in &fleet.accounts {
+        let mut o = overrides.clone();
+        for (name, path) in &account.inputs {
+            o.inputs.retain(|(n, _)| n != name);
+            o.inputs.push((name.clone(), path.clone()));
+        }
+        o.account = Some(AccountScope {
+            name: account.name.clone(),
+            value: account.template_value(),
+            token_envs: fleet.token_envs.clone(),
+        });
+        match load_and_validate(&args.playbook, &o) {
+            Ok(p) => programs.push(Arc::new(p)),
+            Err(ds) => {
+                for d in ds {
+                    if !diags.contains(&d) {
+                        diags.push(d);
+                    }
+                }
+            }
+        }
+    }
+    if !diags.is_empty() {
+        return invalid(&diags);
+    }
+    // A split input's rows must each name an account of the file.
+    let mut checked = std::collections::HashSet::new();
+    for p in &programs {
+        for info in p.inputs.values() {
+            let mut spec = info.spec.clone();
+            spec.only = None;
+            if checked.insert(spec.path.clone()) {
+                if let Err(ds) = check_split(&spec, &fleet.all_names, 20) {
+                    diags.extend(ds);
+                }
+            }
+        }
+    }
+    if !diags.is_empty() {
+        return invalid(&diags);
+    }
+    let first = Arc::clone(&programs[0]);
+    let mut secrets = first.secrets.clone();
+    secrets.extend(all_tokens);
+    let redactor = Redactor::new(secrets);
+    let started_at = jiff::Timestamp::now();
+    let report_path = args
+        .report
+        .clone()
+        .unwrap_or_else(|| default_report_path(first.name(), started_at));
+    // Locks: the joined report, every part, and every report resumed.
+    let mut locks: Vec<ReportLock> = Vec::new();
+    let mut lock_paths: Vec<PathBuf> = vec![report_path.clone()];
+    lock_paths.extend(
+        fleet
+            .accounts
+            .iter()
+            .map(|a| report::part_path(&report_path, &a.name)),
+    );
+    for r in &args.resume {
+        lock_paths.push(r.clone());
+        lock_paths.extend(fleet.accounts.iter().map(|a| report::part_path(r, &a.name)));
+    }
+    let mut seen = std::collections::HashSet::new();
+    for p in &lock_paths {
+        if !seen.insert(report::canonical(p)) {
+            continue;
+        }
+        match ReportLock::acquire(p) {
+            Ok(l) => locks.push(l),
+            Err(e) => {
+                eprintln!("error: {e}\n  = help: wait for that run to finish (or stop it), then try again");
+                return EXIT_INVALID;
+            }
+        }
+    }
+    // --resume: each account continues its own records (by account, step and key).
+    let scratch = match tempfile::tempdir() {
+        Ok(d) => d,
+        Err(e) => {
+            eprintln!("error: cannot make a temporary directory: {e}");
+            return EXIT_INVALID;
+        }
+    };
+    let mut members = Vec::new();
+    for (account, program) in fleet.accounts.iter().zip(programs) {
+        let mut sources = Vec::new();
+        for r in &args.resume {
+            let part = report::part_path(r, &account.name);
+            if part.is_file() {
+                sources.push(part);
+            } else if r.is_file() {
+                let out = scratch
+                    .path()
+                    .join(format!("{}-{}.json", sources.len(), account.name));
+                match report::split_account(r, &account.name, &out) {
+                    Ok(true) => sources.push(out),
+                    Ok(false) => {}
+                    Err(e) => {
+                        eprintln!("error: --resume {}: {e}", r.display());
+                        return EXIT_INVALID;
+                    }
+                }
+            }
+        }
+        let resume = if sources.is_empty() {
+            None
+        } else {
+            match load_resume(&sources, &program, args.force) {
+                Ok(r) => Some(r),
+                Err(d) => return invalid(&[d]),
+            }
+        };
+        members.push(Member {
+            base_url: account.base_url.clone().unwrap_or_else(base_url_setting),
+            part: report::part_path(&report_path, &account.name),
+            account: account.clone(),
+            program,
+            resume,
+        });
+    }
+    if !args.resume.is_empty() && members.iter().all(|m| m.resume.is_none()) {
+        eprintln!(
+            "error: --resume: no record of any account of {} in {}\n  = help: resume the report of a run over these accounts",
+            accounts_path.display(),
+            args.resume
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+        return EXIT_INVALID;
+    }
+    let code = runtime().block_on(run_members(
+        args,
+        members,
+        &redactor,
+        &report_path,
+        started_at,
+        shard,
+    ));
+    drop(locks);
+    code
+}
+
+/// The part reports' header for one account.
+fn part_header(
+    args: &RunArgs,
+    m: &Member,
+    started_at: jiff::Timestamp,
+    shard: Option<Shard>,
+) -> ReportHeader {
+    let program = &m.program;
+    let mut header = ReportHeader::new(
+        uuid::Uuid::new_v4().to_string(),
+        PlaybookRef {
+            name: program.name().to_owned(),
+            path: program.loaded.path.display().to_string(),
+            sha256: program.loaded.sha256.clone(),
+        },
+        args.dry_run,
+        started_at,
+        run_settings(program, args),
+    );
+    header.warnings = program.warnings();
+    header.account = Some(m.account.name.clone());
+    header.base_url = Some(m.base_url.clone());
+    header.shard = shard.map(|s| s.to_string());
+    if let Some(r) = &m.resume {
+        header.logical_started_at = r.logical_started_at();
+        header.resumed_from = args
+            .resume
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect();
+    }
+    header
+}
+
+#[expect(clippy::too_many_lines, reason = "the fleet run's phases, in order")]
+async fn run_members(
+    args: &RunArgs,
+    members: Vec<Member>,
+    redactor: &Redactor,
+    report_path: &Path,
+    started_at: jiff::Timestamp,
+    shard: Option<Shard>,
+) -> u8 {
+    // Preflight every account (nothing sent), then one confirmation for the whole fleet.
+    if !args.dry_run {
+        let mut planned = Writes::default();
+        for m in &members {
+            let resumed = m.resume.clone().map(|r| (r, args.retry_unknown));
+            match preflight(&m.program, args.limit, redactor, resumed).await {
+                Preflight::Ok(w) => planned.add(w),
+                Preflight::Interrupted(reason) => {
+                    eprintln!("error: {reason}");
+                    return EXIT_ABORTED;
+                }
+                Preflight::Unplannable(message) => {
+                    eprintln!(
+                        "error: account `{}`: {}; nothing was sent",
+                        m.account.name,
+                        redactor.redact(&message)
+                    );
+                    return EXIT_INVALID;
+                }
+            }
+        }
+        let target = format!("{} account(s)", members.len());
+        match decide(&planned, args.yes, std::io::stdin().is_terminal(), &target) {
+            Confirm::Proceed => {}
+            Confirm::Refuse(message) => {
+                eprintln!("error: {message}");
+                return EXIT_INVALID;
+            }
+            Confirm::Ask(question) => {
+                if !ask(&question) {
+                    eprintln!("error: not confirmed; nothing was changed");
+                    return EXIT_ABORTED;
+                }
+            }
+        }
+    }
+    let accounts: Vec<AccountRef> = members
+        .iter()
+        .map(|m| AccountRef {
+            name: m.account.name.clone(),
+            base_url: Some(m.base_url.clone()),
+        })
+        .collect();
+    // Each account: its part report, its own client, limiter and token check.
+    let mut tasks = tokio::task::JoinSet::new();
+    for m in members {
+        let header = part_header(args, &m, started_at, shard);
+        let since = header
+            .logical_started_at
+            .unwrap_or(started_at)
+            .checked_sub(jiff::SignedDuration::from_mins(5))
+            .ok();
+        let mut claimed = HashMap::new();
+        let created = ReportWriter::create_with(&m.part, &header, true, |w| {
+            let Some(r) = &m.resume else { return Ok(()) };
+            let verifiable = verifiable_steps(&m.program);
+            r.carry_into(|item| {
+                note_claim(&verifiable, item, &mut claimed);
+                w.write_carried(item)
+            })
+            .map(|_| ())
+            .map_err(std::io::Error::other)
+        });
+        let writer = match created {
+            Ok(w) => w,
+            Err(e) => {
+                eprintln!("error: cannot write the report {}: {e}", m.part.display());
+                return EXIT_INVALID;
+            }
+        };
+        let transport = if args.dry_run {
+            Transport::Dry
+        } else {
+            match Client::new(&m.base_url, &m.account.token, m.program.settings.timeout) {
+                Ok(c) => Transport::Http {
+                    client: c
+                        .with_max_body(m.program.settings.max_response_size)
+                        .with_redactor(redactor.clone()),
+                    limiter: RateLimiter::new(m.program.settings.rate_limit.clone()),
+                },
+                Err(e) => {
+                    eprintln!(
+                        "error: account `{}`: base_url: {e}; nothing was sent",
+                        m.account.name
+                    );
+                    return EXIT_INVALID;
+                }
+            }
+        };
+        let options = RunOptions {
+            failed_csv: None,
+            limit: args.limit,
+            resume: m.resume,
+            retry_unknown: args.retry_unknown,
+            preview: 3,
+            since,
+            only_keys: None,
+            claimed,
+        };
+        let redactor = redactor.clone();
+        let name = m.account.name.clone();
+        let program = m.program;
+        let part_started = jiff::Timestamp::now();
+        tasks.spawn(async move {
+            let progress = Progress::new(crate::progress::Mode::Quiet);
+            let (result, writer) = execute(
+                program,
+                transport,
+                Some(writer),
+                redactor.clone(),
+                progress,
+                options,
+            )
+            .await;
+            let finished_at = jiff::Timestamp::now();
+            let mut facts = result.facts.clone();
+            facts.duration_ms =
+                u64::try_from(finished_at.duration_since(part_started).as_millis()).ok();
+            facts.rate_limited = Some(result.rate_limited);
+            facts.abort_reason = result
+                .abort_reason
+                .as_ref()
+                .map(|r| redactor.redact(r).into_owned());
+            let totals = match writer.map(|w| w.finish_with(finished_at, result.outcome, facts)) {
+                Some(Ok(footer)) => footer.totals,
+                Some(Err(e)) => {
+                    eprintln!("error: account `{name}`: cannot finish its report: {e}");
+                    result.totals
+                }
+                None => result.totals,
+            };
+            Finished {
+                name,
+                result,
+                totals,
+            }
+        });
+    }
+    let mut finished: Vec<Finished> = Vec::new();
+    while let Some(done) = tasks.join_next().await {
+        match done {
+            Ok(f) => finished.push(f),
+            Err(e) => eprintln!("error: an account's run failed: {e}"),
+        }
+    }
+    let order: HashMap<&str, usize> = accounts
+        .iter()
+        .enumerate()
+        .map(|(i, a)| (a.name.as_str(), i))
+        .collect();
+    finished.sort_by_key(|f| order.get(f.name.as_str()).copied().unwrap_or(usize::MAX));
+    // The joined report: every part's items, each naming its account.
+    if finished.is_empty() {
+        eprintln!("error: no account's run finished");
+        return EXIT_ABORTED;
+    }
+    let mut header = ReportHeader::new(
+        uuid::Uuid::new_v4().to_string(),
+        PlaybookRef {
+            name: String::new(),
+            path: String::new(),
+            sha256: String::new(),
+        },
+        args.dry_run,
+        started_at,
+        serde_json::Value::Null,
+    );
+    let parts: Vec<PathBuf> = finished
+        .iter()
+        .map(|f| report::part_path(report_path, &f.name))
+        .collect();
+    if let Ok(h) = report::read_header(&parts[0]) {
+        header.playbook = h.playbook;
+        header.settings = h.settings;
+        header.warnings = h.warnings;
+        header.logical_started_at = h.logical_started_at;
+        header.resumed_from = h.resumed_from;
+    }
+    header.shard = shard.map(|s| s.to_string());
+    let footer = match report::merge(&parts, report_path, Some(header)) {
+        Ok(f) => f,
+        Err(e) => {
+            eprintln!(
+                "error: cannot join the accounts' reports into {}: {e}",
+                report_path.display()
+            );
+            return EXIT_ABORTED;
+        }
+    };
+    let elapsed = jiff::Timestamp::now()
+        .duration_since(started_at)
+        .unsigned_abs();
+    let mut out = String::new();
+    if args.dry_run {
+        out.push_str("dry run: nothing was sent\n\n");
+    }
+    out.push_str(&summary_table(&finished, &footer));
+    out.push_str(&format!(
+        "outcome  {}\nduration {:.1}s\nreport   {}\nparts    {}/\n",
+        footer.outcome.as_str(),
+        elapsed.as_secs_f64(),
+        report_path.display(),
+        report::parts_dir(report_path).display()
+    ));
+    let rate_limited: u64 = finished.iter().map(|f| f.result.rate_limited).sum();
+    if rate_limited > 0 {
+        out.push_str(&format!(
+            "rate limited: {rate_limited} responses were 429 and retried\n"
+        ));
+    }
+    for f in &finished {
+        if let Some(reason) = &f.result.abort_reason {
+            out.push_str(&format!(
+                "aborted: {}: {}\n",
+                f.name,
+                redactor.redact(reason)
+            ));
+        }
+        for e in f.result.first_errors.iter().take(3) {
+            out.push_str(&format!("  {}: {}\n", f.name, redactor.redact(e)));
+        }
+    }
+    print!("{}", redactor.redact(&out));
+    write_views(report_path, &args.views);
+    if args.dry_run {
+        return if footer.totals.failed > 0 {
+            EXIT_INVALID
+        } else {
+            EXIT_OK
+        };
+    }
+    exit_code(footer.outcome)
+}
+
+/// One line per account (its outcome and counts), then the total.
+fn summary_table(finished: &[Finished], footer: &report::ReportFooter) -> String {
+    let width = finished
+        .iter()
+        .map(|f| f.name.chars().count())
+        .max()
+        .unwrap_or(0)
+        .max("account".len());
+    let mut out = format!(
+        "{:<width$}  {:<9}  {:>9}  {:>9}  {:>7}  {:>7}  {:>7}  {:>5}\n",
+        "account", "outcome", "succeeded", "unchanged", "failed", "unknown", "skipped", "429s"
+    );
+    let row = |name: &str, outcome: &str, t: &report::Totals, r: u64| {
+        format!(
+            "{name:<width$}  {outcome:<9}  {:>9}  {:>9}  {:>7}  {:>7}  {:>7}  {r:>5}\n",
+            t.succeeded + t.planned,
+            t.unchanged,
+            t.failed,
+            t.unknown,
+            t.skipped
+        )
+    };
+    for f in finished {
+        out.push_str(&row(
+            &f.name,
+            f.result.outcome.as_str(),
+            &f.totals,
+            f.result.rate_limited,
+        ));
+    }
+    let total_429: u64 = finished.iter().map(|f| f.result.rate_limited).sum();
+    out.push_str(&row(
+        "total",
+        footer.outcome.as_str(),
+        &footer.totals,
+        total_429,
+    ));
+    out
+}
