@@ -37,7 +37,6 @@ pub mod cli;
 pub mod diagnostic;
 pub(crate) mod duration;
 pub mod execute;
-pub(crate) mod fleet;
 pub mod inputs;
 pub(crate) mod output;
 pub(crate) mod plan;

@@ -2,12 +2,31 @@
 //! and `wts-playbook report --merge`.
 
 use std::path::{Path, PathBuf};
+use std::collections::HashMap;
+use std::io::IsTerminal as _;
+use std::sync::Arc;
 
-use crate::app::{EXIT_INVALID, EXIT_OK};
+use crate::accounts::{check_split, Account, Fleet, Shard};
+use super::run::run_settings;
+use super::{
+    ask, base_url_setting, decide, exit_code, invalid, load_and_validate, load_resume, note_claim,
+    preflight, runtime, verifiable_steps, write_views, Confirm, Preflight, Writes, EXIT_ABORTED,
+};
+use crate::cli::RunArgs;
+use crate::diagnostic::Diagnostic;
+use crate::execute::{execute, Client, RateLimiter, RunOptions, RunResult, Transport};
+use crate::progress::Progress;
+use crate::report::{
+    self, default_report_path, AccountRef, PlaybookRef, ReportHeader, ReportLock, ReportWriter,
+    ResumeIndex,
+};
+use crate::secret::Redactor;
+use crate::validate::{AccountScope, Overrides, Program};
+use super::{EXIT_INVALID, EXIT_OK};
 
 /// `wts-playbook report --merge OUT REPORT...`: joins the reports, then writes the views of
 /// OUT that were asked for. 0 written, 2 a report that cannot be joined.
-pub(crate) fn merge_cmd(reports: &[PathBuf], out: &Path, views: &crate::views::Outputs) -> u8 {
+pub(super) fn merge_cmd(reports: &[PathBuf], out: &Path, views: &crate::views::Outputs) -> u8 {
     if let Some(p) = reports
         .iter()
         .find(|p| crate::report::canonical(p) == crate::report::canonical(out))
@@ -60,26 +79,6 @@ pub(crate) fn merge_cmd(reports: &[PathBuf], out: &Path, views: &crate::views::O
     }
 }
 
-use std::collections::HashMap;
-use std::io::IsTerminal as _;
-use std::sync::Arc;
-
-use crate::accounts::{check_split, Account, Fleet, Shard};
-use crate::app::{
-    ask, base_url_setting, decide, exit_code, invalid, load_and_validate, load_resume, note_claim,
-    preflight, run_settings, runtime, verifiable_steps, write_views, Confirm, Preflight, Writes,
-    EXIT_ABORTED,
-};
-use crate::cli::RunArgs;
-use crate::diagnostic::Diagnostic;
-use crate::execute::{execute, Client, RateLimiter, RunOptions, RunResult, Transport};
-use crate::progress::Progress;
-use crate::report::{
-    self, default_report_path, AccountRef, PlaybookRef, ReportHeader, ReportLock, ReportWriter,
-    ResumeIndex,
-};
-use crate::secret::Redactor;
-use crate::validate::{AccountScope, Overrides, Program};
 
 /// One account's share of a fleet run, ready to send.
 struct Member {
@@ -98,7 +97,7 @@ struct Finished {
 }
 
 /// `run --accounts FILE`: the playbook once per account, side by side, into one report.
-pub(crate) fn run(args: &RunArgs, overrides: &Overrides) -> u8 {
+pub(super) fn run(args: &RunArgs, overrides: &Overrides) -> u8 {
     let Some(accounts_path) = &args.accounts else {
         return EXIT_INVALID;
     };
@@ -326,7 +325,7 @@ async fn run_members(
         let mut planned = Writes::default();
         for m in &members {
             let resumed = m.resume.clone().map(|r| (r, args.retry_unknown));
-            match preflight(&m.program, args.limit, redactor, resumed).await {
+            match preflight(&m.program, args.limit, redactor, resumed, None) {
                 Preflight::Ok(w) => planned.add(w),
                 Preflight::Interrupted(reason) => {
                     eprintln!("error: {reason}");
@@ -419,6 +418,8 @@ async fn run_members(
             since,
             only_keys: None,
             claimed,
+            observers: Vec::new(),
+            interrupt: None,
         };
         let redactor = redactor.clone();
         let name = m.account.name.clone();

@@ -1,6 +1,9 @@
-//! Planning one item: the template context of an item, and the rendering of a step's `with:`
-//! into the request the catalog builds. Shared by the dry run and the real run (the dry run is
-//! the real pipeline minus the send).
+//! The plan stage: turns the validated program into planned items. The items of a step's
+//! fan-out (`items`: CSV rows streamed, an earlier step's list, or one item), the template
+//! context of an item, its `when:` (`when`), the rendering of a step's `with:` into the request
+//! the catalog builds (`action`), placeholders for outputs a dry run does not have, and the
+//! finished steps as template values (`steps.ID…`). Nothing here sends or waits: the executor
+//! (`crate::execute`) sends what this plans, and the dry run shows it.
 
 use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig};
 use base64::engine::DecodePaddingMode;
@@ -17,6 +20,13 @@ use crate::catalog::{self, ActionSpec, HttpRequest};
 use crate::template::{self, has_placeholder, Tree};
 use crate::validate::{Program, StepPlan};
 
+mod action;
+mod items;
+mod when;
+pub(crate) use action::{plan_action, PlannedAction};
+pub(crate) use items::{items_of, Fanout};
+pub(crate) use when::{check_when, describe_item, When};
+
 /// Values shared by every item's context (built once per run).
 #[derive(Clone)]
 pub(crate) struct Base {
@@ -25,6 +35,9 @@ pub(crate) struct Base {
     pub vars_value: JValue,
     pub env: JValue,
     pub inputs: JValue,
+    /// A run over several accounts: `account` (`name` and the account's vars); undefined
+    /// otherwise.
+    pub account: JValue,
 }
 
 impl Base {
@@ -45,6 +58,10 @@ impl Base {
             vars: program.static_vars.clone(),
             vars_value: JValue::from_serialize(&program.static_vars),
             env: template::from_json(&Value::Object(program.environment.clone())),
+            account: program
+                .account
+                .as_ref()
+                .map_or(JValue::UNDEFINED, template::from_json),
             inputs: JValue::from(inputs),
         }
     }
@@ -125,12 +142,17 @@ struct ItemContext {
     env: JValue,
     inputs: JValue,
     steps: JValue,
+    account: JValue,
 }
 
 impl ItemContext {
     /// The names present, in sorted order (as a map of them would list them).
     fn names(&self) -> Vec<JValue> {
-        let mut names = vec![JValue::from("env"), JValue::from("inputs")];
+        let mut names = Vec::with_capacity(7);
+        if !self.account.is_undefined() {
+            names.push(JValue::from("account"));
+        }
+        names.extend([JValue::from("env"), JValue::from("inputs")]);
         if !self.item.is_undefined() {
             names.push(JValue::from("item"));
         }
@@ -156,6 +178,7 @@ impl Object for ItemContext {
             "env" => &self.env,
             "inputs" => &self.inputs,
             "steps" => &self.steps,
+            "account" => &self.account,
             _ => return None,
         };
         (!v.is_undefined()).then(|| v.clone())
@@ -174,6 +197,7 @@ fn build(base: &Base, si: &SourceItem, steps: &JValue, vars: JValue) -> JValue {
         env: base.env.clone(),
         inputs: base.inputs.clone(),
         steps: steps.clone(),
+        account: base.account.clone(),
     })
 }
 
@@ -369,6 +393,22 @@ pub fn decode_base64(text: &str) -> Result<Vec<u8>, String> {
     Ok(bytes)
 }
 
+/// `steps` in templates: the finished steps, by id.
+#[derive(Debug)]
+pub(crate) struct StepsView(pub(crate) Arc<BTreeMap<String, JValue>>);
+
+impl minijinja::value::Object for StepsView {
+    fn get_value(self: &Arc<Self>, key: &JValue) -> Option<JValue> {
+        self.0.get(key.as_str()?).cloned()
+    }
+
+    fn enumerate(self: &Arc<Self>) -> minijinja::value::Enumerator {
+        minijinja::value::Enumerator::Values(
+            self.0.keys().map(|k| JValue::from(k.as_str())).collect(),
+        )
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -381,6 +421,7 @@ mod tests {
             vars,
             env: JValue::from_serialize(serde_json::json!({"region": "br"})),
             inputs: JValue::from_serialize(serde_json::json!({"x": {"rows": 2}})),
+            account: JValue::UNDEFINED,
         }
     }
 
@@ -424,5 +465,33 @@ mod tests {
         assert_eq!(out, "False False hi");
         let names: Vec<String> = ctx.try_iter().unwrap().map(|k| k.to_string()).collect();
         assert_eq!(names, ["env", "inputs", "steps", "vars"]);
+    }
+}
+
+#[cfg(test)]
+mod account_tests {
+    use super::*;
+
+    #[test]
+    fn an_account_is_a_root_of_the_context() {
+        let mut b = tests_base();
+        b.account = template::from_json(&serde_json::json!({"name": "clinic-a", "region": "sul"}));
+        let ctx = list_context(&b, &JValue::from(()));
+        let out = minijinja::Environment::new()
+            .render_str("{{ account.name }}/{{ account.region }}", &ctx)
+            .unwrap();
+        assert_eq!(out, "clinic-a/sul");
+        let names: Vec<String> = ctx.try_iter().unwrap().map(|k| k.to_string()).collect();
+        assert_eq!(names, ["account", "env", "inputs", "steps", "vars"]);
+    }
+
+    fn tests_base() -> Base {
+        Base {
+            vars: serde_json::Map::new(),
+            vars_value: JValue::from_serialize(serde_json::Map::new()),
+            env: JValue::from_serialize(serde_json::json!({})),
+            inputs: JValue::from_serialize(serde_json::json!({})),
+            account: JValue::UNDEFINED,
+        }
     }
 }
