@@ -1,17 +1,18 @@
 //! Runs over several accounts (`--accounts FILE`, README "Many accounts"): the fleet run
 //! and `wts-playbook report --merge`.
 
-use std::path::{Path, PathBuf};
 use std::collections::HashMap;
 use std::io::IsTerminal as _;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use crate::accounts::{check_split, Account, Fleet, Shard};
 use super::run::run_settings;
 use super::{
     ask, base_url_setting, decide, exit_code, invalid, load_and_validate, load_resume, note_claim,
     preflight, runtime, verifiable_steps, write_views, Confirm, Preflight, Writes, EXIT_ABORTED,
 };
+use super::{EXIT_INVALID, EXIT_OK};
+use crate::accounts::{check_split, Account, Fleet, Shard};
 use crate::cli::RunArgs;
 use crate::diagnostic::Diagnostic;
 use crate::execute::{execute, Client, RateLimiter, RunOptions, RunResult, Transport};
@@ -22,7 +23,6 @@ use crate::report::{
 };
 use crate::secret::Redactor;
 use crate::validate::{AccountScope, Overrides, Program};
-use super::{EXIT_INVALID, EXIT_OK};
 
 /// `wts-playbook report --merge OUT REPORT...`: joins the reports, then writes the views of
 /// OUT that were asked for. 0 written, 2 a report that cannot be joined.
@@ -78,7 +78,6 @@ pub(super) fn merge_cmd(reports: &[PathBuf], out: &Path, views: &crate::views::O
         }
     }
 }
-
 
 /// One account's share of a fleet run, ready to send.
 struct Member {
