@@ -270,18 +270,13 @@ fn each_account_gets_its_own_rows_and_vars() {
     }
     assert_eq!(report["outcome"], "completed");
     assert_eq!(report["totals"]["succeeded"], 20);
-    assert_eq!(report["accounts"]["beta"]["totals"]["succeeded"], 6);
+    assert_eq!(report["per_account"]["beta"]["totals"]["succeeded"], 6);
     let names: Vec<&str> = report["accounts"]
         .as_array()
-        .map(|_| vec![])
-        .unwrap_or_else(|| {
-            report["accounts"]
-                .as_object()
-                .unwrap()
-                .keys()
-                .map(String::as_str)
-                .collect()
-        });
+        .unwrap()
+        .iter()
+        .map(|a| a["name"].as_str().unwrap())
+        .collect();
     assert_eq!(names, ["alpha", "beta", "gamma"]);
     // Each account's part is an ordinary report of its own.
     let part = read_report(&fleet.path("fleet.json.accounts/gamma.json"));
@@ -310,9 +305,11 @@ fn a_refused_token_stops_that_account_only() {
     }
     let report = read_report(&fleet.path("fleet.json"));
     assert_eq!(report["outcome"], "failed");
-    assert_eq!(report["accounts"]["beta"]["outcome"], "aborted");
-    assert_eq!(report["accounts"]["alpha"]["outcome"], "completed");
-    let reason = report["accounts"]["beta"]["abort_reason"].as_str().unwrap();
+    assert_eq!(report["per_account"]["beta"]["outcome"], "aborted");
+    assert_eq!(report["per_account"]["alpha"]["outcome"], "completed");
+    let reason = report["per_account"]["beta"]["abort_reason"]
+        .as_str()
+        .unwrap();
     assert!(
         reason.contains("401") || reason.contains("auth"),
         "{reason}"
@@ -392,9 +389,9 @@ steps:
         assert_eq!(sandbox.completed(a, &mine[a]).len(), 6, "{a}");
     }
     let report = read_report(&dir.path().join("r.json"));
-    assert_eq!(report["accounts"]["beta"]["outcome"], "aborted");
-    assert_eq!(report["accounts"]["alpha"]["outcome"], "completed");
-    assert_eq!(report["accounts"]["gamma"]["totals"]["succeeded"], 6);
+    assert_eq!(report["per_account"]["beta"]["outcome"], "aborted");
+    assert_eq!(report["per_account"]["alpha"]["outcome"], "completed");
+    assert_eq!(report["per_account"]["gamma"]["totals"]["succeeded"], 6);
     // Beta stopped at its budget: two failures, not six attempts.
     let beta_writes = sandbox
         .journal("beta")
@@ -471,8 +468,8 @@ fn shards_cover_every_account_once_and_merge() {
         }
         let r = read_report(&fleet.path(&report));
         assert_eq!(r["shard"], shard.as_str());
-        for a in r["accounts"].as_object().unwrap().keys() {
-            seen.push(a.clone());
+        for a in r["accounts"].as_array().unwrap() {
+            seen.push(a["name"].as_str().unwrap().to_owned());
         }
         reports.push(report);
         // The same shard is the same accounts, every time (a dry run sends nothing).
@@ -482,13 +479,10 @@ fn shards_cover_every_account_once_and_merge() {
         );
         assert_eq!(again.status.code(), Some(0), "{}", text(&again));
         let d = read_report(&fleet.path("dry.json"));
+        assert_eq!(d["accounts"], r["accounts"]);
         assert_eq!(
-            d["accounts"]
-                .as_object()
-                .map(|m| m.keys().collect::<Vec<_>>()),
-            r["accounts"]
-                .as_object()
-                .map(|m| m.keys().collect::<Vec<_>>())
+            d["per_account"].as_object().unwrap().len(),
+            r["accounts"].as_array().unwrap().len()
         );
     }
     seen.sort();
@@ -505,7 +499,8 @@ fn shards_cover_every_account_once_and_merge() {
         .unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     let all = read_report(&fleet.path("all.json"));
-    assert_eq!(all["accounts"].as_object().unwrap().len(), names.len());
+    assert_eq!(all["accounts"].as_array().unwrap().len(), names.len());
+    assert_eq!(all["per_account"].as_object().unwrap().len(), names.len());
     assert_eq!(all["totals"]["succeeded"], 2 * 2 * names.len());
     assert_eq!(all["items"].as_array().unwrap().len(), 2 * 2 * names.len());
     assert_eq!(all["merged_from"].as_array().unwrap().len(), reports.len());

@@ -53,7 +53,7 @@ pub(super) fn merge_cmd(reports: &[PathBuf], out: &Path, views: &crate::views::O
     eprintln!(
         "merged {} report(s), {} account(s), into {}: {} ({} succeeded, {} unchanged, {} failed, {} unknown, {} skipped)",
         reports.len(),
-        footer.accounts.len(),
+        footer.per_account.len(),
         out.display(),
         footer.outcome.as_str(),
         t.succeeded,

@@ -1,7 +1,7 @@
 //! The report of a run over several accounts (README, "Many accounts"): each account's part is
 //! an ordinary report written as the run goes (`REPORT.accounts/NAME.json`, with `account` in
 //! its header); at the end they are joined into `REPORT`, every item naming its `account`, the
-//! footer's `accounts` holding each part's outcome and totals. `wts-playbook report --merge`
+//! footer's `per_account` holding each part's outcome and totals. `wts-playbook report --merge`
 //! joins the reports of several shards (or parts) the same way; [`split_account`] takes one
 //! account's part back out of a joined report, for `--resume`.
 
@@ -180,7 +180,7 @@ pub(crate) fn merge(
                         },
                     );
                 } else {
-                    facts.extend(f.accounts.clone());
+                    facts.extend(f.per_account.clone());
                 }
             }
             None => {
@@ -266,7 +266,11 @@ pub(crate) fn split_account(report: &Path, account: &str, out: &Path) -> Result<
         return Err(format!("cannot write {}: {e}", out.display()));
     }
     // A part whose run was cut short stays cut short (no footer): its items are all there is.
-    if let Some(f) = scan.footer.as_ref().and_then(|f| f.accounts.get(account)) {
+    if let Some(f) = scan
+        .footer
+        .as_ref()
+        .and_then(|f| f.per_account.get(account))
+    {
         let footer = scan.footer.as_ref().map(|f| f.finished_at);
         let run = RunFacts {
             duration_ms: f.duration_ms,
@@ -328,22 +332,22 @@ mod tests {
     #[test]
     fn merging_parts_names_every_item_and_totals_each_account() {
         let dir = tempfile::tempdir().unwrap();
-        let a = part(dir.path(), "a", &[ItemStatus::Succeeded; 3], true);
-        let b = part(
+        let pa = part(dir.path(), "a", &[ItemStatus::Succeeded; 3], true);
+        let pb = part(
             dir.path(),
             "b",
             &[ItemStatus::Succeeded, ItemStatus::Failed],
             true,
         );
-        let c = part(dir.path(), "c", &[ItemStatus::Succeeded], false);
+        let pc = part(dir.path(), "c", &[ItemStatus::Succeeded], false);
         let out = dir.path().join("all.json");
-        let footer = merge(&[a.clone(), b.clone(), c], &out, None).unwrap();
+        let footer = merge(&[pa.clone(), pb, pc], &out, None).unwrap();
         assert_eq!(footer.totals.succeeded, 5);
         assert_eq!(footer.totals.failed, 1);
         assert_eq!(footer.outcome, Outcome::Failed);
-        assert_eq!(footer.accounts["a"].outcome, Outcome::Completed);
-        assert_eq!(footer.accounts["b"].totals.failed, 1);
-        assert_eq!(footer.accounts["c"].outcome, Outcome::Aborted);
+        assert_eq!(footer.per_account["a"].outcome, Outcome::Completed);
+        assert_eq!(footer.per_account["b"].totals.failed, 1);
+        assert_eq!(footer.per_account["c"].outcome, Outcome::Aborted);
         let read = crate::report::read_report(&out).unwrap();
         assert_eq!(read.items.len(), 6);
         assert!(read.items.iter().all(|i| i.account.is_some()));
@@ -356,13 +360,13 @@ mod tests {
         assert_eq!(names, ["a", "b", "c"]);
         assert_eq!(read.header.merged_from.len(), 3);
         // Merging the merged report with another account's part: a shard merge.
-        let d = part(dir.path(), "d", &[ItemStatus::Succeeded], true);
+        let pd = part(dir.path(), "d", &[ItemStatus::Succeeded], true);
         let all = dir.path().join("all2.json");
-        let footer = merge(&[out.clone(), d], &all, None).unwrap();
-        assert_eq!(footer.accounts.len(), 4);
+        let footer = merge(&[out.clone(), pd], &all, None).unwrap();
+        assert_eq!(footer.per_account.len(), 4);
         assert_eq!(footer.totals.succeeded, 6);
         // An account in two inputs is refused.
-        let e = merge(&[out.clone(), a], &dir.path().join("x.json"), None).unwrap_err();
+        let e = merge(&[out.clone(), pa], &dir.path().join("x.json"), None).unwrap_err();
         assert!(e.contains("account `a` is in both"), "{e}");
         // One account's part taken back out.
         let back = dir.path().join("b-back.json");

@@ -89,7 +89,7 @@ pub struct AccountRef {
     pub base_url: Option<String>,
 }
 
-/// How one account's part of a run over several accounts ended (the footer's `accounts`).
+/// How one account's part of a run over several accounts ended (the footer's `per_account`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct AccountFacts {
     pub outcome: Outcome,
@@ -406,7 +406,7 @@ pub struct ReportFooter {
     /// A run over several accounts: how each account's part ended, by name (`outcome` and
     /// `totals` above are the whole run's).
     #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
-    pub accounts: std::collections::BTreeMap<String, AccountFacts>,
+    pub per_account: std::collections::BTreeMap<String, AccountFacts>,
 }
 
 /// The run's measurements, written in the footer (all optional: a report of an older

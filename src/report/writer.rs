@@ -382,7 +382,7 @@ impl ReportWriter {
             outcome,
             totals: self.fleet.as_ref().map_or(self.totals, |f| f.0),
             run,
-            accounts: self.fleet.take().map(|f| f.1).unwrap_or_default(),
+            per_account: self.fleet.take().map(|f| f.1).unwrap_or_default(),
         };
         let mut tail = serde_json::to_vec(&footer).map_err(io::Error::other)?;
         // `{…}` → `],…}`: close the items array, then the footer's fields close the document.
