@@ -307,6 +307,8 @@ pub struct RunSettings {
     pub accept_partial: bool,
     /// `--routes`, else `settings.routes`, else `documented`.
     pub routes: catalog::Routes,
+    /// `--accounts`: whether one account's abort stops the others.
+    pub on_account_failure: crate::playbook::OnAccountFailure,
 }
 
 /// Ranges of the numeric settings (item 12 of the hardening: every number has its range).
@@ -666,6 +668,7 @@ pub(crate) fn validate(loaded: Loaded, overrides: &Overrides) -> Result<Program,
         ),
         accept_partial: s.partial_listing == Some(crate::playbook::PartialListing::Accept),
         on_error: s.on_error.unwrap_or(OnError::Continue),
+        on_account_failure: s.on_account_failure.unwrap_or_default(),
         max_failures: s
             .max_failures
             .as_ref()

@@ -569,3 +569,62 @@ fn the_sandbox_keeps_each_account_apart() {
     assert_eq!(v["accounts"], serde_json::json!(["alpha", "beta"]));
     assert_eq!(sandbox.get("/__sandbox/journal?account=zeta").0, 404);
 }
+
+#[test]
+fn an_unreachable_server_stops_that_account_only() {
+    let sandbox = Sandbox::start(&["alpha", "beta"], &[]);
+    let fleet = Fleet::new(
+        &[("alpha", 4), ("beta", 4)],
+        &COMPLETE.replace(
+            "settings: { concurrency: 4, rate_limit: \"off\" }",
+            "settings: { concurrency: 1, rate_limit: \"off\", unreachable_after: 2, retry: { attempts: 1 } }",
+        ),
+    );
+    // Beta's own base URL: a port nothing listens on.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = closed.local_addr().unwrap().port();
+    drop(closed);
+    std::fs::write(
+        fleet.path("accounts.csv"),
+        format!("name,token_env,region,base_url\nalpha,TOKEN_ALPHA,s,\nbeta,TOKEN_BETA,n,http://127.0.0.1:{port}\n"),
+    )
+    .unwrap();
+    let out = fleet.run(&sandbox, &["--report", "r.json"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert_eq!(sandbox.completed("alpha", &fleet.ids("alpha")).len(), 4);
+    let report = read_report(&fleet.path("r.json"));
+    assert_eq!(report["per_account"]["beta"]["outcome"], "aborted");
+    let reason = report["per_account"]["beta"]["abort_reason"]
+        .as_str()
+        .unwrap();
+    assert!(reason.contains(&format!("127.0.0.1:{port}")), "{reason}");
+    assert_eq!(report["per_account"]["alpha"]["outcome"], "completed");
+}
+
+#[test]
+fn stop_all_stops_every_account_when_one_is_aborted() {
+    // Beta's token is refused at once; alpha and gamma are still sending (20 ms a request).
+    let sandbox = Sandbox::start(&["alpha", "gamma"], &["--latency-ms", "20"]);
+    let fleet = Fleet::new(
+        &[("alpha", 40), ("beta", 40), ("gamma", 40)],
+        &COMPLETE.replace(
+            "settings: { concurrency: 4, rate_limit: \"off\" }",
+            "settings: { concurrency: 1, rate_limit: \"off\", on_account_failure: stop_all }",
+        ),
+    );
+    let out = fleet.run(&sandbox, &["--report", "r.json"]);
+    let all = text(&out);
+    assert_eq!(out.status.code(), Some(3), "{all}");
+    let report = read_report(&fleet.path("r.json"));
+    assert_eq!(report["outcome"], "aborted");
+    for a in ["alpha", "gamma"] {
+        let facts = &report["per_account"][a];
+        assert_eq!(facts["outcome"], "aborted", "{a}");
+        let reason = facts["abort_reason"].as_str().unwrap();
+        assert!(reason.contains("account `beta` was aborted"), "{reason}");
+        assert!(
+            sandbox.completed(a, &fleet.ids(a)).len() < 40,
+            "{a} stopped early"
+        );
+    }
+}

@@ -18,8 +18,8 @@ use crate::diagnostic::Diagnostic;
 use crate::execute::{execute, Client, RateLimiter, RunOptions, RunResult, Transport};
 use crate::progress::Progress;
 use crate::report::{
-    self, default_report_path, AccountRef, PlaybookRef, ReportHeader, ReportLock, ReportWriter,
-    ResumeIndex,
+    self, default_report_path, AccountRef, Outcome, PlaybookRef, ReportHeader, ReportLock,
+    ReportWriter, ResumeIndex,
 };
 use crate::secret::Redactor;
 use crate::validate::{AccountScope, Overrides, Program};
@@ -362,7 +362,15 @@ async fn run_members(
             base_url: Some(m.base_url.clone()),
         })
         .collect();
-    // Each account: its part report, its own client, limiter and token check.
+    // Each account: its part report, its own client, limiter and token check; a flag that
+    // stops it (`on_account_failure: stop_all`) and the tally its progress line shows.
+    let stop_all = members.first().is_some_and(|m| {
+        m.program.settings.on_account_failure == crate::playbook::OnAccountFailure::StopAll
+    });
+    let mut flags: Vec<Arc<std::sync::atomic::AtomicBool>> = Vec::new();
+    // The account whose abort stopped the others (set before their flags).
+    let stopper: Arc<std::sync::OnceLock<String>> = Arc::new(std::sync::OnceLock::new());
+    let mut tallies: Vec<(String, Arc<Tally>)> = Vec::new();
     let mut tasks = tokio::task::JoinSet::new();
     for m in members {
         let header = part_header(args, &m, started_at, shard);
@@ -408,6 +416,10 @@ async fn run_members(
                 }
             }
         };
+        let tally = Arc::new(Tally::default());
+        tallies.push((m.account.name.clone(), tally.clone()));
+        let flag = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        flags.push(flag.clone());
         let options = RunOptions {
             failed_csv: None,
             limit: args.limit,
@@ -417,13 +429,14 @@ async fn run_members(
             since,
             only_keys: None,
             claimed,
-            observers: Vec::new(),
-            interrupt: None,
+            observers: vec![tally.clone() as Arc<dyn crate::execute::events::Observer>],
+            interrupt: Some(flag.clone()),
         };
         let redactor = redactor.clone();
         let name = m.account.name.clone();
         let program = m.program;
         let part_started = jiff::Timestamp::now();
+        let stopper = stopper.clone();
         tasks.spawn(async move {
             let progress = Progress::new(crate::progress::Mode::Quiet);
             let (result, writer) = execute(
@@ -440,6 +453,14 @@ async fn run_members(
             facts.duration_ms =
                 u64::try_from(finished_at.duration_since(part_started).as_millis()).ok();
             facts.rate_limited = Some(result.rate_limited);
+            let mut result = result;
+            if let Some(first) = stopper.get().filter(|f| **f != name) {
+                if result.outcome == Outcome::Aborted {
+                    result.abort_reason = Some(format!(
+                        "stopped because account `{first}` was aborted (settings.on_account_failure: stop_all)"
+                    ));
+                }
+            }
             facts.abort_reason = result
                 .abort_reason
                 .as_ref()
@@ -459,13 +480,34 @@ async fn run_members(
             }
         });
     }
+    let (stop_display, stopped) = tokio::sync::watch::channel(false);
+    let display = (std::io::stderr().is_terminal()
+        && !args.quiet
+        && args.log_format == crate::cli::LogFormat::Text)
+        .then(|| spawn_display(tallies, stopped));
     let mut finished: Vec<Finished> = Vec::new();
+    // `stop_all`: the first account aborted (by its own cause) stops the others.
     while let Some(done) = tasks.join_next().await {
         match done {
-            Ok(f) => finished.push(f),
+            Ok(f) => {
+                if stop_all
+                    && f.result.outcome == Outcome::Aborted
+                    && stopper.set(f.name.clone()).is_ok()
+                {
+                    for flag in &flags {
+                        flag.store(true, std::sync::atomic::Ordering::Relaxed);
+                    }
+                }
+                finished.push(f);
+            }
             Err(e) => eprintln!("error: an account's run failed: {e}"),
         }
     }
+    let _ = stop_display.send(true);
+    if let Some(d) = display {
+        let _ = d.await;
+    }
+
     let order: HashMap<&str, usize> = accounts
         .iter()
         .enumerate()
@@ -593,4 +635,137 @@ fn summary_table(finished: &[Finished], footer: &report::ReportFooter) -> String
         total_429,
     ));
     out
+}
+
+/// One account's figures while it runs, fed by its executor's events (an observer).
+#[derive(Default)]
+struct Tally {
+    /// Items of its top-level steps, as each step starts.
+    planned: std::sync::atomic::AtomicU64,
+    done: std::sync::atomic::AtomicU64,
+    failed: std::sync::atomic::AtomicU64,
+    rate_limited: std::sync::atomic::AtomicU64,
+}
+
+impl crate::execute::events::Observer for Tally {
+    fn on(&self, event: &crate::execute::events::Event<'_>) -> Result<(), String> {
+        use crate::execute::events::Event;
+        use std::sync::atomic::Ordering::Relaxed;
+        match event {
+            Event::StepStarted { items, .. } => {
+                self.planned.fetch_add(*items, Relaxed);
+            }
+            Event::Progressed { .. } => {
+                self.done.fetch_add(1, Relaxed);
+            }
+            Event::ItemFinished {
+                record, carried, ..
+            } if !carried
+                && matches!(
+                    record.status,
+                    report::ItemStatus::Failed | report::ItemStatus::Unknown
+                ) =>
+            {
+                self.failed.fetch_add(1, Relaxed);
+            }
+            Event::RateLimited { .. } => {
+                self.rate_limited.fetch_add(1, Relaxed);
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+}
+
+impl Tally {
+    /// `done/planned`, then what went wrong, if anything.
+    fn line(&self) -> (u64, u64, String) {
+        use std::sync::atomic::Ordering::Relaxed;
+        let (done, planned) = (self.done.load(Relaxed), self.planned.load(Relaxed));
+        let mut msg = Vec::new();
+        let failed = self.failed.load(Relaxed);
+        if failed > 0 {
+            msg.push(format!("{failed} failed"));
+        }
+        let limited = self.rate_limited.load(Relaxed);
+        if limited > 0 {
+            msg.push(format!("{limited}× 429"));
+        }
+        (done, planned.max(done), msg.join(", "))
+    }
+}
+
+/// On a terminal: one bar per account and a total, redrawn from the tallies until `stop`.
+fn spawn_display(
+    tallies: Vec<(String, Arc<Tally>)>,
+    stop: tokio::sync::watch::Receiver<bool>,
+) -> tokio::task::JoinHandle<()> {
+    use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+    let width = tallies
+        .iter()
+        .map(|(n, _)| n.chars().count())
+        .max()
+        .unwrap_or(0)
+        .max("total".len());
+    let style = ProgressStyle::with_template(&format!(
+        "{{prefix:<{width}}} [{{bar:30}}] {{pos}}/{{len}} {{msg}}"
+    ))
+    .unwrap_or_else(|_| ProgressStyle::default_bar())
+    .progress_chars("=> ");
+    let multi = MultiProgress::with_draw_target(ProgressDrawTarget::stderr());
+    let bars: Vec<ProgressBar> = tallies
+        .iter()
+        .map(|(name, _)| {
+            let b = multi.add(ProgressBar::new(0).with_style(style.clone()));
+            b.set_prefix(name.clone());
+            b
+        })
+        .collect();
+    let total = multi.add(ProgressBar::new(0).with_style(style));
+    total.set_prefix("total");
+    tokio::spawn(async move {
+        let mut stop = stop;
+        loop {
+            let (mut all_done, mut all_planned) = (0, 0);
+            for ((_, t), b) in tallies.iter().zip(&bars) {
+                let (done, planned, msg) = t.line();
+                b.set_length(planned);
+                b.set_position(done);
+                b.set_message(msg);
+                all_done += done;
+                all_planned += planned;
+            }
+            total.set_length(all_planned);
+            total.set_position(all_done);
+            if *stop.borrow() {
+                break;
+            }
+            tokio::select! {
+                _ = stop.changed() => {}
+                () = tokio::time::sleep(std::time::Duration::from_millis(200)) => {}
+            }
+        }
+        let _ = multi.clear();
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::execute::events::{Event, Observer as _};
+
+    #[test]
+    fn a_tally_counts_an_accounts_progress() {
+        let t = Tally::default();
+        t.on(&Event::StepStarted {
+            step: "close",
+            items: 10,
+        })
+        .unwrap();
+        for _ in 0..3 {
+            t.on(&Event::Progressed { step: "close" }).unwrap();
+        }
+        t.on(&Event::RateLimited { step: "close" }).unwrap();
+        assert_eq!(t.line(), (3, 10, "1× 429".to_owned()));
+    }
 }

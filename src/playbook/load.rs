@@ -269,6 +269,10 @@ fn accepted(key: &str, v: &Yaml) -> Option<&'static str> {
             "`api`, `off`, or windows such as `2/s` or `50/10s,900/5m`",
         ),
         "on_error" => (is::<OnError>(v), "`continue` or `stop`"),
+        "on_account_failure" => (
+            is::<crate::playbook::OnAccountFailure>(v),
+            "`continue` or `stop_all`",
+        ),
         "max_failures" => (
             is::<MaxFailures>(v),
             "a count (`10`) or a percentage of the step's items (`5%`)",

@@ -53,6 +53,18 @@ pub enum OnError {
     Stop,
 }
 
+/// In a run over several accounts (`--accounts`), what one account's abort (a 401, its failure
+/// budget, its server unreachable) does to the others.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum OnAccountFailure {
+    /// The other accounts go on (default).
+    #[default]
+    Continue,
+    /// Every other account stops too (as after Ctrl-C: no new items, in-flight ones finish).
+    StopAll,
+}
+
 /// Retry policy for 429s, connection failures and (for retry-safe actions) 5xx and timeouts.
 #[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -128,6 +140,10 @@ pub struct Settings {
     /// or `accept` the partial listing.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub partial_listing: Option<PartialListing>,
+    /// A run over several accounts: `continue` (default) or `stop_all` when one account is
+    /// aborted (a 401, its failure budget, its server unreachable). Run-wide only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub on_account_failure: Option<OnAccountFailure>,
 }
 
 /// A size: a number of bytes, or text such as `512KB`, `8MB` (KB = 1024 bytes).
@@ -247,6 +263,7 @@ pub(crate) const SETTINGS_KEYS: &[&str] = &[
     "max_items",
     "partial_listing",
     "routes",
+    "on_account_failure",
 ];
 pub(crate) const RETRY_KEYS: &[&str] = &["attempts", "backoff", "max_backoff"];
 pub(crate) const STEP_KEYS: &[&str] = &[
