@@ -480,11 +480,11 @@ async fn run_members(
             }
         });
     }
-    let (stop_display, stopped) = tokio::sync::watch::channel(false);
+    let (stop_display, display_stop) = tokio::sync::watch::channel(false);
     let display = (std::io::stderr().is_terminal()
         && !args.quiet
         && args.log_format == crate::cli::LogFormat::Text)
-        .then(|| spawn_display(tallies, stopped));
+        .then(|| spawn_display(tallies, display_stop));
     let mut finished: Vec<Finished> = Vec::new();
     // `stop_all`: the first account aborted (by its own cause) stops the others.
     while let Some(done) = tasks.join_next().await {
