@@ -1,20 +1,14 @@
 //! Runs that continue correctly: edge cases found by an adversarial test.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
-use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
-use std::time::{Duration, Instant};
 use super::budget::already_completed;
+use std::path::PathBuf;
+use std::time::Duration;
 
-use assert_cmd::Command;
-use serde_json::Value;
-use wts_playbook::catalog::{lookup, route_of, Method, Routes, SUCCESSORS};
-use wts_playbook::sandbox::{JournalEntry, Sandbox, SandboxConfig};
+use wts_playbook::sandbox::SandboxConfig;
 
-use crate::support::{against, against_std, cmd, command, completed_id, count_by, finish, html, json, message_post_id, read_report, report_lines, signal, statuses, uuids, wait_exit, wait_for_lines, wait_until, Env, Hostile, Reply, Run, SandboxProcess, Served};
+use crate::support::{uuids, Env};
 
-use super::{close_http_playbook, close_playbook, close_with, is_first_alone, FAST_RETRY};
+use super::{close_playbook, FAST_RETRY};
 
 // Runs that continue correctly: edge cases found by an adversarial test.
 

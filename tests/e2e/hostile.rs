@@ -4,20 +4,19 @@
 //! mid-run / restarted / never restarted, with signals and closed pipes. Every bound the runner
 //! has is a setting these tests lower, so each test takes a few seconds at most.
 
-use std::io::Read as _;
-use std::net::SocketAddr;
 use std::path::Path;
-use std::process::{Child, Command as StdCommand, Stdio};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::process::{Child, Stdio};
+use std::time::Duration;
 
 use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use wts_playbook::sandbox::{Sandbox, SandboxConfig};
+use wts_playbook::sandbox::SandboxConfig;
 
-use crate::support::{against, against_std, cmd, command, completed_id, count_by, finish, html, json, message_post_id, read_report, report_lines, signal, statuses, uuids, wait_exit, wait_for_lines, wait_until, Env, Hostile, Reply, Run, SandboxProcess, Served};
+use crate::support::{
+    against_std, html, json, signal, uuids, wait_exit, wait_until, Env, Hostile, Reply,
+};
 
-use super::{close_http_playbook, close_playbook, close_with, is_first_alone, FAST_RETRY};
+use super::close_playbook;
 
 /// A list step (`session.list`, `paginate` as given) and a step over its items.
 pub(super) fn list_then_close(settings: &str, paginate: &str) -> String {

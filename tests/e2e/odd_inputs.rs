@@ -1,25 +1,14 @@
 //! Odd inputs: what is not a regular file, dot segments in paths, a secret through a filter,
 //! `for_each` over a string, numeric settings out of range, a token echoed by the server.
 
-use std::io::Read as _;
-use std::net::SocketAddr;
-use std::path::Path;
-use std::process::{Child, Command as StdCommand, Stdio};
-use std::sync::{Arc, Mutex};
+use std::process::Command as StdCommand;
 use std::time::{Duration, Instant};
 
-use serde_json::Value;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use wts_playbook::sandbox::{Sandbox, SandboxConfig};
+use wts_playbook::sandbox::SandboxConfig;
 
-use crate::support::{against, against_std, cmd, command, completed_id, count_by, finish, html, json, message_post_id, read_report, report_lines, signal, statuses, uuids, wait_exit, wait_for_lines, wait_until, Env, Hostile, Reply, Run, SandboxProcess, Served};
+use crate::support::{Env, Hostile, Reply};
 
-use super::{close_http_playbook, close_playbook, close_with, is_first_alone, FAST_RETRY};
-
-use super::hostile::{
-    list_playbook, list_then_close, pages_forever, sigint, spawn_run, step_items, the_error,
-    throttled,
-};
+use super::close_playbook;
 
 // 5. What is not a regular file is refused at once.
 

@@ -4,14 +4,15 @@
 //! completes (retried to success), and bad resume reports (clear errors, never a panic).
 
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::support::{against, against_std, cmd, command, completed_id, count_by, finish, html, json, message_post_id, read_report, report_lines, signal, statuses, uuids, wait_exit, wait_for_lines, wait_until, Env, Hostile, Reply, Run, SandboxProcess, Served};
+use crate::support::{
+    against, against_std, read_report, signal, wait_for_lines, Run, SandboxProcess, Served,
+};
 
 pub(super) const TOKEN: &str = "resume-test-token";
 

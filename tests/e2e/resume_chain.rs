@@ -2,16 +2,13 @@
 //! chain, live reports, the README's canary flow, faults after commit, a per-item pipeline.
 
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Child;
 use std::time::{Duration, Instant};
 
-use serde_json::Value;
+use crate::support::{finish, read_report, report_lines, wait_for_lines, SandboxProcess, Served};
 
-use crate::support::{against, against_std, cmd, command, completed_id, count_by, finish, html, json, message_post_id, read_report, report_lines, signal, statuses, uuids, wait_exit, wait_for_lines, wait_until, Env, Hostile, Reply, Run, SandboxProcess, Served};
-
-use super::resume::{run, run_to_end, start, uuid, TEST_PREFIX, TOKEN};
+use super::resume::{run, run_to_end, start, uuid, TEST_PREFIX};
 
 // Runs that continue correctly: a two-step job (tell, then close over `steps.tell.succeeded`)
 // interrupted at many instants, resume chains, live reports, the README's canary flow, faults

@@ -1,20 +1,13 @@
 //! Whole runs from a CSV or a listing: 2,000 closes, every page of a list, a per-item pipeline, a
 //! parallel group.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
-use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::collections::{HashMap, HashSet};
 
-use assert_cmd::Command;
-use serde_json::Value;
-use wts_playbook::catalog::{lookup, route_of, Method, Routes, SUCCESSORS};
-use wts_playbook::sandbox::{JournalEntry, Sandbox, SandboxConfig};
+use wts_playbook::sandbox::SandboxConfig;
 
-use crate::support::{against, against_std, cmd, command, completed_id, count_by, finish, html, json, message_post_id, read_report, report_lines, signal, statuses, uuids, wait_exit, wait_for_lines, wait_until, Env, Hostile, Reply, Run, SandboxProcess, Served};
+use crate::support::{completed_id, count_by, message_post_id, statuses, uuids, Env};
 
-use super::{close_http_playbook, close_playbook, close_with, is_first_alone, FAST_RETRY};
+use super::{close_playbook, is_first_alone, FAST_RETRY};
 
 // ---------------------------------------------------------------------------------------------
 // 1. 2,000 closes from a CSV.

@@ -4,10 +4,9 @@
 
 use std::path::Path;
 
-use assert_cmd::Command;
-use wts_playbook::sandbox::{Sandbox, SandboxConfig};
+use wts_playbook::sandbox::SandboxConfig;
 
-use crate::support::{against, against_std, cmd, command, completed_id, count_by, finish, html, json, message_post_id, read_report, report_lines, signal, statuses, uuids, wait_exit, wait_for_lines, wait_until, Env, Hostile, Reply, Run, SandboxProcess, Served};
+use crate::support::{against, cmd, Env, Run, Served};
 
 const TOKEN: &str = "pn_live_TOKEN_4f9c2b7e1d";
 const SECRET: &str = "s3cr3t-partner-key-8812";

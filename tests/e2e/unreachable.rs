@@ -1,25 +1,18 @@
 //! The sandbox stopped mid-run (never restarted: the run ends, unreachable, resumable; restarted
 //! within the retry window: ridden through), and closed stdout or stderr.
 
-use std::io::Read as _;
 use std::net::SocketAddr;
-use std::path::Path;
-use std::process::{Child, Command as StdCommand, Stdio};
-use std::sync::{Arc, Mutex};
+use std::process::{Command as StdCommand, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use wts_playbook::sandbox::{Sandbox, SandboxConfig};
 
-use crate::support::{against, against_std, cmd, command, completed_id, count_by, finish, html, json, message_post_id, read_report, report_lines, signal, statuses, uuids, wait_exit, wait_for_lines, wait_until, Env, Hostile, Reply, Run, SandboxProcess, Served};
+use crate::support::{completed_id, uuids, wait_exit, wait_for_lines, Env};
 
-use super::{close_http_playbook, close_playbook, close_with, is_first_alone, FAST_RETRY};
+use super::close_playbook;
 
-use super::hostile::{
-    list_playbook, list_then_close, pages_forever, sigint, spawn_run, step_items, the_error,
-    throttled,
-};
+use super::hostile::{list_playbook, list_then_close, sigint, spawn_run, the_error};
 
 // 3. The sandbox stopped mid-run: never restarted → the run ends, unreachable, resumable;
 //    restarted within the retry window → ridden through. Issue 11 item 4: the base URL is named.

@@ -1,19 +1,10 @@
 //! `file_base64`: the upload flow (docs/api-notes.md, "Files") before each send.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
-use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::collections::HashSet;
 
-use assert_cmd::Command;
-use serde_json::Value;
-use wts_playbook::catalog::{lookup, route_of, Method, Routes, SUCCESSORS};
-use wts_playbook::sandbox::{JournalEntry, Sandbox, SandboxConfig};
+use wts_playbook::sandbox::{JournalEntry, SandboxConfig};
 
-use crate::support::{against, against_std, cmd, command, completed_id, count_by, finish, html, json, message_post_id, read_report, report_lines, signal, statuses, uuids, wait_exit, wait_for_lines, wait_until, Env, Hostile, Reply, Run, SandboxProcess, Served};
-
-use super::{close_http_playbook, close_playbook, close_with, is_first_alone, FAST_RETRY};
+use crate::support::{message_post_id, statuses, uuids, Env};
 
 // `file_base64`: the upload flow (docs/api-notes.md, "Files") before each send.
 

@@ -1,11 +1,7 @@
 //! The table of cases: every action with the exact request it must build.
 
-use indexmap::IndexMap;
 use serde_json::{json, Value};
-use wts_playbook::catalog::{
-    actions, build, check_names, convert, describe, file_id_pointer, is_idempotent, list_table,
-    lookup, lookup_for, names, successor, HttpRequest, Method, ParamProblem, Routes, SUCCESSORS,
-};
+use wts_playbook::catalog::Method;
 
 use super::catalog::{A, B, C, D};
 

@@ -6,7 +6,7 @@
 //! schemas under `schemas/`. Out: exit codes, stdout/stderr, dry-run reports in temp dirs.
 //! Nothing here uses the network: `validate` and `run --dry-run` never send.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use assert_cmd::Command;
 use serde_json::Value;

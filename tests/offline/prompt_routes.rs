@@ -1,12 +1,10 @@
 //! The confirmation prompt on a real terminal, and the route families (`settings.routes`,
 //! `--routes`).
 
-use std::path::{Path, PathBuf};
-
 use assert_cmd::Command;
 use serde_json::Value;
 
-use super::cli::{bin, dry_run, root, run, run_cmd, yaml_files, Out, INVALID};
+use super::cli::{dry_run, root, run, INVALID};
 
 // The confirmation prompt, on a real terminal (util-linux `script` provides the pty).
 

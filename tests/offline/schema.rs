@@ -3,10 +3,9 @@
 
 use std::path::{Path, PathBuf};
 
-use assert_cmd::Command;
 use serde_json::Value;
 
-use super::cli::{bin, dry_run, root, run, run_cmd, yaml_files, Out, INVALID};
+use super::cli::{root, run, yaml_files};
 
 // Schemas: the checked-in copies are what `wts-playbook schema …` prints, and the examples
 // match the playbook schema.

@@ -1,15 +1,14 @@
 //! The sandbox command, file uploads, strict mode, the banner, and both route families over
 //! one state.
 
+use super::materialize::inspect_state;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
-use std::time::Duration;
-use wts_playbook::sandbox::{Sandbox, SandboxConfig};
-use super::materialize::inspect_state;
+use wts_playbook::sandbox::SandboxConfig;
 
 use crate::support::sandbox_stderr;
 
-use super::{assert_envelope, start, Client, NEW_SESSION, TOKEN};
+use super::{assert_envelope, start, NEW_SESSION, TOKEN};
 
 #[test]
 fn sandbox_command_prints_seeded_ids() {

@@ -15,7 +15,7 @@ mod routes;
 mod sessions;
 
 use reqwest::{Method, StatusCode};
-use serde_json::{json, Value};
+use serde_json::Value;
 use std::time::Duration;
 use wts_playbook::sandbox::{Sandbox, SandboxConfig};
 

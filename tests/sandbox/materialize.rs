@@ -2,10 +2,9 @@
 
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
-use std::time::Duration;
 use wts_playbook::sandbox::{Sandbox, SandboxConfig};
 
-use super::{assert_envelope, start, Client, NEW_SESSION, TOKEN};
+use super::{assert_envelope, start, NEW_SESSION};
 
 const CARD_A: &str = "c0000000-0000-4000-8000-00000000000a";
 const CARD_B: &str = "c0000000-0000-4000-8000-00000000000b";

@@ -2,10 +2,9 @@
 
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
-use std::time::Duration;
-use wts_playbook::sandbox::{Sandbox, SandboxConfig};
+use wts_playbook::sandbox::SandboxConfig;
 
-use super::{assert_envelope, start, Client, NEW_SESSION, TOKEN};
+use super::{assert_envelope, start, NEW_SESSION};
 
 #[tokio::test]
 async fn session_routes_change_state() {

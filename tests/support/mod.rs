@@ -22,6 +22,7 @@
 //!   per object ([`count_by`], [`completed_id`], [`message_post_id`]).
 #![allow(
     dead_code,
+    unused_imports,
     reason = "each test binary uses a part of the support module"
 )]
 

@@ -1,19 +1,13 @@
 //! Headless Chromium: open a page, read its DOM and console, take screenshots.
 
 use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command as Process;
 use std::time::{Duration, Instant};
 
-use assert_cmd::Command;
-use serde_json::json;
-use wts_playbook::catalog::Method;
-use wts_playbook::report::{
-    read_report, EventKind, ItemRecord, ItemStatus, Outcome, PlaybookRef, ReportHeader,
-    ReportWriter, RequestRecord, ResponseRecord, RunEvent, RunFacts, StepFacts, Totals,
-};
+use wts_playbook::report::{read_report, ItemStatus};
 
-use super::{artefacts, fixtures, header, is_ci, tool};
+use super::{artefacts, tool};
 
 pub(super) struct Page {
     pub(super) dom: String,

@@ -13,11 +13,10 @@ mod support;
 
 mod browser;
 
-use browser::{attr_values, check_page, open, screenshot, shown_totals};
+use browser::{attr_values, check_page, open, screenshot};
 
 use crate::support::cmd;
 
-use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::Command as Process;
 use std::time::{Duration, Instant};
@@ -25,8 +24,8 @@ use std::time::{Duration, Instant};
 use serde_json::json;
 use wts_playbook::catalog::Method;
 use wts_playbook::report::{
-    read_report, EventKind, ItemRecord, ItemStatus, Outcome, PlaybookRef, ReportHeader,
-    ReportWriter, RequestRecord, ResponseRecord, RunEvent, RunFacts, StepFacts, Totals,
+    EventKind, ItemRecord, ItemStatus, Outcome, PlaybookRef, ReportHeader, ReportWriter,
+    RequestRecord, ResponseRecord, RunEvent, RunFacts, StepFacts, Totals,
 };
 
 const T0: &str = "2026-11-25T10:00:00Z";
