@@ -141,7 +141,7 @@ fn every_invalid_fixture_has_a_test() {
     assert_eq!(
         yaml_files(INVALID),
         INVALID_FIXTURES,
-        "add the new fixture to `invalid_fixtures!` in tests/cli.rs"
+        "add the new fixture to `invalid_fixtures!` in tests/offline/cli.rs"
     );
 }
 
