@@ -91,13 +91,12 @@ fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
 /// The binary in `dir` with the token and the secret in its environment, against `base_url`
 /// (none: no base URL), run to its end with `ARGS [PLAYBOOK]`.
 fn run_in(dir: &Path, base_url: Option<&str>, args: &[&str], pb: Option<&Path>) -> Run {
-    let mut c = match base_url {
-        Some(url) => against(dir, url, Some(TOKEN)),
-        None => {
-            let mut c = cmd(dir);
-            c.env("WTS_API_TOKEN", TOKEN);
-            c
-        }
+    let mut c = if let Some(url) = base_url {
+        against(dir, url, Some(TOKEN))
+    } else {
+        let mut c = cmd(dir);
+        c.env("WTS_API_TOKEN", TOKEN);
+        c
     };
     Run::of(c.env("PARTNER_KEY", SECRET).args(args).args(pb))
 }
