@@ -37,12 +37,13 @@ fn a_sandbox_that_never_comes_back_ends_the_run_as_unreachable() {
     let child = spawn_run(&env, &url, &pb, &report, &[]);
     wait_for_lines(&report, 20);
     let sb = env.sandbox.take().unwrap();
-    let done_before = sb
-        .journal()
+    // Counted once the requests in flight at shutdown have been answered.
+    let done_before = env
+        .rt
+        .block_on(sb.shutdown_with_journal())
         .iter()
         .filter(|e| completed_id(e).is_some())
         .count();
-    env.rt.block_on(sb.shutdown());
     let (code, stderr, took) = wait_exit(child, Duration::from_secs(20));
     assert_eq!(code, 3, "{stderr}");
     assert!(took < Duration::from_secs(10), "{took:?}");
