@@ -167,8 +167,9 @@ impl Sandbox {
         self.shutdown_with_journal().await;
     }
 
-    /// Stops serving and returns the journal as it stands once every request in flight has
-    /// been answered (what a test counts when the server goes away mid-run).
+    /// Stops serving and returns the journal once every connection is closed: each request the
+    /// server acted on is in it, whether or not its answer got out (what a test counts when the
+    /// server goes away mid-run).
     pub async fn shutdown_with_journal(self) -> Vec<JournalEntry> {
         let _ = self.stop.send(true);
         let _ = self.task.await;
