@@ -6,10 +6,10 @@ use std::io::IsTerminal as _;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use super::run::run_settings;
+use super::run::Run;
 use super::{
-    ask, base_url_setting, decide, exit_code, invalid, load_and_validate, load_resume, note_claim,
-    preflight, runtime, verifiable_steps, write_views, Confirm, Preflight, Writes, EXIT_ABORTED,
+    ask, base_url_setting, decide, exit_code, invalid, load_and_validate, load_resume, preflight,
+    runtime, write_views, Confirm, Preflight, Writes, EXIT_ABORTED,
 };
 use super::{EXIT_INVALID, EXIT_OK};
 use crate::accounts::{check_split, Account, Fleet, Shard};
@@ -19,7 +19,7 @@ use crate::execute::{execute, Client, RateLimiter, RunOptions, RunResult, Transp
 use crate::progress::Progress;
 use crate::report::{
     self, default_report_path, AccountRef, Outcome, PlaybookRef, ReportHeader, ReportLock,
-    ReportWriter, ResumeIndex,
+    ResumeIndex,
 };
 use crate::secret::Redactor;
 use crate::validate::{AccountScope, Overrides, Program};
@@ -276,40 +276,6 @@ pub(super) fn run(args: &RunArgs, overrides: &Overrides) -> u8 {
     code
 }
 
-/// The part reports' header for one account.
-fn part_header(
-    args: &RunArgs,
-    m: &Member,
-    started_at: jiff::Timestamp,
-    shard: Option<Shard>,
-) -> ReportHeader {
-    let program = &m.program;
-    let mut header = ReportHeader::new(
-        uuid::Uuid::new_v4().to_string(),
-        PlaybookRef {
-            name: program.name().to_owned(),
-            path: program.loaded.path.display().to_string(),
-            sha256: program.loaded.sha256.clone(),
-        },
-        args.dry_run,
-        started_at,
-        run_settings(program, args),
-    );
-    header.warnings = program.warnings();
-    header.account = Some(m.account.name.clone());
-    header.base_url = Some(m.base_url.clone());
-    header.shard = shard.map(|s| s.to_string());
-    if let Some(r) = &m.resume {
-        header.logical_started_at = r.logical_started_at();
-        header.resumed_from = args
-            .resume
-            .iter()
-            .map(|p| p.display().to_string())
-            .collect();
-    }
-    header
-}
-
 #[expect(clippy::too_many_lines, reason = "the fleet run's phases, in order")]
 async fn run_members(
     args: &RunArgs,
@@ -369,34 +335,34 @@ async fn run_members(
     });
     let mut flags: Vec<Arc<std::sync::atomic::AtomicBool>> = Vec::new();
     // The account whose abort stopped the others (set before their flags).
-    let stopper: Arc<std::sync::OnceLock<String>> = Arc::new(std::sync::OnceLock::new());
+    let stopper: std::sync::OnceLock<String> = std::sync::OnceLock::new();
     let mut tallies: Vec<(String, Arc<Tally>)> = Vec::new();
     let mut tasks = tokio::task::JoinSet::new();
+    let mut runs: Vec<Run<'_>> = Vec::new();
     for m in members {
-        let header = part_header(args, &m, started_at, shard);
+        // The part report: the single run's header and carry-over, naming its account.
+        let run = Run {
+            args,
+            program: Arc::clone(&m.program),
+            redactor: redactor.clone(),
+            warnings: m.program.warnings(),
+            report_path: m.part.clone(),
+            started_at,
+        };
+        let mut header = run.header(m.resume.as_ref());
+        header.account = Some(m.account.name.clone());
+        header.base_url = Some(m.base_url.clone());
+        header.shard = shard.map(|s| s.to_string());
         let since = header
             .logical_started_at
             .unwrap_or(started_at)
             .checked_sub(jiff::SignedDuration::from_mins(5))
             .ok();
-        let mut claimed = HashMap::new();
-        let created = ReportWriter::create_with(&m.part, &header, true, |w| {
-            let Some(r) = &m.resume else { return Ok(()) };
-            let verifiable = verifiable_steps(&m.program);
-            r.carry_into(|item| {
-                note_claim(&verifiable, item, &mut claimed);
-                w.write_carried(item)
-            })
-            .map(|_| ())
-            .map_err(std::io::Error::other)
-        });
-        let writer = match created {
+        let (writer, claimed) = match run.create_report(&header, m.resume.as_ref()) {
             Ok(w) => w,
-            Err(e) => {
-                eprintln!("error: cannot write the report {}: {e}", m.part.display());
-                return EXIT_INVALID;
-            }
+            Err(code) => return code,
         };
+        runs.push(run);
         let transport = if args.dry_run {
             Transport::Dry
         } else {
@@ -433,51 +399,20 @@ async fn run_members(
             interrupt: Some(flag.clone()),
         };
         let redactor = redactor.clone();
-        let name = m.account.name.clone();
+        let index = runs.len() - 1;
         let program = m.program;
-        let part_started = jiff::Timestamp::now();
-        let stopper = stopper.clone();
         tasks.spawn(async move {
             let progress = Progress::new(crate::progress::Mode::Quiet);
             let (result, writer) = execute(
                 program,
                 transport,
                 Some(writer),
-                redactor.clone(),
+                redactor,
                 progress,
                 options,
             )
             .await;
-            let finished_at = jiff::Timestamp::now();
-            let mut facts = result.facts.clone();
-            facts.duration_ms =
-                u64::try_from(finished_at.duration_since(part_started).as_millis()).ok();
-            facts.rate_limited = Some(result.rate_limited);
-            let mut result = result;
-            if let Some(first) = stopper.get().filter(|f| **f != name) {
-                if result.outcome == Outcome::Aborted {
-                    result.abort_reason = Some(format!(
-                        "stopped because account `{first}` was aborted (settings.on_account_failure: stop_all)"
-                    ));
-                }
-            }
-            facts.abort_reason = result
-                .abort_reason
-                .as_ref()
-                .map(|r| redactor.redact(r).into_owned());
-            let totals = match writer.map(|w| w.finish_with(finished_at, result.outcome, facts)) {
-                Some(Ok(footer)) => footer.totals,
-                Some(Err(e)) => {
-                    eprintln!("error: account `{name}`: cannot finish its report: {e}");
-                    result.totals
-                }
-                None => result.totals,
-            };
-            Finished {
-                name,
-                result,
-                totals,
-            }
+            (index, result, writer)
         });
     }
     let (stop_display, display_stop) = tokio::sync::watch::channel(false);
@@ -488,20 +423,34 @@ async fn run_members(
     let mut finished: Vec<Finished> = Vec::new();
     // `stop_all`: the first account aborted (by its own cause) stops the others.
     while let Some(done) = tasks.join_next().await {
-        match done {
-            Ok(f) => {
-                if stop_all
-                    && f.result.outcome == Outcome::Aborted
-                    && stopper.set(f.name.clone()).is_ok()
-                {
-                    for flag in &flags {
-                        flag.store(true, std::sync::atomic::Ordering::Relaxed);
-                    }
-                }
-                finished.push(f);
+        let (index, mut result, writer) = match done {
+            Ok(d) => d,
+            Err(e) => {
+                eprintln!("error: an account's run failed: {e}");
+                continue;
             }
-            Err(e) => eprintln!("error: an account's run failed: {e}"),
+        };
+        let name = accounts[index].name.clone();
+        if result.outcome == Outcome::Aborted {
+            if let Some(first) = stopper.get() {
+                result.abort_reason = Some(format!(
+                    "stopped because account `{first}` was aborted (settings.on_account_failure: stop_all)"
+                ));
+            } else if stop_all && stopper.set(name.clone()).is_ok() {
+                for flag in &flags {
+                    flag.store(true, std::sync::atomic::Ordering::Relaxed);
+                }
+            }
         }
+        let totals = match writer {
+            Some(w) => runs[index].finish_report(w, &result),
+            None => result.totals,
+        };
+        finished.push(Finished {
+            name,
+            result,
+            totals,
+        });
     }
     let _ = stop_display.send(true);
     if let Some(d) = display {

@@ -5,53 +5,44 @@
 //! per account, shards are stable and complete, and their reports merge into one.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::path::PathBuf;
+use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-fn bin() -> PathBuf {
-    assert_cmd::cargo::cargo_bin("wts-playbook")
-}
+use crate::support::{command, read_report, SandboxProcess};
 
 /// The token of an account in these tests: long enough to be redacted, and recognisable.
 fn token(name: &str) -> String {
     format!("pn_fleet_secret_{name}_0123456789")
 }
 
-/// A `wts-playbook sandbox` process serving these accounts; killed on drop.
+/// A `wts-playbook sandbox` process serving these accounts (`--account NAME=TOKEN`).
 struct Sandbox {
-    child: Child,
+    /// Killed when the test ends.
+    _process: SandboxProcess,
     url: String,
 }
 
 impl Sandbox {
     fn start(accounts: &[&str], extra: &[&str]) -> Sandbox {
-        let mut c = Command::new(bin());
-        c.args(["sandbox", "--listen", "127.0.0.1:0"]);
+        let mut args: Vec<String> = Vec::new();
         for a in accounts {
-            c.arg("--account").arg(format!("{a}={}", token(a)));
+            args.push("--account".into());
+            args.push(format!("{a}={}", token(a)));
         }
-        let mut child = c
-            .args(extra)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let url = line
-            .trim()
-            .strip_prefix("listening on ")
-            .expect("listening line")
-            .to_owned();
-        Sandbox { child, url }
+        args.extend(extra.iter().map(|s| (*s).to_owned()));
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let process = SandboxProcess::start(&args);
+        let url = process.url.clone();
+        Sandbox {
+            _process: process,
+            url,
+        }
     }
 
+    /// `GET path`: the status and the JSON body.
     fn get(&self, path: &str) -> (u16, Value) {
         let url = format!("{}{path}", self.url);
         let rt = tokio::runtime::Builder::new_current_thread()
@@ -114,13 +105,6 @@ impl Sandbox {
     }
 }
 
-impl Drop for Sandbox {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 /// A test directory: the accounts file, the input, the playbook.
 struct Fleet {
     dir: tempfile::TempDir,
@@ -174,7 +158,7 @@ impl Fleet {
     }
 
     fn command(&self, sandbox: &Sandbox, args: &[&str]) -> Command {
-        let mut c = Command::new(bin());
+        let mut c = command();
         c.current_dir(self.dir.path())
             .env("WTS_BASE_URL", &sandbox.url)
             .env_remove("WTS_API_TOKEN")
@@ -199,10 +183,6 @@ fn text(o: &Output) -> String {
         String::from_utf8_lossy(&o.stdout),
         String::from_utf8_lossy(&o.stderr)
     )
-}
-
-fn read_report(path: &Path) -> Value {
-    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
 }
 
 const COMPLETE: &str = r#"version: 1
@@ -366,7 +346,7 @@ steps:
 "#,
     )
     .unwrap();
-    let out = Command::new(bin())
+    let out = command()
         .current_dir(dir.path())
         .env("WTS_BASE_URL", &sandbox.url)
         .env("TOKEN_ALPHA", token("alpha"))
@@ -491,7 +471,7 @@ fn shards_cover_every_account_once_and_merge() {
         assert_eq!(sandbox.completed(a, &fleet.ids(a)).len(), 2, "{a}");
     }
     // The shards' reports merge into one.
-    let out = Command::new(bin())
+    let out = command()
         .current_dir(fleet.dir.path())
         .args(["report", "--merge", "all.json"])
         .args(&reports)
@@ -505,7 +485,7 @@ fn shards_cover_every_account_once_and_merge() {
     assert_eq!(all["items"].as_array().unwrap().len(), 2 * 2 * names.len());
     assert_eq!(all["merged_from"].as_array().unwrap().len(), reports.len());
     // Merging a report with itself is refused (an account in two inputs).
-    let out = Command::new(bin())
+    let out = command()
         .current_dir(fleet.dir.path())
         .args(["report", "--merge", "twice.json", &reports[0], &reports[0]])
         .output()
