@@ -24,14 +24,15 @@ done
 cargo build --release --quiet --bin wts-playbook
 BIN=$PWD/target/release/wts-playbook
 
-TMP=$(mktemp -d /tmp/wts-bench-accounts.XXXXXX)
+TMP=$(mktemp -d "${TMPDIR:-/tmp}/fleet-bench.XXXXXX")
 SANDBOX_PID=""
 cleanup() {
     if [ -n "$SANDBOX_PID" ]; then kill "$SANDBOX_PID" 2>/dev/null || true; fi
-    rm -rf "$TMP"
+    [ -n "${BENCH_KEEP:-}" ] || rm -rf "$TMP"
 }
 trap cleanup EXIT
 
+: >"$TMP/sandbox.log"
 "$BIN" sandbox --listen 127.0.0.1:0 --accounts "$ACCOUNTS" --rate-limit "$WINDOWS" >"$TMP/sandbox.log" 2>&1 &
 SANDBOX_PID=$!
 ADDR=""
@@ -41,6 +42,8 @@ for _ in $(seq 1 100); do
     sleep 0.1
 done
 [ -n "$ADDR" ] || { echo "bench: the sandbox did not start" >&2; exit 1; }
+# Every account sends to the sandbox (the accounts file names no base_url).
+export WTS_BASE_URL=$ADDR
 
 # The accounts file: each account's token in a file, its own input file of CLOSES sessions.
 echo "name,token_file,input.x" >"$TMP/accounts.csv"
@@ -95,13 +98,18 @@ ONE=$WALL
 echo "  wall $ONE s, user $USER s, sys $SYS s, peak RSS $((RSS_KB / 1024)) MB" >&2
 curl -fsS -X POST "$ADDR/__sandbox/reset" >/dev/null
 
+echo "== $ACCOUNTS accounts x $CLOSES closes, dry run (loading, checking, planning; nothing sent)" >&2
+timed dry "$BIN" run pb.yaml --accounts accounts.csv --dry-run -q --report dry.json
+DRY=$WALL
+
 echo "== $ACCOUNTS accounts x $CLOSES closes, one process" >&2
 timed fleet "$BIN" run pb.yaml --accounts accounts.csv --rate-limit "$WINDOWS" --yes -q --report fleet.json
-SUCCEEDED=$(tail -n 1 fleet.json | grep -o '"totals":{[^}]*}' | head -n 1 | grep -o '"succeeded":[0-9]*' | cut -d: -f2)
+SUCCEEDED=$(tail -n 1 fleet.json | awk -F'"succeeded":' '{ split($2, n, /[^0-9]/); print n[1]; exit }')
 echo
 echo "wts-playbook fleet benchmark ($(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg))"
 printf '%-44s %s\n' "one account, $CLOSES closes: wall" "$ONE s"
 printf '%-44s %s\n' "$ACCOUNTS accounts x $CLOSES closes: wall" "$WALL s (x$(awk "BEGIN { printf \"%.2f\", $WALL / $ONE }") one account's)"
+printf '%-44s %s\n' "the same, dry run (nothing sent): wall" "$DRY s"
 printf '%-44s %s\n' "succeeded" "$SUCCEEDED of $((ACCOUNTS * CLOSES))"
 printf '%-44s %s\n' "429s answered by the sandbox" "$(rate_limited_all)"
 printf '%-44s %s\n' "peak RSS of the runner" "$((RSS_KB / 1024)) MB"

@@ -108,7 +108,14 @@ pub(super) fn run(args: &RunArgs, overrides: &Overrides) -> u8 {
             return EXIT_INVALID;
         }
     };
-    let fleet = match Fleet::load(accounts_path, |v| std::env::var(v).ok()) {
+    // A dry run sends nothing: it needs no token (a placeholder stands in for a missing one).
+    let lookup = |v: &str| {
+        std::env::var(v)
+            .ok()
+            .filter(|t| !t.trim().is_empty())
+            .or_else(|| args.dry_run.then(|| "dry-run-no-token".to_owned()))
+    };
+    let fleet = match Fleet::load(accounts_path, lookup) {
         Ok(f) => f,
         Err(diags) => return invalid(&diags),
     };
@@ -120,11 +127,10 @@ pub(super) fn run(args: &RunArgs, overrides: &Overrides) -> u8 {
     };
     if fleet.accounts.is_empty() {
         eprintln!(
-            "shard {} of {} has no account ({} lists {}); nothing to do",
+            "--shard {}: none of the {} account(s) of {} falls in this shard; nothing to do",
             shard.map_or_else(String::new, |s| s.to_string()),
-            accounts_path.display(),
-            accounts_path.display(),
-            fleet.all_names.len()
+            fleet.all_names.len(),
+            accounts_path.display()
         );
         return EXIT_OK;
     }
@@ -244,6 +250,20 @@ pub(super) fn run(args: &RunArgs, overrides: &Overrides) -> u8 {
                 Err(d) => return invalid(&[d]),
             }
         };
+        // Replacing the part of an interrupted run would forget what it did.
+        let part = report::part_path(&report_path, &account.name);
+        if !args.dry_run && !args.overwrite && part.is_file() && !sources.contains(&part) {
+            let unfinished = report::scan_report(&part, |_| {})
+                .map_or(true, |s| s.truncated || !s.in_flight.is_empty());
+            if unfinished {
+                eprintln!(
+                    "error: {} is the report of a run that did not finish: replacing it would forget what that run did\n  = help: continue it with --resume {}, write another --report, or pass --overwrite",
+                    part.display(),
+                    report_path.display()
+                );
+                return EXIT_INVALID;
+            }
+        }
         members.push(Member {
             base_url: account.base_url.clone().unwrap_or_else(base_url_setting),
             part: report::part_path(&report_path, &account.name),

@@ -407,6 +407,10 @@ fn kill_9_then_resume_writes_once_per_account() {
         .map(|a| sandbox.messages(a, &fleet.ids(a)).len())
         .sum();
     assert!(before < 3 * n, "killed before the end ({before} sent)");
+    // Running again into the same report without --resume would forget what was sent.
+    let again = fleet.run(&sandbox, &["--report", "first.json"]);
+    assert_eq!(again.status.code(), Some(2), "{}", text(&again));
+    assert!(text(&again).contains("did not finish"), "{}", text(&again));
     let out = fleet.run(
         &sandbox,
         &["--resume", "first.json", "--report", "second.json"],
@@ -531,6 +535,15 @@ fn a_bad_accounts_file_or_split_sends_nothing() {
     let out = fleet.run(&sandbox, &[]);
     assert_eq!(out.status.code(), Some(2));
     assert!(text(&out).contains("did you mean"), "{}", text(&out));
+    // A dry run needs no token.
+    std::fs::write(fleet.path("pb.yaml"), COMPLETE).unwrap();
+    let out = fleet
+        .command(&sandbox, &["--dry-run", "--report", "dry.json"])
+        .env_remove("TOKEN_ALPHA")
+        .env_remove("TOKEN_BETA")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     for a in ["alpha", "beta"] {
         assert!(sandbox.journal(a).is_empty(), "{a}: nothing sent");
     }
