@@ -23,7 +23,9 @@ use crate::report::{
     ResumeIndex,
 };
 use crate::secret::{Redactor, Secret};
-use crate::validate::{self, Overrides, Program, TOKEN_VAR};
+use crate::program::{Program, TOKEN_VAR};
+use crate::settings::Overrides;
+use crate::validate;
 use crate::{catalog, schema, views};
 
 pub const EXIT_OK: u8 = 0;
@@ -805,10 +807,10 @@ fn verifiable_steps(
         .all_steps()
         .into_iter()
         .filter_map(|s| match &s.kind {
-            validate::StepKind::Action { spec, .. } => catalog::outcomes(spec)
+            crate::program::StepKind::Action { spec, .. } => catalog::outcomes(spec)
                 .verify
                 .map(|how| (s.id.clone(), (how, s.settings.routes))),
-            validate::StepKind::Pipeline(_) => None,
+            crate::program::StepKind::Pipeline(_) => None,
         })
         .collect()
 }
@@ -924,8 +926,8 @@ impl Writes {
                 .map_or(0, |(_, t)| t.planned)
         };
         let open = |id: &str| pre.open_lists.iter().any(|s| s == id);
-        let mut add = |s: &validate::StepPlan, open_list: bool| {
-            if let validate::StepKind::Action { spec, .. } = &s.kind {
+        let mut add = |s: &crate::program::StepPlan, open_list: bool| {
+            if let crate::program::StepKind::Action { spec, .. } = &s.kind {
                 if s.changes_state() {
                     steps.push(StepWrites {
                         step: s.id.clone(),
@@ -939,7 +941,7 @@ impl Writes {
         for stage in &program.stages {
             for s in stage.steps() {
                 add(s, open(&s.id));
-                if let validate::StepKind::Pipeline(children) = &s.kind {
+                if let crate::program::StepKind::Pipeline(children) = &s.kind {
                     for c in children {
                         add(c, open(&s.id));
                     }

@@ -15,7 +15,7 @@ use serde_json::Value;
 
 use crate::catalog::{self, ActionSpec, HttpRequest};
 use crate::template::{self, has_placeholder, Tree};
-use crate::validate::{Program, StepPlan};
+use crate::program::{Program, StepPlan};
 
 /// Values shared by every item's context (built once per run).
 #[derive(Clone)]

@@ -40,10 +40,10 @@ pub(super) async fn run_action(
 /// that read no secret (a session id beside an API key in a body) are not secrets.
 pub(super) fn masked_secret_forms(
     v: &Value,
-    mask: &crate::validate::SecretMask,
+    mask: &crate::program::SecretMask,
     out: &mut Vec<String>,
 ) {
-    use crate::validate::SecretMask;
+    use crate::program::SecretMask;
     match (mask, v) {
         (SecretMask::Nothing, _) => {}
         (SecretMask::Map(parts), Value::Object(map)) => {

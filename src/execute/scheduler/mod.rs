@@ -31,7 +31,7 @@ use crate::report::{
 };
 use crate::secret::Redactor;
 use crate::template::{self, Placeholder};
-use crate::validate::{Program, Source, StepKind, StepPlan};
+use crate::program::{Program, Source, StepKind, StepPlan};
 
 mod action;
 mod items;
@@ -157,7 +157,7 @@ struct Shared {
     /// The API refused the token: nothing more is sent.
     auth_refused: AtomicBool,
     /// The step whose failure budget stopped the run, for the final message.
-    budget_stop: Mutex<Option<(String, crate::validate::Budget)>>,
+    budget_stop: Mutex<Option<(String, crate::settings::Budget)>>,
     /// Retries and pauses for the report's timeline, and how many did not fit.
     events: Mutex<(Vec<RunEvent>, u64)>,
 }
