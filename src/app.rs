@@ -17,13 +17,13 @@ use crate::cli::{
 use crate::diagnostic::{did_you_mean, render_all, Diagnostic};
 use crate::execute::{execute, Client, RateLimiter, RunOptions, Transport};
 use crate::playbook::{self, parse_scalar};
+use crate::program::{Program, TOKEN_VAR};
 use crate::progress::Progress;
 use crate::report::{
     self, default_report_path, Outcome, PlaybookRef, ReportHeader, ReportLock, ReportWriter,
     ResumeIndex,
 };
 use crate::secret::{Redactor, Secret};
-use crate::program::{Program, TOKEN_VAR};
 use crate::settings::Overrides;
 use crate::validate;
 use crate::{catalog, schema, views};

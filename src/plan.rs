@@ -14,8 +14,8 @@ use minijinja::Value as JValue;
 use serde_json::Value;
 
 use crate::catalog::{self, ActionSpec, HttpRequest};
-use crate::template::{self, has_placeholder, Tree};
 use crate::program::{Program, StepPlan};
+use crate::template::{self, has_placeholder, Tree};
 
 /// Values shared by every item's context (built once per run).
 #[derive(Clone)]

@@ -128,6 +128,5 @@ impl fmt::Display for RateSpec {
     }
 }
 
-
 /// The default cap on a response body (`settings.max_response_size`): 8 MiB.
 pub(crate) const DEFAULT_MAX_BODY: u64 = 8 << 20;

@@ -10,9 +10,8 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use super::retry::RetryPolicy;
 use super::values::{in_range, parse_size, ranged_duration as duration_value, DurationText};
-use super::{RateSpec, DEFAULT_MAX_BODY};
+use super::{RateSpec, RetryPolicy, DEFAULT_MAX_BODY};
 use crate::catalog;
 use crate::diagnostic::{did_you_mean, Diagnostic};
 use crate::playbook::{Loaded, MaxFailures, OnError, PartialListing, RetryDef, Step};
@@ -240,7 +239,12 @@ impl RunSettings {
 
     /// The concurrency's range and the rate limit's windows, said at the flag that set them
     /// when one did.
-    fn check_limits(&mut self, loaded: &Loaded, overrides: &Overrides, diags: &mut Vec<Diagnostic>) {
+    fn check_limits(
+        &mut self,
+        loaded: &Loaded,
+        overrides: &Overrides,
+        diags: &mut Vec<Diagnostic>,
+    ) {
         if let Err(e) = in_range(self.concurrency, ranges::CONCURRENCY) {
             let d = if overrides.concurrency.is_some() {
                 Diagnostic::file(&loaded.path, format!("--concurrency: {e}"))
@@ -279,8 +283,13 @@ impl RunSettings {
         diags: &mut Vec<Diagnostic>,
     ) -> StepSettings {
         let settings = StepSettings {
-            routes: routes_setting(loaded, &format!("{path}.routes"), step.routes.as_deref(), diags)
-                .unwrap_or(self.routes),
+            routes: routes_setting(
+                loaded,
+                &format!("{path}.routes"),
+                step.routes.as_deref(),
+                diags,
+            )
+            .unwrap_or(self.routes),
             concurrency: step.concurrency.unwrap_or(self.concurrency).max(1),
             retry: retry_policy(
                 loaded,
@@ -501,17 +510,29 @@ mod tests {
         let (run, step, diags) = resolve("{ retry: { backoff: 2m } }", "", &Overrides::default());
         assert!(diags.is_empty(), "{diags:#?}");
         assert_eq!(run.retry.backoff, Duration::from_secs(120));
-        assert_eq!(run.retry.max_backoff, Duration::from_secs(120), "not capped at 60 s");
-        assert_eq!(step.retry, run.retry, "a step without `retry` has the run's");
+        assert_eq!(
+            run.retry.max_backoff,
+            Duration::from_secs(120),
+            "not capped at 60 s"
+        );
+        assert_eq!(
+            step.retry, run.retry,
+            "a step without `retry` has the run's"
+        );
         let serde: RetryPolicy = serde_json::from_value(serde_json::json!({"backoff": "2m"}))
             .expect("the serde form parses");
         assert_eq!(serde, run.retry, "one parser, one meaning");
         // The same ranges in both forms.
         let (_, _, diags) = resolve("{ retry: { attempts: 101 } }", "", &Overrides::default());
         assert_eq!(diags.len(), 1, "{diags:#?}");
-        assert!(diags[0].message.starts_with("attempts: 101 is out of range"));
+        assert!(diags[0]
+            .message
+            .starts_with("attempts: 101 is out of range"));
         let serde = serde_json::from_value::<RetryPolicy>(serde_json::json!({"attempts": 101}));
-        assert!(serde.unwrap_err().to_string().contains("attempts: 101 is out of range"));
+        assert!(serde
+            .unwrap_err()
+            .to_string()
+            .contains("attempts: 101 is out of range"));
     }
 
     #[test]
@@ -522,7 +543,10 @@ mod tests {
             &Overrides::default(),
         );
         assert!(diags.is_empty(), "{diags:#?}");
-        assert_eq!((run.retry.attempts, run.retry.backoff), (3, Duration::from_secs(2)));
+        assert_eq!(
+            (run.retry.attempts, run.retry.backoff),
+            (3, Duration::from_secs(2))
+        );
         assert_eq!(
             step.retry,
             RetryPolicy {
@@ -549,16 +573,29 @@ mod tests {
         assert_eq!(run.rate_limit_text, "5/s");
         assert_eq!((step.concurrency, step.routes), (4, catalog::Routes::Node));
         assert_eq!(step.timeout, Duration::from_secs(5));
-        assert_eq!(step.rate_limit, None, "no limit of its own: only the run's applies");
+        assert_eq!(
+            step.rate_limit, None,
+            "no limit of its own: only the run's applies"
+        );
 
-        let own = "    concurrency: 1\n    routes: documented\n    timeout: 1s\n    rate_limit: 1/s\n";
+        let own =
+            "    concurrency: 1\n    routes: documented\n    timeout: 1s\n    rate_limit: 1/s\n";
         let (run, step, diags) = resolve(settings, own, &flags);
         assert!(diags.is_empty(), "{diags:#?}");
-        assert_eq!((step.concurrency, step.routes), (1, catalog::Routes::Documented));
+        assert_eq!(
+            (step.concurrency, step.routes),
+            (1, catalog::Routes::Documented)
+        );
         assert_eq!(step.timeout, Duration::from_secs(1));
         // A step's rate limit is its own, on top of the run's: the run's stays as it was.
-        assert_eq!(step.rate_limit.map(|r| r.to_string()).as_deref(), Some("1/s"));
-        assert_eq!(run.rate_limit.map(|r| r.to_string()).as_deref(), Some("5/s"));
+        assert_eq!(
+            step.rate_limit.map(|r| r.to_string()).as_deref(),
+            Some("1/s")
+        );
+        assert_eq!(
+            run.rate_limit.map(|r| r.to_string()).as_deref(),
+            Some("5/s")
+        );
     }
 
     #[test]
@@ -573,10 +610,19 @@ mod tests {
         assert_eq!(
             messages,
             [
-                (3, "backoff 20m is out of range: it must be between 0s and 10m"),
-                (3, "timeout 0s is out of range: it must be between 10ms and 1h"),
+                (
+                    3,
+                    "backoff 20m is out of range: it must be between 0s and 10m"
+                ),
+                (
+                    3,
+                    "timeout 0s is out of range: it must be between 10ms and 1h"
+                ),
                 (7, "attempts must be at least 1 (the first try counts)"),
-                (7, "invalid `backoff`: `soon`: expected a number before `soon` (e.g. `1soon`)"),
+                (
+                    7,
+                    "invalid `backoff`: `soon`: expected a number before `soon` (e.g. `1soon`)"
+                ),
             ],
         );
         assert_eq!(run.retry, RetryPolicy::default());

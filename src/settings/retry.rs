@@ -110,8 +110,8 @@ impl RetryPolicy {
                 Err(e) => problems.push(("attempts", (format!("attempts: {e}"), None))),
             },
         }
-        p.backoff = ranged_duration("backoff", backoff, p.backoff, ranges::BACKOFF)
-            .unwrap_or_else(|f| {
+        p.backoff =
+            ranged_duration("backoff", backoff, p.backoff, ranges::BACKOFF).unwrap_or_else(|f| {
                 problems.push(("backoff", f));
                 p.backoff
             });
@@ -161,4 +161,3 @@ impl RetryPolicy {
             .max(retry_after.unwrap_or(Duration::ZERO))
     }
 }
-

@@ -66,8 +66,8 @@ pub(super) fn ranged_duration(
         f(min),
         f(max)
     );
-    let hint =
-        (d.is_zero() && name == "timeout").then(|| "a zero timeout would fail every request".into());
+    let hint = (d.is_zero() && name == "timeout")
+        .then(|| "a zero timeout would fail every request".into());
     Err((message, hint))
 }
 

@@ -177,7 +177,10 @@ fn count_rows(spec: &InputSpec) -> u64 {
 }
 
 /// The secret var names and every template var that reads one, however indirectly.
-pub(super) fn secret_var_names(secrets: &[String], template_vars: &IndexMap<String, Tree>) -> HashSet<String> {
+pub(super) fn secret_var_names(
+    secrets: &[String],
+    template_vars: &IndexMap<String, Tree>,
+) -> HashSet<String> {
     let mut out: HashSet<String> = secrets.iter().cloned().collect();
     let reads: Vec<(&String, BTreeSet<String>)> = template_vars
         .iter()
@@ -225,4 +228,3 @@ fn reads_secret(vars: &BTreeSet<String>, secret_vars: &HashSet<String>) -> bool 
             .is_some_and(|n| secret_vars.contains(n))
     })
 }
-

@@ -73,8 +73,7 @@ pub(crate) fn validate(loaded: Loaded, overrides: &Overrides) -> Result<Program,
     let (vars, static_vars, template_vars) =
         inputs::split_vars(&loaded, &env, overrides, &mut diags);
     let environment = environment_map();
-    let secrets =
-        inputs::collect_secrets(&loaded, &vars, &template_vars, &environment, &mut diags);
+    let secrets = inputs::collect_secrets(&loaded, &vars, &template_vars, &environment, &mut diags);
     let defaults = RunSettings::resolve(&loaded, overrides, &mut diags);
 
     let pb = &loaded.playbook;
@@ -198,7 +197,13 @@ impl V<'_> {
             if declared || read.as_ref().is_none_or(|r| r.contains(name)) {
                 continue;
             }
-            let mut known: Vec<&str> = self.loaded.playbook.vars.keys().map(String::as_str).collect();
+            let mut known: Vec<&str> = self
+                .loaded
+                .playbook
+                .vars
+                .keys()
+                .map(String::as_str)
+                .collect();
             if let Some(r) = &read {
                 known.extend(r.iter().map(String::as_str));
             }
@@ -430,4 +435,3 @@ mod tests {
         assert_eq!((e[0].line, e[0].column), (8, 20));
     }
 }
-

@@ -325,9 +325,7 @@ impl V<'_> {
         let mut children = Vec::new();
         let mut inner = scope.clone();
         for (k, c) in step.steps.iter().enumerate() {
-            if let Some(plan) =
-                self.step(c, &format!("{path}.steps.{k}"), &inner, ids, true)
-            {
+            if let Some(plan) = self.step(c, &format!("{path}.steps.{k}"), &inner, ids, true) {
                 Arc::make_mut(&mut inner.steps).insert(
                     plan.id.clone(),
                     Known {
@@ -470,32 +468,30 @@ impl V<'_> {
                     } else {
                         format!("{vp}.{}", e.at)
                     };
-                    self.diags.push(loaded.at_value(
-                        &at,
-                        format!("template error in `{name}`: {}", e.message),
-                    ));
+                    self.diags.push(
+                        loaded.at_value(&at, format!("template error in `{name}`: {}", e.message)),
+                    );
                     *ok = false;
                 }
                 Ok(tree) => {
                     if tree.is_literal() {
                         // Literal values are converted now: a wrong type is found before any run.
                         if let Some(param) = spec.param(name) {
-                            let checked =
-                                catalog::convert(param, value).and_then(|v| {
-                                    match (param.location, param.name, v.as_str()) {
-                                        (Location::Runner, "file_base64", Some(b64))
-                                            if !b64.trim().is_empty() =>
-                                        {
-                                            crate::plan::decode_base64(b64).map(|_| ())
-                                        }
-                                        _ => Ok(()),
+                            let checked = catalog::convert(param, value).and_then(|v| {
+                                match (param.location, param.name, v.as_str()) {
+                                    (Location::Runner, "file_base64", Some(b64))
+                                        if !b64.trim().is_empty() =>
+                                    {
+                                        crate::plan::decode_base64(b64).map(|_| ())
                                     }
-                                });
+                                    _ => Ok(()),
+                                }
+                            });
                             if let Err(e) = checked {
-                                self.diags.push(loaded.at_value(
-                                    &vp,
-                                    format!("invalid value for `{name}`: {e}"),
-                                ));
+                                self.diags.push(
+                                    loaded
+                                        .at_value(&vp, format!("invalid value for `{name}`: {e}")),
+                                );
                                 *ok = false;
                             }
                         }

@@ -55,7 +55,8 @@ impl V<'_> {
     /// `row.COLUMN` and `item.…`: a CSV row's columns, or a fan-out result's fields.
     fn check_item(&self, var: &str, parts: &[&str], scope: &Scope) -> Result<(), Problem> {
         let root = parts[0];
-        let check_column = |col: &str, input: &Option<String>| self.check_column(var, col, input.as_deref());
+        let check_column =
+            |col: &str, input: &Option<String>| self.check_column(var, col, input.as_deref());
         if !scope.has_item {
             return Err((
                 format!("undefined variable `{var}`: this step has no `for_each`, so there is no `{root}`"),
@@ -127,9 +128,8 @@ impl V<'_> {
             }
             Some(name) => Err((
                 format!("undefined variable `{var}`: there is no var `{name}`"),
-                did_you_mean(name, self.vars.iter().map(String::as_str)).or_else(|| {
-                    Some("define it under `vars:` or pass `--var NAME=VALUE`".into())
-                }),
+                did_you_mean(name, self.vars.iter().map(String::as_str))
+                    .or_else(|| Some("define it under `vars:` or pass `--var NAME=VALUE`".into())),
             )),
         }
     }
@@ -138,8 +138,7 @@ impl V<'_> {
     fn check_env(&self, parts: &[&str]) -> Result<(), Problem> {
         match parts.get(1) {
             None => Err((
-                "templates cannot read the whole environment; name a variable (`env.NAME`)"
-                    .into(),
+                "templates cannot read the whole environment; name a variable (`env.NAME`)".into(),
                 None,
             )),
             Some(&TOKEN_VAR) => Err((

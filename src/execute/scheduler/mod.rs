@@ -24,6 +24,7 @@ use super::verify::Verified;
 use crate::catalog::{self, ActionSpec, HttpRequest};
 use crate::inputs;
 use crate::plan::{self, Base, SourceItem};
+use crate::program::{Program, Source, StepKind, StepPlan};
 use crate::progress::Progress;
 use crate::report::{
     EventKind, ItemRecord, ItemStatus, Outcome, ReportWriter, RequestRecord, ResponseRecord,
@@ -31,7 +32,6 @@ use crate::report::{
 };
 use crate::secret::Redactor;
 use crate::template::{self, Placeholder};
-use crate::program::{Program, Source, StepKind, StepPlan};
 
 mod action;
 mod items;
