@@ -118,6 +118,11 @@ impl ItemStatus {
             ItemStatus::Unchanged => "unchanged",
         }
     }
+
+    /// Failed, or of unknown outcome: what the failure budget and `--failed-csv` count.
+    pub fn is_failure(self) -> bool {
+        matches!(self, ItemStatus::Failed | ItemStatus::Unknown)
+    }
 }
 
 /// How the run as a whole ended.
