@@ -96,6 +96,7 @@ fn assert_envelope(v: &Value, status: u16, key: &str) {
 const NEW_SESSION: &str = "0f0e0d0c-0b0a-4908-8706-050403020100";
 
 #[tokio::test]
+#[allow(clippy::too_many_lines)] // TODO(issue 8): split
 async fn session_routes_change_state() {
     let (sb, c) = start(SandboxConfig::default()).await;
     let deps = c.get("/core/v1/department").await;
@@ -382,6 +383,7 @@ async fn session_list_filters_and_paging() {
 }
 
 #[tokio::test]
+#[allow(clippy::too_many_lines)] // TODO(issue 8): split
 async fn contact_and_quick_send_routes() {
     let (sb, c) = start(SandboxConfig::default()).await;
     let before = sb.state().counts["contacts"];
@@ -541,6 +543,7 @@ async fn contact_and_quick_send_routes() {
 }
 
 #[tokio::test]
+#[allow(clippy::too_many_lines)] // TODO(issue 8): split
 async fn panel_routes() {
     let (sb, c) = start(SandboxConfig::default()).await;
     let panels = c.get("/crm/v1/panel").await;
@@ -718,6 +721,7 @@ async fn panel_routes() {
 }
 
 #[tokio::test]
+#[allow(clippy::too_many_lines)] // TODO(issue 8): split
 async fn chatbot_and_sequence_routes() {
     let (sb, c) = start(SandboxConfig::default()).await;
     let bots = c.get("/chat/v1/chatbot?Types=Automation").await;
@@ -1222,6 +1226,7 @@ async fn state_lists_seeded_lookup_ids() {
 }
 
 #[tokio::test]
+#[allow(clippy::too_many_lines)] // TODO(issue 8): split
 async fn unseen_cards_steps_and_panels_materialize() {
     let (sb, c) = start(SandboxConfig::default()).await;
     let before = inspect_state(&sb).await;
@@ -1414,6 +1419,7 @@ const USER_V: &str = "05e00000-0000-4000-8000-000000000002";
 const USER_W: &str = "05e00000-0000-4000-8000-000000000003";
 
 #[tokio::test]
+#[allow(clippy::too_many_lines)] // TODO(issue 8): split
 async fn unseen_sequences_messages_departments_and_users_materialize() {
     let (sb, c) = start(SandboxConfig::default()).await;
     let contact = c.get("/core/v1/contact?PageSize=1").await["items"][0]["id"]

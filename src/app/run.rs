@@ -23,6 +23,7 @@ use super::{
     write_views, Confirm, Preflight, Writes, EXIT_ABORTED, EXIT_INVALID, EXIT_OK,
 };
 
+#[allow(clippy::too_many_lines)] // TODO(issue 8): split
 pub(super) fn run_cmd(args: &RunArgs) -> u8 {
     init_logging(args);
     let mut overrides = Overrides {

@@ -80,7 +80,7 @@ pub(super) fn check_inputs(
 /// ones (rendered per item).
 pub(super) fn split_vars(
     loaded: &Loaded,
-    env: &Env,
+    env: Env,
     overrides: &Overrides,
     diags: &mut Vec<Diagnostic>,
 ) -> (

@@ -71,7 +71,7 @@ pub(crate) fn validate(loaded: Loaded, overrides: &Overrides) -> Result<Program,
     let mut diags = Vec::new();
     let inputs = inputs::check_inputs(&loaded, overrides, &mut diags);
     let (vars, static_vars, template_vars) =
-        inputs::split_vars(&loaded, &env, overrides, &mut diags);
+        inputs::split_vars(&loaded, env, overrides, &mut diags);
     let environment = environment_map();
     let secrets = inputs::collect_secrets(&loaded, &vars, &template_vars, &environment, &mut diags);
     let defaults = RunSettings::resolve(&loaded, overrides, &mut diags);

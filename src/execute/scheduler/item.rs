@@ -17,6 +17,7 @@ use super::record::record;
 use super::resume::{carried_as_is, resumed};
 use super::{Done, Shared};
 
+#[allow(clippy::too_many_lines)] // TODO(issue 8): split
 pub(super) async fn process_item(
     shared: &Shared,
     step: &StepPlan,

@@ -138,6 +138,7 @@ pub(crate) fn dry_run(
 }
 
 /// Runs the program. The report writer is already created; it is finished here.
+#[allow(clippy::too_many_lines)] // TODO(issue 8): split
 pub(crate) async fn execute(
     program: Arc<Program>,
     transport: Transport,
@@ -358,6 +359,7 @@ fn publish(shared: &Shared, step: &StepPlan, steps_map: &mut BTreeMap<String, JV
     }
 }
 
+#[allow(clippy::too_many_lines)] // TODO(issue 8): split
 async fn run_step(shared: Arc<Shared>, step: Arc<StepPlan>, steps: JValue) {
     let plan::Fanout {
         items,

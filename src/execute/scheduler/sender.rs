@@ -230,6 +230,7 @@ impl Sender<'_> {
             .map_err(|e| failed(3, what, done, e))
     }
 
+    #[allow(clippy::too_many_lines)] // TODO(issue 8): split
     pub(super) async fn exchange(&self, wire: Wire<'_>) -> Done {
         let Sender {
             shared,
