@@ -35,6 +35,7 @@ use crate::secret::Redactor;
 use crate::template::{self, Placeholder};
 
 mod action;
+mod exchange;
 mod item;
 mod pagination;
 mod record;
