@@ -11,6 +11,7 @@ use std::sync::Arc;
 use crate::cli::{LogFormat, RunArgs};
 use crate::execute::{dry_run, execute, Client, RateLimiter, RunOptions, RunResult, Transport};
 use crate::playbook::parse_scalar;
+use crate::program::{Program, TOKEN_VAR};
 use crate::progress::Progress;
 use crate::report::{
     self, default_report_path, Outcome, PlaybookRef, ReportHeader, ReportLock, ReportWriter,
@@ -18,7 +19,7 @@ use crate::report::{
 };
 use crate::sandbox::Sandbox;
 use crate::secret::{Redactor, Secret};
-use crate::validate::{Overrides, Program, TOKEN_VAR};
+use crate::settings::Overrides;
 
 use super::{
     ask, base_url_setting, check_output_paths, decide, exit_code, init_logging, invalid,
@@ -35,6 +36,7 @@ pub(super) fn run_cmd(args: &RunArgs) -> u8 {
     }
 }
 
+#[allow(clippy::too_many_lines)] // TODO(issue 8): split
 fn run_phases(args: &RunArgs) -> Result<u8, Refused> {
     init_logging(args);
     let overrides = overrides_of(args)?;

@@ -38,6 +38,7 @@ pub(super) struct Opened {
 ///
 /// Returns every header problem; `Opened` is `Some` when the rows can still be read and checked
 /// (the header exists and is UTF-8), even if some column is wrong.
+#[allow(clippy::too_many_lines)] // TODO(issue 8): split
 pub(super) fn open_header(spec: &InputSpec) -> (Option<Opened>, Vec<Diagnostic>) {
     let path = &spec.path;
     let name = &spec.name;

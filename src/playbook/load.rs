@@ -416,6 +416,7 @@ impl Cx<'_> {
         }
     }
 
+    #[allow(clippy::too_many_lines)] // TODO(issue 8): split
     fn playbook(&mut self, doc: &Yaml) -> Option<Playbook> {
         if doc.is_null() {
             self.diags

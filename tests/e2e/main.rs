@@ -22,6 +22,7 @@ mod resume;
 mod resume_chain;
 mod run;
 mod secrets;
+mod settings;
 mod unreachable;
 mod upload;
 

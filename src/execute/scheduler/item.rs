@@ -9,14 +9,15 @@ use minijinja::Value as JValue;
 
 use crate::execute::rate::RateLimiter;
 use crate::plan::{self, SourceItem};
+use crate::program::{StepKind, StepPlan};
 use crate::report::ItemStatus;
-use crate::validate::{StepKind, StepPlan};
 
 use super::action::run_action;
 use super::record::record;
 use super::resume::{carried_as_is, resumed};
 use super::{Done, Shared};
 
+#[allow(clippy::too_many_lines)] // TODO(issue 8): split
 pub(super) async fn process_item(
     shared: &Shared,
     step: &StepPlan,

@@ -25,6 +25,7 @@ use super::upload::{self, Upload};
 use super::verify::Verified;
 use crate::catalog::{self, ActionSpec, HttpRequest};
 use crate::plan::{self, Base, SourceItem};
+use crate::program::{Program, StepKind, StepPlan};
 use crate::progress::Progress;
 use crate::report::{
     ItemRecord, ItemStatus, Outcome, ReportWriter, RequestRecord, ResponseRecord, ResumeIndex,
@@ -32,7 +33,6 @@ use crate::report::{
 };
 use crate::secret::Redactor;
 use crate::template::{self, Placeholder};
-use crate::validate::{Program, StepKind, StepPlan};
 
 mod action;
 mod exchange;
@@ -139,6 +139,7 @@ pub(crate) fn dry_run(
 }
 
 /// Runs the program. The report writer is already created; it is finished here.
+#[allow(clippy::too_many_lines)] // TODO(issue 8): split
 pub(crate) async fn execute(
     program: Arc<Program>,
     transport: Transport,
@@ -359,6 +360,7 @@ fn publish(shared: &Shared, step: &StepPlan, steps_map: &mut BTreeMap<String, JV
     }
 }
 
+#[allow(clippy::too_many_lines)] // TODO(issue 8): split
 async fn run_step(shared: Arc<Shared>, step: Arc<StepPlan>, steps: JValue) {
     let plan::Fanout {
         items,

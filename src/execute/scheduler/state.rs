@@ -15,10 +15,10 @@ use crate::execute::events::{Displays, Event};
 use crate::execute::retry::RetryCause;
 use crate::execute::unreachable::Unreachable;
 use crate::plan::{Base, SourceItem};
+use crate::program::{Program, StepPlan};
 use crate::report::{EventKind, ItemStatus, RunEvent, Totals};
 use crate::secret::Redactor;
 use crate::template::{self};
-use crate::validate::{Program, StepPlan};
 
 use super::{RunOptions, Transport, INTERRUPTED};
 
@@ -77,7 +77,7 @@ pub(super) struct Shared {
     /// The API refused the token: nothing more is sent.
     pub(super) auth_refused: AtomicBool,
     /// The step whose failure budget stopped the run, for the final message.
-    pub(super) budget_stop: Mutex<Option<(String, crate::validate::Budget)>>,
+    pub(super) budget_stop: Mutex<Option<(String, crate::settings::Budget)>>,
 }
 
 impl Shared {
