@@ -88,8 +88,6 @@ impl Fleet {
         env: impl Fn(&str) -> Option<String>,
     ) -> Result<Fleet, Vec<Diagnostic>> {
         let text = read_file(path).map_err(|d| vec![d])?;
-        let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
-        let mut diags = Vec::new();
         let mut reader = csv::ReaderBuilder::new()
             .has_headers(false)
             .flexible(true)
@@ -102,59 +100,9 @@ impl Fleet {
             )]);
         };
         let header = header.map_err(|e| vec![csv_error(path, &text, &e)])?;
-        let columns: Vec<String> = header
-            .iter()
-            .map(|f| String::from_utf8_lossy(f).trim().to_owned())
-            .collect();
-        let at = |line: u64, field: usize| pointer(path, &text, line, field);
-        let mut seen_columns = HashSet::new();
-        for (i, c) in columns.iter().enumerate() {
-            if !seen_columns.insert(c.as_str()) {
-                diags.push(at(1, i)(format!("column `{c}` appears twice")));
-            } else if let Some(input) = c.strip_prefix(INPUT_PREFIX) {
-                if input.is_empty() {
-                    diags.push(at(1, i)("`input.` names no input".to_owned()).with_hint("`input.NAME` gives each account its own file for the playbook's input NAME"));
-                }
-            } else if ![NAME, TOKEN_ENV, TOKEN_FILE, BASE_URL].contains(&c.as_str())
-                && !is_identifier(c)
-            {
-                diags.push(
-                    at(1, i)(format!(
-                        "column `{c}` cannot be a var: templates read it as `account.{c}`"
-                    ))
-                    .with_hint(
-                        "name a var with letters, digits and `_` (not starting with a digit)",
-                    ),
-                );
-            }
-        }
-        let col = |name: &str| columns.iter().position(|c| c == name);
-        let Some(name_col) = col(NAME) else {
-            let hint = did_you_mean(NAME, columns.iter().map(String::as_str))
-                .unwrap_or_else(|| format!("columns: {}", columns.join(", ")));
-            diags.push(
-                at(1, 0)("the accounts file has no `name` column".to_owned()).with_hint(hint),
-            );
-            return Err(diags);
-        };
-        let (env_col, file_col) = (col(TOKEN_ENV), col(TOKEN_FILE));
-        if env_col.is_none() && file_col.is_none() {
-            diags.push(
-                at(1, 0)("the accounts file has no `token_env` (or `token_file`) column".to_owned())
-                    .with_hint("each account's token is read from the environment variable `token_env` names (or the file `token_file` names), never from this file"),
-            );
-            return Err(diags);
-        }
-        let url_col = col(BASE_URL);
-        let var_columns: Vec<String> = columns
-            .iter()
-            .filter(|c| {
-                ![NAME, TOKEN_ENV, TOKEN_FILE, BASE_URL].contains(&c.as_str())
-                    && !c.starts_with(INPUT_PREFIX)
-            })
-            .cloned()
-            .collect();
-        let mut accounts = Vec::new();
+        let file = Layout::of(path, &text, &header)?;
+        let mut diags = Vec::new();
+        let mut accounts: Vec<Account> = Vec::new();
         let mut names: HashMap<String, u64> = HashMap::new();
         let mut token_envs = Vec::new();
         for record in records {
@@ -169,107 +117,28 @@ impl Fleet {
             if record.iter().all(<[u8]>::is_empty) {
                 continue;
             }
-            if record.len() != columns.len() {
-                diags.push(at(line, 0)(format!(
-                    "line {line} has {} field(s), the header has {}",
-                    record.len(),
-                    columns.len()
-                )));
-                continue;
-            }
-            let mut values = Vec::with_capacity(columns.len());
-            for (i, f) in record.iter().enumerate() {
-                if let Ok(s) = std::str::from_utf8(f) {
-                    values.push(s.trim().to_owned());
-                } else {
-                    diags.push(
-                        at(line, i)(format!("line {line} is not valid UTF-8"))
-                            .with_hint("save the file as UTF-8"),
-                    );
-                    values.push(String::new());
+            let values = match file.values(line, &record) {
+                Ok(v) => v,
+                Err(d) => {
+                    diags.extend(d);
+                    continue;
                 }
-            }
-            let name = values[name_col].clone();
-            if let Err(why) = check_name(&name) {
-                diags.push(at(line, name_col)(why));
-                continue;
-            }
+            };
+            let name = values[file.name].clone();
             if let Some(first) = names.get(&name) {
                 diags.push(
-                    at(line, name_col)(format!(
+                    file.at(line, file.name)(format!(
                         "account `{name}` on line {line} was already listed on line {first}"
                     ))
                     .with_hint("each account is listed once"),
                 );
                 continue;
             }
-            names.insert(name.clone(), line);
-            let from_env = env_col.map(|c| values[c].clone()).filter(|v| !v.is_empty());
-            let from_file = file_col
-                .map(|c| values[c].clone())
-                .filter(|v| !v.is_empty());
-            let token = match (from_env, from_file) {
-                (Some(_), Some(_)) => Err(at(line, env_col.unwrap_or(0))(format!(
-                    "account `{name}` names both a `token_env` and a `token_file`"
-                ))
-                .with_hint("give one of them")),
-                (None, None) => Err(at(line, env_col.or(file_col).unwrap_or(0))(format!(
-                    "account `{name}` names no token (`token_env` or `token_file`)"
-                ))),
-                (Some(var), None) => {
-                    token_envs.push(var.clone());
-                    match env(&var).filter(|t| !t.trim().is_empty()) {
-                        Some(t) => Ok(Secret::new(t.trim())),
-                        None => Err(at(line, env_col.unwrap_or(0))(format!(
-                            "account `{name}`: the environment variable `{var}` is not set"
-                        ))
-                        .with_hint(format!("export {var}=pn_… (its token)"))),
-                    }
-                }
-                (None, Some(file)) => {
-                    let p = dir.join(&file);
-                    read_token(&p).map_err(|why| {
-                        at(line, file_col.unwrap_or(0))(format!(
-                            "account `{name}`: token file {}: {why}",
-                            p.display()
-                        ))
-                    })
-                }
-            };
-            let token = match token {
-                Ok(t) => t,
-                Err(d) => {
-                    diags.push(d);
-                    continue;
-                }
-            };
-            let base_url = url_col.map(|c| values[c].clone()).filter(|v| !v.is_empty());
-            if let Some(url) = &base_url {
-                if let Err(why) = check_url(url) {
-                    diags.push(at(line, url_col.unwrap_or(0))(format!(
-                        "account `{name}`: base_url `{url}` {why}"
-                    )));
-                    continue;
-                }
+            names.insert(name, line);
+            match file.account(line, &values, &env, &mut token_envs) {
+                Ok(a) => accounts.push(a),
+                Err(d) => diags.push(d),
             }
-            let mut vars = IndexMap::new();
-            let mut account_inputs = IndexMap::new();
-            for (i, c) in columns.iter().enumerate() {
-                if let Some(input) = c.strip_prefix(INPUT_PREFIX) {
-                    if !values[i].is_empty() {
-                        account_inputs.insert(input.to_owned(), dir.join(&values[i]));
-                    }
-                } else if var_columns.contains(c) {
-                    vars.insert(c.clone(), values[i].clone());
-                }
-            }
-            accounts.push(Account {
-                name,
-                token,
-                base_url,
-                vars,
-                inputs: account_inputs,
-            });
         }
         if accounts.is_empty() && diags.is_empty() {
             diags.push(Diagnostic::file(path, "the accounts file lists no account"));
@@ -298,6 +167,206 @@ impl Fleet {
             .iter()
             .map(|a| a.token.expose().to_owned())
             .collect()
+    }
+}
+
+/// The accounts file's columns, and where its rows' problems point.
+struct Layout<'a> {
+    path: &'a Path,
+    text: &'a str,
+    dir: PathBuf,
+    columns: Vec<String>,
+    name: usize,
+    token_env: Option<usize>,
+    token_file: Option<usize>,
+    base_url: Option<usize>,
+    vars: Vec<String>,
+}
+
+impl<'a> Layout<'a> {
+    /// The header's columns, checked: every problem of the header line.
+    fn of(
+        path: &'a Path,
+        text: &'a str,
+        header: &csv::ByteRecord,
+    ) -> Result<Self, Vec<Diagnostic>> {
+        let columns: Vec<String> = header
+            .iter()
+            .map(|f| String::from_utf8_lossy(f).trim().to_owned())
+            .collect();
+        let at = |field: usize| pointer(path, text, 1, field);
+        let mut diags = Vec::new();
+        let mut seen = HashSet::new();
+        let reserved = [NAME, TOKEN_ENV, TOKEN_FILE, BASE_URL];
+        for (i, c) in columns.iter().enumerate() {
+            if !seen.insert(c.as_str()) {
+                diags.push(at(i)(format!("column `{c}` appears twice")));
+            } else if let Some(input) = c.strip_prefix(INPUT_PREFIX) {
+                if input.is_empty() {
+                    diags.push(at(i)("`input.` names no input".to_owned()).with_hint("`input.NAME` gives each account its own file for the playbook's input NAME"));
+                }
+            } else if !reserved.contains(&c.as_str()) && !is_identifier(c) {
+                diags.push(
+                    at(i)(format!(
+                        "column `{c}` cannot be a var: templates read it as `account.{c}`"
+                    ))
+                    .with_hint(
+                        "name a var with letters, digits and `_` (not starting with a digit)",
+                    ),
+                );
+            }
+        }
+        let col = |name: &str| columns.iter().position(|c| c == name);
+        let Some(name) = col(NAME) else {
+            let hint = did_you_mean(NAME, columns.iter().map(String::as_str))
+                .unwrap_or_else(|| format!("columns: {}", columns.join(", ")));
+            diags.push(at(0)("the accounts file has no `name` column".to_owned()).with_hint(hint));
+            return Err(diags);
+        };
+        let (token_env, token_file) = (col(TOKEN_ENV), col(TOKEN_FILE));
+        if token_env.is_none() && token_file.is_none() {
+            diags.push(
+                at(0)("the accounts file has no `token_env` (or `token_file`) column".to_owned())
+                    .with_hint("each account's token is read from the environment variable `token_env` names (or the file `token_file` names), never from this file"),
+            );
+        }
+        if !diags.is_empty() {
+            return Err(diags);
+        }
+        let vars = columns
+            .iter()
+            .filter(|c| !reserved.contains(&c.as_str()) && !c.starts_with(INPUT_PREFIX))
+            .cloned()
+            .collect();
+        Ok(Layout {
+            path,
+            text,
+            dir: path.parent().map(Path::to_path_buf).unwrap_or_default(),
+            base_url: col(BASE_URL),
+            columns,
+            name,
+            token_env,
+            token_file,
+            vars,
+        })
+    }
+
+    fn at(&self, line: u64, field: usize) -> impl Fn(String) -> Diagnostic + '_ {
+        pointer(self.path, self.text, line, field)
+    }
+
+    /// A row's values, trimmed; its field count, UTF-8 and account name checked.
+    fn values(&self, line: u64, record: &csv::ByteRecord) -> Result<Vec<String>, Vec<Diagnostic>> {
+        if record.len() != self.columns.len() {
+            return Err(vec![self.at(line, 0)(format!(
+                "line {line} has {} field(s), the header has {}",
+                record.len(),
+                self.columns.len()
+            ))]);
+        }
+        let mut values = Vec::with_capacity(record.len());
+        let mut diags = Vec::new();
+        for (i, f) in record.iter().enumerate() {
+            if let Ok(s) = std::str::from_utf8(f) {
+                values.push(s.trim().to_owned());
+            } else {
+                diags.push(
+                    self.at(line, i)(format!("line {line} is not valid UTF-8"))
+                        .with_hint("save the file as UTF-8"),
+                );
+                values.push(String::new());
+            }
+        }
+        if let Err(why) = check_name(&values[self.name]) {
+            diags.push(self.at(line, self.name)(why));
+        }
+        if diags.is_empty() {
+            Ok(values)
+        } else {
+            Err(diags)
+        }
+    }
+
+    /// The account of a row: its token (from the environment or its file), base URL, vars
+    /// and input files.
+    fn account(
+        &self,
+        line: u64,
+        values: &[String],
+        env: &impl Fn(&str) -> Option<String>,
+        token_envs: &mut Vec<String>,
+    ) -> Result<Account, Diagnostic> {
+        let name = values[self.name].clone();
+        let token = self.token(line, &name, values, env, token_envs)?;
+        let base_url = self
+            .base_url
+            .map(|c| values[c].clone())
+            .filter(|v| !v.is_empty());
+        if let Some(url) = &base_url {
+            if let Err(why) = check_url(url) {
+                return Err(self.at(line, self.base_url.unwrap_or(0))(format!(
+                    "account `{name}`: base_url `{url}` {why}"
+                )));
+            }
+        }
+        let mut vars = IndexMap::new();
+        let mut inputs = IndexMap::new();
+        for (c, v) in self.columns.iter().zip(values) {
+            if let Some(input) = c.strip_prefix(INPUT_PREFIX) {
+                if !v.is_empty() {
+                    inputs.insert(input.to_owned(), self.dir.join(v));
+                }
+            } else if self.vars.contains(c) {
+                vars.insert(c.clone(), v.clone());
+            }
+        }
+        Ok(Account {
+            name,
+            token,
+            base_url,
+            vars,
+            inputs,
+        })
+    }
+
+    fn token(
+        &self,
+        line: u64,
+        name: &str,
+        values: &[String],
+        env: &impl Fn(&str) -> Option<String>,
+        token_envs: &mut Vec<String>,
+    ) -> Result<Secret, Diagnostic> {
+        let cell = |c: Option<usize>| c.map(|c| values[c].clone()).filter(|v| !v.is_empty());
+        let env_at = self.at(line, self.token_env.or(self.token_file).unwrap_or(0));
+        match (cell(self.token_env), cell(self.token_file)) {
+            (Some(_), Some(_)) => Err(env_at(format!(
+                "account `{name}` names both a `token_env` and a `token_file`"
+            ))
+            .with_hint("give one of them")),
+            (None, None) => Err(env_at(format!(
+                "account `{name}` names no token (`token_env` or `token_file`)"
+            ))),
+            (Some(var), None) => {
+                token_envs.push(var.clone());
+                match env(&var).filter(|t| !t.trim().is_empty()) {
+                    Some(t) => Ok(Secret::new(t.trim())),
+                    None => Err(env_at(format!(
+                        "account `{name}`: the environment variable `{var}` is not set"
+                    ))
+                    .with_hint(format!("export {var}=pn_… (its token)"))),
+                }
+            }
+            (None, Some(file)) => {
+                let p = self.dir.join(&file);
+                read_token(&p).map_err(|why| {
+                    self.at(line, self.token_file.unwrap_or(0))(format!(
+                        "account `{name}`: token file {}: {why}",
+                        p.display()
+                    ))
+                })
+            }
+        }
     }
 }
 

@@ -16,13 +16,14 @@ use crate::accounts::{check_split, Account, Fleet, Shard};
 use crate::cli::RunArgs;
 use crate::diagnostic::Diagnostic;
 use crate::execute::{execute, Client, RateLimiter, RunOptions, RunResult, Transport};
+use crate::program::Program;
 use crate::progress::Progress;
 use crate::report::{
     self, default_report_path, AccountRef, Outcome, PlaybookRef, ReportHeader, ReportLock,
-    ResumeIndex,
+    ReportWriter, ResumeIndex,
 };
 use crate::secret::Redactor;
-use crate::validate::{AccountScope, Overrides, Program};
+use crate::settings::{AccountScope, Overrides};
 
 /// `wts-playbook report --merge OUT REPORT...`: joins the reports, then writes the views of
 /// OUT that were asked for. 0 written, 2 a report that cannot be joined.
@@ -97,17 +98,51 @@ struct Finished {
 
 /// `run --accounts FILE`: the playbook once per account, side by side, into one report.
 pub(super) fn run(args: &RunArgs, overrides: &Overrides) -> u8 {
-    let Some(accounts_path) = &args.accounts else {
-        return EXIT_INVALID;
-    };
-    let shard = match args.shard.as_deref().map(str::parse::<Shard>) {
-        None => None,
-        Some(Ok(s)) => Some(s),
-        Some(Err(e)) => {
-            eprintln!("error: --shard: {e}");
-            return EXIT_INVALID;
+    match prepare(args, overrides) {
+        Ok(Some(p)) => {
+            let code = runtime().block_on(run_members(
+                args,
+                p.members,
+                &p.redactor,
+                &p.report_path,
+                p.started_at,
+                p.shard,
+            ));
+            drop(p.locks);
+            code
         }
+        Ok(None) => EXIT_OK,
+        Err(code) => code,
+    }
+}
+
+/// Everything checked and locked, nothing sent yet.
+struct Prepared {
+    members: Vec<Member>,
+    redactor: Redactor,
+    report_path: PathBuf,
+    started_at: jiff::Timestamp,
+    shard: Option<Shard>,
+    locks: Vec<ReportLock>,
+    /// Holds the accounts' parts taken out of a joined report for `--resume`.
+    _scratch: tempfile::TempDir,
+}
+
+/// The accounts file, the shard, one program per account, the locks and what each account
+/// resumes. `Ok(None)`: the shard has no account.
+fn prepare(args: &RunArgs, overrides: &Overrides) -> Result<Option<Prepared>, u8> {
+    let Some(accounts_path) = &args.accounts else {
+        return Err(EXIT_INVALID);
     };
+    let shard = args
+        .shard
+        .as_deref()
+        .map(str::parse::<Shard>)
+        .transpose()
+        .map_err(|e| {
+            eprintln!("error: --shard: {e}");
+            EXIT_INVALID
+        })?;
     // A dry run sends nothing: it needs no token (a placeholder stands in for a missing one).
     let lookup = |v: &str| {
         std::env::var(v)
@@ -115,10 +150,7 @@ pub(super) fn run(args: &RunArgs, overrides: &Overrides) -> u8 {
             .filter(|t| !t.trim().is_empty())
             .or_else(|| args.dry_run.then(|| "dry-run-no-token".to_owned()))
     };
-    let fleet = match Fleet::load(accounts_path, lookup) {
-        Ok(f) => f,
-        Err(diags) => return invalid(&diags),
-    };
+    let fleet = Fleet::load(accounts_path, lookup).map_err(|d| invalid(&d))?;
     // Every token of the file is a secret, whatever the shard.
     let all_tokens = fleet.tokens();
     let fleet = match shard {
@@ -132,9 +164,63 @@ pub(super) fn run(args: &RunArgs, overrides: &Overrides) -> u8 {
             fleet.all_names.len(),
             accounts_path.display()
         );
-        return EXIT_OK;
+        return Ok(None);
     }
-    // One program per account: its vars, its own input files, the rows of a split input.
+    let programs = programs_of(args, overrides, &fleet)?;
+    let first = Arc::clone(&programs[0]);
+    let mut secrets = first.secrets.clone();
+    secrets.extend(all_tokens);
+    let started_at = jiff::Timestamp::now();
+    let report_path = args
+        .report
+        .clone()
+        .unwrap_or_else(|| default_report_path(first.name(), started_at));
+    let locks = lock_all(args, &fleet, &report_path)?;
+    let scratch = tempfile::tempdir().map_err(|e| {
+        eprintln!("error: cannot make a temporary directory: {e}");
+        EXIT_INVALID
+    })?;
+    let mut members = Vec::new();
+    for (account, program) in fleet.accounts.iter().zip(programs) {
+        members.push(member(
+            args,
+            account,
+            program,
+            &report_path,
+            scratch.path(),
+        )?);
+    }
+    if !args.resume.is_empty() && members.iter().all(|m| m.resume.is_none()) {
+        eprintln!(
+            "error: --resume: no record of any account of {} in {}\n  = help: resume the report of a run over these accounts",
+            accounts_path.display(),
+            args.resume
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+        return Err(EXIT_INVALID);
+    }
+    Ok(Some(Prepared {
+        members,
+        redactor: Redactor::new(secrets),
+        report_path,
+        started_at,
+        shard,
+        locks,
+        _scratch: scratch,
+    }))
+}
+
+/// One program per account (its vars, its own input files, the rows of a split input), every
+/// problem of any of them reported once; then each split input's rows must name accounts of
+/// the file.
+fn programs_of(
+    args: &RunArgs,
+    overrides: &Overrides,
+    fleet: &Fleet,
+) -> Result<Vec<Arc<Program>>, u8> {
     let mut programs = Vec::new();
     let mut diags: Vec<Diagnostic> = Vec::new();
     for account in &fleet.accounts {
@@ -160,9 +246,8 @@ pub(super) fn run(args: &RunArgs, overrides: &Overrides) -> u8 {
         }
     }
     if !diags.is_empty() {
-        return invalid(&diags);
+        return Err(invalid(&diags));
     }
-    // A split input's rows must each name an account of the file.
     let mut checked = std::collections::HashSet::new();
     for p in &programs {
         for info in p.inputs.values() {
@@ -175,33 +260,25 @@ pub(super) fn run(args: &RunArgs, overrides: &Overrides) -> u8 {
             }
         }
     }
-    if !diags.is_empty() {
-        return invalid(&diags);
+    if diags.is_empty() {
+        Ok(programs)
+    } else {
+        Err(invalid(&diags))
     }
-    let first = Arc::clone(&programs[0]);
-    let mut secrets = first.secrets.clone();
-    secrets.extend(all_tokens);
-    let redactor = Redactor::new(secrets);
-    let started_at = jiff::Timestamp::now();
-    let report_path = args
-        .report
-        .clone()
-        .unwrap_or_else(|| default_report_path(first.name(), started_at));
-    // Locks: the joined report, every part, and every report resumed.
-    let mut locks: Vec<ReportLock> = Vec::new();
-    let mut lock_paths: Vec<PathBuf> = vec![report_path.clone()];
-    lock_paths.extend(
-        fleet
-            .accounts
-            .iter()
-            .map(|a| report::part_path(&report_path, &a.name)),
-    );
-    for r in &args.resume {
-        lock_paths.push(r.clone());
-        lock_paths.extend(fleet.accounts.iter().map(|a| report::part_path(r, &a.name)));
+}
+
+/// Locks the joined report, every account's part, and every report resumed (and its parts).
+fn lock_all(args: &RunArgs, fleet: &Fleet, report_path: &Path) -> Result<Vec<ReportLock>, u8> {
+    let mut paths: Vec<PathBuf> = vec![report_path.to_path_buf()];
+    for r in std::iter::once(report_path).chain(args.resume.iter().map(PathBuf::as_path)) {
+        if r != report_path {
+            paths.push(r.to_path_buf());
+        }
+        paths.extend(fleet.accounts.iter().map(|a| report::part_path(r, &a.name)));
     }
+    let mut locks = Vec::new();
     let mut seen = std::collections::HashSet::new();
-    for p in &lock_paths {
+    for p in &paths {
         if !seen.insert(report::canonical(p)) {
             continue;
         }
@@ -209,94 +286,67 @@ pub(super) fn run(args: &RunArgs, overrides: &Overrides) -> u8 {
             Ok(l) => locks.push(l),
             Err(e) => {
                 eprintln!("error: {e}\n  = help: wait for that run to finish (or stop it), then try again");
-                return EXIT_INVALID;
+                return Err(EXIT_INVALID);
             }
         }
     }
-    // --resume: each account continues its own records (by account, step and key).
-    let scratch = match tempfile::tempdir() {
-        Ok(d) => d,
-        Err(e) => {
-            eprintln!("error: cannot make a temporary directory: {e}");
-            return EXIT_INVALID;
-        }
-    };
-    let mut members = Vec::new();
-    for (account, program) in fleet.accounts.iter().zip(programs) {
-        let mut sources = Vec::new();
-        for r in &args.resume {
-            let part = report::part_path(r, &account.name);
-            if part.is_file() {
-                sources.push(part);
-            } else if r.is_file() {
-                let out = scratch
-                    .path()
-                    .join(format!("{}-{}.json", sources.len(), account.name));
-                match report::split_account(r, &account.name, &out) {
-                    Ok(true) => sources.push(out),
-                    Ok(false) => {}
-                    Err(e) => {
-                        eprintln!("error: --resume {}: {e}", r.display());
-                        return EXIT_INVALID;
-                    }
+    Ok(locks)
+}
+
+/// One account's share: what it resumes (its part of each resumed report) and its part of
+/// this run's report, which must not be an unfinished run's unless resumed.
+fn member(
+    args: &RunArgs,
+    account: &Account,
+    program: Arc<Program>,
+    report_path: &Path,
+    scratch: &Path,
+) -> Result<Member, u8> {
+    let mut sources = Vec::new();
+    for r in &args.resume {
+        let part = report::part_path(r, &account.name);
+        if part.is_file() {
+            sources.push(part);
+        } else if r.is_file() {
+            let out = scratch.join(format!("{}-{}.json", sources.len(), account.name));
+            match report::split_account(r, &account.name, &out) {
+                Ok(true) => sources.push(out),
+                Ok(false) => {}
+                Err(e) => {
+                    eprintln!("error: --resume {}: {e}", r.display());
+                    return Err(EXIT_INVALID);
                 }
             }
         }
-        let resume = if sources.is_empty() {
-            None
-        } else {
-            match load_resume(&sources, &program, args.force) {
-                Ok(r) => Some(r),
-                Err(d) => return invalid(&[d]),
-            }
-        };
-        // Replacing the part of an interrupted run would forget what it did.
-        let part = report::part_path(&report_path, &account.name);
-        if !args.dry_run && !args.overwrite && part.is_file() && !sources.contains(&part) {
-            let unfinished = report::scan_report(&part, |_| {})
-                .map_or(true, |s| s.truncated || !s.in_flight.is_empty());
-            if unfinished {
-                eprintln!(
-                    "error: {} is the report of a run that did not finish: replacing it would forget what that run did\n  = help: continue it with --resume {}, write another --report, or pass --overwrite",
-                    part.display(),
-                    report_path.display()
-                );
-                return EXIT_INVALID;
-            }
+    }
+    let resume = if sources.is_empty() {
+        None
+    } else {
+        Some(load_resume(&sources, &program, args.force).map_err(|d| invalid(&[d]))?)
+    };
+    // Replacing the part of an interrupted run would forget what it did.
+    let part = report::part_path(report_path, &account.name);
+    if !args.dry_run && !args.overwrite && part.is_file() && !sources.contains(&part) {
+        let unfinished = report::scan_report(&part, |_| {})
+            .map_or(true, |s| s.truncated || !s.in_flight.is_empty());
+        if unfinished {
+            eprintln!(
+                "error: {} is the report of a run that did not finish: replacing it would forget what that run did\n  = help: continue it with --resume {}, write another --report, or pass --overwrite",
+                part.display(),
+                report_path.display()
+            );
+            return Err(EXIT_INVALID);
         }
-        members.push(Member {
-            base_url: account.base_url.clone().unwrap_or_else(base_url_setting),
-            part: report::part_path(&report_path, &account.name),
-            account: account.clone(),
-            program,
-            resume,
-        });
     }
-    if !args.resume.is_empty() && members.iter().all(|m| m.resume.is_none()) {
-        eprintln!(
-            "error: --resume: no record of any account of {} in {}\n  = help: resume the report of a run over these accounts",
-            accounts_path.display(),
-            args.resume
-                .iter()
-                .map(|p| p.display().to_string())
-                .collect::<Vec<_>>()
-                .join(", ")
-        );
-        return EXIT_INVALID;
-    }
-    let code = runtime().block_on(run_members(
-        args,
-        members,
-        &redactor,
-        &report_path,
-        started_at,
-        shard,
-    ));
-    drop(locks);
-    code
+    Ok(Member {
+        base_url: account.base_url.clone().unwrap_or_else(base_url_setting),
+        part,
+        account: account.clone(),
+        program,
+        resume,
+    })
 }
 
-#[expect(clippy::too_many_lines, reason = "the fleet run's phases, in order")]
 async fn run_members(
     args: &RunArgs,
     members: Vec<Member>,
@@ -306,40 +356,8 @@ async fn run_members(
     shard: Option<Shard>,
 ) -> u8 {
     // Preflight every account (nothing sent), then one confirmation for the whole fleet.
-    if !args.dry_run {
-        let mut planned = Writes::default();
-        for m in &members {
-            let resumed = m.resume.clone().map(|r| (r, args.retry_unknown));
-            match preflight(&m.program, args.limit, redactor, resumed, None) {
-                Preflight::Ok(w) => planned.add(w),
-                Preflight::Interrupted(reason) => {
-                    eprintln!("error: {reason}");
-                    return EXIT_ABORTED;
-                }
-                Preflight::Unplannable(message) => {
-                    eprintln!(
-                        "error: account `{}`: {}; nothing was sent",
-                        m.account.name,
-                        redactor.redact(&message)
-                    );
-                    return EXIT_INVALID;
-                }
-            }
-        }
-        let target = format!("{} account(s)", members.len());
-        match decide(&planned, args.yes, std::io::stdin().is_terminal(), &target) {
-            Confirm::Proceed => {}
-            Confirm::Refuse(message) => {
-                eprintln!("error: {message}");
-                return EXIT_INVALID;
-            }
-            Confirm::Ask(question) => {
-                if !ask(&question) {
-                    eprintln!("error: not confirmed; nothing was changed");
-                    return EXIT_ABORTED;
-                }
-            }
-        }
+    if let Err(code) = confirm(args, &members, redactor) {
+        return code;
     }
     let accounts: Vec<AccountRef> = members
         .iter()
@@ -360,67 +378,19 @@ async fn run_members(
     let mut tasks = tokio::task::JoinSet::new();
     let mut runs: Vec<Run<'_>> = Vec::new();
     for m in members {
-        // The part report: the single run's header and carry-over, naming its account.
-        let run = Run {
-            args,
-            program: Arc::clone(&m.program),
-            redactor: redactor.clone(),
-            warnings: m.program.warnings(),
-            report_path: m.part.clone(),
-            started_at,
-        };
-        let mut header = run.header(m.resume.as_ref());
-        header.account = Some(m.account.name.clone());
-        header.base_url = Some(m.base_url.clone());
-        header.shard = shard.map(|s| s.to_string());
-        let since = header
-            .logical_started_at
-            .unwrap_or(started_at)
-            .checked_sub(jiff::SignedDuration::from_mins(5))
-            .ok();
-        let (writer, claimed) = match run.create_report(&header, m.resume.as_ref()) {
-            Ok(w) => w,
-            Err(code) => return code,
-        };
-        runs.push(run);
-        let transport = if args.dry_run {
-            Transport::Dry
-        } else {
-            match Client::new(&m.base_url, &m.account.token, m.program.settings.timeout) {
-                Ok(c) => Transport::Http {
-                    client: c
-                        .with_max_body(m.program.settings.max_response_size)
-                        .with_redactor(redactor.clone()),
-                    limiter: RateLimiter::new(m.program.settings.rate_limit.clone()),
-                },
-                Err(e) => {
-                    eprintln!(
-                        "error: account `{}`: base_url: {e}; nothing was sent",
-                        m.account.name
-                    );
-                    return EXIT_INVALID;
-                }
-            }
-        };
         let tally = Arc::new(Tally::default());
         tallies.push((m.account.name.clone(), tally.clone()));
         let flag = Arc::new(std::sync::atomic::AtomicBool::new(false));
         flags.push(flag.clone());
-        let options = RunOptions {
-            failed_csv: None,
-            limit: args.limit,
-            resume: m.resume,
-            retry_unknown: args.retry_unknown,
-            preview: 3,
-            since,
-            only_keys: None,
-            claimed,
-            observers: vec![tally.clone() as Arc<dyn crate::execute::events::Observer>],
-            interrupt: Some(flag.clone()),
-        };
+        let (run, transport, writer, options) =
+            match launch(args, m, redactor, started_at, shard, tally, flag) {
+                Ok(l) => l,
+                Err(code) => return code,
+            };
+        let program = Arc::clone(&run.program);
+        runs.push(run);
         let redactor = redactor.clone();
         let index = runs.len() - 1;
-        let program = m.program;
         tasks.spawn(async move {
             let progress = Progress::new(crate::progress::Mode::Quiet);
             let (result, writer) = execute(
@@ -483,6 +453,127 @@ async fn run_members(
         .map(|(i, a)| (a.name.as_str(), i))
         .collect();
     finished.sort_by_key(|f| order.get(f.name.as_str()).copied().unwrap_or(usize::MAX));
+    conclude(args, &finished, redactor, report_path, started_at, shard)
+}
+
+/// Plans every account's items (nothing sent), then asks once for the whole fleet.
+fn confirm(args: &RunArgs, members: &[Member], redactor: &Redactor) -> Result<(), u8> {
+    if args.dry_run {
+        return Ok(());
+    }
+    let mut planned = Writes::default();
+    for m in members {
+        let resumed = m.resume.clone().map(|r| (r, args.retry_unknown));
+        match preflight(&m.program, args.limit, redactor, resumed, None) {
+            Preflight::Ok(w) => planned.add(w),
+            Preflight::Interrupted(reason) => {
+                eprintln!("error: {reason}");
+                return Err(EXIT_ABORTED);
+            }
+            Preflight::Unplannable(message) => {
+                eprintln!(
+                    "error: account `{}`: {}; nothing was sent",
+                    m.account.name,
+                    redactor.redact(&message)
+                );
+                return Err(EXIT_INVALID);
+            }
+        }
+    }
+    let target = format!("{} account(s)", members.len());
+    match decide(&planned, args.yes, std::io::stdin().is_terminal(), &target) {
+        Confirm::Proceed => {}
+        Confirm::Refuse(message) => {
+            eprintln!("error: {message}");
+            return Err(EXIT_INVALID);
+        }
+        Confirm::Ask(question) => {
+            if !ask(&question) {
+                eprintln!("error: not confirmed; nothing was changed");
+                return Err(EXIT_ABORTED);
+            }
+        }
+    }
+    Ok(())
+}
+
+/// What one account's execution needs, its part report created (records carried over).
+type Launch<'a> = (Run<'a>, Transport, ReportWriter, RunOptions);
+
+/// One account's part report, its own client, limiter and token check (its first request),
+/// the tally its progress line shows and the flag that stops it.
+fn launch<'a>(
+    args: &'a RunArgs,
+    m: Member,
+    redactor: &Redactor,
+    started_at: jiff::Timestamp,
+    shard: Option<Shard>,
+    tally: Arc<Tally>,
+    flag: Arc<std::sync::atomic::AtomicBool>,
+) -> Result<Launch<'a>, u8> {
+    // The part report: the single run's header and carry-over, naming its account.
+    let run = Run {
+        args,
+        program: Arc::clone(&m.program),
+        redactor: redactor.clone(),
+        warnings: m.program.warnings(),
+        report_path: m.part.clone(),
+        started_at,
+    };
+    let mut header = run.header(m.resume.as_ref());
+    header.account = Some(m.account.name.clone());
+    header.base_url = Some(m.base_url.clone());
+    header.shard = shard.map(|s| s.to_string());
+    let since = header
+        .logical_started_at
+        .unwrap_or(started_at)
+        .checked_sub(jiff::SignedDuration::from_mins(5))
+        .ok();
+    let (writer, claimed) = run.create_report(&header, m.resume.as_ref())?;
+    let transport = if args.dry_run {
+        Transport::Dry
+    } else {
+        match Client::new(&m.base_url, &m.account.token, m.program.settings.timeout) {
+            Ok(c) => Transport::Http {
+                client: c
+                    .with_max_body(m.program.settings.max_response_size)
+                    .with_redactor(redactor.clone()),
+                limiter: RateLimiter::new(m.program.settings.rate_limit.clone()),
+            },
+            Err(e) => {
+                eprintln!(
+                    "error: account `{}`: base_url: {e}; nothing was sent",
+                    m.account.name
+                );
+                return Err(EXIT_INVALID);
+            }
+        }
+    };
+    let options = RunOptions {
+        failed_csv: None,
+        limit: args.limit,
+        resume: m.resume,
+        retry_unknown: args.retry_unknown,
+        preview: 3,
+        since,
+        only_keys: None,
+        claimed,
+        observers: vec![tally as Arc<dyn crate::execute::events::Observer>],
+        interrupt: Some(flag),
+    };
+    Ok((run, transport, writer, options))
+}
+
+/// Joins the parts into the run's report, prints the summary table, writes the views; the
+/// exit code.
+fn conclude(
+    args: &RunArgs,
+    finished: &[Finished],
+    redactor: &Redactor,
+    report_path: &Path,
+    started_at: jiff::Timestamp,
+    shard: Option<Shard>,
+) -> u8 {
     // The joined report: every part's items, each naming its account.
     if finished.is_empty() {
         eprintln!("error: no account's run finished");
@@ -528,7 +619,7 @@ async fn run_members(
     if args.dry_run {
         out.push_str("dry run: nothing was sent\n\n");
     }
-    out.push_str(&summary_table(&finished, &footer));
+    out.push_str(&summary_table(finished, &footer));
     out.push_str(&format!(
         "outcome  {}\nduration {:.1}s\nreport   {}\nparts    {}/\n",
         footer.outcome.as_str(),
@@ -542,7 +633,7 @@ async fn run_members(
             "rate limited: {rate_limited} responses were 429 and retried\n"
         ));
     }
-    for f in &finished {
+    for f in finished {
         if let Some(reason) = &f.result.abort_reason {
             out.push_str(&format!(
                 "aborted: {}: {}\n",

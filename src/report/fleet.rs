@@ -55,15 +55,8 @@ struct Piece {
     accounts: Vec<AccountRef>,
 }
 
-/// Joins reports of one playbook into `out`: part reports (one account each) and reports of
-/// runs over several accounts (shards), no account in two of them. `header` is the joined
-/// report's header (its `accounts` are filled in); `None` takes the first input's, noting the
-/// inputs in `merged_from`. Returns the footer written.
-pub(crate) fn merge(
-    inputs: &[PathBuf],
-    out: &Path,
-    header: Option<ReportHeader>,
-) -> Result<ReportFooter, String> {
+/// Each input's header and accounts; the inputs must be of one playbook, no account in two.
+fn read_pieces(inputs: &[PathBuf]) -> Result<Vec<Piece>, String> {
     let mut pieces = Vec::new();
     let mut owner: HashMap<String, PathBuf> = HashMap::new();
     for path in inputs {
@@ -109,6 +102,19 @@ pub(crate) fn merge(
             accounts,
         });
     }
+    Ok(pieces)
+}
+
+/// Joins reports of one playbook into `out`: part reports (one account each) and reports of
+/// runs over several accounts (shards), no account in two of them. `header` is the joined
+/// report's header (its `accounts` are filled in); `None` takes the first input's, noting the
+/// inputs in `merged_from`. Returns the footer written.
+pub(crate) fn merge(
+    inputs: &[PathBuf],
+    out: &Path,
+    header: Option<ReportHeader>,
+) -> Result<ReportFooter, String> {
+    let pieces = read_pieces(inputs)?;
     let Some(first) = pieces.first() else {
         return Err("nothing to merge".into());
     };
@@ -161,53 +167,14 @@ pub(crate) fn merge(
         if let Some(e) = write_error {
             return Err(format!("cannot write {}: {e}", out.display()));
         }
-        match &scan.footer {
-            Some(f) => {
-                finished_at = finished_at.max(Some(f.finished_at));
-                if let Some(n) = f.run.rate_limited {
-                    rate_limited += n;
-                    any_rate = true;
-                }
-                if let Some(name) = &own {
-                    facts.insert(
-                        name.clone(),
-                        AccountFacts {
-                            outcome: f.outcome,
-                            totals: f.totals,
-                            abort_reason: f.run.abort_reason.clone(),
-                            rate_limited: f.run.rate_limited,
-                            duration_ms: f.run.duration_ms,
-                        },
-                    );
-                } else {
-                    facts.extend(f.per_account.clone());
-                }
-            }
-            None => {
-                // Cut short: each account's newest records, and "aborted".
-                for a in &piece.accounts {
-                    let mut totals = Totals::default();
-                    for ((acct, _, _), status) in &newest {
-                        if *acct == a.name {
-                            totals.add(*status);
-                        }
-                    }
-                    facts.insert(
-                        a.name.clone(),
-                        AccountFacts {
-                            outcome: Outcome::Aborted,
-                            totals,
-                            abort_reason: Some(format!(
-                                "{} was cut short (no footer): resume it",
-                                piece.path.display()
-                            )),
-                            rate_limited: None,
-                            duration_ms: None,
-                        },
-                    );
-                }
+        if let Some(f) = &scan.footer {
+            finished_at = finished_at.max(Some(f.finished_at));
+            if let Some(n) = f.run.rate_limited {
+                rate_limited += n;
+                any_rate = true;
             }
         }
+        facts.extend(piece_facts(piece, scan.footer.as_ref(), &newest));
     }
     let mut totals = Totals::default();
     for f in facts.values() {
@@ -230,6 +197,55 @@ pub(crate) fn merge(
     writer
         .finish_with(finished_at, outcome, run)
         .map_err(|e| format!("cannot finish {}: {e}", out.display()))
+}
+
+/// What one input says of each of its accounts: its footer's figures, or, for a report cut
+/// short, its newest records counted and the account taken as aborted.
+fn piece_facts(
+    piece: &Piece,
+    footer: Option<&ReportFooter>,
+    newest: &HashMap<(String, String, String), crate::report::ItemStatus>,
+) -> BTreeMap<String, AccountFacts> {
+    let mut facts = BTreeMap::new();
+    match (footer, &piece.header.account) {
+        (Some(f), Some(name)) => {
+            facts.insert(
+                name.clone(),
+                AccountFacts {
+                    outcome: f.outcome,
+                    totals: f.totals,
+                    abort_reason: f.run.abort_reason.clone(),
+                    rate_limited: f.run.rate_limited,
+                    duration_ms: f.run.duration_ms,
+                },
+            );
+        }
+        (Some(f), None) => facts.extend(f.per_account.clone()),
+        (None, _) => {
+            for a in &piece.accounts {
+                let mut totals = Totals::default();
+                for ((acct, _, _), status) in newest {
+                    if *acct == a.name {
+                        totals.add(*status);
+                    }
+                }
+                facts.insert(
+                    a.name.clone(),
+                    AccountFacts {
+                        outcome: Outcome::Aborted,
+                        totals,
+                        abort_reason: Some(format!(
+                            "{} was cut short (no footer): resume it",
+                            piece.path.display()
+                        )),
+                        rate_limited: None,
+                        duration_ms: None,
+                    },
+                );
+            }
+        }
+    }
+    facts
 }
 
 /// Writes the records of `account` in `report` (a report of a run over several accounts) as a

@@ -526,54 +526,12 @@ async fn pipeline(
     } = request;
     // 2. Rate limit, per token.
     if let Err(wait) = app.realism.admit(token) {
-        {
-            let mut w = lock(&account.world);
-            w.summary.requests += 1;
-            w.summary.rate_limited += 1;
-        }
-        entry.fault = Some("rate_limited".into());
-        let mut resp = error_response(&ApiError::new(
-            StatusCode::TOO_MANY_REQUESTS,
-            "ERROR_TOO_MANY_REQUESTS",
-            "Limite de requisições excedido",
-        ));
-        if app.config.retry_after {
-            let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
-            resp.headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from(secs.max(1)));
-        }
-        return resp;
+        return rate_limited(app, account, wait, entry);
     }
     // 3. Routing problems.
     let Some(op) = op else {
         lock(&account.world).summary.requests += 1;
-        let service = path.trim_start_matches('/').split('/').next().unwrap_or("");
-        let err = if ["core", "chat", "crm"].contains(&service) {
-            if method == Method::GET
-                || method == Method::POST
-                || method == Method::PUT
-                || method == Method::DELETE
-            {
-                ApiError::new(
-                    StatusCode::NOT_FOUND,
-                    "ERROR_NOT_FOUND",
-                    format!("Rota não encontrada: {method} {path}"),
-                )
-            } else {
-                ApiError::new(
-                    StatusCode::METHOD_NOT_ALLOWED,
-                    "ERROR_METHOD_NOT_ALLOWED",
-                    format!("Método {method} não permitido"),
-                )
-            }
-        } else {
-            ApiError::new(
-                StatusCode::BAD_REQUEST,
-                "ERROR_BAD_REQUEST",
-                format!("The path {path} has no service prefix (/core, /chat or /crm)"),
-            )
-        };
-        return error_response(&err);
+        return error_response(&no_route(method, path));
     };
     // 4. Latency, then faults before the state is touched.
     if let Some(d) = app.realism.delay() {
@@ -655,6 +613,57 @@ async fn pipeline(
         }
     }
     ok_response(reply)
+}
+
+/// The 429 of a request over its token's windows (`wait`: until a slot frees).
+fn rate_limited(
+    app: &App,
+    account: &Account,
+    wait: std::time::Duration,
+    entry: &mut JournalEntry,
+) -> Response {
+    {
+        let mut w = lock(&account.world);
+        w.summary.requests += 1;
+        w.summary.rate_limited += 1;
+    }
+    entry.fault = Some("rate_limited".into());
+    let mut resp = error_response(&ApiError::new(
+        StatusCode::TOO_MANY_REQUESTS,
+        "ERROR_TOO_MANY_REQUESTS",
+        "Limite de requisições excedido",
+    ));
+    if app.config.retry_after {
+        let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+        resp.headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(secs.max(1)));
+    }
+    resp
+}
+
+/// The answer to a path no route matches: 404 or 405 under a service prefix, else 400.
+fn no_route(method: &Method, path: &str) -> ApiError {
+    let service = path.trim_start_matches('/').split('/').next().unwrap_or("");
+    if !["core", "chat", "crm"].contains(&service) {
+        return ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "ERROR_BAD_REQUEST",
+            format!("The path {path} has no service prefix (/core, /chat or /crm)"),
+        );
+    }
+    if [Method::GET, Method::POST, Method::PUT, Method::DELETE].contains(method) {
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            "ERROR_NOT_FOUND",
+            format!("Rota não encontrada: {method} {path}"),
+        )
+    } else {
+        ApiError::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "ERROR_METHOD_NOT_ALLOWED",
+            format!("Método {method} não permitido"),
+        )
+    }
 }
 
 fn ok_response(reply: Reply) -> Response {

@@ -537,6 +537,11 @@ fn a_bad_accounts_file_or_split_sends_nothing() {
     assert!(text(&out).contains("did you mean"), "{}", text(&out));
     // A dry run needs no token.
     std::fs::write(fleet.path("pb.yaml"), COMPLETE).unwrap();
+    std::fs::write(
+        fleet.path("rows.csv"),
+        format!("session_id,account\n{},alpha\n", session_id("alpha", 0)),
+    )
+    .unwrap();
     let out = fleet
         .command(&sandbox, &["--dry-run", "--report", "dry.json"])
         .env_remove("TOKEN_ALPHA")

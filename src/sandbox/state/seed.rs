@@ -11,18 +11,31 @@ const FIRST: [&str; 12] = [
 ];
 const LAST: [&str; 5] = ["Silva", "Souza", "Oliveira", "Santos", "Pereira"];
 
-impl World {
-    pub(super) fn seed_data(&mut self) {
-        let base: Timestamp = "2025-01-01T09:00:00Z"
-            .parse()
-            .unwrap_or(Timestamp::UNIX_EPOCH);
-        self.last_ms = base.as_millisecond();
-        let seed_time = |w: &mut World, minutes: i64| {
-            let ms = (base.as_millisecond() + minutes * 60_000).max(w.last_ms + 1);
-            w.last_ms = ms;
-            Timestamp::from_millisecond(ms).unwrap_or(base)
-        };
+/// When the seeded data set's story begins.
+const SEED_START: &str = "2025-01-01T09:00:00Z";
 
+impl World {
+    /// The seeded data set, in the order its ids are drawn (changing the order changes them).
+    pub(super) fn seed_data(&mut self) {
+        self.last_ms = seed_start().as_millisecond();
+        self.seed_lookups();
+        self.seed_channels();
+        self.seed_contacts();
+        self.seed_sessions();
+        self.seed_panels();
+        self.seed_sequences();
+    }
+
+    /// `minutes` after the start, and after everything seeded before (strictly increasing).
+    fn seed_time(&mut self, minutes: i64) -> Timestamp {
+        let base = seed_start();
+        let ms = (base.as_millisecond() + minutes * 60_000).max(self.last_ms + 1);
+        self.last_ms = ms;
+        Timestamp::from_millisecond(ms).unwrap_or(base)
+    }
+
+    /// Departments, agents and tags.
+    fn seed_lookups(&mut self) {
         for name in ["Vendas", "Suporte", "Financeiro"] {
             let id = self.new_id();
             self.departments.push(json!({
@@ -64,6 +77,11 @@ impl World {
             let id = self.new_id();
             self.tags.push(json!({ "id": id, "name": name }));
         }
+    }
+
+    /// Channels, templates, chatbots and contact fields.
+    fn seed_channels(&mut self) {
+        let deps = self.department_ids();
         let wa = self.new_id();
         let ig = self.new_id();
         self.channels.push(json!({
@@ -129,9 +147,12 @@ impl World {
             json!({"key": "cpf", "name": "CPF", "type": "STRING", "options": []}),
             json!({"key": "plano", "name": "Plano", "type": "SINGLESELECT", "options": [{"id": "1", "name": "Básico"}, {"id": "2", "name": "Pro"}]}),
         ];
+    }
 
+    /// 60 contacts with names, phones, tags.
+    fn seed_contacts(&mut self) {
         for i in 0..60_i64 {
-            let created = seed_time(self, i * 10);
+            let created = self.seed_time(i * 10);
             let first = FIRST[usize::try_from(i).unwrap_or(0) % FIRST.len()];
             let last = LAST[usize::try_from(i / 12).unwrap_or(0) % LAST.len()];
             let digits = format!(
@@ -160,10 +181,14 @@ impl World {
             c.tag_names = vec![tag["name"].as_str().unwrap_or_default().to_owned()];
             self.set_phone(&id, &digits);
         }
+    }
 
+    /// 120 sessions in mixed statuses with their messages.
+    fn seed_sessions(&mut self) {
+        let deps = self.department_ids();
         let contact_ids: Vec<String> = self.contacts.keys().cloned().collect();
         for i in 0..120_i64 {
-            let created = seed_time(self, 1000 + i * 7);
+            let created = self.seed_time(1000 + i * 7);
             let dep = deps[usize::try_from(i).unwrap_or(0) % deps.len()].clone();
             let status = match self.rng.random_range(0..10) {
                 0 => "STARTED",
@@ -190,7 +215,7 @@ impl World {
             self.sessions.insert(sid.clone(), s);
             let n = self.rng.random_range(1..=3);
             for k in 0..n {
-                let at = seed_time(self, 1000 + i * 7 + k + 1);
+                let at = self.seed_time(1000 + i * 7 + k + 1);
                 let text = [
                     "Olá, preciso de ajuda",
                     "Qual o status do meu pedido?",
@@ -212,7 +237,11 @@ impl World {
                 self.messages.insert(m.id.clone(), m);
             }
         }
+    }
 
+    /// 2 panels with steps, cards and notes.
+    fn seed_panels(&mut self) {
+        let contact_ids: Vec<String> = self.contacts.keys().cloned().collect();
         for (title, kind, steps) in [
             (
                 "Funil de vendas",
@@ -225,7 +254,7 @@ impl World {
                 vec!["A fazer", "Fazendo", "Feito"],
             ),
         ] {
-            let created = seed_time(self, 5000);
+            let created = self.seed_time(5000);
             let pid = self.new_id();
             let tags: Vec<Value> = ["quente", "frio"]
                 .iter()
@@ -277,7 +306,7 @@ impl World {
                 .map(|s| s.id.clone())
                 .collect();
             for c in 0..10_usize {
-                let created = seed_time(self, 5001);
+                let created = self.seed_time(5001);
                 let step = step_ids[c % step_ids.len()].clone();
                 let contact = contact_ids[(c * 5) % contact_ids.len()].clone();
                 let card = self.new_card(created, &step, format!("Oportunidade {}", c + 1));
@@ -287,7 +316,7 @@ impl World {
                 card.contact_ids = vec![contact];
                 card.monetary_amount = Some(f64::from(u32::try_from(c).unwrap_or(0) + 1) * 250.0);
                 if c % 4 == 0 {
-                    let at = seed_time(self, 5002);
+                    let at = self.seed_time(5002);
                     let note = self.new_note(
                         at,
                         &cid,
@@ -298,9 +327,13 @@ impl World {
                 }
             }
         }
+    }
 
+    /// 3 sequences, a few contacts enrolled in the first.
+    fn seed_sequences(&mut self) {
+        let contact_ids: Vec<String> = self.contacts.keys().cloned().collect();
         for name in ["Boas-vindas", "Recuperação de carrinho", "Pós-venda"] {
-            let created = seed_time(self, 6000);
+            let created = self.seed_time(6000);
             let id = self.new_id();
             self.sequences.insert(
                 id.clone(),
@@ -316,8 +349,12 @@ impl World {
         }
         let first_seq = self.sequences.keys().next().cloned().unwrap_or_default();
         for c in contact_ids.iter().take(5) {
-            let at = seed_time(self, 6001);
+            let at = self.seed_time(6001);
             self.enrol(at, &first_seq, c, "USER_SINGLE");
         }
     }
+}
+
+fn seed_start() -> Timestamp {
+    SEED_START.parse().unwrap_or(Timestamp::UNIX_EPOCH)
 }
