@@ -785,29 +785,12 @@ fn valid_email(e: &str) -> bool {
     matches!((parts.next(), parts.next(), parts.next()), (Some(u), Some(d), None) if !u.is_empty() && d.contains('.') && !d.starts_with('.') && !d.ends_with('.'))
 }
 
-/// Applies contact attributes from the body. `only`: the attributes allowed to change
-/// (`None` = every supplied one); `clear`: listed attributes without a value are cleared.
-#[allow(clippy::too_many_lines)] // TODO(issue 8): split
-fn apply_contact(
-    w: &mut World,
-    id: &str,
-    req: &Req,
-    only: Option<&[String]>,
-    clear: bool,
-) -> Result<(), ApiError> {
-    let allowed = |name: &str| only.is_none_or(|f| listed(f, name));
-    let touch = |name: &str, present: bool| allowed(name) && (present || (clear && only.is_some()));
-    if let Some(e) = req.str("email") {
-        if !valid_email(&e) {
-            return Err(ApiError::validation(format!("email `{e}` is not valid")));
-        }
-    }
-    if let Some(s) = req.str("status") {
-        status_in(&s, &["ACTIVE", "ARCHIVED", "BLOCKED"], "status")?;
-    }
+/// The tags a contact request names, by id (`tagIds`) or by name (`tagNames`), as (id, name)
+/// pairs of the account's tags; and whether it names tags at all (an empty list clears them).
+fn requested_tags(w: &World, req: &Req) -> (bool, Vec<(String, String)>) {
     let tag_ids = string_list(req.field("tagIds"));
     let tag_names = string_list(req.field("tagNames"));
-    let (tags_given, tags): (bool, Vec<(String, String)>) = if !tag_ids.is_empty() {
+    if !tag_ids.is_empty() {
         (
             true,
             tag_ids
@@ -850,19 +833,46 @@ fn apply_contact(
             req.field("tagIds").is_some() || req.field("tagNames").is_some(),
             Vec::new(),
         )
-    };
-    let op = req
-        .field_at(&["options", "tagsOperation"])
+    }
+}
+
+/// How a contact request's tags combine with the contact's (`options.tagsOperation`), upper
+/// case; by default an update adds them (`INSERTIFNOTEXISTS`), a create replaces them.
+fn tags_operation(req: &Req, partial: bool) -> String {
+    req.field_at(&["options", "tagsOperation"])
         .or_else(|| req.field_at(&["options", "upsertTagOperation"]))
         .and_then(as_string)
         .unwrap_or_else(|| {
-            if only.is_some() {
+            if partial {
                 "InsertIfNotExists".into()
             } else {
                 "ReplaceAll".into()
             }
         })
-        .to_ascii_uppercase();
+        .to_ascii_uppercase()
+}
+
+/// Applies contact attributes from the body. `only`: the attributes allowed to change
+/// (`None` = every supplied one); `clear`: listed attributes without a value are cleared.
+fn apply_contact(
+    w: &mut World,
+    id: &str,
+    req: &Req,
+    only: Option<&[String]>,
+    clear: bool,
+) -> Result<(), ApiError> {
+    let allowed = |name: &str| only.is_none_or(|f| listed(f, name));
+    let touch = |name: &str, present: bool| allowed(name) && (present || (clear && only.is_some()));
+    if let Some(e) = req.str("email") {
+        if !valid_email(&e) {
+            return Err(ApiError::validation(format!("email `{e}` is not valid")));
+        }
+    }
+    if let Some(s) = req.str("status") {
+        status_in(&s, &["ACTIVE", "ARCHIVED", "BLOCKED"], "status")?;
+    }
+    let (tags_given, tags) = requested_tags(w, req);
+    let op = tags_operation(req, only.is_some());
     let phone = req.str("phoneNumber");
     if touch("PhoneNumber", phone.is_some()) {
         w.set_phone(id, phone.as_deref().unwrap_or(""));
@@ -1128,16 +1138,19 @@ fn card_create(w: &mut World, req: &Req) -> Result<Reply, ApiError> {
     Reply::changed(card_json(w, &id, req.version))
 }
 
-/// Applies the listed card attributes. `clear`: a listed attribute without a value is cleared.
-#[allow(clippy::too_many_lines)] // TODO(issue 8): split
-fn apply_card(
-    w: &mut World,
-    id: &str,
-    req: &Req,
-    fields: &[String],
-    clear: bool,
-) -> Result<(), ApiError> {
-    let has = |name: &str, key: &str| listed(fields, name) && (clear || req.field(key).is_some());
+/// A card request's values, each checked (nothing is changed until all of them are valid).
+struct CardValues {
+    step: Option<String>,
+    position: Option<f64>,
+    amount: Option<f64>,
+    due: Option<Timestamp>,
+    responsible: Option<String>,
+    session: Option<String>,
+    status: Option<String>,
+    lost_reason: Option<String>,
+}
+
+fn card_values(req: &Req, fields: &[String]) -> Result<CardValues, ApiError> {
     let step = opt_uuid(req.field("stepId"), "stepId")?;
     let position = opt_number(req.field("position"), "position")?;
     if position.is_some_and(|p| p < 0.0) {
@@ -1161,6 +1174,37 @@ fn apply_card(
             return Err(ApiError::validation("title must have 1 to 500 characters"));
         }
     }
+    Ok(CardValues {
+        step,
+        position,
+        amount,
+        due,
+        responsible,
+        session,
+        status,
+        lost_reason,
+    })
+}
+
+/// Applies the listed card attributes. `clear`: a listed attribute without a value is cleared.
+fn apply_card(
+    w: &mut World,
+    id: &str,
+    req: &Req,
+    fields: &[String],
+    clear: bool,
+) -> Result<(), ApiError> {
+    let has = |name: &str, key: &str| listed(fields, name) && (clear || req.field(key).is_some());
+    let CardValues {
+        step,
+        position,
+        amount,
+        due,
+        responsible,
+        session,
+        status,
+        lost_reason,
+    } = card_values(req, fields)?;
     // Everything is valid: materialize what the body names, then apply.
     let new_step = match step {
         Some(s) if listed(fields, "StepId") => {
