@@ -24,6 +24,10 @@ pub enum Command {
         /// `settings.routes`).
         #[arg(long, value_enum)]
         routes: Option<crate::catalog::Routes>,
+        /// Check each playbook once per account of this accounts file (its vars, inputs and
+        /// split rows); no token is needed.
+        #[arg(long, value_name = "FILE")]
+        accounts: Option<PathBuf>,
     },
     /// List the action catalog, or one action's parameters and output.
     Actions {

@@ -116,6 +116,44 @@ pub(super) fn run(args: &RunArgs, overrides: &Overrides) -> u8 {
     }
 }
 
+/// `validate PLAYBOOK --accounts FILE`: the accounts file, then the playbook once per account
+/// (its vars, inputs, split rows, every row planned); no token is read. 0 or 2.
+pub(super) fn validate(playbook: &Path, accounts: &Path, overrides: &Overrides) -> u8 {
+    let placeholder = |_: &str| Some("validate-reads-no-token".to_owned());
+    let fleet = match Fleet::load(accounts, placeholder) {
+        Ok(f) => f,
+        Err(d) => return invalid(&d),
+    };
+    let programs = match programs_of(playbook, overrides, &fleet) {
+        Ok(p) => p,
+        Err(code) => return code,
+    };
+    for (account, program) in fleet.accounts.iter().zip(&programs) {
+        let redactor = Redactor::new(program.secrets.clone());
+        if let Preflight::Unplannable(message) = preflight(program, None, &redactor, None, None) {
+            eprintln!(
+                "error: {}: account `{}`: {}",
+                playbook.display(),
+                account.name,
+                redactor.redact(&message)
+            );
+            return EXIT_INVALID;
+        }
+    }
+    let rows: u64 = programs
+        .iter()
+        .map(|p| p.inputs.values().map(|i| i.rows).sum::<u64>())
+        .sum();
+    println!(
+        "ok: {} ({} accounts, {} steps, {} input rows in all)",
+        playbook.display(),
+        programs.len(),
+        programs[0].all_steps().len(),
+        rows
+    );
+    EXIT_OK
+}
+
 /// Everything checked and locked, nothing sent yet.
 struct Prepared {
     members: Vec<Member>,
@@ -166,7 +204,7 @@ fn prepare(args: &RunArgs, overrides: &Overrides) -> Result<Option<Prepared>, u8
         );
         return Ok(None);
     }
-    let programs = programs_of(args, overrides, &fleet)?;
+    let programs = programs_of(&args.playbook, overrides, &fleet)?;
     let first = Arc::clone(&programs[0]);
     let mut secrets = first.secrets.clone();
     secrets.extend(all_tokens);
@@ -217,7 +255,7 @@ fn prepare(args: &RunArgs, overrides: &Overrides) -> Result<Option<Prepared>, u8
 /// problem of any of them reported once; then each split input's rows must name accounts of
 /// the file.
 fn programs_of(
-    args: &RunArgs,
+    playbook: &Path,
     overrides: &Overrides,
     fleet: &Fleet,
 ) -> Result<Vec<Arc<Program>>, u8> {
@@ -234,7 +272,7 @@ fn programs_of(
             value: account.template_value(),
             token_envs: fleet.token_envs.clone(),
         });
-        match load_and_validate(&args.playbook, &o) {
+        match load_and_validate(playbook, &o) {
             Ok(p) => programs.push(Arc::new(p)),
             Err(ds) => {
                 for d in ds {

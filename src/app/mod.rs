@@ -48,7 +48,11 @@ pub fn exit_code(outcome: Outcome) -> u8 {
 /// Runs a parsed command line; returns the process exit code.
 pub fn run(cli: Cli) -> u8 {
     match cli.command {
-        Command::Validate { playbooks, routes } => validate_cmd(&playbooks, routes),
+        Command::Validate {
+            playbooks,
+            routes,
+            accounts,
+        } => validate_cmd(&playbooks, routes, accounts.as_deref()),
         Command::Actions { action, format } => actions_cmd(action.as_deref(), format),
         Command::Schema { which } => {
             let v = match which {
@@ -128,13 +132,17 @@ fn runtime() -> tokio::runtime::Runtime {
         .expect("tokio runtime")
 }
 
-fn validate_cmd(paths: &[PathBuf], routes: Option<catalog::Routes>) -> u8 {
+fn validate_cmd(paths: &[PathBuf], routes: Option<catalog::Routes>, accounts: Option<&Path>) -> u8 {
     let mut code = EXIT_OK;
     let overrides = Overrides {
         routes,
         ..Overrides::default()
     };
     for path in paths {
+        if let Some(file) = accounts {
+            code = code.max(fleet::validate(path, file, &overrides));
+            continue;
+        }
         match load_and_validate(path, &overrides) {
             Ok(program) => {
                 // Every row's values too: the requests are planned (nothing is sent).

@@ -626,3 +626,39 @@ fn stop_all_stops_every_account_when_one_is_aborted() {
         );
     }
 }
+
+#[test]
+fn validate_checks_the_playbook_for_every_account() {
+    let fleet = Fleet::new(&[("alpha", 2), ("beta", 1)], COMPLETE);
+    let validate = |pb: &str| {
+        command()
+            .current_dir(fleet.dir.path())
+            .args(["validate", pb, "--accounts", "accounts.csv"])
+            .output()
+            .unwrap()
+    };
+    // No token is needed; each account's split rows are counted.
+    let out = validate("pb.yaml");
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(
+        text(&out).contains("(2 accounts, 2 steps, 3 input rows in all)"),
+        "{}",
+        text(&out)
+    );
+    // Without the accounts file, `account.*` is an error that says what to do.
+    let out = command()
+        .current_dir(fleet.dir.path())
+        .args(["validate", "pb.yaml"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out).contains("--accounts FILE"), "{}", text(&out));
+    std::fs::write(
+        fleet.path("typo.yaml"),
+        COMPLETE.replace("account.region", "account.regoin"),
+    )
+    .unwrap();
+    let out = validate("typo.yaml");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out).contains("no column `regoin`"), "{}", text(&out));
+}
