@@ -114,3 +114,6 @@ printf '%-44s %s\n' "succeeded" "$SUCCEEDED of $((ACCOUNTS * CLOSES))"
 printf '%-44s %s\n' "429s answered by the sandbox" "$(rate_limited_all)"
 printf '%-44s %s\n' "peak RSS of the runner" "$((RSS_KB / 1024)) MB"
 printf '%-44s %s\n' "CPU time of the runner (user + sys)" "$(awk "BEGIN { printf \"%.1f\", $USER + $SYS }") s"
+# The sandbox serves every account on the same cores: its CPU (both runs) bounds the wall time.
+TICKS=$(getconf CLK_TCK)
+printf '%-44s %s\n' "CPU time of the sandbox (both runs)" "$(awk -v t="$TICKS" '{ printf "%.1f", ($14 + $15) / t }' "/proc/$SANDBOX_PID/stat") s"
