@@ -24,6 +24,7 @@ use crate::validate;
 use crate::{catalog, schema, views};
 
 mod fleet;
+mod fleet_view;
 mod preflight;
 mod resume;
 mod run;

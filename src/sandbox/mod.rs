@@ -9,7 +9,8 @@
 //! * `routes`: one function per API route; `wire`: query/body/envelope helpers.
 //!   `strict`: `--strict`, where unseen ids are a 404 instead.
 //! * `faults`: rate limit, latency and fault injection; `journal`: the request log.
-//! * `server`: [`Sandbox::start`], the request pipeline, `/__sandbox/` inspection, [`serve_cli`].
+//! * `server`: [`Sandbox::start`], the accounts, the request pipeline, [`serve_cli`];
+//!   `server/inspect.rs`: the `/__sandbox/` routes.
 //!
 //! Inspection routes (no auth, never faulted, not journaled): `GET /__sandbox/state`,
 //! `GET /__sandbox/summary`, `GET /__sandbox/journal?since=SEQ&limit=N`,
