@@ -39,6 +39,7 @@ pub mod execute;
 pub mod inputs;
 pub mod output;
 pub mod plan;
+pub mod planfile;
 pub mod playbook;
 pub mod progress;
 pub mod report;

@@ -21,6 +21,7 @@
 //! assert!(spec.idempotent);
 //! ```
 
+mod class;
 mod data;
 mod describe;
 mod model;
@@ -29,6 +30,7 @@ mod outputs;
 mod request;
 mod routes;
 
+pub use class::{class_of, is_read, ActionClass, ReadKind, READS};
 pub use data::{actions, lookup, names, FILE_TYPE, HTTP};
 pub use describe::{
     describe, describe_json, describe_width, list_for_width, list_json, list_table,
