@@ -30,6 +30,9 @@ pub const EXIT_OK: u8 = 0;
 pub const EXIT_FAILED: u8 = 1;
 pub const EXIT_INVALID: u8 = 2;
 pub const EXIT_ABORTED: u8 = 3;
+/// `apply` refused the plan (changed, expired, another base URL or account, unknown format, or
+/// past `--max-drift`): no write was sent.
+pub const EXIT_REFUSED: u8 = 4;
 
 /// The exit code of a finished run.
 pub fn exit_code(outcome: Outcome) -> u8 {
@@ -60,6 +63,23 @@ pub fn run(cli: Cli) -> u8 {
             .unwrap_or(EXIT_INVALID),
         Command::Run(args) => run_cmd(&args),
         Command::Report(args) => report_cmd(&args),
+        Command::Show { plan, format } => show_cmd(&plan, format),
+        Command::Plan(args) => crate::planfile::cmd::plan_cmd(&args),
+        Command::Apply(args) => crate::planfile::cmd::apply_cmd(&args),
+    }
+}
+
+/// `show PLAN`: the plan, checked like `apply` checks it (a changed plan is refused, exit 4).
+fn show_cmd(path: &Path, format: crate::planfile::ShowFormat) -> u8 {
+    match crate::planfile::read(path) {
+        Ok(plan) => {
+            print!("{}", crate::planfile::show(&plan, format));
+            EXIT_OK
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            EXIT_REFUSED
+        }
     }
 }
 

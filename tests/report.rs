@@ -205,6 +205,7 @@ fn finished_report_is_one_json_document_matching_the_schema() {
             skipped: 1,
             unknown: 1,
             unchanged: 0,
+            drifted: 0,
         }
     );
 
@@ -679,6 +680,7 @@ fn resume_index_later_records_win_and_skip_rules_follow_the_spec() {
             skipped: 1,
             unknown: 1,
             unchanged: 0,
+            drifted: 0,
         }
     );
 }

@@ -26,8 +26,10 @@ use sha2::{Digest, Sha256};
 
 use crate::catalog::{HttpRequest, Method};
 
+pub mod capture;
+pub mod cmd;
 mod show;
-pub use show::{show, ShowFormat};
+pub use show::{request_line, show, ShowFormat};
 
 /// The plan format this build writes and reads.
 pub const FORMAT: &str = "wts-playbook-plan/1";
