@@ -7,7 +7,7 @@ use std::fmt;
 use serde_json::Value;
 
 /// Non-JSON bodies are kept as a JSON string of at most this many bytes.
-pub const MAX_TEXT_BODY: usize = 2048;
+pub(crate) const MAX_TEXT_BODY: usize = 2048;
 
 /// `raw` in an [`ApiError`] is cut to this many bytes.
 pub(crate) const MAX_RAW_ERROR: usize = 300;
@@ -15,7 +15,7 @@ pub(crate) const MAX_RAW_ERROR: usize = 300;
 /// An error answer from the API, decoded leniently: the WTS envelope, else RFC 7807
 /// `ProblemDetails`, else the raw body.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct ApiError {
+pub(crate) struct ApiError {
     pub status: u16,
     /// Stable machine code, e.g. `ERROR_SESSION_ALREADY_COMPLETED`.
     pub key: Option<String>,
@@ -35,7 +35,7 @@ fn str_field<'a>(obj: &'a serde_json::Map<String, Value>, name: &str) -> Option<
 }
 
 /// `s` cut to at most `max` bytes on a character boundary, with `…` when cut.
-pub fn truncate(s: &str, max: usize) -> String {
+pub(crate) fn truncate(s: &str, max: usize) -> String {
     if s.len() <= max {
         return s.to_owned();
     }
@@ -47,7 +47,7 @@ pub fn truncate(s: &str, max: usize) -> String {
 }
 
 impl ApiError {
-    pub fn from_response(status: u16, body: &Value) -> ApiError {
+    pub(crate) fn from_response(status: u16, body: &Value) -> ApiError {
         let mut err = ApiError {
             status,
             key: None,

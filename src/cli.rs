@@ -22,7 +22,7 @@ pub enum Command {
     Show {
         plan: PathBuf,
         #[arg(long, value_enum, default_value = "text")]
-        format: crate::planfile::ShowFormat,
+        format: ShowFormat,
     },
     /// Send exactly the planned writes (passing the plan is the approval).
     Apply(ApplyArgs),
@@ -81,6 +81,14 @@ pub enum SchemaKind {
 #[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
 pub enum OutputFormat {
     Text,
+    Json,
+}
+
+/// How `show` prints a plan.
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum ShowFormat {
+    Text,
+    Markdown,
     Json,
 }
 

@@ -40,7 +40,7 @@ fn unit_nanos(unit: &str) -> Option<u128> {
 /// Parse a duration such as `500ms`, `1.5s`, `5min`, `1h30m` or `30` (bare = seconds).
 ///
 /// The error is a short sentence naming the problem, suitable after "invalid duration: ".
-pub fn parse_duration(s: &str) -> Result<Duration, String> {
+pub(crate) fn parse_duration(s: &str) -> Result<Duration, String> {
     let text = s.trim();
     if text.is_empty() {
         return Err("empty duration; expected e.g. `30s`, `500ms`, `5m`".to_owned());
@@ -126,7 +126,7 @@ fn component_nanos(text: &str, number: &str, unit_nanos: u128) -> Result<u128, S
 /// The shortest exact text for `d`, which [`parse_duration`] reads back to the same value:
 /// whole hours `2h`, whole minutes `5m`, whole seconds `90s`, other values of a second or
 /// more as decimal seconds `1.5s`, and below a second `500ms`, `250us` or `7ns`. Zero is `0s`.
-pub fn format_duration(d: Duration) -> String {
+pub(crate) fn format_duration(d: Duration) -> String {
     let secs = d.as_secs();
     let sub = d.subsec_nanos();
     if sub == 0 {

@@ -29,24 +29,24 @@ macro_rules! eprint {
     };
 }
 
-pub mod api_error;
+pub(crate) mod api_error;
 pub mod app;
 pub mod catalog;
 pub mod cli;
 pub mod diagnostic;
-pub mod duration;
+pub(crate) mod duration;
 pub mod execute;
 pub mod inputs;
-pub mod output;
-pub mod plan;
-pub mod planfile;
-pub mod playbook;
-pub mod progress;
+pub(crate) mod output;
+pub(crate) mod plan;
+pub(crate) mod planfile;
+pub(crate) mod playbook;
+pub(crate) mod progress;
 pub mod report;
 pub mod sandbox;
 pub mod schema;
-pub mod secret;
-pub mod settings;
-pub mod template;
-pub mod validate;
-pub mod views;
+pub(crate) mod secret;
+pub(crate) mod settings;
+pub(crate) mod template;
+pub(crate) mod validate;
+pub(crate) mod views;

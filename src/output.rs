@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 /// Which stream.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Stream {
+pub(crate) enum Stream {
     Out,
     Err,
 }
@@ -56,19 +56,11 @@ fn write(stream: Stream, args: Arguments<'_>, newline: bool) {
 }
 
 /// `println!` / `eprintln!`.
-pub fn line(stream: Stream, args: Arguments<'_>) {
+pub(crate) fn line(stream: Stream, args: Arguments<'_>) {
     write(stream, args, true);
 }
 
 /// `print!` / `eprint!`.
-pub fn text(stream: Stream, args: Arguments<'_>) {
+pub(crate) fn text(stream: Stream, args: Arguments<'_>) {
     write(stream, args, false);
-}
-
-/// Whether a write to `stream` has failed (it is closed).
-pub fn is_closed(stream: Stream) -> bool {
-    match stream {
-        Stream::Out => OUT_CLOSED.load(Ordering::Relaxed),
-        Stream::Err => ERR_CLOSED.load(Ordering::Relaxed),
-    }
 }

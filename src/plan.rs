@@ -19,7 +19,7 @@ use crate::validate::{Program, StepPlan};
 
 /// Values shared by every item's context (built once per run).
 #[derive(Clone)]
-pub struct Base {
+pub(crate) struct Base {
     pub vars: serde_json::Map<String, Value>,
     /// `vars` as a template value, converted once (most steps use no templated var).
     pub vars_value: JValue,
@@ -28,7 +28,7 @@ pub struct Base {
 }
 
 impl Base {
-    pub fn new(program: &Program) -> Base {
+    pub(crate) fn new(program: &Program) -> Base {
         let inputs: BTreeMap<String, JValue> = program
             .inputs
             .iter()
@@ -52,7 +52,7 @@ impl Base {
 
 /// One item of a fan-out (or the single item of a step without one).
 #[derive(Clone, Debug)]
-pub struct SourceItem {
+pub(crate) struct SourceItem {
     /// The CSV input the item's row comes from (for `--failed-csv`).
     pub input: Option<Arc<str>>,
     pub index: u64,
@@ -65,7 +65,7 @@ pub struct SourceItem {
 
 impl SourceItem {
     /// The one item of a step without fan-out.
-    pub fn single() -> SourceItem {
+    pub(crate) fn single() -> SourceItem {
         SourceItem {
             input: None,
             index: 0,
@@ -78,7 +78,7 @@ impl SourceItem {
 }
 
 /// Builds an item's template context. `steps` is the map of step states visible to it.
-pub fn context(
+pub(crate) fn context(
     program: &Program,
     base: &Base,
     step: &StepPlan,
@@ -111,7 +111,7 @@ pub fn context(
 }
 
 /// The context a `for_each` expression is evaluated in: no item yet, plain vars only.
-pub fn list_context(base: &Base, steps: &JValue) -> JValue {
+pub(crate) fn list_context(base: &Base, steps: &JValue) -> JValue {
     build(base, &SourceItem::single(), steps, base.vars_value.clone())
 }
 
@@ -179,10 +179,10 @@ fn build(base: &Base, si: &SourceItem, steps: &JValue, vars: JValue) -> JValue {
 
 /// Why an item could not be planned.
 #[derive(Debug, Clone)]
-pub struct PlanError(pub String);
+pub(crate) struct PlanError(pub String);
 
 /// Renders a step's parameters for one item (JSON values before conversion).
-pub fn render_params(
+pub(crate) fn render_params(
     with: &[(String, Tree)],
     ctx: &JValue,
 ) -> Result<IndexMap<String, Value>, PlanError> {
@@ -208,7 +208,7 @@ pub fn render_params(
 
 /// Builds the request; in a dry run, parameters holding placeholders are kept as they are (their
 /// type can only be checked once the step they depend on has run).
-pub fn request(
+pub(crate) fn request(
     spec: &ActionSpec,
     params: &IndexMap<String, Value>,
     dry_run: bool,
@@ -305,7 +305,12 @@ fn replace_json(v: &mut Value, sample: &Value, original: &Value) {
 }
 
 /// A fan-out result as templates see it (`steps.ID.items[i]`, `item` over results).
-pub fn result_value(si: &SourceItem, status: &str, output: &JValue, error: Option<&str>) -> JValue {
+pub(crate) fn result_value(
+    si: &SourceItem,
+    status: &str,
+    output: &JValue,
+    error: Option<&str>,
+) -> JValue {
     let mut m: BTreeMap<&str, JValue> = BTreeMap::new();
     m.insert("index", JValue::from(si.index));
     m.insert("key", JValue::from(si.key.as_str()));
@@ -321,7 +326,10 @@ pub fn result_value(si: &SourceItem, status: &str, output: &JValue, error: Optio
 }
 
 /// The state of a step as later templates see it (`steps.ID.…`).
-pub fn step_value(output: Option<JValue>, results: Option<&Arc<Vec<(String, JValue)>>>) -> JValue {
+pub(crate) fn step_value(
+    output: Option<JValue>,
+    results: Option<&Arc<Vec<(String, JValue)>>>,
+) -> JValue {
     let mut m: BTreeMap<&str, JValue> = BTreeMap::new();
     if let Some(o) = output {
         m.insert("output", o);

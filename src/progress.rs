@@ -13,7 +13,7 @@ use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 /// How progress is shown.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Mode {
+pub(crate) enum Mode {
     Bars,
     Lines,
     /// One JSON event per line (`--log-format json`).
@@ -29,7 +29,7 @@ type LastLine = (Instant, Option<(u64, u64, u64)>);
 
 /// The run's progress display.
 #[derive(Clone)]
-pub struct Progress {
+pub(crate) struct Progress {
     mode: Mode,
     multi: Option<MultiProgress>,
     steps: Arc<Mutex<Vec<StepBar>>>,
@@ -39,7 +39,7 @@ pub struct Progress {
 
 /// One step's progress.
 #[derive(Clone)]
-pub struct StepBar {
+pub(crate) struct StepBar {
     id: Arc<str>,
     total: u64,
     done: Arc<AtomicU64>,
@@ -57,12 +57,12 @@ pub struct StepBar {
 const LINE_EVERY: Duration = Duration::from_secs(2);
 
 impl Progress {
-    pub fn new(mode: Mode) -> Progress {
+    pub(crate) fn new(mode: Mode) -> Progress {
         Progress::with_sink(mode, LINE_EVERY, Box::new(std::io::stderr()))
     }
 
     /// A display writing its lines (not bars) to `sink`, a line at most every `every`.
-    pub fn with_sink(mode: Mode, every: Duration, sink: Box<dyn Write + Send>) -> Progress {
+    pub(crate) fn with_sink(mode: Mode, every: Duration, sink: Box<dyn Write + Send>) -> Progress {
         let multi = (mode == Mode::Bars)
             .then(|| MultiProgress::with_draw_target(ProgressDrawTarget::stderr()));
         Progress {
@@ -75,7 +75,7 @@ impl Progress {
     }
 
     /// Bars on a terminal, lines otherwise; JSON events when the logs are JSON.
-    pub fn auto(quiet: bool, json: bool) -> Progress {
+    pub(crate) fn auto(quiet: bool, json: bool) -> Progress {
         use std::io::IsTerminal;
         Progress::new(if quiet {
             Mode::Quiet
@@ -88,7 +88,7 @@ impl Progress {
         })
     }
 
-    pub fn step(&self, id: &str, total: u64) -> StepBar {
+    pub(crate) fn step(&self, id: &str, total: u64) -> StepBar {
         let bar = self.multi.as_ref().map(|m| {
             let b = m.add(ProgressBar::new(total));
             b.set_style(
@@ -119,18 +119,18 @@ impl Progress {
     }
 
     /// A failed item (counted on its step's bar).
-    pub fn failure(&self, step: &str) {
+    pub(crate) fn failure(&self, step: &str) {
         self.count(step, |sb| &sb.failed);
     }
 
     /// A 429 answer (the run slows down).
-    pub fn rate_limited(&self, step: &str) {
+    pub(crate) fn rate_limited(&self, step: &str) {
         self.count(step, |sb| &sb.rate_limited);
     }
 
     /// A long wait (a retry after a 429, …): `message` says what for and until when. Shown on
     /// the step's bar, or as a line.
-    pub fn waiting(&self, step: &str, message: &str) {
+    pub(crate) fn waiting(&self, step: &str, message: &str) {
         let steps = self.steps.lock().expect("steps");
         let Some(sb) = steps.iter().find(|s| &*s.id == step) else {
             return;
@@ -152,7 +152,7 @@ impl Progress {
         }
     }
 
-    pub fn finish(&self) {
+    pub(crate) fn finish(&self) {
         if let Some(m) = &self.multi {
             let _ = m.clear();
         }
@@ -160,7 +160,7 @@ impl Progress {
 }
 
 impl StepBar {
-    pub fn inc(&self) {
+    pub(crate) fn inc(&self) {
         self.done.fetch_add(1, Ordering::Relaxed);
         match (&self.bar, self.mode) {
             (Some(b), _) => b.inc(1),
@@ -247,7 +247,7 @@ impl StepBar {
         .to_string()
     }
 
-    pub fn finish(&self) {
+    pub(crate) fn finish(&self) {
         match (&self.bar, self.mode) {
             (Some(b), _) => b.finish(),
             (None, Mode::Lines | Mode::Json) => self.print(true),

@@ -21,27 +21,27 @@ use aho_corasick::{AhoCorasick, MatchKind};
 use serde_json::Value;
 
 /// What a secret prints as, everywhere.
-pub const REDACTED: &str = "[redacted]";
+pub(crate) const REDACTED: &str = "[redacted]";
 
 /// Secrets shorter than this many characters are not redacted (see the module doc).
-pub const MIN_SECRET_LEN: usize = 4;
+pub(crate) const MIN_SECRET_LEN: usize = 4;
 
 /// A secret string: the token or a `settings.secrets` value. It prints as `[redacted]`.
 #[derive(Clone, PartialEq, Eq, Default)]
-pub struct Secret(String);
+pub(crate) struct Secret(String);
 
 impl Secret {
-    pub fn new(value: impl Into<String>) -> Self {
+    pub(crate) fn new(value: impl Into<String>) -> Self {
         Secret(value.into())
     }
 
     /// The secret value itself: call this only where it is sent (the `Authorization` header)
     /// or handed to a [`Redactor`].
-    pub fn expose(&self) -> &str {
+    pub(crate) fn expose(&self) -> &str {
         &self.0
     }
 
-    pub fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         self.0.is_empty()
     }
 }
@@ -73,7 +73,7 @@ impl serde::Serialize for Secret {
 /// Replaces every occurrence of a set of secrets with `[redacted]`. Build it once per run;
 /// cloning is cheap (the automaton is reference-counted).
 #[derive(Clone, Default)]
-pub struct Redactor {
+pub(crate) struct Redactor {
     /// `None` when there is nothing to redact.
     matcher: Option<AhoCorasick>,
     ignored: usize,
@@ -84,7 +84,7 @@ pub struct Redactor {
 impl Redactor {
     /// A redactor for these secrets. Empty strings are skipped silently; non-empty ones shorter
     /// than [`MIN_SECRET_LEN`] characters are skipped and counted in [`Redactor::ignored`].
-    pub fn new<I, S>(secrets: I) -> Self
+    pub(crate) fn new<I, S>(secrets: I) -> Self
     where
         I: IntoIterator<Item = S>,
         S: AsRef<str>,
@@ -132,22 +132,23 @@ impl Redactor {
 
     /// This redactor's secrets plus `more` (values derived from a secret, for one item).
     #[must_use]
-    pub fn with(&self, more: &[String]) -> Redactor {
+    pub(crate) fn with(&self, more: &[String]) -> Redactor {
         Redactor::new(self.secrets.iter().chain(more))
     }
 
     /// How many non-empty secrets were too short to redact.
-    pub fn ignored(&self) -> usize {
+    #[cfg(test)]
+    pub(crate) fn ignored(&self) -> usize {
         self.ignored
     }
 
     /// True when nothing would ever be redacted.
-    pub fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         self.matcher.is_none()
     }
 
     /// `s` with every secret replaced by `[redacted]`; borrowed when nothing matched.
-    pub fn redact<'a>(&self, s: &'a str) -> Cow<'a, str> {
+    pub(crate) fn redact<'a>(&self, s: &'a str) -> Cow<'a, str> {
         match &self.matcher {
             Some(m) if m.is_match(s) => {
                 let mut out = String::with_capacity(s.len());
@@ -163,7 +164,7 @@ impl Redactor {
 
     /// Redact every string in `v` in place, object keys included. Key order is kept; if two keys
     /// become equal after redaction, the later one's value wins.
-    pub fn redact_json(&self, v: &mut Value) {
+    pub(crate) fn redact_json(&self, v: &mut Value) {
         if self.matcher.is_none() {
             return;
         }

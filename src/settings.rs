@@ -245,4 +245,4 @@ impl RetryPolicy {
 }
 
 /// The default cap on a response body (`settings.max_response_size`): 8 MiB.
-pub const DEFAULT_MAX_BODY: u64 = 8 << 20;
+pub(crate) const DEFAULT_MAX_BODY: u64 = 8 << 20;

@@ -107,7 +107,7 @@ fn single_expression(s: &str) -> Option<&str> {
 
 /// A one-line description of a minijinja error (with the detail, not the whole debug dump, nor
 /// minijinja's "(in <string>:1)": the caller names the field).
-pub fn describe(e: &minijinja::Error) -> String {
+pub(crate) fn describe(e: &minijinja::Error) -> String {
     let mut s = match e.detail() {
         Some(d) => format!("{}: {d}", kind_text(e)),
         None => kind_text(e),
@@ -121,7 +121,11 @@ pub fn describe(e: &minijinja::Error) -> String {
 /// [`describe`], but an undefined value is named, with what is available where it was looked
 /// up: "`item.item` is undefined: `item` has id, name". `variables` are the paths the template
 /// reads, `ctx` the context it was rendered in.
-pub fn describe_in(e: &minijinja::Error, variables: &BTreeSet<String>, ctx: &JValue) -> String {
+pub(crate) fn describe_in(
+    e: &minijinja::Error,
+    variables: &BTreeSet<String>,
+    ctx: &JValue,
+) -> String {
     if e.kind() == minijinja::ErrorKind::UndefinedError {
         if let Some(why) = variables.iter().find_map(|v| first_undefined(v, ctx)) {
             return why;
@@ -308,7 +312,7 @@ impl Tree {
 }
 
 /// minijinja value → JSON (placeholders become their `<path>` text).
-pub fn to_json(v: &JValue) -> Value {
+pub(crate) fn to_json(v: &JValue) -> Value {
     if let Some(p) = v.downcast_object_ref::<Placeholder>() {
         return Value::String(p.to_string());
     }
@@ -316,12 +320,12 @@ pub fn to_json(v: &JValue) -> Value {
 }
 
 /// JSON → minijinja value.
-pub fn from_json(v: &Value) -> JValue {
+pub(crate) fn from_json(v: &Value) -> JValue {
     JValue::from_serialize(v)
 }
 
 /// Whether a (rendered) value contains a placeholder (a dry run's unknown).
-pub fn has_placeholder(v: &Value) -> bool {
+pub(crate) fn has_placeholder(v: &Value) -> bool {
     match v {
         Value::String(s) => s.contains("<steps."),
         Value::Array(a) => a.iter().any(has_placeholder),
@@ -333,7 +337,7 @@ pub fn has_placeholder(v: &Value) -> bool {
 /// A value a dry run cannot know, such as the output of a step that did not run. Any attribute
 /// of it is another placeholder; it renders as `<steps.lookup.output.id>`.
 #[derive(Debug, Clone)]
-pub struct Placeholder(pub String);
+pub(crate) struct Placeholder(pub String);
 
 impl fmt::Display for Placeholder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -364,7 +368,7 @@ impl Object for Placeholder {
 }
 
 impl Placeholder {
-    pub fn value(path: impl Into<String>) -> JValue {
+    pub(crate) fn value(path: impl Into<String>) -> JValue {
         JValue::from_object(Placeholder(path.into()))
     }
 }

@@ -20,7 +20,7 @@ use crate::settings::{RateSpec, RetryPolicy};
 use crate::template::{Env, Expr, Tree};
 
 /// The environment variable holding the API token; never visible to templates.
-pub const TOKEN_VAR: &str = "WTS_API_TOKEN";
+pub(crate) const TOKEN_VAR: &str = "WTS_API_TOKEN";
 
 /// Command-line overrides applied before validation.
 #[derive(Debug, Clone, Default)]
@@ -297,26 +297,28 @@ pub struct RunSettings {
 }
 
 /// Ranges of the numeric settings (item 12 of the hardening: every number has its range).
-pub mod ranges {
+pub(crate) mod ranges {
     use std::time::Duration;
-    pub const CONCURRENCY: (u32, u32) = (1, 1024);
-    pub const ATTEMPTS: (u32, u32) = (1, 100);
-    pub const TIMEOUT: (Duration, Duration) =
+    pub(crate) const CONCURRENCY: (u32, u32) = (1, 1024);
+    pub(crate) const ATTEMPTS: (u32, u32) = (1, 100);
+    pub(crate) const TIMEOUT: (Duration, Duration) =
         (Duration::from_millis(10), Duration::from_secs(3600));
-    pub const BACKOFF: (Duration, Duration) = (Duration::ZERO, Duration::from_secs(600));
-    pub const MAX_BACKOFF: (Duration, Duration) = (Duration::ZERO, Duration::from_secs(3600));
-    pub const MAX_RETRY_WAIT: (Duration, Duration) = (Duration::ZERO, Duration::from_secs(3600));
-    pub const MAX_RESPONSE_SIZE: (u64, u64) = (1024, 1 << 30);
-    pub const UNREACHABLE_AFTER: (u32, u32) = (1, 1_000_000);
-    pub const MAX_PAGES: (u32, u32) = (1, 100_000);
-    pub const MAX_ITEMS: (u64, u64) = (1, 10_000_000);
+    pub(crate) const BACKOFF: (Duration, Duration) = (Duration::ZERO, Duration::from_secs(600));
+    pub(crate) const MAX_BACKOFF: (Duration, Duration) =
+        (Duration::ZERO, Duration::from_secs(3600));
+    pub(crate) const MAX_RETRY_WAIT: (Duration, Duration) =
+        (Duration::ZERO, Duration::from_secs(3600));
+    pub(crate) const MAX_RESPONSE_SIZE: (u64, u64) = (1024, 1 << 30);
+    pub(crate) const UNREACHABLE_AFTER: (u32, u32) = (1, 1_000_000);
+    pub(crate) const MAX_PAGES: (u32, u32) = (1, 100_000);
+    pub(crate) const MAX_ITEMS: (u64, u64) = (1, 10_000_000);
 }
 
 /// Defaults of the settings above.
-pub const DEFAULT_MAX_RETRY_WAIT: Duration = Duration::from_secs(300);
-pub const DEFAULT_UNREACHABLE_AFTER: u32 = 10;
-pub const DEFAULT_MAX_PAGES: u32 = 100;
-pub const DEFAULT_MAX_ITEMS: u64 = 5000;
+pub(crate) const DEFAULT_MAX_RETRY_WAIT: Duration = Duration::from_secs(300);
+pub(crate) const DEFAULT_UNREACHABLE_AFTER: u32 = 10;
+pub(crate) const DEFAULT_MAX_PAGES: u32 = 100;
+pub(crate) const DEFAULT_MAX_ITEMS: u64 = 5000;
 
 /// A validated playbook, ready to plan and execute.
 #[derive(Debug)]
@@ -436,7 +438,7 @@ struct V<'a> {
 
 /// Validates a loaded playbook. `check_rows` makes a full pass over every CSV (validate and run
 /// do; it also counts the rows).
-pub fn validate(loaded: Loaded, overrides: &Overrides) -> Result<Program, Vec<Diagnostic>> {
+pub(crate) fn validate(loaded: Loaded, overrides: &Overrides) -> Result<Program, Vec<Diagnostic>> {
     let env = Env::new();
     let mut diags = Vec::new();
     let pb = &loaded.playbook;
@@ -932,7 +934,7 @@ fn collect_ids(steps: &[StepDef]) -> Vec<String> {
 }
 
 /// The process environment as a map, less the token.
-pub fn environment_map() -> serde_json::Map<String, Value> {
+pub(crate) fn environment_map() -> serde_json::Map<String, Value> {
     std::env::vars()
         .filter(|(k, _)| k != TOKEN_VAR)
         .map(|(k, v)| (k, Value::String(v)))

@@ -22,7 +22,7 @@ pub enum Output {
 }
 
 /// The fields of a response object (wts-api.md §10), top level only.
-pub const OBJECTS: &[(&str, &[&str])] = &[
+pub(super) const OBJECTS: &[(&str, &[&str])] = &[
     (
         "Contact",
         &[

@@ -40,19 +40,19 @@ use serde_json::Value;
 use crate::catalog::{HttpRequest, Method};
 use crate::secret::Secret;
 
-pub use crate::api_error::MAX_TEXT_BODY;
+pub(crate) use crate::api_error::MAX_TEXT_BODY;
 
 /// Connecting longer than this is a `NotSent` failure (retried), whatever the request timeout.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
-pub use crate::settings::DEFAULT_MAX_BODY;
+pub(crate) use crate::settings::DEFAULT_MAX_BODY;
 
 /// How many bytes of a body that is not JSON an error message quotes.
 const QUOTED_BYTES: usize = 80;
 
 /// The response to a request that reached the server and was answered.
 #[derive(Debug, Clone, PartialEq, Default)]
-pub struct ApiResponse {
+pub(crate) struct ApiResponse {
     pub status: u16,
     /// The JSON body; `Null` when empty; a non-JSON body as a JSON string (at most 2 KB).
     pub body: Value,
@@ -65,12 +65,12 @@ pub struct ApiResponse {
 
 impl ApiResponse {
     /// A 2xx whose body is JSON (or empty).
-    pub fn is_success(&self) -> bool {
+    pub(crate) fn is_success(&self) -> bool {
         (200..300).contains(&self.status) && self.not_json.is_none()
     }
 
     /// The answer in one line: the decoded error, or for a 2xx that is not JSON, what came.
-    pub fn describe(&self) -> String {
+    pub(crate) fn describe(&self) -> String {
         match &self.not_json {
             Some(what) if (200..300).contains(&self.status) => {
                 let status = reqwest::StatusCode::from_u16(self.status)
@@ -89,7 +89,7 @@ impl ApiResponse {
 
 /// A request that got no HTTP answer.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum TransportError {
+pub(crate) enum TransportError {
     /// Connecting failed (refused, DNS, TLS handshake, connect timeout): the request was never
     /// sent, so it is safe to retry any action.
     #[error("connection failed, request not sent: {0}")]
@@ -110,7 +110,8 @@ pub enum TransportError {
 
 impl TransportError {
     /// Whether the request may have reached the server (`Timeout`, `Broken`, `TooLarge`).
-    pub fn was_sent(&self) -> bool {
+    #[cfg(test)]
+    fn was_sent(&self) -> bool {
         matches!(
             self,
             TransportError::Timeout(_) | TransportError::Broken(_) | TransportError::TooLarge(_)
@@ -148,44 +149,23 @@ fn error_chain(err: &(dyn std::error::Error + 'static)) -> String {
     msg
 }
 
-pub use crate::api_error::{truncate, ApiError};
+pub(crate) use crate::api_error::{truncate, ApiError};
 
 impl ApiError {
     /// Decode the error in a non-2xx response.
-    pub fn from_api_response(resp: &ApiResponse) -> ApiError {
+    pub(crate) fn from_api_response(resp: &ApiResponse) -> ApiError {
         ApiError::from_response(resp.status, &resp.body)
-    }
-}
-
-/// Why the token check failed.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum CheckError {
-    /// The API answered with an error; a 401 means the token was refused.
-    #[error("{0}")]
-    Api(ApiError),
-    #[error("{0}")]
-    Transport(TransportError),
-    /// A 2xx whose body is not JSON (a captive portal, a proxy's HTML page).
-    #[error("{0}")]
-    NotJson(String),
-}
-
-impl CheckError {
-    /// The token was refused (401).
-    pub fn is_auth_rejected(&self) -> bool {
-        matches!(self, CheckError::Api(e) if e.status == 401)
     }
 }
 
 /// The API client for one run: one connection pool, one token.
 #[derive(Debug, Clone)]
-pub struct Client {
+pub(crate) struct Client {
     http: reqwest::Client,
     /// For [`Client::put_upload`]: same settings, no default headers (no token).
     upload_http: reqwest::Client,
     /// Scheme, host and port (and any path prefix), without a trailing `/`.
     base_url: String,
-    default_timeout: Duration,
     /// A body larger than this many bytes is not read ([`TransportError::TooLarge`]).
     max_body: u64,
     /// Applied to a non-JSON body before it is cut to its first bytes, so no secret survives
@@ -196,8 +176,8 @@ pub struct Client {
 impl Client {
     /// A client for `base_url` (e.g. `https://api.wts.chat`; a trailing `/` is removed) sending
     /// `token` as a bearer token. An empty token sends no `Authorization` header (the sandbox needs
-    /// none). `default_timeout` applies to [`Client::check_token`].
-    pub fn new(
+    /// none).
+    pub(crate) fn new(
         base_url: &str,
         token: &Secret,
         default_timeout: Duration,
@@ -276,7 +256,6 @@ impl Client {
             http,
             upload_http,
             base_url,
-            default_timeout,
             max_body: DEFAULT_MAX_BODY,
             redactor: crate::secret::Redactor::new(Vec::<String>::new()),
         })
@@ -284,33 +263,29 @@ impl Client {
 
     /// Redacts these secrets from a non-JSON answer before its first bytes are quoted.
     #[must_use]
-    pub fn with_redactor(mut self, redactor: crate::secret::Redactor) -> Self {
+    pub(crate) fn with_redactor(mut self, redactor: crate::secret::Redactor) -> Self {
         self.redactor = redactor;
         self
     }
 
     /// Sets the cap on a response body, in bytes.
     #[must_use]
-    pub fn with_max_body(mut self, max_body: u64) -> Client {
+    pub(crate) fn with_max_body(mut self, max_body: u64) -> Client {
         self.max_body = max_body;
         self
     }
 
-    pub fn base_url(&self) -> &str {
+    pub(crate) fn base_url(&self) -> &str {
         &self.base_url
     }
 
-    pub fn default_timeout(&self) -> Duration {
-        self.default_timeout
-    }
-
     /// The full URL `req` is sent to.
-    pub fn url(&self, req: &HttpRequest) -> String {
+    pub(crate) fn url(&self, req: &HttpRequest) -> String {
         format!("{}{}", self.base_url, req.path_and_query())
     }
 
     /// Send `req` once (no retry here) and read the whole answer within `timeout`.
-    pub async fn send(
+    pub(crate) async fn send(
         &self,
         req: &HttpRequest,
         timeout: Duration,
@@ -337,7 +312,7 @@ impl Client {
 
     /// `PUT` `bytes` to an absolute pre-signed upload `url` (api-notes "Files", step 2) with
     /// `Content-Type: content_type` and **no** `Authorization` header. Once, no retry here.
-    pub async fn put_upload(
+    pub(crate) async fn put_upload(
         &self,
         url: &str,
         content_type: &str,
@@ -358,28 +333,6 @@ impl Client {
             .header(reqwest::header::CONTENT_TYPE, content_type)
             .body(bytes);
         read_answer(builder, self.max_body, &self.redactor).await
-    }
-
-    /// One cheap authenticated call (`GET /core/v1/tag`, api-notes "Requests") to check the token
-    /// before a run. The caller should acquire from the run's rate limiter first: it counts.
-    pub async fn check_token(&self) -> Result<(), CheckError> {
-        let req = HttpRequest {
-            method: Method::Get,
-            path: "/core/v1/tag".to_owned(),
-            query: Vec::new(),
-            body: None,
-        };
-        let resp = self
-            .send(&req, self.default_timeout)
-            .await
-            .map_err(CheckError::Transport)?;
-        if resp.is_success() {
-            Ok(())
-        } else if (200..300).contains(&resp.status) {
-            Err(CheckError::NotJson(resp.describe()))
-        } else {
-            Err(CheckError::Api(ApiError::from_api_response(&resp)))
-        }
     }
 }
 
@@ -464,7 +417,7 @@ fn decode_body(
 /// Parse a `Retry-After` header value: delta-seconds (`120`) or an HTTP date (RFC 9110:
 /// IMF-fixdate `Wed, 21 Oct 2015 07:28:00 GMT`, and the obsolete RFC 850 and asctime forms),
 /// as a duration from `now`. A date in the past gives zero; anything unparsable gives `None`.
-pub fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
+pub(crate) fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
     let value = value.trim();
     if !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit()) {
         return value.parse::<u64>().ok().map(Duration::from_secs);
@@ -804,27 +757,6 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn the_token_check_refuses_html() {
-        let base = server().await;
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let app = axum::Router::new().route(
-            "/core/v1/tag",
-            get(|| async { ([("content-type", "text/html")], "<html>portal</html>") }),
-        );
-        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-        let err = client(&format!("http://{addr}"))
-            .check_token()
-            .await
-            .unwrap_err();
-        assert!(
-            matches!(&err, CheckError::NotJson(m) if m.contains("text/html")),
-            "{err:?}"
-        );
-        client(&base).check_token().await.unwrap();
-    }
-
-    #[tokio::test]
     async fn reads_retry_after_on_429() {
         let c = client(&server().await);
         let resp = c
@@ -846,19 +778,6 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn check_token_accepts_a_good_token_and_reports_a_refused_one() {
-        let base = server().await;
-        client(&base).check_token().await.unwrap();
-        let bad = Client::new(&base, &Secret::new("pn_wrong"), Duration::from_secs(5)).unwrap();
-        let err = bad.check_token().await.unwrap_err();
-        assert!(err.is_auth_rejected());
-        assert_eq!(
-            err.to_string(),
-            "401 Unauthorized: ERROR_UNAUTHORIZED: Acesso negado (ref c44bf0cc)"
-        );
-    }
-
-    #[tokio::test]
     async fn connection_refused_is_not_sent() {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = listener.local_addr().unwrap();
@@ -869,13 +788,7 @@ mod tests {
             .await
             .unwrap_err();
         assert!(matches!(err, TransportError::NotSent(_)), "{err:?}");
-        assert!(!err.was_sent());
         assert_no_token(&err);
-        let check = c.check_token().await.unwrap_err();
-        assert!(matches!(
-            check,
-            CheckError::Transport(TransportError::NotSent(_))
-        ));
     }
 
     #[tokio::test]

@@ -15,17 +15,15 @@
 //!
 //! The settings they enforce (rate windows, retry policy) live in `crate::settings`.
 
-pub mod client;
+pub(crate) mod client;
 pub mod rate;
-pub mod retry;
+pub(crate) mod retry;
 
-pub use client::{ApiError, ApiResponse, CheckError, Client, TransportError, DEFAULT_MAX_BODY};
-pub use rate::{LimiterStats, RateLimiter, RateSpec, Window};
-pub use retry::{classify, parse_retry_after, RetryCause, RetryPolicy, Verdict};
-pub mod scheduler;
-pub mod unreachable;
+pub(crate) use client::{ApiResponse, Client, TransportError};
+pub use rate::{RateLimiter, RateSpec};
+pub(crate) mod scheduler;
+pub(crate) mod unreachable;
 pub mod upload;
-pub mod verify;
+pub(crate) mod verify;
 
-pub use scheduler::{execute, RunOptions, RunResult, Transport};
-pub use verify::Verified;
+pub(crate) use scheduler::{execute, RunOptions, RunResult, Transport};

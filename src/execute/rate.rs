@@ -38,7 +38,9 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-pub use crate::settings::{RateSpec, Window};
+pub use crate::settings::RateSpec;
+#[cfg(test)]
+use crate::settings::Window;
 
 /// Counters since the limiter was created.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -146,10 +148,6 @@ impl RateLimiter {
         }
     }
 
-    pub fn spec(&self) -> Option<&RateSpec> {
-        self.inner.spec.as_ref()
-    }
-
     /// Waits until a request may be sent now; the returned permit counts it until dropped.
     pub async fn acquire(&self) -> Permit {
         let inner = &*self.inner;
@@ -224,7 +222,7 @@ impl RateLimiter {
     }
 
     /// A 429 was seen: nobody acquires before `until`. An earlier pause that ends later is kept.
-    pub fn pause_until(&self, until: Instant) {
+    pub(crate) fn pause_until(&self, until: Instant) {
         let inner = &*self.inner;
         inner.paused_count.fetch_add(1, Ordering::Relaxed);
         let nanos = nanos_u64(until.saturating_duration_since(inner.origin));
@@ -232,7 +230,7 @@ impl RateLimiter {
     }
 
     /// The end of the current pause, if one is in effect now.
-    pub fn paused_until(&self) -> Option<Instant> {
+    pub(crate) fn paused_until(&self) -> Option<Instant> {
         let inner = &*self.inner;
         let nanos = inner.paused_until_nanos.load(Ordering::Acquire);
         if nanos == 0 {

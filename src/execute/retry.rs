@@ -3,7 +3,7 @@
 //!
 //! In: the result of one `Client::send` and whether the action is idempotent (retry-safe).
 //! Out: a [`Verdict`] saying what the scheduler does next, and how long to wait before a retry
-//! ([`RetryPolicy::delay`], [`RetryPolicy::wait_for_429`]).
+//! ([`crate::settings::RetryPolicy::delay`], [`crate::settings::RetryPolicy::wait_for_429`]).
 //!
 //! The table ([`classify`]):
 //!
@@ -28,13 +28,14 @@ use std::time::Duration;
 
 use super::client::{ApiResponse, TransportError};
 
-pub use crate::settings::RetryPolicy;
-
-pub use super::client::parse_retry_after;
+#[cfg(test)]
+use super::client::parse_retry_after;
+#[cfg(test)]
+use crate::settings::RetryPolicy;
 
 /// Why an attempt is worth retrying.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RetryCause {
+pub(crate) enum RetryCause {
     /// 429: pause the shared limiter and wait at least `Retry-After`.
     RateLimited,
     /// Connecting failed; the request never left.
@@ -51,14 +52,14 @@ pub enum RetryCause {
 
 impl RetryCause {
     /// A 429: the whole run should slow down ([`super::RateLimiter::pause_until`]).
-    pub fn pauses_limiter(self) -> bool {
+    pub(crate) fn pauses_limiter(self) -> bool {
         self == RetryCause::RateLimited
     }
 }
 
 /// What the scheduler does with one attempt's result.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Verdict {
+pub(crate) enum Verdict {
     /// 2xx: done.
     Success,
     /// Try again (if the budget allows) after a backoff; `after` is the server's `Retry-After`.
@@ -76,7 +77,7 @@ pub enum Verdict {
 }
 
 /// Classify one attempt's result (the table in the module doc).
-pub fn classify(result: &Result<ApiResponse, TransportError>, idempotent: bool) -> Verdict {
+pub(crate) fn classify(result: &Result<ApiResponse, TransportError>, idempotent: bool) -> Verdict {
     let ambiguous = |cause| {
         if idempotent {
             Verdict::Retry { cause, after: None }

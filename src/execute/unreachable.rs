@@ -11,7 +11,7 @@
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 
 #[derive(Debug)]
-pub struct Unreachable {
+pub(crate) struct Unreachable {
     /// Items in a row that gave up on connection failures.
     streak: AtomicU32,
     threshold: u32,
@@ -20,7 +20,7 @@ pub struct Unreachable {
 
 impl Unreachable {
     /// Trips after `threshold` consecutive items failed to connect (at least 1).
-    pub fn new(threshold: u32) -> Unreachable {
+    pub(crate) fn new(threshold: u32) -> Unreachable {
         Unreachable {
             streak: AtomicU32::new(0),
             threshold: threshold.max(1),
@@ -29,18 +29,18 @@ impl Unreachable {
     }
 
     /// The server answered something.
-    pub fn answered(&self) {
+    pub(crate) fn answered(&self) {
         self.streak.store(0, Ordering::SeqCst);
     }
 
     /// An item gave up after its retries because it could not connect. Returns `true` once,
     /// when this makes `threshold` in a row: the caller ends the run.
-    pub fn failed(&self) -> bool {
+    pub(crate) fn failed(&self) -> bool {
         let n = self.streak.fetch_add(1, Ordering::SeqCst) + 1;
         n >= self.threshold && !self.tripped.swap(true, Ordering::SeqCst)
     }
 
-    pub fn threshold(&self) -> u32 {
+    pub(crate) fn threshold(&self) -> u32 {
         self.threshold
     }
 }

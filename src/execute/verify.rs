@@ -26,15 +26,15 @@ use serde_json::Value;
 use crate::catalog::{self, HttpRequest, Method};
 
 /// The most pages a verification reads.
-pub const MAX_PAGES: u64 = 50;
+pub(crate) const MAX_PAGES: u64 = 50;
 
 /// How far before an attempt's start a matching object may be dated (the server's clock may be
 /// behind ours).
-pub const CLOCK_SKEW: jiff::SignedDuration = jiff::SignedDuration::from_secs(30);
+pub(crate) const CLOCK_SKEW: jiff::SignedDuration = jiff::SignedDuration::from_secs(30);
 
 /// The claim key of a write recorded in a report (`request` of a `succeeded` item), for a
 /// resumed run: the messages earlier runs sent count as accounted for.
-pub fn claim_key_of_record(
+pub(crate) fn claim_key_of_record(
     how: catalog::Verify,
     rec: &crate::report::RequestRecord,
     routes: catalog::Routes,
@@ -51,7 +51,7 @@ pub fn claim_key_of_record(
 /// What identifies "the same write" for [`verify`]'s `claimed` count: the listing and the
 /// compared content; `None` when the action's verification does not count (an enrolment is one
 /// object however often it is added).
-pub fn claim_key(
+pub(crate) fn claim_key(
     how: catalog::Verify,
     req: &HttpRequest,
     routes: catalog::Routes,
@@ -63,7 +63,7 @@ pub fn claim_key(
 
 /// What a verification found.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Verified {
+pub(crate) enum Verified {
     /// The write took effect: the object found (the message, the enrolment).
     Happened(Value),
     /// The read shows no trace of it: safe to send again.
@@ -73,7 +73,7 @@ pub enum Verified {
 }
 
 /// Verifies `req` with the read `how`; `read` sends one GET and returns its JSON body.
-pub async fn verify<F, Fut>(
+pub(crate) async fn verify<F, Fut>(
     how: catalog::Verify,
     req: &HttpRequest,
     since: Option<Timestamp>,

@@ -22,8 +22,8 @@ pub struct FailedCsvWriter {
 }
 
 /// The names of the two columns the failed-rows CSV adds.
-pub const STATUS_COLUMN: &str = "_status";
-pub const ERROR_COLUMN: &str = "_error";
+pub(super) const STATUS_COLUMN: &str = "_status";
+pub(super) const ERROR_COLUMN: &str = "_error";
 
 impl FailedCsvWriter {
     /// Creates (or truncates) `path` and writes the header: the input's columns, then `_status`

@@ -54,7 +54,7 @@ pub(super) struct KeySet {
 impl KeySet {
     /// `expected_rows` sizes the table up front (0 if unknown), so that it never holds an old
     /// and a new copy during a resize.
-    pub fn new(path: &Path, delimiter: u8, key_index: usize, expected_rows: usize) -> Self {
+    pub(super) fn new(path: &Path, delimiter: u8, key_index: usize, expected_rows: usize) -> Self {
         KeySet {
             hasher: RandomState::new(),
             first: HashMap::with_capacity_and_hasher(expected_rows, BuildHasherDefault::default()),
@@ -68,7 +68,7 @@ impl KeySet {
     }
 
     /// Must be called for every data record (valid or not), in order, before `insert`.
-    pub fn note_record(&mut self, index: u64, seek: &Position) {
+    pub(super) fn note_record(&mut self, index: u64, seek: &Position) {
         if index.is_multiple_of(CHECKPOINT_EVERY) {
             debug_assert_eq!(self.checkpoints.len() as u64, index / CHECKPOINT_EVERY);
             self.checkpoints.push(seek.clone());
@@ -76,7 +76,7 @@ impl KeySet {
     }
 
     /// Records `key` as used by record `index` on `line`; the first line of an earlier use.
-    pub fn insert(&mut self, key: &[u8], index: u64, line: u64) -> io::Result<Option<u64>> {
+    pub(super) fn insert(&mut self, key: &[u8], index: u64, line: u64) -> io::Result<Option<u64>> {
         let hash = self.hasher.hash_one(key);
         let first_index = match self.first.entry(hash) {
             std::collections::hash_map::Entry::Vacant(v) => {
@@ -126,7 +126,7 @@ impl KeySet {
     }
 
     /// Approximate heap bytes held (for tests and the benchmark).
-    pub fn heap_bytes(&self) -> usize {
+    pub(super) fn heap_bytes(&self) -> usize {
         self.first.capacity() * 17 + self.checkpoints.capacity() * std::mem::size_of::<Position>()
     }
 }

@@ -66,7 +66,7 @@ pub(super) struct Source {
 }
 
 impl Source {
-    pub fn open(path: &Path, delimiter: u8) -> Result<Self, OpenError> {
+    pub(super) fn open(path: &Path, delimiter: u8) -> Result<Self, OpenError> {
         // Checked before opening: opening a FIFO blocks until a writer comes.
         match std::fs::metadata(path) {
             Ok(meta) => {
@@ -117,7 +117,7 @@ impl Source {
     }
 
     /// Reads the next non-blank record; `None` at the end of the file.
-    pub fn next_record(&mut self) -> io::Result<Option<Located>> {
+    pub(super) fn next_record(&mut self) -> io::Result<Option<Located>> {
         loop {
             let more = self
                 .reader
@@ -144,12 +144,12 @@ impl Source {
     }
 
     /// Number of fields of the current record.
-    pub fn len(&self) -> usize {
+    pub(super) fn len(&self) -> usize {
         self.record.len()
     }
 
     /// Field `i` of the current record, without the `\r` of a CRLF line end.
-    pub fn field(&self, i: usize) -> &[u8] {
+    pub(super) fn field(&self, i: usize) -> &[u8] {
         let f = self.record.get(i).unwrap_or_default();
         if i + 1 == self.record.len() {
             f.strip_suffix(b"\r").unwrap_or(f)
@@ -160,7 +160,7 @@ impl Source {
 
     /// Validates the current record as UTF-8, field by field; on failure, the field index and
     /// the valid bytes before the first invalid one in that field.
-    pub fn check_utf8(&self) -> Result<(), (usize, usize)> {
+    pub(super) fn check_utf8(&self) -> Result<(), (usize, usize)> {
         for i in 0..self.len() {
             if let Err(e) = std::str::from_utf8(self.field(i)) {
                 return Err((i, e.valid_up_to()));
@@ -170,7 +170,7 @@ impl Source {
     }
 
     /// Positions the reader so that the next record read is the one `pos` was taken before.
-    pub fn seek(&mut self, pos: Position) -> io::Result<()> {
+    pub(super) fn seek(&mut self, pos: Position) -> io::Result<()> {
         self.reader.seek(pos).map_err(csv_to_io)
     }
 }
@@ -253,7 +253,7 @@ pub(super) struct Pointer {
 }
 
 impl Pointer {
-    pub fn new(path: &Path, at: &Located) -> Self {
+    pub(super) fn new(path: &Path, at: &Located) -> Self {
         Pointer {
             path: path.to_path_buf(),
             line: at.line,
@@ -262,7 +262,7 @@ impl Pointer {
     }
 
     /// Column of field `index`, 0 when it is not on the record's first line.
-    pub fn field_column(&self, delimiter: u8, index: usize) -> usize {
+    pub(super) fn field_column(&self, delimiter: u8, index: usize) -> usize {
         self.text
             .as_deref()
             .and_then(|t| field_start(t, delimiter, index).map(|b| char_column(t, b)))
@@ -271,7 +271,7 @@ impl Pointer {
 
     /// Column of a place inside field `index`, `prefix` being the field's bytes before it;
     /// 0 when the field is not on the record's first line.
-    pub fn column_in_field(&self, delimiter: u8, index: usize, prefix: &[u8]) -> usize {
+    pub(super) fn column_in_field(&self, delimiter: u8, index: usize, prefix: &[u8]) -> usize {
         let Some(text) = self.text.as_deref() else {
             return 0;
         };
@@ -283,11 +283,11 @@ impl Pointer {
     }
 
     /// Column just past the end of the line.
-    pub fn end_column(&self) -> usize {
+    pub(super) fn end_column(&self) -> usize {
         self.text.as_deref().map_or(0, |t| char_column(t, t.len()))
     }
 
-    pub fn diagnostic(
+    pub(super) fn diagnostic(
         &self,
         column: usize,
         message: impl Into<String>,

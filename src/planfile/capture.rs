@@ -18,44 +18,44 @@ use crate::validate::{Program, Source, StepKind, StepPlan};
 
 /// One write `plan` rendered and did not send.
 #[derive(Debug, Clone)]
-pub struct Captured {
-    pub step: String,
-    pub index: u64,
+pub(crate) struct Captured {
+    pub(crate) step: String,
+    pub(crate) index: u64,
     /// For a nested step's item: its fan-out item's index.
-    pub parent_index: Option<u64>,
-    pub key: String,
-    pub spec: &'static ActionSpec,
+    pub(crate) parent_index: Option<u64>,
+    pub(crate) key: String,
+    pub(crate) spec: &'static ActionSpec,
     /// The request as rendered (secrets in the clear: redacted when it becomes a plan line).
-    pub request: HttpRequest,
-    pub idempotent: bool,
+    pub(crate) request: HttpRequest,
+    pub(crate) idempotent: bool,
     /// Rendered values that read a secret through a filter (redacted as a whole).
-    pub secret_forms: Vec<String>,
+    pub(crate) secret_forms: Vec<String>,
     /// The item's fields its `when` and templates read.
-    pub reads: BTreeMap<String, Value>,
-    pub source: WriteSource,
+    pub(crate) reads: BTreeMap<String, Value>,
+    pub(crate) source: WriteSource,
 }
 
 /// The writes of a `plan` (or of apply's refresh), collected as the scheduler renders them.
 #[derive(Debug, Default)]
-pub struct Capture {
+pub(crate) struct Capture {
     writes: Mutex<Vec<Captured>>,
     /// Outputs of the reads, by step, key and request, for apply to reuse after its refresh.
     reads: Mutex<HashMap<(String, String, String), Value>>,
 }
 
 impl Capture {
-    pub fn push(&self, c: Captured) {
+    pub(crate) fn push(&self, c: Captured) {
         self.writes.lock().expect("capture lock").push(c);
     }
 
-    pub fn read_done(&self, step: &str, key: &str, req: &HttpRequest, output: Value) {
+    pub(crate) fn read_done(&self, step: &str, key: &str, req: &HttpRequest, output: Value) {
         self.reads.lock().expect("capture lock").insert(
             (step.to_owned(), key.to_owned(), read_key(req)),
             output,
         );
     }
 
-    pub fn into_parts(self) -> (Vec<Captured>, ReadCache) {
+    pub(crate) fn into_parts(self) -> (Vec<Captured>, ReadCache) {
         (
             self.writes.into_inner().expect("capture lock"),
             ReadCache(self.reads.into_inner().expect("capture lock")),
@@ -66,10 +66,10 @@ impl Capture {
 /// The answers to apply's refresh reads: the real run that follows takes them from here, so a
 /// listing is read once per apply.
 #[derive(Debug, Default)]
-pub struct ReadCache(HashMap<(String, String, String), Value>);
+pub(crate) struct ReadCache(HashMap<(String, String, String), Value>);
 
 impl ReadCache {
-    pub fn get(&self, step: &str, key: &str, req: &HttpRequest) -> Option<&Value> {
+    pub(crate) fn get(&self, step: &str, key: &str, req: &HttpRequest) -> Option<&Value> {
         self.0
             .get(&(step.to_owned(), key.to_owned(), read_key(req)))
     }
@@ -87,7 +87,7 @@ fn read_key(req: &HttpRequest) -> String {
 /// The fields of an item a step reads: every `item.…` and `row.…` path its `when`, its `with`
 /// templates and the templated vars it uses read. A change to one of them since the plan makes
 /// the write `drifted`.
-pub fn fields_read(program: &Program, step: &StepPlan) -> Vec<String> {
+pub(crate) fn fields_read(program: &Program, step: &StepPlan) -> Vec<String> {
     let mut vars = std::collections::BTreeSet::new();
     if let Some(w) = &step.when {
         vars.extend(w.variables());
@@ -108,7 +108,7 @@ pub fn fields_read(program: &Program, step: &StepPlan) -> Vec<String> {
 }
 
 /// The values of those fields in an item's context (absent ones as `null`).
-pub fn field_values(paths: &[String], ctx: &JValue) -> BTreeMap<String, Value> {
+pub(crate) fn field_values(paths: &[String], ctx: &JValue) -> BTreeMap<String, Value> {
     paths
         .iter()
         .map(|p| {
@@ -127,7 +127,7 @@ pub fn field_values(paths: &[String], ctx: &JValue) -> BTreeMap<String, Value> {
 }
 
 /// Where a step's items come from, as a plan line names it.
-pub fn source_of(program: &Program, step: &StepPlan, line: Option<u64>) -> WriteSource {
+pub(crate) fn source_of(program: &Program, step: &StepPlan, line: Option<u64>) -> WriteSource {
     match &step.source {
         Source::Single => WriteSource::default(),
         Source::Input(name) => WriteSource {
@@ -159,7 +159,7 @@ pub fn source_of(program: &Program, step: &StepPlan, line: Option<u64>) -> Write
 
 /// The plan lines of the captured writes, in step order then item order. Secrets (the program's
 /// and what read one through a filter) become `[redacted]` references.
-pub fn planned_writes(program: &Program, mut captured: Vec<Captured>) -> Vec<PlannedWrite> {
+pub(crate) fn planned_writes(program: &Program, mut captured: Vec<Captured>) -> Vec<PlannedWrite> {
     let order: HashMap<String, usize> = program
         .all_steps()
         .iter()
@@ -269,7 +269,7 @@ fn dependencies(req: &HttpRequest) -> Vec<String> {
 
 /// What apply does with one write the playbook reached.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Decision {
+pub(crate) enum Decision {
     /// The planned write `seq`: send it.
     Send(u64),
     /// The planned write `seq` drifted: not sent, recorded `drifted` with this reason.
@@ -280,20 +280,20 @@ pub enum Decision {
 
 /// The plan as apply consults it, item by item.
 #[derive(Debug)]
-pub struct ApplyIndex {
-    pub plan: Plan,
-    pub path: String,
+pub(crate) struct ApplyIndex {
+    pub(crate) plan: Plan,
+    pub(crate) path: String,
     by_key: HashMap<(String, String), usize>,
     /// Writes found drifted by the refresh, with the reason.
     drifted: HashMap<u64, String>,
     /// Writes the run reached (sent, or recorded drifted).
     reached: Mutex<HashSet<u64>>,
     /// The refresh's answers, reused by the run.
-    pub reads: ReadCache,
+    pub(crate) reads: ReadCache,
 }
 
 impl ApplyIndex {
-    pub fn new(plan: Plan, path: String) -> ApplyIndex {
+    pub(crate) fn new(plan: Plan, path: String) -> ApplyIndex {
         let by_key = plan
             .writes
             .iter()
@@ -310,13 +310,13 @@ impl ApplyIndex {
         }
     }
 
-    pub fn write(&self, step: &str, key: &str) -> Option<&PlannedWrite> {
+    pub(crate) fn write(&self, step: &str, key: &str) -> Option<&PlannedWrite> {
         self.by_key
             .get(&(step.to_owned(), key.to_owned()))
             .map(|&i| &self.plan.writes[i])
     }
 
-    pub fn seq_of(&self, step: &str, key: &str) -> Option<u64> {
+    pub(crate) fn seq_of(&self, step: &str, key: &str) -> Option<u64> {
         self.write(step, key).map(|w| w.seq)
     }
 
@@ -324,7 +324,7 @@ impl ApplyIndex {
     /// reach is gone from the listing (or its `when` is false now), every other one drifted
     /// when a field it read or its request changed. Returns how many drifted, not counting the
     /// ones `done` says an earlier apply already finished.
-    pub fn refresh(
+    pub(crate) fn refresh(
         &mut self,
         fresh: &[Captured],
         reads: ReadCache,
@@ -353,12 +353,12 @@ impl ApplyIndex {
     }
 
     /// The refresh's drifted writes, by sequence number.
-    pub fn drifted(&self) -> &HashMap<u64, String> {
+    pub(crate) fn drifted(&self) -> &HashMap<u64, String> {
         &self.drifted
     }
 
     /// Decides one reached write: its fresh request and the fields it read now.
-    pub fn decide(
+    pub(crate) fn decide(
         &self,
         step: &str,
         key: &str,
@@ -387,7 +387,7 @@ impl ApplyIndex {
     }
 
     /// Planned writes the run never reached: drifted (their item is gone).
-    pub fn unreached(&self) -> Vec<(&PlannedWrite, String)> {
+    pub(crate) fn unreached(&self) -> Vec<(&PlannedWrite, String)> {
         let reached = self.reached.lock().expect("reached lock");
         self.plan
             .writes
@@ -416,7 +416,7 @@ fn not_the_request(w: &PlannedWrite) -> String {
 }
 
 /// Why a planned write drifted, if it did: a field it read changed, or its request did.
-pub fn drift_of(
+pub(crate) fn drift_of(
     w: &PlannedWrite,
     fresh: &HttpRequest,
     reads: &BTreeMap<String, Value>,
@@ -435,7 +435,7 @@ pub fn drift_of(
 }
 
 /// `--max-drift`: `10%` of the planned writes, or a count.
-pub fn parse_max_drift(text: &str) -> Result<MaxDrift, String> {
+pub(crate) fn parse_max_drift(text: &str) -> Result<MaxDrift, String> {
     let t = text.trim();
     if let Some(p) = t.strip_suffix('%') {
         let v: f64 = p
@@ -454,14 +454,14 @@ pub fn parse_max_drift(text: &str) -> Result<MaxDrift, String> {
 
 /// How much drift apply accepts before it stops.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub enum MaxDrift {
+pub(crate) enum MaxDrift {
     Percent(f64),
     Count(u64),
 }
 
 impl MaxDrift {
     /// Whether `drifted` of `planned` writes is past the bound.
-    pub fn exceeded(self, drifted: u64, planned: u64) -> bool {
+    pub(crate) fn exceeded(self, drifted: u64, planned: u64) -> bool {
         match self {
             MaxDrift::Count(n) => drifted > n,
             #[expect(clippy::cast_precision_loss, reason = "counts far below 2^52")]

@@ -2,10 +2,10 @@
 
 use crate::cli::{ApplyArgs, PlanArgs};
 
-pub fn plan_cmd(_args: &PlanArgs) -> u8 {
+pub(crate) fn plan_cmd(_args: &PlanArgs) -> u8 {
     crate::app::EXIT_INVALID
 }
 
-pub fn apply_cmd(_args: &ApplyArgs) -> u8 {
+pub(crate) fn apply_cmd(_args: &ApplyArgs) -> u8 {
     crate::app::EXIT_INVALID
 }

@@ -26,19 +26,19 @@ use sha2::{Digest, Sha256};
 
 use crate::catalog::{HttpRequest, Method};
 
-pub mod capture;
-pub mod cmd;
+pub(crate) mod capture;
+pub(crate) mod cmd;
 mod show;
-pub use show::{request_line, show, ShowFormat};
+pub(crate) use show::{request_line, show, ShowFormat};
 
 /// The plan format this build writes and reads.
-pub const FORMAT: &str = "wts-playbook-plan/1";
+pub(crate) const FORMAT: &str = "wts-playbook-plan/1";
 
 /// How long a plan stays appliable unless `plan --expires-in` says otherwise.
-pub const DEFAULT_TTL: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
+pub(crate) const DEFAULT_TTL: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
 
 /// The text a secret's rendered value is replaced with in the plan.
-pub const SECRET_HOLE: &str = crate::secret::REDACTED;
+pub(crate) const SECRET_HOLE: &str = crate::secret::REDACTED;
 
 /// Domain separation of the account fingerprint: never a bare hash of the token.
 const FINGERPRINT_DOMAIN: &[u8] = b"wts-playbook account fingerprint v1\0";
@@ -47,7 +47,7 @@ const FINGERPRINT_DOMAIN: &[u8] = b"wts-playbook account fingerprint v1\0";
 const CHAIN_DOMAIN: &[u8] = b"wts-playbook plan chain v1\0";
 
 /// Hex SHA-256 of some bytes.
-pub fn sha256_hex(bytes: &[u8]) -> String {
+pub(crate) fn sha256_hex(bytes: &[u8]) -> String {
     hex(&Sha256::digest(bytes))
 }
 
@@ -62,7 +62,7 @@ fn hex(bytes: &[u8]) -> String {
 
 /// The account a token belongs to, as the plan names it: 16 hex digits of a domain-separated
 /// SHA-256 of the token. It tells two tokens apart and says nothing about either.
-pub fn account_fingerprint(token: &str) -> String {
+pub(crate) fn account_fingerprint(token: &str) -> String {
     let mut h = Sha256::new();
     h.update(FINGERPRINT_DOMAIN);
     h.update(token.as_bytes());
@@ -71,103 +71,103 @@ pub fn account_fingerprint(token: &str) -> String {
 
 /// The playbook the plan was made from.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct PlanPlaybook {
-    pub name: String,
-    pub path: String,
+pub(crate) struct PlanPlaybook {
+    pub(crate) name: String,
+    pub(crate) path: String,
     pub sha256: String,
     /// The playbook's text: `apply` runs this, not the file on disk (which may have changed).
-    pub source: String,
+    pub(crate) source: String,
 }
 
 /// One input file as the plan read it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct PlanInput {
-    pub path: String,
+pub(crate) struct PlanInput {
+    pub(crate) path: String,
     pub sha256: String,
 }
 
 /// The command-line choices of `plan` that `apply` repeats.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct PlanOptions {
+pub(crate) struct PlanOptions {
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub concurrency: Option<u32>,
+    pub(crate) concurrency: Option<u32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub rate_limit: Option<String>,
+    pub(crate) rate_limit: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub routes: Option<crate::catalog::Routes>,
+    pub(crate) routes: Option<crate::catalog::Routes>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub limit: Option<u64>,
+    pub(crate) limit: Option<u64>,
     /// `--var` values that are not secrets (a secret `--var` is given again at apply).
     #[serde(default, skip_serializing_if = "IndexMap::is_empty")]
-    pub vars: IndexMap<String, Value>,
+    pub(crate) vars: IndexMap<String, Value>,
     /// `--input NAME=PATH`.
     #[serde(default, skip_serializing_if = "IndexMap::is_empty")]
-    pub inputs: IndexMap<String, String>,
+    pub(crate) inputs: IndexMap<String, String>,
     /// Made against the built-in sandbox.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    pub sandbox: bool,
+    pub(crate) sandbox: bool,
 }
 
 /// Line 1 of a plan.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct PlanHeader {
-    pub format: String,
+pub(crate) struct PlanHeader {
+    pub(crate) format: String,
     /// `wts-playbook <version>`.
-    pub tool: String,
-    pub plan_id: String,
-    pub created_at: Timestamp,
-    pub expires_at: Timestamp,
-    pub playbook: PlanPlaybook,
+    pub(crate) tool: String,
+    pub(crate) plan_id: String,
+    pub(crate) created_at: Timestamp,
+    pub(crate) expires_at: Timestamp,
+    pub(crate) playbook: PlanPlaybook,
     #[serde(default)]
-    pub inputs: IndexMap<String, PlanInput>,
+    pub(crate) inputs: IndexMap<String, PlanInput>,
     /// SHA-256 of the vars as the plan rendered them (secrets as references).
     pub vars_sha256: String,
-    pub base_url: String,
+    pub(crate) base_url: String,
     /// [`account_fingerprint`] of the token the plan read with.
-    pub account: String,
-    pub routes: crate::catalog::Routes,
-    pub settings: Value,
+    pub(crate) account: String,
+    pub(crate) routes: crate::catalog::Routes,
+    pub(crate) settings: Value,
     #[serde(default)]
-    pub options: PlanOptions,
+    pub(crate) options: PlanOptions,
     /// The secret vars, by name: resolved from the environment (or `--var`) at apply.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub secrets: Vec<String>,
+    pub(crate) secrets: Vec<String>,
     /// Requests the plan spent on reads.
-    pub reads: u64,
+    pub(crate) reads: u64,
 }
 
 /// Where a planned write's item came from.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct WriteSource {
+pub(crate) struct WriteSource {
     /// The step whose listing (or other read) gave the item.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub step: Option<String>,
+    pub(crate) step: Option<String>,
     /// That step's action (`session.list`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub action: Option<String>,
+    pub(crate) action: Option<String>,
     /// The CSV input of the item's row, and its line.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub input: Option<String>,
+    pub(crate) input: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub line: Option<u64>,
+    pub(crate) line: Option<u64>,
 }
 
 /// A value known only once another write has answered.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Dependency {
+pub(crate) struct Dependency {
     /// `steps.create.output.id`.
-    pub value: String,
+    pub(crate) value: String,
     /// The step whose write answers it.
-    pub step: String,
+    pub(crate) step: String,
     /// The planned write of that step for the same key, when there is one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub seq: Option<u64>,
+    pub(crate) seq: Option<u64>,
 }
 
 /// Whether a write may be sent again after an ambiguous failure.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
-pub enum Idempotency {
+pub(crate) enum Idempotency {
     /// Safe to repeat (the catalog's retry-safe actions).
     RetrySafe,
     /// Not repeated blindly: its outcome is verified by a read first.
@@ -178,34 +178,34 @@ pub enum Idempotency {
 
 /// One planned write.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct PlannedWrite {
-    pub seq: u64,
-    pub step: String,
-    pub key: String,
-    pub action: String,
+pub(crate) struct PlannedWrite {
+    pub(crate) seq: u64,
+    pub(crate) step: String,
+    pub(crate) key: String,
+    pub(crate) action: String,
     #[serde(deserialize_with = "de_method")]
-    pub method: Method,
-    pub path: String,
+    pub(crate) method: Method,
+    pub(crate) path: String,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub query: Vec<(String, String)>,
+    pub(crate) query: Vec<(String, String)>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub body: Option<Value>,
-    pub idempotency: Idempotency,
+    pub(crate) body: Option<Value>,
+    pub(crate) idempotency: Idempotency,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub depends_on: Vec<Dependency>,
-    pub source: WriteSource,
+    pub(crate) depends_on: Vec<Dependency>,
+    pub(crate) source: WriteSource,
     /// The item's fields its `when` and templates read, as the plan saw them (`item.status`):
     /// a change at apply makes the write `drifted`.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub reads: BTreeMap<String, Value>,
+    pub(crate) reads: BTreeMap<String, Value>,
     /// Holds secret references (`[redacted]`), filled at apply.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    pub secret: bool,
+    pub(crate) secret: bool,
 }
 
 impl PlannedWrite {
     /// The request as planned (holes and all).
-    pub fn request(&self) -> HttpRequest {
+    pub(crate) fn request(&self) -> HttpRequest {
         HttpRequest {
             method: self.method,
             path: self.path.clone(),
@@ -217,14 +217,14 @@ impl PlannedWrite {
 
 /// The last line.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct PlanTrailer {
-    pub writes: u64,
+pub(crate) struct PlanTrailer {
+    pub(crate) writes: u64,
     /// Writes per action.
-    pub actions: BTreeMap<String, u64>,
+    pub(crate) actions: BTreeMap<String, u64>,
     /// Writes per step, then per action, in step order.
-    pub steps: IndexMap<String, BTreeMap<String, u64>>,
+    pub(crate) steps: IndexMap<String, BTreeMap<String, u64>>,
     /// Hex SHA-256 chaining every line before this one.
-    pub chain: String,
+    pub(crate) chain: String,
 }
 
 /// One line of the file.
@@ -238,15 +238,15 @@ enum Line {
 
 /// A whole plan.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Plan {
-    pub header: PlanHeader,
-    pub writes: Vec<PlannedWrite>,
-    pub trailer: PlanTrailer,
+pub(crate) struct Plan {
+    pub(crate) header: PlanHeader,
+    pub(crate) writes: Vec<PlannedWrite>,
+    pub(crate) trailer: PlanTrailer,
 }
 
 impl Plan {
     /// A plan of these writes: sequence numbers from 1 in order, counts computed.
-    pub fn new(header: PlanHeader, mut writes: Vec<PlannedWrite>) -> Plan {
+    pub(crate) fn new(header: PlanHeader, mut writes: Vec<PlannedWrite>) -> Plan {
         for (i, w) in writes.iter_mut().enumerate() {
             w.seq = i as u64 + 1;
         }
@@ -261,7 +261,7 @@ impl Plan {
     }
 
     /// The file's text: one JSON object per line.
-    pub fn to_jsonl(&self) -> String {
+    pub(crate) fn to_jsonl(&self) -> String {
         let mut out = String::new();
         for line in self.body_lines() {
             out.push_str(&line);
@@ -273,7 +273,7 @@ impl Plan {
     }
 
     /// The plan's hash: the trailer's chain.
-    pub fn hash(&self) -> &str {
+    pub(crate) fn hash(&self) -> &str {
         &self.trailer.chain
     }
 
@@ -294,7 +294,7 @@ impl Plan {
     }
 
     /// Writes to `path` (through a file beside it, renamed into place).
-    pub fn write(&self, path: &Path) -> std::io::Result<()> {
+    pub(crate) fn write(&self, path: &Path) -> std::io::Result<()> {
         let tmp = path.with_extension("plan-partial");
         std::fs::write(&tmp, self.to_jsonl())?;
         std::fs::rename(&tmp, path)
@@ -354,7 +354,7 @@ impl Chain {
 
 /// Why `apply` (or `show`) refuses a plan. Each is exit code 4, and nothing is sent.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
-pub enum Refusal {
+pub(crate) enum Refusal {
     #[error("cannot read the plan {path}: {error}")]
     Unreadable { path: String, error: String },
     #[error("{path} is not a plan of a format this build knows ({found}; this build reads {FORMAT})")]
@@ -383,7 +383,7 @@ pub enum Refusal {
 
 /// Reads a plan and checks that its bytes are the ones its trailer chains (any change to any
 /// line, the trailer included, is [`Refusal::Changed`]) and that its format is known.
-pub fn read(path: &Path) -> Result<Plan, Refusal> {
+pub(crate) fn read(path: &Path) -> Result<Plan, Refusal> {
     let shown = path.display().to_string();
     let text = std::fs::read(path).map_err(|e| Refusal::Unreadable {
         path: shown.clone(),
@@ -393,7 +393,7 @@ pub fn read(path: &Path) -> Result<Plan, Refusal> {
 }
 
 /// [`read`] of bytes already in memory (`path` names them in messages).
-pub fn parse(path: &str, bytes: &[u8]) -> Result<Plan, Refusal> {
+pub(crate) fn parse(path: &str, bytes: &[u8]) -> Result<Plan, Refusal> {
     let changed = |what: &str| Refusal::Changed {
         path: path.to_owned(),
         what: what.to_owned(),
@@ -469,7 +469,7 @@ pub fn parse(path: &str, bytes: &[u8]) -> Result<Plan, Refusal> {
 }
 
 /// Checks an intact plan against the moment and the target it is applied to.
-pub fn check_target(
+pub(crate) fn check_target(
     plan: &Plan,
     path: &str,
     now: Timestamp,
@@ -507,7 +507,7 @@ fn normalize_url(u: &str) -> String {
 
 /// Whether a freshly rendered value is the planned one: equal everywhere except where the plan
 /// has a hole (a secret reference, a value known after apply), which matches anything there.
-pub fn matches(planned: &Value, fresh: &Value) -> bool {
+pub(crate) fn matches(planned: &Value, fresh: &Value) -> bool {
     match (planned, fresh) {
         (Value::String(p), _) if is_whole_hole(p) => true,
         (Value::String(p), Value::String(f)) => text_matches(p, f),
@@ -525,7 +525,7 @@ pub fn matches(planned: &Value, fresh: &Value) -> bool {
 }
 
 /// Whether a fresh request is the planned one, holes aside.
-pub fn request_matches(planned: &PlannedWrite, fresh: &HttpRequest) -> bool {
+pub(crate) fn request_matches(planned: &PlannedWrite, fresh: &HttpRequest) -> bool {
     planned.method == fresh.method
         && text_matches(&planned.path, &fresh.path)
         && planned.query.len() == fresh.query.len()

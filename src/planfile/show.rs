@@ -5,19 +5,13 @@ use std::fmt::Write as _;
 
 use super::{Plan, PlannedWrite};
 
-/// How `show` prints a plan.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum ShowFormat {
-    Text,
-    Markdown,
-    Json,
-}
+pub(crate) use crate::cli::ShowFormat;
 
 /// Requests shown per step (the counts are always whole).
 const FIRST: usize = 5;
 
 /// The plan as `format` prints it.
-pub fn show(plan: &Plan, format: ShowFormat) -> String {
+pub(crate) fn show(plan: &Plan, format: ShowFormat) -> String {
     match format {
         ShowFormat::Json => {
             let v = serde_json::json!({
@@ -35,7 +29,7 @@ pub fn show(plan: &Plan, format: ShowFormat) -> String {
 }
 
 /// `PUT /chat/v1/session/…/transfer {"…"}`, one line.
-pub fn request_line(w: &PlannedWrite) -> String {
+pub(crate) fn request_line(w: &PlannedWrite) -> String {
     let mut s = format!("{} {}", w.method, w.request().path_and_query());
     if let Some(b) = &w.body {
         let _ = write!(s, " {b}");

@@ -51,12 +51,7 @@ fn diag(file: &Path, source: &str, pos: Pos, message: impl Into<String>) -> Diag
 }
 
 /// The largest playbook file read (CSV inputs are streamed and have no such bound).
-pub const MAX_PLAYBOOK_BYTES: u64 = 16 << 20;
-
-/// Reads and parses a playbook file; all structural problems are returned at once.
-pub fn load(path: &Path) -> Result<Loaded, Vec<Diagnostic>> {
-    load_str(path, read_source(path)?)
-}
+pub(super) const MAX_PLAYBOOK_BYTES: u64 = 16 << 20;
 
 /// The playbook file's text: a regular file only, read with a size bound.
 fn read_source(path: &Path) -> Result<String, Vec<Diagnostic>> {
@@ -92,7 +87,8 @@ fn read_source(path: &Path) -> Result<String, Vec<Diagnostic>> {
 }
 
 /// Parses playbook text (the path is used for messages and relative inputs).
-pub fn load_str(path: &Path, source: String) -> Result<Loaded, Vec<Diagnostic>> {
+#[cfg(test)]
+pub(crate) fn load_str(path: &Path, source: String) -> Result<Loaded, Vec<Diagnostic>> {
     match load_partial(path, source) {
         (Some(loaded), diags) if diags.is_empty() => Ok(loaded),
         (_, diags) => Err(diags),
@@ -102,7 +98,7 @@ pub fn load_str(path: &Path, source: String) -> Result<Loaded, Vec<Diagnostic>> 
 /// Reads a playbook that may have problems: the problems, and the playbook without its wrong
 /// values when every step could still be read (so the later checks can run on the rest and
 /// report their problems in the same round). `None` when the structure itself is broken.
-pub fn load_partial_file(path: &Path) -> (Option<Loaded>, Vec<Diagnostic>) {
+pub(crate) fn load_partial_file(path: &Path) -> (Option<Loaded>, Vec<Diagnostic>) {
     match read_source(path) {
         Err(diags) => (None, diags),
         Ok(source) => load_partial(path, source),
@@ -632,7 +628,7 @@ fn field_of(msg: &str) -> Option<&str> {
 }
 
 /// Parses a YAML scalar given on the command line (`--var KEY=VALUE`) into JSON.
-pub fn parse_scalar(text: &str) -> serde_json::Value {
+pub(crate) fn parse_scalar(text: &str) -> serde_json::Value {
     match serde_yaml::from_str::<serde_json::Value>(text) {
         Ok(v @ (serde_json::Value::Bool(_) | serde_json::Value::Number(_))) => v,
         _ => serde_json::Value::String(text.to_owned()),

@@ -5,6 +5,8 @@ mod load;
 mod model;
 mod positions;
 
-pub use load::{load, load_partial_file, load_str, parse_scalar, Loaded};
-pub use model::*;
-pub use positions::{join, Pos, Positions};
+#[cfg(test)]
+pub(crate) use load::load_str;
+pub(crate) use load::{load_partial_file, parse_scalar, Loaded};
+pub(crate) use model::*;
+pub(crate) use positions::join;

@@ -222,7 +222,7 @@ pub struct Step {
 }
 
 /// Keys accepted at each level (the loader checks them all and suggests the nearest).
-pub const TOP_KEYS: &[&str] = &[
+pub(crate) const TOP_KEYS: &[&str] = &[
     "version",
     "name",
     "description",
@@ -231,8 +231,8 @@ pub const TOP_KEYS: &[&str] = &[
     "settings",
     "steps",
 ];
-pub const INPUT_KEYS: &[&str] = &["csv", "key", "delimiter"];
-pub const SETTINGS_KEYS: &[&str] = &[
+pub(crate) const INPUT_KEYS: &[&str] = &["csv", "key", "delimiter"];
+pub(crate) const SETTINGS_KEYS: &[&str] = &[
     "concurrency",
     "rate_limit",
     "retry",
@@ -248,8 +248,8 @@ pub const SETTINGS_KEYS: &[&str] = &[
     "partial_listing",
     "routes",
 ];
-pub const RETRY_KEYS: &[&str] = &["attempts", "backoff", "max_backoff"];
-pub const STEP_KEYS: &[&str] = &[
+pub(crate) const RETRY_KEYS: &[&str] = &["attempts", "backoff", "max_backoff"];
+pub(crate) const STEP_KEYS: &[&str] = &[
     "id",
     "action",
     "description",

@@ -19,7 +19,7 @@ pub struct Pos {
 
 /// The positions of one path's key and value.
 #[derive(Debug, Clone, Copy, Default)]
-pub struct Entry {
+pub(super) struct Entry {
     pub key: Option<Pos>,
     pub value: Pos,
 }
@@ -91,7 +91,7 @@ struct Receiver {
 }
 
 /// `parent.seg`, or `seg` at the root: the path syntax of this index (`steps.0.with.id`).
-pub fn join(parent: &str, seg: &str) -> String {
+pub(crate) fn join(parent: &str, seg: &str) -> String {
     if parent.is_empty() {
         seg.to_owned()
     } else {

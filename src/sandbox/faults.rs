@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 /// What happens to a request before it reaches the state.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Before {
+pub(super) enum Before {
     Pass,
     /// Answer this 5xx with the error envelope; the state is untouched.
     Fail(StatusCode),
@@ -24,7 +24,7 @@ pub enum Before {
 
 /// What happens to a request after it changed the state.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum After {
+pub(super) enum After {
     Pass,
     /// The change is applied, the client gets 503.
     Fail,
@@ -34,7 +34,7 @@ pub enum After {
 
 /// Rate limiter, latency and fault dice for one sandbox.
 #[derive(Debug)]
-pub struct Realism {
+pub(super) struct Realism {
     latency: Duration,
     jitter_ms: u64,
     fail_rate: f64,
@@ -49,7 +49,7 @@ pub struct Realism {
 }
 
 impl Realism {
-    pub fn new(cfg: &SandboxConfig) -> Realism {
+    pub(super) fn new(cfg: &SandboxConfig) -> Realism {
         Realism {
             latency: Duration::from_millis(cfg.latency_ms),
             jitter_ms: cfg.jitter_ms,
@@ -66,7 +66,7 @@ impl Realism {
     }
 
     /// Forgets the rate-limit history and restarts the dice.
-    pub fn reset(&self) {
+    pub(super) fn reset(&self) {
         lock(&self.log).clear();
         *lock(&self.rng) = SmallRng::seed_from_u64(self.seed ^ 0x5A4D_B0C5);
     }
@@ -74,7 +74,7 @@ impl Realism {
     /// Admits a request for `token`, or says how long until a slot frees (`Err`).
     /// A request is admitted only if every window has room; it then counts in all of them.
     /// Rejected requests do not count.
-    pub fn admit(&self, token: &str) -> Result<(), Duration> {
+    pub(super) fn admit(&self, token: &str) -> Result<(), Duration> {
         if self.windows.is_empty() {
             return Ok(());
         }
@@ -106,7 +106,7 @@ impl Realism {
     }
 
     /// The latency to add to this request, if any.
-    pub fn delay(&self) -> Option<Duration> {
+    pub(super) fn delay(&self) -> Option<Duration> {
         if self.jitter_ms == 0 {
             return (!self.latency.is_zero()).then_some(self.latency);
         }
@@ -115,7 +115,7 @@ impl Realism {
     }
 
     /// The fault, if any, that strikes before the state is touched.
-    pub fn before(&self) -> Before {
+    pub(super) fn before(&self) -> Before {
         if self.fail_rate <= 0.0 && self.drop_rate <= 0.0 {
             return Before::Pass;
         }
@@ -135,7 +135,7 @@ impl Realism {
     }
 
     /// The fault, if any, that strikes after a successful request was applied.
-    pub fn after(&self) -> After {
+    pub(super) fn after(&self) -> After {
         if self.fail_after_rate <= 0.0 && self.drop_after_rate <= 0.0 {
             return After::Pass;
         }
@@ -151,7 +151,7 @@ impl Realism {
 }
 
 /// Locks a mutex, recovering the data if a holder panicked (the sandbox keeps serving).
-pub fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+pub(super) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 

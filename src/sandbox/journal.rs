@@ -34,13 +34,13 @@ pub struct JournalEntry {
 }
 
 #[derive(Debug)]
-pub struct Journal {
+pub(super) struct Journal {
     capacity: usize,
     inner: Mutex<(u64, VecDeque<JournalEntry>)>,
 }
 
 impl Journal {
-    pub fn new(capacity: usize) -> Journal {
+    pub(super) fn new(capacity: usize) -> Journal {
         Journal {
             capacity,
             inner: Mutex::new((0, VecDeque::new())),
@@ -48,7 +48,7 @@ impl Journal {
     }
 
     /// Appends an entry, assigning its `seq`.
-    pub fn record(&self, mut entry: JournalEntry) {
+    pub(super) fn record(&self, mut entry: JournalEntry) {
         let mut inner = lock(&self.inner);
         inner.0 += 1;
         entry.seq = inner.0;
@@ -62,7 +62,7 @@ impl Journal {
     }
 
     /// Entries with `seq > since`, at most `limit`.
-    pub fn entries(&self, since: u64, limit: usize) -> Vec<JournalEntry> {
+    pub(super) fn entries(&self, since: u64, limit: usize) -> Vec<JournalEntry> {
         lock(&self.inner)
             .1
             .iter()
@@ -73,15 +73,15 @@ impl Journal {
     }
 
     /// Total requests recorded (including those the ring has dropped).
-    pub fn total(&self) -> u64 {
+    pub(super) fn total(&self) -> u64 {
         lock(&self.inner).0
     }
 
-    pub fn clear(&self) {
+    pub(super) fn clear(&self) {
         *lock(&self.inner) = (0, VecDeque::new());
     }
 
-    pub fn capacity(&self) -> usize {
+    pub(super) fn capacity(&self) -> usize {
         self.capacity
     }
 }

@@ -20,11 +20,11 @@ use jiff::Timestamp;
 use serde_json::{json, Value};
 
 /// A route handler.
-pub type Op = fn(&mut World, &Req) -> Result<Reply, ApiError>;
+pub(super) type Op = fn(&mut World, &Req) -> Result<Reply, ApiError>;
 
 /// HTTP methods of the route table.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Verb {
+pub(super) enum Verb {
     Get,
     Post,
     Put,
@@ -33,7 +33,7 @@ pub enum Verb {
 
 /// Every API route: the 39 node routes, the documented successors (api-notes "Two route
 /// families"), the `/sync` variants and the lookup routes (the ids playbooks look up).
-pub fn table() -> Vec<(Verb, &'static str, Op)> {
+pub(super) fn table() -> Vec<(Verb, &'static str, Op)> {
     use Verb::{Delete, Get, Post, Put};
     vec![
         // contacts (core)

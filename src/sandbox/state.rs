@@ -15,10 +15,10 @@ use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 
 /// The account's company id (one account per sandbox).
-pub const COMPANY_ID: &str = "5a4d3c2b-1a09-4f8e-9d7c-6b5a49382716";
+pub(super) const COMPANY_ID: &str = "5a4d3c2b-1a09-4f8e-9d7c-6b5a49382716";
 
 /// Session statuses a client may set.
-pub const SESSION_STATUSES: [&str; 5] =
+pub(super) const SESSION_STATUSES: [&str; 5] =
     ["STARTED", "PENDING", "IN_PROGRESS", "COMPLETED", "HIDDEN"];
 
 /// A conversation (api-notes, "Response objects").
@@ -108,7 +108,7 @@ pub struct Message {
 /// A panel step (column).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct Step {
+pub(super) struct Step {
     pub id: String,
     pub panel_id: String,
     pub title: String,
@@ -121,7 +121,7 @@ pub struct Step {
 /// A panel; steps live in `World::steps`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct Panel {
+pub(super) struct Panel {
     pub id: String,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
@@ -208,7 +208,7 @@ pub struct Enrolment {
 /// A file uploaded through the v2 flow (api-notes "Files"; the confirmation's fields).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct File {
+pub(super) struct File {
     pub id: String,
     pub created_at: Timestamp,
     pub company_id: String,
@@ -223,7 +223,7 @@ pub struct File {
 
 /// An upload started with `GET /core/v2/file`, not yet confirmed.
 #[derive(Debug, Clone)]
-pub struct PendingUpload {
+pub(super) struct PendingUpload {
     pub name: String,
     /// `Type` as asked (`UNDEFINED` included).
     pub kind: String,
@@ -390,7 +390,7 @@ impl LookupIds {
 
 /// The whole simulated account.
 #[derive(Debug)]
-pub struct World {
+pub(super) struct World {
     seed: u64,
     rng: SmallRng,
     last_ms: i64,
@@ -423,12 +423,12 @@ pub struct World {
 }
 
 /// Only the digits of a phone number (`+55|11 9999-9999` → `551199999999`).
-pub fn phone_digits(phone: &str) -> String {
+pub(super) fn phone_digits(phone: &str) -> String {
     phone.chars().filter(char::is_ascii_digit).collect()
 }
 
 /// The response format of a phone number: `+55|11999999999`.
-pub fn phone_display(digits: &str) -> String {
+pub(super) fn phone_display(digits: &str) -> String {
     if digits.len() > 2 {
         format!("+{}|{}", &digits[..2], &digits[2..])
     } else {
@@ -446,7 +446,7 @@ impl World {
     /// The seeded data set: 3 departments, 6 agents, 8 tags, 2 channels, 4 templates,
     /// 3 chatbots, 60 contacts, 120 sessions in mixed statuses with ~240 messages,
     /// 2 panels with steps, cards and notes, 3 sequences with a few enrolments.
-    pub fn seeded(seed: u64) -> World {
+    pub(super) fn seeded(seed: u64) -> World {
         let mut w = World {
             seed,
             rng: SmallRng::seed_from_u64(seed),
@@ -483,7 +483,7 @@ impl World {
     }
 
     /// A fresh id from the seeded generator.
-    pub fn new_id(&mut self) -> String {
+    pub(super) fn new_id(&mut self) -> String {
         let bytes: [u8; 16] = self.rng.random();
         uuid::Builder::from_random_bytes(bytes)
             .into_uuid()
@@ -493,7 +493,7 @@ impl World {
     /// An id derived from the seed, a kind and a name (`("panel-step", panel_id + "/1")`):
     /// the same inputs always give the same id, and deriving one never draws from the
     /// generator, so materializing an unseen id never shifts the ids generated later.
-    pub fn derived_id(&self, kind: &str, name: &str) -> String {
+    pub(super) fn derived_id(&self, kind: &str, name: &str) -> String {
         let mut h = Sha256::new();
         h.update(self.seed.to_le_bytes());
         h.update(kind.as_bytes());
@@ -508,7 +508,7 @@ impl World {
     }
 
     /// A strictly increasing "now".
-    pub fn now(&mut self) -> Timestamp {
+    pub(super) fn now(&mut self) -> Timestamp {
         let ms = Timestamp::now().as_millisecond().max(self.last_ms + 1);
         self.last_ms = ms;
         Timestamp::from_millisecond(ms).unwrap_or(Timestamp::UNIX_EPOCH)
@@ -522,12 +522,12 @@ impl World {
         v["id"].as_str().unwrap_or_default().to_owned()
     }
 
-    pub fn department_ids(&self) -> Vec<String> {
+    pub(super) fn department_ids(&self) -> Vec<String> {
         self.departments.iter().map(World::id_of).collect()
     }
 
     /// Agent user ids of a department.
-    pub fn agents_of(&self, department_id: &str) -> Vec<String> {
+    pub(super) fn agents_of(&self, department_id: &str) -> Vec<String> {
         self.agents
             .iter()
             .filter(|a| {
@@ -884,7 +884,7 @@ impl World {
     }
 
     /// Sets (or clears, with "") a contact's phone and keeps the phone index in step.
-    pub fn set_phone(&mut self, contact_id: &str, phone: &str) {
+    pub(super) fn set_phone(&mut self, contact_id: &str, phone: &str) {
         let digits = phone_digits(phone);
         let Some(c) = self.contacts.get_mut(contact_id) else {
             return;
@@ -905,7 +905,11 @@ impl World {
     }
 
     /// A new contact (counted as created).
-    pub fn create_contact(&mut self, phone: Option<&str>, instagram: Option<&str>) -> String {
+    pub(super) fn create_contact(
+        &mut self,
+        phone: Option<&str>,
+        instagram: Option<&str>,
+    ) -> String {
         let now = self.now();
         let c = self.blank_contact(now);
         let id = c.id.clone();
@@ -921,7 +925,7 @@ impl World {
     }
 
     /// The contact with this id; an unseen id becomes a new contact with that id.
-    pub fn contact_by_id(&mut self, id: &str) -> &mut Contact {
+    pub(super) fn contact_by_id(&mut self, id: &str) -> &mut Contact {
         if !self.contacts.contains_key(id) {
             let now = self.now();
             let mut c = World::contact_with_id(now, id.to_owned());
@@ -932,7 +936,7 @@ impl World {
     }
 
     /// The contact with this phone; an unseen phone becomes a new contact.
-    pub fn contact_by_phone(&mut self, phone: &str) -> String {
+    pub(super) fn contact_by_phone(&mut self, phone: &str) -> String {
         let digits = phone_digits(phone);
         if let Some(id) = self.phones.get(&digits) {
             return id.clone();
@@ -946,7 +950,7 @@ impl World {
     }
 
     /// The contact a send's `to` names (phone or `@instagram`), created if unknown.
-    pub fn contact_for_recipient(&mut self, to: &str) -> String {
+    pub(super) fn contact_for_recipient(&mut self, to: &str) -> String {
         if let Some(user) = to.strip_prefix('@') {
             if let Some(c) = self.contacts.values().find(|c| {
                 c.instagram
@@ -964,7 +968,7 @@ impl World {
         self.create_contact(Some(&digits), None)
     }
 
-    pub fn blank_session(&mut self, at: Timestamp, contact_id: String) -> Session {
+    pub(super) fn blank_session(&mut self, at: Timestamp, contact_id: String) -> Session {
         let id = self.new_id();
         self.session_with_id(at, id, contact_id)
     }
@@ -1004,7 +1008,7 @@ impl World {
 
     /// The session with this id; an unseen id becomes an open `IN_PROGRESS` session of a
     /// seeded contact in a seeded department.
-    pub fn session_mut(&mut self, id: &str) -> &mut Session {
+    pub(super) fn session_mut(&mut self, id: &str) -> &mut Session {
         if !self.sessions.contains_key(id) {
             let now = self.now();
             let h = id
@@ -1024,7 +1028,7 @@ impl World {
     }
 
     /// A brand-new open session for a contact (counted as created).
-    pub fn open_session(&mut self, contact_id: &str) -> String {
+    pub(super) fn open_session(&mut self, contact_id: &str) -> String {
         let now = self.now();
         let s = self.blank_session(now, contact_id.to_owned());
         let id = s.id.clone();
@@ -1034,7 +1038,7 @@ impl World {
     }
 
     /// The contact's newest session that is not completed.
-    pub fn open_session_of(&self, contact_id: &str) -> Option<String> {
+    pub(super) fn open_session_of(&self, contact_id: &str) -> Option<String> {
         self.sessions
             .values()
             .rev()
@@ -1043,7 +1047,7 @@ impl World {
     }
 
     /// Completes a session (status COMPLETED, endAt now).
-    pub fn complete(&mut self, id: &str) {
+    pub(super) fn complete(&mut self, id: &str) {
         let now = self.now();
         let s = self.session_mut(id);
         s.status = "COMPLETED".into();
@@ -1052,7 +1056,7 @@ impl World {
         self.summary.sessions_completed += 1;
     }
 
-    pub fn blank_message(&mut self, at: Timestamp, session_id: &str) -> Message {
+    pub(super) fn blank_message(&mut self, at: Timestamp, session_id: &str) -> Message {
         let id = self.new_id();
         World::message_with_id(at, id, session_id)
     }
@@ -1080,7 +1084,7 @@ impl World {
         }
     }
 
-    pub fn new_card(&mut self, at: Timestamp, step_id: &str, title: String) -> Card {
+    pub(super) fn new_card(&mut self, at: Timestamp, step_id: &str, title: String) -> Card {
         let id = self.new_id();
         self.card_with_id(at, id, step_id, title)
     }
@@ -1124,7 +1128,7 @@ impl World {
         }
     }
 
-    pub fn new_note(
+    pub(super) fn new_note(
         &mut self,
         at: Timestamp,
         card_id: &str,
@@ -1151,7 +1155,7 @@ impl World {
     }
 
     /// Enrols a contact (or refreshes `lastAddedAt` of an existing enrolment).
-    pub fn enrol(
+    pub(super) fn enrol(
         &mut self,
         at: Timestamp,
         sequence_id: &str,
@@ -1199,7 +1203,7 @@ impl World {
 
     /// The panel with this id; an unseen id becomes a `MANAGEMENT` panel "Panel <id8>"
     /// with three steps ("Step 1" initial, "Step 2", "Step 3" final).
-    pub fn panel_by_id(&mut self, id: &str) -> &mut Panel {
+    pub(super) fn panel_by_id(&mut self, id: &str) -> &mut Panel {
         if !self.panels.contains_key(id) {
             let now = self.now();
             let short = World::short(id);
@@ -1239,7 +1243,7 @@ impl World {
     }
 
     /// The steps of a panel in position order.
-    pub fn steps_of(&self, panel_id: &str) -> Vec<&Step> {
+    pub(super) fn steps_of(&self, panel_id: &str) -> Vec<&Step> {
         let mut steps: Vec<&Step> = self
             .steps
             .values()
@@ -1252,7 +1256,7 @@ impl World {
     /// Makes sure `step_id` exists: an unseen id becomes a step "Step <id8>" appended to
     /// `panel_id` (itself materialized if unseen), neither initial nor final. Returns the
     /// step's panel (for an existing step, its own panel).
-    pub fn ensure_step(&mut self, step_id: &str, panel_id: &str) -> String {
+    pub(super) fn ensure_step(&mut self, step_id: &str, panel_id: &str) -> String {
         if let Some(s) = self.steps.get(step_id) {
             return s.panel_id.clone();
         }
@@ -1274,7 +1278,7 @@ impl World {
     }
 
     /// The first seeded panel (where unseen cards and steps go).
-    pub fn home_panel(&mut self) -> String {
+    pub(super) fn home_panel(&mut self) -> String {
         if let Some(id) = self.panels.keys().next() {
             return id.clone();
         }
@@ -1285,7 +1289,7 @@ impl World {
 
     /// The card with this id; an unseen id becomes an `OPEN` card "Card <id8>" in the first
     /// step of the first seeded panel.
-    pub fn card_by_id(&mut self, id: &str) -> &mut Card {
+    pub(super) fn card_by_id(&mut self, id: &str) -> &mut Card {
         if !self.cards.contains_key(id) {
             let panel = self.home_panel();
             let step = self
@@ -1303,7 +1307,7 @@ impl World {
 
     /// The sequence with this id; an unseen id becomes an active, enabled sequence
     /// "Sequence <id8>" without enrolments.
-    pub fn sequence_by_id(&mut self, id: &str) -> &mut Sequence {
+    pub(super) fn sequence_by_id(&mut self, id: &str) -> &mut Sequence {
         if !self.sequences.contains_key(id) {
             let now = self.now();
             self.sequences.insert(
@@ -1323,7 +1327,7 @@ impl World {
 
     /// The message with this id; an unseen id becomes a `SENT` outgoing text message
     /// "Message <id8>" in a new open session (whose id is derived from the message's).
-    pub fn message_by_id(&mut self, id: &str) -> &mut Message {
+    pub(super) fn message_by_id(&mut self, id: &str) -> &mut Message {
         if !self.messages.contains_key(id) {
             let session = self.derived_id("message-session", id);
             self.session_mut(&session);
@@ -1341,7 +1345,7 @@ impl World {
     }
 
     /// Makes sure a department with this id is in the departments lookup ("Department <id8>").
-    pub fn ensure_department(&mut self, id: &str) {
+    pub(super) fn ensure_department(&mut self, id: &str) {
         if !self.departments.iter().any(|d| d["id"] == id) {
             self.departments.push(json!({
                 "id": id, "companyId": COMPANY_ID, "name": format!("Department {}", World::short(id)),
@@ -1352,7 +1356,7 @@ impl World {
 
     /// Makes sure an agent with this `userId` is in the agents lookup ("Agent <id8>"), a
     /// member of `department` (materialized too) when one is given.
-    pub fn ensure_agent(&mut self, user_id: &str, department: Option<&str>) {
+    pub(super) fn ensure_agent(&mut self, user_id: &str, department: Option<&str>) {
         if let Some(d) = department {
             self.ensure_department(d);
         }
@@ -1372,7 +1376,7 @@ impl World {
     }
 
     /// The ids of every lookup, for `/__sandbox/state` and the CLI banner.
-    pub fn lookup_ids(&self) -> LookupIds {
+    pub(super) fn lookup_ids(&self) -> LookupIds {
         let entry = |v: &Value, id: &str, name: &str| LookupId {
             id: v[id].as_str().unwrap_or_default().to_owned(),
             name: v[name].as_str().unwrap_or_default().to_owned(),

@@ -84,7 +84,11 @@ const BODY_FIELDS: &[(&str, Kind)] = &[
 ];
 
 /// The 404 of the first id the request names that the account does not have.
-pub fn check(w: &World, params: &HashMap<String, String>, body: &Value) -> Result<(), ApiError> {
+pub(super) fn check(
+    w: &World,
+    params: &HashMap<String, String>,
+    body: &Value,
+) -> Result<(), ApiError> {
     for (name, kind) in PATH_PARAMS {
         if let Some(id) = params.get(*name) {
             if !kind.exists(w, id) {

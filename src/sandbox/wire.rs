@@ -10,7 +10,7 @@ use std::collections::HashMap;
 
 /// A request as the handlers see it: path parameters, query and JSON body.
 #[derive(Debug, Default)]
-pub struct Req {
+pub(super) struct Req {
     pub params: HashMap<String, String>,
     pub query: Query,
     pub body: Value,
@@ -22,17 +22,17 @@ pub struct Req {
 
 impl Req {
     /// A path parameter (always present for the routes that declare it).
-    pub fn param(&self, name: &str) -> &str {
+    pub(super) fn param(&self, name: &str) -> &str {
         self.params.get(name).map_or("", String::as_str)
     }
 
     /// A body field, case-insensitively; JSON `null` counts as absent.
-    pub fn field(&self, name: &str) -> Option<&Value> {
+    pub(super) fn field(&self, name: &str) -> Option<&Value> {
         field(&self.body, name)
     }
 
     /// A nested body field (`["options", "upsert"]`).
-    pub fn field_at(&self, path: &[&str]) -> Option<&Value> {
+    pub(super) fn field_at(&self, path: &[&str]) -> Option<&Value> {
         let mut cur = &self.body;
         for name in path {
             cur = field(cur, name)?;
@@ -40,17 +40,17 @@ impl Req {
         Some(cur)
     }
 
-    pub fn str(&self, name: &str) -> Option<String> {
+    pub(super) fn str(&self, name: &str) -> Option<String> {
         self.field(name).and_then(as_string)
     }
 
-    pub fn flag_at(&self, path: &[&str]) -> bool {
+    pub(super) fn flag_at(&self, path: &[&str]) -> bool {
         self.field_at(path).is_some_and(truthy)
     }
 }
 
 /// Case-insensitive lookup of an object member; `null` counts as absent.
-pub fn field<'a>(value: &'a Value, name: &str) -> Option<&'a Value> {
+pub(super) fn field<'a>(value: &'a Value, name: &str) -> Option<&'a Value> {
     let obj = value.as_object()?;
     let found = obj.get(name).or_else(|| {
         obj.iter()
@@ -61,7 +61,7 @@ pub fn field<'a>(value: &'a Value, name: &str) -> Option<&'a Value> {
 }
 
 /// A string, number or bool rendered as a string.
-pub fn as_string(v: &Value) -> Option<String> {
+pub(super) fn as_string(v: &Value) -> Option<String> {
     match v {
         Value::String(s) => Some(s.clone()),
         Value::Number(n) => Some(n.to_string()),
@@ -71,7 +71,7 @@ pub fn as_string(v: &Value) -> Option<String> {
 }
 
 /// Lenient boolean: `true`, `"true"`, `1`.
-pub fn truthy(v: &Value) -> bool {
+pub(super) fn truthy(v: &Value) -> bool {
     match v {
         Value::Bool(b) => *b,
         Value::String(s) => s.eq_ignore_ascii_case("true") || s == "1",
@@ -81,7 +81,7 @@ pub fn truthy(v: &Value) -> bool {
 }
 
 /// A list of strings from an array (or a single string).
-pub fn string_list(v: Option<&Value>) -> Vec<String> {
+pub(super) fn string_list(v: Option<&Value>) -> Vec<String> {
     match v {
         Some(Value::Array(items)) => items.iter().filter_map(as_string).collect(),
         Some(v) => as_string(v).into_iter().collect(),
@@ -92,12 +92,12 @@ pub fn string_list(v: Option<&Value>) -> Vec<String> {
 /// The parsed query string. Keys are compared case-insensitively and a trailing `[]` is
 /// ignored, so `Status[]=A&status=B` gives two `Status` values.
 #[derive(Debug, Default, Clone)]
-pub struct Query {
+pub(super) struct Query {
     pairs: Vec<(String, String)>,
 }
 
 impl Query {
-    pub fn parse(raw: Option<&str>) -> Query {
+    pub(super) fn parse(raw: Option<&str>) -> Query {
         let pairs = raw
             .unwrap_or("")
             .split('&')
@@ -111,7 +111,7 @@ impl Query {
     }
 
     /// The first value of `name`, if non-empty.
-    pub fn get(&self, name: &str) -> Option<&str> {
+    pub(super) fn get(&self, name: &str) -> Option<&str> {
         let key = normalize_key(name);
         self.pairs
             .iter()
@@ -120,7 +120,7 @@ impl Query {
     }
 
     /// Every value of `name` (repeated keys; comma-separated values are split too).
-    pub fn all(&self, name: &str) -> Vec<String> {
+    pub(super) fn all(&self, name: &str) -> Vec<String> {
         let key = normalize_key(name);
         self.pairs
             .iter()
@@ -132,13 +132,13 @@ impl Query {
             .collect()
     }
 
-    pub fn flag(&self, name: &str) -> bool {
+    pub(super) fn flag(&self, name: &str) -> bool {
         self.get(name)
             .is_some_and(|v| v.eq_ignore_ascii_case("true") || v == "1")
     }
 
     /// Whether `IncludeDetails` lists `detail` (case-insensitive).
-    pub fn detail(&self, detail: &str) -> bool {
+    pub(super) fn detail(&self, detail: &str) -> bool {
         self.all("IncludeDetails")
             .iter()
             .any(|d| d.eq_ignore_ascii_case(detail) || d.eq_ignore_ascii_case("All"))
@@ -156,14 +156,14 @@ fn decode(s: &str) -> String {
 
 /// An API error answered with the error envelope (api-notes "Errors").
 #[derive(Debug, Clone)]
-pub struct ApiError {
+pub(super) struct ApiError {
     pub status: StatusCode,
     pub key: &'static str,
     pub text: String,
 }
 
 impl ApiError {
-    pub fn new(status: StatusCode, key: &'static str, text: impl Into<String>) -> ApiError {
+    pub(super) fn new(status: StatusCode, key: &'static str, text: impl Into<String>) -> ApiError {
         ApiError {
             status,
             key,
@@ -171,11 +171,11 @@ impl ApiError {
         }
     }
 
-    pub fn validation(text: impl Into<String>) -> ApiError {
+    pub(super) fn validation(text: impl Into<String>) -> ApiError {
         ApiError::new(StatusCode::BAD_REQUEST, "ERROR_VALIDATION", text)
     }
 
-    pub fn not_found(what: &str, id: &str) -> ApiError {
+    pub(super) fn not_found(what: &str, id: &str) -> ApiError {
         ApiError::new(
             StatusCode::NOT_FOUND,
             "ERROR_NOT_FOUND",
@@ -183,7 +183,7 @@ impl ApiError {
         )
     }
 
-    pub fn unauthorized() -> ApiError {
+    pub(super) fn unauthorized() -> ApiError {
         ApiError::new(
             StatusCode::UNAUTHORIZED,
             "ERROR_UNAUTHORIZED",
@@ -192,13 +192,13 @@ impl ApiError {
     }
 
     /// The envelope body.
-    pub fn envelope(&self) -> Value {
+    pub(super) fn envelope(&self) -> Value {
         envelope(self.status, self.key, &self.text)
     }
 }
 
 /// `{id:{value,shortValue}, httpStatusCode, error, date, key, text, isUnsolvableError}`.
-pub fn envelope(status: StatusCode, key: &str, text: &str) -> Value {
+pub(super) fn envelope(status: StatusCode, key: &str, text: &str) -> Value {
     let id = uuid::Uuid::new_v4().to_string();
     json!({
         "id": { "value": id, "shortValue": &id[..8] },
@@ -213,7 +213,7 @@ pub fn envelope(status: StatusCode, key: &str, text: &str) -> Value {
 
 /// What a handler produced: status, optional JSON body, and whether the state changed.
 #[derive(Debug)]
-pub struct Reply {
+pub(super) struct Reply {
     pub body: Option<Value>,
     pub changed: bool,
 }
@@ -224,7 +224,7 @@ pub struct Reply {
 )]
 impl Reply {
     /// A read: body, no change.
-    pub fn read(body: Value) -> Result<Reply, ApiError> {
+    pub(super) fn read(body: Value) -> Result<Reply, ApiError> {
         Ok(Reply {
             body: Some(body),
             changed: false,
@@ -232,7 +232,7 @@ impl Reply {
     }
 
     /// A write answered with a body.
-    pub fn changed(body: Value) -> Result<Reply, ApiError> {
+    pub(super) fn changed(body: Value) -> Result<Reply, ApiError> {
         Ok(Reply {
             body: Some(body),
             changed: true,
@@ -240,7 +240,7 @@ impl Reply {
     }
 
     /// A write answered with 200 and no body.
-    pub fn empty() -> Result<Reply, ApiError> {
+    pub(super) fn empty() -> Result<Reply, ApiError> {
         Ok(Reply {
             body: None,
             changed: true,
@@ -250,7 +250,7 @@ impl Reply {
 
 /// Paging parameters after validation.
 #[derive(Debug, Clone)]
-pub struct Paging {
+pub(super) struct Paging {
     pub number: usize,
     pub size: usize,
     pub order_by: Option<String>,
@@ -258,7 +258,7 @@ pub struct Paging {
 }
 
 impl Paging {
-    pub fn from_query(q: &Query) -> Result<Paging, ApiError> {
+    pub(super) fn from_query(q: &Query) -> Result<Paging, ApiError> {
         let number = match q.get("PageNumber") {
             None => 1,
             Some(v) => v
@@ -298,7 +298,7 @@ impl Paging {
 
 /// Applies the date filters, the order and the page to `items` (already in server order:
 /// createdAt, then id) and wraps the result in the page envelope.
-pub fn page(items: Vec<Value>, q: &Query) -> Result<Value, ApiError> {
+pub(super) fn page(items: Vec<Value>, q: &Query) -> Result<Value, ApiError> {
     let paging = Paging::from_query(q)?;
     let mut items = filter_dates(items, q)?;
     if let Some(key) = &paging.order_by {
@@ -378,7 +378,7 @@ fn filter_dates(items: Vec<Value>, q: &Query) -> Result<Vec<Value>, ApiError> {
 
 /// Merges `patch` into `target` the way the API treats metadata: a key adds or overwrites,
 /// a `null` value removes the key.
-pub fn merge_map(target: &mut Map<String, Value>, patch: &Value) {
+pub(super) fn merge_map(target: &mut Map<String, Value>, patch: &Value) {
     if let Some(obj) = patch.as_object() {
         for (k, v) in obj {
             if v.is_null() {

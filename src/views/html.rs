@@ -51,7 +51,7 @@ fn escape_script(json: String) -> String {
 
 /// The data the page's script reads, except `rows` (written one by one by [`render`], so
 /// 100,000 items never exist as one JSON tree).
-pub fn data(view: &View) -> Value {
+pub(crate) fn data(view: &View) -> Value {
     let footer = view.footer.as_ref();
     let unknown = view.count("unknown") > 0;
     json!({
@@ -133,7 +133,7 @@ fn row_json(r: &super::Row) -> String {
 }
 
 /// The whole page.
-pub fn render(view: &View) -> String {
+pub(crate) fn render(view: &View) -> String {
     let head = script_json(&data(view));
     let title = escape(&format!(
         "{} — {} {}",

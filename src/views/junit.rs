@@ -18,7 +18,7 @@ const MAX_MESSAGE: usize = 1000;
 
 /// Failed and unknown items listed one by one in a file (about 8 MB of them); past this, the
 /// rest are one case per step, error class and status.
-pub const MAX_CASES: usize = 20_000;
+pub(crate) const MAX_CASES: usize = 20_000;
 
 fn secs(ms: u64) -> String {
     format!("{}.{:03}", ms / 1000, ms % 1000)
@@ -45,7 +45,7 @@ fn xml_safe(s: &str) -> String {
 }
 
 /// The `JUnit` document.
-pub fn render(view: &View) -> Vec<u8> {
+pub(crate) fn render(view: &View) -> Vec<u8> {
     let mut w = Writer::new_with_indent(Vec::new(), b' ', 2);
     write(&mut w, view).expect("writing to a Vec cannot fail");
     let mut out = w.into_inner();

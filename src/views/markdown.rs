@@ -7,7 +7,7 @@ use std::fmt::Write as _;
 use super::{format_ms, View};
 
 /// Error classes listed; the rest are counted in one line.
-pub const MAX_CLASSES: usize = 10;
+pub(crate) const MAX_CLASSES: usize = 10;
 /// Sample keys shown per class.
 const KEYS: usize = 3;
 /// Longest message shown, in characters.
@@ -60,7 +60,7 @@ fn mark(outcome: &str) -> &'static str {
 }
 
 /// The Markdown summary.
-pub fn render(view: &View) -> String {
+pub(crate) fn render(view: &View) -> String {
     let mut out = String::new();
     let outcome = view.outcome();
     let _ = writeln!(

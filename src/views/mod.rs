@@ -9,9 +9,9 @@
 //! Statuses are handled as text: a status this version does not know (a newer runner's) is
 //! counted and shown like the others, never an error.
 
-pub mod html;
-pub mod junit;
-pub mod markdown;
+pub(crate) mod html;
+pub(crate) mod junit;
+pub(crate) mod markdown;
 
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -28,7 +28,7 @@ use crate::report::{
 use crate::settings::RateSpec;
 
 /// Statuses in display order; any other status a report holds follows them.
-pub const STATUS_ORDER: [&str; 6] = [
+pub(crate) const STATUS_ORDER: [&str; 6] = [
     "succeeded",
     "failed",
     "unknown",
@@ -38,14 +38,14 @@ pub const STATUS_ORDER: [&str; 6] = [
 ];
 
 /// How many sample keys an error class keeps.
-pub const SAMPLE_KEYS: usize = 5;
+pub(crate) const SAMPLE_KEYS: usize = 5;
 
 /// Distinct messages counted per class at most (beyond that: "many").
 const MAX_DISTINCT: usize = 1000;
 
 /// One item, reduced to what the views show.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Row {
+pub(crate) struct Row {
     /// Index into [`View::steps`].
     pub step: usize,
     pub index: u64,
@@ -66,7 +66,7 @@ pub struct Row {
 
 /// Failed or unknown items with the same HTTP status, API error key and error kind.
 #[derive(Debug, Clone, PartialEq)]
-pub struct ErrorClass {
+pub(crate) struct ErrorClass {
     pub http: Option<u16>,
     /// The API's machine code (`ERROR_SESSION_ALREADY_COMPLETED`), when it sent one.
     pub api_key: Option<String>,
@@ -87,7 +87,7 @@ pub struct ErrorClass {
 
 impl ErrorClass {
     /// `400 · ERROR_SESSION_ALREADY_COMPLETED · api_refused`.
-    pub fn label(&self) -> String {
+    pub(crate) fn label(&self) -> String {
         let mut parts = Vec::new();
         if let Some(h) = self.http {
             parts.push(h.to_string());
@@ -102,7 +102,7 @@ impl ErrorClass {
 
 /// One step's figures.
 #[derive(Debug, Clone, PartialEq)]
-pub struct StepView {
+pub(crate) struct StepView {
     pub id: String,
     /// Counts by status (keys as in [`View::statuses`]).
     pub counts: IndexMap<String, u64>,
@@ -114,7 +114,7 @@ pub struct StepView {
 impl StepView {
     /// Requests per second over the step's duration (0 when it took no time).
     #[expect(clippy::cast_precision_loss, reason = "display only")]
-    pub fn rate(&self) -> f64 {
+    pub(crate) fn rate(&self) -> f64 {
         if self.duration_ms == 0 {
             0.0
         } else {
@@ -125,14 +125,14 @@ impl StepView {
 
 /// A configured rate window, as a rate per second for the timeline.
 #[derive(Debug, Clone, PartialEq)]
-pub struct WindowLine {
+pub(crate) struct WindowLine {
     pub label: String,
     pub per_second: f64,
 }
 
 /// Requests over time, per bucket of `bucket_ms`.
 #[derive(Debug, Clone, PartialEq, Default)]
-pub struct Timeline {
+pub(crate) struct Timeline {
     pub bucket_ms: u64,
     pub requests: Vec<u64>,
     pub rate_limited: Vec<u64>,
@@ -144,7 +144,7 @@ pub struct Timeline {
 
 /// Everything the three views need, from one pass over the report.
 #[derive(Debug, Clone)]
-pub struct View {
+pub(crate) struct View {
     pub report_path: PathBuf,
     pub header: ReportHeader,
     pub footer: Option<ReportFooter>,
@@ -165,7 +165,7 @@ pub struct View {
 
 impl View {
     /// Reads the report at `path` (streaming) and builds the view.
-    pub fn load(path: &Path) -> Result<View, ReportReadError> {
+    pub(crate) fn load(path: &Path) -> Result<View, ReportReadError> {
         let mut b = Builder::default();
         let scan = scan_report(path, |item| b.add(&item))?;
         // A request started with no record is unknown, as `--resume` counts it.
@@ -181,7 +181,7 @@ impl View {
     }
 
     /// `completed`, `failed`, `aborted`, or `incomplete` for a report without footer.
-    pub fn outcome(&self) -> &'static str {
+    pub(crate) fn outcome(&self) -> &'static str {
         match &self.footer {
             Some(f) => f.outcome.as_str(),
             None => "incomplete",
@@ -189,7 +189,7 @@ impl View {
     }
 
     /// `dry run` or `run`.
-    pub fn mode(&self) -> &'static str {
+    pub(crate) fn mode(&self) -> &'static str {
         if self.header.dry_run {
             "dry run"
         } else {
@@ -198,17 +198,17 @@ impl View {
     }
 
     /// The count of one status.
-    pub fn count(&self, status: &str) -> u64 {
+    pub(crate) fn count(&self, status: &str) -> u64 {
         self.counts.get(status).copied().unwrap_or(0)
     }
 
-    pub fn total_items(&self) -> u64 {
+    pub(crate) fn total_items(&self) -> u64 {
         self.counts.values().sum()
     }
 
     /// The command that runs again the failed items (and, when some are unknown, those too):
     /// `--resume` skips everything that succeeded or was skipped.
-    pub fn rerun_command(&self, with_unknown: bool) -> String {
+    pub(crate) fn rerun_command(&self, with_unknown: bool) -> String {
         let mut cmd = format!(
             "wts-playbook run {} --resume {}",
             shell_quote(&self.header.playbook.path),
@@ -223,7 +223,7 @@ impl View {
     /// The command for one error class: `--resume` with `--only-class` runs again just the
     /// rows whose newest record is of this class (`--retry-unknown` added when the class has
     /// unknown items); every other row is left as the report has it.
-    pub fn class_command(&self, class: &ErrorClass) -> String {
+    pub(crate) fn class_command(&self, class: &ErrorClass) -> String {
         format!(
             "{} --only-class {}",
             self.rerun_command(class.unknown > 0),
@@ -231,16 +231,8 @@ impl View {
         )
     }
 
-    /// The rate limit the run used, as text (`api`, `off`, `200/5s,…`).
-    pub fn rate_limit_text(&self) -> Option<&str> {
-        self.header
-            .settings
-            .get("rate_limit")
-            .and_then(Value::as_str)
-    }
-
     /// Routes the run used, when the report records them (`settings.routes`).
-    pub fn routes(&self) -> Option<String> {
+    pub(crate) fn routes(&self) -> Option<String> {
         self.header.settings.get("routes").map(|v| match v {
             Value::String(s) => s.clone(),
             other => other.to_string(),
@@ -249,7 +241,7 @@ impl View {
 }
 
 /// `'text'` when the text holds anything a shell would interpret; the text otherwise.
-pub fn shell_quote(s: &str) -> String {
+pub(crate) fn shell_quote(s: &str) -> String {
     if !s.is_empty()
         && s.chars()
             .all(|c| c.is_ascii_alphanumeric() || "-_./=:,+@%".contains(c))
@@ -262,7 +254,7 @@ pub fn shell_quote(s: &str) -> String {
 
 /// The error class label of a failed or unknown item (`400 · ERROR_X · api_refused`), the
 /// one the views group by and `run --only-class` selects; `None` for other statuses.
-pub fn class_label(item: &ItemRecord) -> Option<String> {
+pub(crate) fn class_label(item: &ItemRecord) -> Option<String> {
     if !matches!(item.status, ItemStatus::Failed | ItemStatus::Unknown) {
         return None;
     }
@@ -295,7 +287,10 @@ pub fn class_label(item: &ItemRecord) -> Option<String> {
 
 /// The row keys whose newest record in these reports (oldest report first) is of the error
 /// class `label`: what `run --resume … --only-class LABEL` runs again.
-pub fn keys_of_class(reports: &[PathBuf], label: &str) -> Result<HashSet<String>, ReportReadError> {
+pub(crate) fn keys_of_class(
+    reports: &[PathBuf],
+    label: &str,
+) -> Result<HashSet<String>, ReportReadError> {
     let mut order: Vec<(Timestamp, usize)> = Vec::with_capacity(reports.len());
     for (i, p) in reports.iter().enumerate() {
         order.push((crate::report::read_header(p)?.started_at, i));
@@ -652,7 +647,7 @@ fn timeline(
 }
 
 /// `1h 02m`, `3m 12s`, `4.2s`, `850ms`.
-pub fn format_ms(ms: u64) -> String {
+pub(crate) fn format_ms(ms: u64) -> String {
     if ms < 1000 {
         format!("{ms}ms")
     } else if ms < 60_000 {
@@ -666,14 +661,14 @@ pub fn format_ms(ms: u64) -> String {
 
 /// Where the views go; `-` is standard output.
 #[derive(Debug, Clone, Default)]
-pub struct Outputs {
+pub(crate) struct Outputs {
     pub html: Option<PathBuf>,
     pub junit: Option<PathBuf>,
     pub markdown: Option<PathBuf>,
 }
 
 impl Outputs {
-    pub fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         self.html.is_none() && self.junit.is_none() && self.markdown.is_none()
     }
 }
@@ -683,7 +678,7 @@ type Render = fn(&View) -> Vec<u8>;
 
 /// Renders every requested view of the report at `report`; returns the paths written, or the
 /// first error (as a message naming the file).
-pub fn write_all(report: &Path, outputs: &Outputs) -> Result<Vec<PathBuf>, String> {
+pub(crate) fn write_all(report: &Path, outputs: &Outputs) -> Result<Vec<PathBuf>, String> {
     let report_real = std::fs::canonicalize(report).ok();
     for path in [&outputs.html, &outputs.junit, &outputs.markdown]
         .into_iter()

@@ -47,7 +47,7 @@ use resume::{carried_as_is, resumed, verify_carried_unknown};
 use sender::{Sender, SYNC_SEND_TIMEOUT};
 
 /// How requests leave the process.
-pub enum Transport {
+pub(crate) enum Transport {
     /// Dry run: nothing is sent.
     Dry,
     Http {
@@ -57,7 +57,7 @@ pub enum Transport {
 }
 
 /// Options of one run.
-pub struct RunOptions {
+pub(crate) struct RunOptions {
     /// Only the first N items of each fan-out.
     pub limit: Option<u64>,
     /// Items already done in an earlier run.
@@ -79,7 +79,7 @@ pub struct RunOptions {
 
 /// What a run did.
 #[derive(Debug)]
-pub struct RunResult {
+pub(crate) struct RunResult {
     pub outcome: Outcome,
     pub totals: Totals,
     pub per_step: Vec<(String, Totals)>,
@@ -304,7 +304,7 @@ impl Done {
 }
 
 /// Runs the program. The report writer is already created; it is finished here.
-pub async fn execute(
+pub(crate) async fn execute(
     program: Arc<Program>,
     transport: Transport,
     report: Option<ReportWriter>,
