@@ -162,6 +162,7 @@ async fn preflight(
         preview: 0,
         since: None,
         only_keys: None,
+        plan_mode: None,
         claimed: std::collections::HashMap::new(),
     };
     let progress = Progress::new(crate::progress::Mode::Quiet);
@@ -649,6 +650,7 @@ fn run_cmd(args: &RunArgs) -> u8 {
             preview: 3,
             since,
             only_keys,
+            plan_mode: None,
             claimed,
         };
         let progress = Progress::auto(args.quiet, args.log_format == LogFormat::Json);

@@ -35,24 +35,59 @@ pub(crate) struct Captured {
     pub(crate) source: WriteSource,
 }
 
+/// How the scheduler treats writes and reads in a `plan` or an `apply`.
+#[derive(Debug, Clone)]
+pub(crate) enum PlanMode {
+    /// `plan` (and apply's refresh): reads are sent, writes captured instead.
+    Plan(std::sync::Arc<Capture>),
+    /// `apply`: only planned writes are sent; reads come from the refresh when it had them.
+    Apply(std::sync::Arc<ApplyIndex>),
+}
+
 /// The writes of a `plan` (or of apply's refresh), collected as the scheduler renders them.
 #[derive(Debug, Default)]
 pub(crate) struct Capture {
     writes: Mutex<Vec<Captured>>,
-    /// Outputs of the reads, by step, key and request, for apply to reuse after its refresh.
+    /// Outputs of the reads, by step, key and parameters, for apply to reuse after its refresh.
     reads: Mutex<HashMap<(String, String, String), Value>>,
+    /// `--read-budget`: requests the reads may spend.
+    pub(crate) budget: Option<u64>,
+    sent: std::sync::atomic::AtomicU64,
 }
 
 impl Capture {
+    pub(crate) fn with_budget(budget: Option<u64>) -> Capture {
+        Capture {
+            budget,
+            ..Capture::default()
+        }
+    }
+
+    /// Takes one request of the read budget; `false` once it is spent.
+    pub(crate) fn take_read(&self) -> bool {
+        use std::sync::atomic::Ordering;
+        let n = self.sent.fetch_add(1, Ordering::SeqCst);
+        if self.budget.is_some_and(|b| n >= b) {
+            self.sent.fetch_sub(1, Ordering::SeqCst);
+            return false;
+        }
+        true
+    }
+
+    /// Requests the reads have spent.
+    pub(crate) fn reads_sent(&self) -> u64 {
+        self.sent.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
     pub(crate) fn push(&self, c: Captured) {
         self.writes.lock().expect("capture lock").push(c);
     }
 
-    pub(crate) fn read_done(&self, step: &str, key: &str, req: &HttpRequest, output: Value) {
-        self.reads.lock().expect("capture lock").insert(
-            (step.to_owned(), key.to_owned(), read_key(req)),
-            output,
-        );
+    pub(crate) fn read_done(&self, step: &str, key: &str, params: &str, output: Value) {
+        self.reads
+            .lock()
+            .expect("capture lock")
+            .insert((step.to_owned(), key.to_owned(), params.to_owned()), output);
     }
 
     pub(crate) fn into_parts(self) -> (Vec<Captured>, ReadCache) {
@@ -69,19 +104,11 @@ impl Capture {
 pub(crate) struct ReadCache(HashMap<(String, String, String), Value>);
 
 impl ReadCache {
-    pub(crate) fn get(&self, step: &str, key: &str, req: &HttpRequest) -> Option<&Value> {
+    /// The answer to the read of this step's item with these rendered parameters (JSON text).
+    pub(crate) fn get(&self, step: &str, key: &str, params: &str) -> Option<&Value> {
         self.0
-            .get(&(step.to_owned(), key.to_owned(), read_key(req)))
+            .get(&(step.to_owned(), key.to_owned(), params.to_owned()))
     }
-}
-
-fn read_key(req: &HttpRequest) -> String {
-    let mut k = req.path_and_query();
-    if let Some(b) = &req.body {
-        k.push(' ');
-        k.push_str(&b.to_string());
-    }
-    k
 }
 
 /// The fields of an item a step reads: every `item.…` and `row.…` path its `when`, its `with`
@@ -290,6 +317,8 @@ pub(crate) struct ApplyIndex {
     reached: Mutex<HashSet<u64>>,
     /// The refresh's answers, reused by the run.
     pub(crate) reads: ReadCache,
+    /// Compare the fields each write read (off with `--no-refresh`).
+    pub(crate) check_reads: bool,
 }
 
 impl ApplyIndex {
@@ -307,6 +336,7 @@ impl ApplyIndex {
             drifted: HashMap::new(),
             reached: Mutex::new(HashSet::new()),
             reads: ReadCache::default(),
+            check_reads: true,
         }
     }
 
@@ -364,7 +394,6 @@ impl ApplyIndex {
         key: &str,
         fresh: &HttpRequest,
         reads: &BTreeMap<String, Value>,
-        check_reads: bool,
     ) -> Decision {
         let Some(w) = self.write(step, key) else {
             return Decision::NotPlanned;
@@ -373,7 +402,7 @@ impl ApplyIndex {
         if let Some(r) = self.drifted.get(&w.seq) {
             return Decision::Drifted(w.seq, r.clone());
         }
-        let reason = if check_reads {
+        let reason = if self.check_reads {
             drift_of(w, fresh, reads)
         } else if super::request_matches(w, fresh) {
             None
@@ -384,6 +413,16 @@ impl ApplyIndex {
             Some(r) => Decision::Drifted(w.seq, r),
             None => Decision::Send(w.seq),
         }
+    }
+
+    /// A planned write whose `when` is false now: drifted (reached, not sent).
+    pub(crate) fn when_false(&self, step: &str, key: &str, when: &str) -> Option<(u64, String)> {
+        let w = self.write(step, key)?;
+        self.reached.lock().expect("reached lock").insert(w.seq);
+        let reason = self.drifted.get(&w.seq).cloned().unwrap_or_else(|| {
+            format!("drifted: `when: {when}` is false now; not sent")
+        });
+        Some((w.seq, reason))
     }
 
     /// Planned writes the run never reached: drifted (their item is gone).
@@ -524,15 +563,16 @@ mod tests {
         assert!(d[&2].contains("`item.status` was \"PENDING\", now \"IN_PROGRESS\""), "{d:?}");
         assert!(d[&4].contains("no longer in the listing of `pending`"), "{d:?}");
         let reads = BTreeMap::from([("item.id".into(), json!("a")), ("item.status".into(), json!("PENDING"))]);
-        assert_eq!(idx.decide("move", "a", &req("a"), &reads, true), Decision::Send(1));
-        assert!(matches!(idx.decide("move", "b", &req("b"), &reads, true), Decision::Drifted(2, _)));
-        assert_eq!(idx.decide("move", "e", &req("a"), &reads, true), Decision::NotPlanned);
+        assert_eq!(idx.decide("move", "a", &req("a"), &reads), Decision::Send(1));
+        assert!(matches!(idx.decide("move", "b", &req("b"), &reads), Decision::Drifted(2, _)));
+        assert_eq!(idx.decide("move", "e", &req("a"), &reads), Decision::NotPlanned);
         // A request that is not the planned one is never sent.
         let mut other = req("c");
         other.path.push('x');
         let reads_c = BTreeMap::from([("item.id".into(), json!("c")), ("item.status".into(), json!("PENDING"))]);
-        assert!(matches!(idx.decide("move", "c", &other, &reads_c, true), Decision::Drifted(3, _)));
-        assert!(matches!(idx.decide("move", "c", &other, &reads_c, false), Decision::Drifted(3, _)));
+        assert!(matches!(idx.decide("move", "c", &other, &reads_c), Decision::Drifted(3, _)));
+        idx.check_reads = false;
+        assert!(matches!(idx.decide("move", "c", &other, &reads_c), Decision::Drifted(3, _)));
         let unreached: Vec<u64> = idx.unreached().iter().map(|(w, _)| w.seq).collect();
         assert_eq!(unreached, [4]);
         // Writes an earlier apply finished do not count.

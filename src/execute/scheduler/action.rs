@@ -7,6 +7,7 @@ use super::{
     ActionSpec, Done, Instant, ItemStatus, JValue, Placeholder, RateLimiter, Sender, Shared,
     SourceItem, StepPlan, Transport, Upload, Value, SYNC_SEND_TIMEOUT,
 };
+use super::{plan_capture, PlanMode};
 
 pub(super) async fn run_action(
     shared: &Shared,
@@ -30,7 +31,37 @@ pub(super) async fn run_action(
             masked_secret_forms(v, mask, &mut secret_values);
         }
     }
-    let mut done = send_action(shared, step, spec, params, si, step_limiter, started).await;
+    let read = catalog::is_read(spec);
+    // `plan`'s reads and apply's refresh: each read's answer is kept for the apply that
+    // follows (keyed by its rendered parameters), so a listing is read once per apply.
+    let params_key = match &shared.options.plan_mode {
+        Some(_) if read => serde_json::to_string(&params).ok(),
+        _ => None,
+    };
+    if let (Some(PlanMode::Apply(ix)), Some(k)) = (&shared.options.plan_mode, &params_key) {
+        if let Some(v) = ix.reads.get(&step.id, &si.key, k) {
+            let mut done = Done::new(ItemStatus::Succeeded, started);
+            done.output = template::from_json(v);
+            done.reason = Some("read by apply's refresh".into());
+            return done;
+        }
+    }
+    let write_mode = if read {
+        None
+    } else {
+        shared
+            .options
+            .plan_mode
+            .as_ref()
+            .map(|m| (m, &secret_values, ctx))
+    };
+    let mut done =
+        send_action(shared, step, spec, params, si, step_limiter, started, write_mode).await;
+    if let (Some(PlanMode::Plan(cap)), Some(k)) = (&shared.options.plan_mode, &params_key) {
+        if done.status == ItemStatus::Succeeded {
+            cap.read_done(&step.id, &si.key, k, template::to_json(&done.output));
+        }
+    }
     done.secret_values = secret_values;
     done
 }
@@ -86,7 +117,10 @@ pub(super) fn secret_forms(v: &Value, out: &mut Vec<String>) {
     }
 }
 
-/// Builds and sends one action item from its rendered parameters.
+/// Builds and sends one action item from its rendered parameters. `write_mode`: a write of a
+/// `plan` (captured, not sent) or an `apply` (sent only as planned), with the values that
+/// read a secret and the item's context.
+#[expect(clippy::too_many_arguments, reason = "one item's whole situation")]
 async fn send_action(
     shared: &Shared,
     step: &StepPlan,
@@ -95,6 +129,7 @@ async fn send_action(
     si: &SourceItem,
     step_limiter: Option<&RateLimiter>,
     started: Instant,
+    write_mode: Option<(&PlanMode, &Vec<String>, &JValue)>,
 ) -> Done {
     let idempotent = catalog::is_idempotent(spec, &params);
     let max_pages = step.paginate;
@@ -106,7 +141,9 @@ async fn send_action(
             .entry("page_size".to_owned())
             .or_insert(Value::from(100));
     }
-    let mut req = match plan::request(spec, &params, shared.dry) {
+    // A plan's write may hold values known only after apply (placeholders).
+    let capturing = matches!(write_mode, Some((PlanMode::Plan(_), _, _)));
+    let mut req = match plan::request(spec, &params, shared.dry || capturing) {
         Ok(r) => r,
         Err(e) => return Done::failed(describe_item(si, &e.0), started),
     };
@@ -120,6 +157,49 @@ async fn send_action(
         Ok(u) => u,
         Err(e) => return Done::failed(describe_item(si, &e), started),
     };
+    if let Some((mode, secret_values, ctx)) = write_mode {
+        let program = &shared.program;
+        let reads =
+            plan_capture::field_values(&plan_capture::fields_read(program, step), ctx);
+        match mode {
+            PlanMode::Plan(cap) => {
+                cap.push(plan_capture::Captured {
+                    step: step.id.clone(),
+                    index: si.index,
+                    parent_index: None,
+                    key: si.key.clone(),
+                    spec,
+                    request: req.clone(),
+                    idempotent,
+                    secret_forms: secret_values.clone(),
+                    reads,
+                    source: plan_capture::source_of(program, step, si.line),
+                });
+                let mut done = Done::new(ItemStatus::Planned, started);
+                done.output = Placeholder::value(format!("steps.{}.output", step.id));
+                done.request = Some(req);
+                return done;
+            }
+            PlanMode::Apply(ix) => match ix.decide(&step.id, &si.key, &req, &reads) {
+                plan_capture::Decision::Send(_) => {}
+                plan_capture::Decision::Drifted(_, reason) => {
+                    return Done {
+                        reason: Some(reason),
+                        request: Some(req),
+                        ..Done::new(ItemStatus::Drifted, started)
+                    };
+                }
+                plan_capture::Decision::NotPlanned => {
+                    return Done {
+                        reason: Some(
+                            "not in the plan: apply sends only the planned writes".into(),
+                        ),
+                        ..Done::new(ItemStatus::Skipped, started)
+                    };
+                }
+            },
+        }
+    }
     if shared.dry {
         if let Some(up) = &upload {
             upload::set_file_id(spec, &mut req, &up.placeholder());

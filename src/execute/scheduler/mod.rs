@@ -24,6 +24,7 @@ use super::verify::Verified;
 use crate::catalog::{self, ActionSpec, HttpRequest};
 use crate::inputs;
 use crate::plan::{self, Base, SourceItem};
+use crate::planfile::capture::{self as plan_capture, PlanMode};
 use crate::progress::Progress;
 use crate::report::{
     EventKind, ItemRecord, ItemStatus, Outcome, ReportWriter, RequestRecord, ResponseRecord,
@@ -75,6 +76,8 @@ pub(crate) struct RunOptions {
     /// `--only-class`: only the rows with these keys run; every other row is left as the
     /// earlier report has it (its carried records still flow on to later steps).
     pub only_keys: Option<HashSet<String>>,
+    /// `plan` (reads sent, writes captured) or `apply` (only planned writes sent).
+    pub(crate) plan_mode: Option<PlanMode>,
 }
 
 /// What a run did.
@@ -798,6 +801,14 @@ fn check_when(
     match when.eval(ctx) {
         Ok(v) if v.is_true() => None,
         Ok(_) => {
+            if let Some(PlanMode::Apply(ix)) = &shared.options.plan_mode {
+                if let Some((_, reason)) = ix.when_false(&step.id, &si.key, &when.source) {
+                    return Some(Done {
+                        reason: Some(reason),
+                        ..Done::new(ItemStatus::Drifted, started)
+                    });
+                }
+            }
             shared
                 .states
                 .lock()

@@ -1,0 +1,250 @@
+//! Plan and apply (README "Plan and apply"), against a standalone sandbox process whose state
+//! and journal are checked afterwards: a list-driven plan over many pages counts exactly the
+//! sandbox's sessions; sessions changed between plan and apply are `drifted` and nothing
+//! outside the plan is sent; a changed, expired or foreign plan is refused with exit 4 and zero
+//! requests; `kill -9` during apply then `--resume` changes each session once; a secret var
+//! never reaches the plan file and apply still sends it.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use serde_json::Value;
+
+mod support;
+use support::{bin, SandboxProcess, TOKEN};
+
+/// The department the test's sessions wait in (fresh: no seeded session is in it).
+const FROM: &str = "33333333-3333-4333-8333-000000000001";
+const TO: &str = "33333333-3333-4333-8333-000000000002";
+const PREFIX: &str = "44444444-4444-4444-8444-";
+
+fn session(i: usize) -> String {
+    format!("{PREFIX}{i:012}")
+}
+
+/// Puts `n` PENDING sessions in `FROM`, through the API (the binary itself, `run`).
+fn seed(sb: &SandboxProcess, dir: &Path, n: usize) {
+    let mut csv = String::from("session_id\n");
+    for i in 0..n {
+        csv.push_str(&session(i));
+        csv.push('\n');
+    }
+    std::fs::write(dir.join("seed.csv"), csv).unwrap();
+    let pb = dir.join("seed.yaml");
+    std::fs::write(
+        &pb,
+        format!(
+            r#"version: 1
+name: seed
+inputs:
+  s: {{ csv: seed.csv, key: session_id }}
+settings: {{ concurrency: 16, rate_limit: "off" }}
+steps:
+  - id: into
+    action: session.transfer
+    for_each: inputs.s
+    with: {{ session_id: "{{{{ row.session_id }}}}", new_department_id: {FROM} }}
+  - id: wait
+    action: session.change_status
+    for_each: inputs.s
+    with: {{ session_id: "{{{{ row.session_id }}}}", new_status: PENDING }}
+"#
+        ),
+    )
+    .unwrap();
+    let out = sb
+        .cmd()
+        .args(["run", pb.to_str().unwrap(), "--yes", "-q", "--report"])
+        .arg(dir.join("seed-report.json"))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+}
+
+/// Sets sessions' status through the API (a change someone made between plan and apply).
+fn set_status(sb: &SandboxProcess, dir: &Path, ids: &[String], status: &str) {
+    let csv: String = std::iter::once("session_id".to_owned())
+        .chain(ids.iter().cloned())
+        .map(|l| l + "\n")
+        .collect();
+    let name = format!("change-{status}");
+    std::fs::write(dir.join(format!("{name}.csv")), csv).unwrap();
+    let pb = dir.join(format!("{name}.yaml"));
+    std::fs::write(
+        &pb,
+        format!(
+            r#"version: 1
+name: {name}
+inputs:
+  s: {{ csv: {name}.csv, key: session_id }}
+settings: {{ rate_limit: "off" }}
+steps:
+  - id: set
+    action: session.change_status
+    for_each: inputs.s
+    with: {{ session_id: "{{{{ row.session_id }}}}", new_status: {status} }}
+"#
+        ),
+    )
+    .unwrap();
+    let out = sb
+        .cmd()
+        .args(["run", pb.to_str().unwrap(), "--yes", "-q", "--report"])
+        .arg(dir.join(format!("{name}-report.json")))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+}
+
+/// List the sessions waiting (or being served) in `FROM`, move the waiting ones to `TO`.
+fn move_playbook(dir: &Path) -> PathBuf {
+    let pb = dir.join("move.yaml");
+    std::fs::write(
+        &pb,
+        format!(
+            r#"version: 1
+name: move-waiting
+vars:
+  from: {FROM}
+  to: {TO}
+settings: {{ concurrency: 8, rate_limit: "off" }}
+steps:
+  - id: waiting
+    action: session.list
+    paginate: all
+    with:
+      status: [PENDING, IN_PROGRESS]
+      department_id: "{{{{ vars.from }}}}"
+      page_size: 50
+  - id: move
+    action: session.transfer
+    for_each: steps.waiting.output.items
+    when: item.status == "PENDING"
+    with:
+      session_id: "{{{{ item.id }}}}"
+      new_department_id: "{{{{ vars.to }}}}"
+"#
+        ),
+    )
+    .unwrap();
+    pb
+}
+
+fn plan_lines(path: &Path) -> Vec<Value> {
+    std::fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+fn report_items(path: &Path) -> Vec<Value> {
+    let text = std::fs::read_to_string(path).unwrap();
+    let v: Value = serde_json::from_str(&text).unwrap();
+    v["items"].as_array().unwrap().clone()
+}
+
+/// Journal entries after `since`: (method, path).
+fn writes_since(sb: &SandboxProcess, since: usize) -> Vec<(String, String)> {
+    sb.journal()
+        .into_iter()
+        .skip(since)
+        .filter(|(m, _, _)| m != "GET")
+        .map(|(m, p, _)| (m, p))
+        .collect()
+}
+
+#[test]
+fn a_list_driven_plan_counts_the_sandbox_and_apply_skips_exactly_the_drifted() {
+    let sb = SandboxProcess::start(&[]);
+    let dir = tempfile::tempdir().unwrap();
+    seed(&sb, dir.path(), 300);
+    let pb = move_playbook(dir.path());
+    let plan = dir.path().join("move.plan.jsonl");
+    let before = sb.journal().len();
+    let out = sb
+        .cmd()
+        .args(["plan", pb.to_str().unwrap(), "--out"])
+        .arg(&plan)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    // The plan read every page (300 / 50 = 6) and sent no write.
+    let during = sb.journal().split_off(before);
+    assert_eq!(during.len(), 6, "{during:?}");
+    assert!(during.iter().all(|(m, _, _)| m == "GET"));
+    assert!(stdout.contains("move"), "{stdout}");
+    assert!(stdout.contains("300"), "{stdout}");
+    assert!(stdout.contains(&sb.url), "{stdout}");
+    let lines = plan_lines(&plan);
+    assert_eq!(lines[0]["type"], "header");
+    assert_eq!(lines.len(), 302);
+    let trailer = &lines[301];
+    assert_eq!(trailer["writes"], 300);
+    assert_eq!(trailer["actions"]["session.transfer"], 300);
+    // Counts equal the sandbox's state: every PENDING session of the department, once.
+    let state = sb.get("/__sandbox/state");
+    let pending: std::collections::BTreeSet<String> = state["sessions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["departmentId"] == FROM && s["status"] == "PENDING")
+        .map(|s| s["id"].as_str().unwrap().to_owned())
+        .collect();
+    let planned: std::collections::BTreeSet<String> =
+        lines[1..301].iter().map(|w| w["key"].as_str().unwrap().to_owned()).collect();
+    assert_eq!(planned, pending);
+    assert_eq!(lines[1]["source"]["step"], "waiting");
+    assert_eq!(lines[1]["reads"]["item.status"], "PENDING");
+
+    // 10 % changed between plan and apply: 15 taken by an agent (still listed, field read by
+    // `when` changed), 15 completed (gone from the listing).
+    let taken: Vec<String> = (0..15).map(session).collect();
+    let closed: Vec<String> = (100..115).map(session).collect();
+    set_status(&sb, dir.path(), &taken, "IN_PROGRESS");
+    set_status(&sb, dir.path(), &closed, "COMPLETED");
+    let before = sb.journal().len();
+    let report = dir.path().join("apply.json");
+    let out = sb
+        .cmd()
+        .args(["apply", plan.to_str().unwrap(), "-q", "--report"])
+        .arg(&report)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}\n{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    let items = report_items(&report);
+    let status_of: HashMap<String, String> = items
+        .iter()
+        .filter(|i| i["step"] == "move")
+        .map(|i| (i["key"].as_str().unwrap().to_owned(), i["status"].as_str().unwrap().to_owned()))
+        .collect();
+    let drifted: std::collections::BTreeSet<&String> =
+        status_of.iter().filter(|(_, s)| *s == "drifted").map(|(k, _)| k).collect();
+    let expected: std::collections::BTreeSet<&String> = taken.iter().chain(&closed).collect();
+    assert_eq!(drifted, expected);
+    assert_eq!(status_of.values().filter(|s| *s == "succeeded").count(), 270);
+    assert!(items.iter().filter(|i| i["step"] == "move").all(|i| i["seq"].is_u64()));
+    // The journal: exactly the 270 planned, undrifted transfers, each once, nothing else.
+    let writes = writes_since(&sb, before);
+    assert_eq!(writes.len(), 270, "{writes:?}");
+    let mut per_session: HashMap<String, usize> = HashMap::new();
+    for (m, p) in &writes {
+        assert_eq!(m, "PUT");
+        let id = p.trim_start_matches("/chat/v1/session/").trim_end_matches("/transfer");
+        assert!(planned.contains(id), "{p} is not in the plan");
+        assert!(!expected.contains(&id.to_owned()), "{p} drifted");
+        *per_session.entry(id.to_owned()).or_default() += 1;
+    }
+    assert!(per_session.values().all(|&n| n == 1));
+    // The report names the plan; its totals reconcile with the plan's count.
+    let v: Value = serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
+    assert_eq!(v["plan"]["plan_id"], lines[0]["plan_id"]);
+    assert_eq!(v["plan"]["hash"], trailer["chain"]);
+    let t = &v["totals"];
+    let sum = ["succeeded", "unchanged", "drifted", "failed", "unknown"]
+        .iter()
+        .map(|k| t[k].as_u64().unwrap_or(0))
+        .sum::<u64>();
+    assert_eq!(sum, 300, "{t}");
+}
