@@ -93,7 +93,7 @@ fn view_outputs(v: &ViewArgs) -> views::Outputs {
 
 /// `run --html/--junit/--markdown`: the views of the finished report, listed after the summary.
 /// A view that cannot be written is an error message, not a different exit code.
-fn write_views(report_path: &Path, args: &ViewArgs) {
+pub(crate) fn write_views(report_path: &Path, args: &ViewArgs) {
     let outputs = view_outputs(args);
     if outputs.is_empty() {
         return;
@@ -129,7 +129,7 @@ fn report_cmd(args: &ReportArgs) -> u8 {
     }
 }
 
-fn runtime() -> tokio::runtime::Runtime {
+pub(crate) fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -295,7 +295,7 @@ pub fn load_and_validate(path: &Path, overrides: &Overrides) -> Result<Program, 
     Err(diags)
 }
 
-fn parse_pairs(args: &[String], flag: &str) -> Result<Vec<(String, String)>, Diagnostic> {
+pub(crate) fn parse_pairs(args: &[String], flag: &str) -> Result<Vec<(String, String)>, Diagnostic> {
     args.iter()
         .map(|a| {
             a.split_once('=')
@@ -312,8 +312,13 @@ fn parse_pairs(args: &[String], flag: &str) -> Result<Vec<(String, String)>, Dia
 }
 
 fn init_logging(args: &RunArgs) {
+    init_logging_with(args.quiet, args.verbose, args.log_format);
+}
+
+/// Logging to stderr at the level `-q` / `-v` choose, as text or JSON.
+pub(crate) fn init_logging_with(quiet: bool, verbose: u8, log_format: LogFormat) {
     use tracing_subscriber::EnvFilter;
-    let level = match (args.quiet, args.verbose) {
+    let level = match (quiet, verbose) {
         (true, _) => "error",
         (false, 0) => "warn",
         (false, 1) => "info",
@@ -329,7 +334,7 @@ fn init_logging(args: &RunArgs) {
         // is closed (`2>&-`, a reader gone): a closed stderr is not a crash.
         .log_internal_errors(false)
         .with_ansi(std::io::stderr().is_terminal());
-    let _ = if args.log_format == LogFormat::Json {
+    let _ = if log_format == LogFormat::Json {
         builder.json().try_init()
     } else {
         builder.try_init()
@@ -753,7 +758,7 @@ fn run_cmd(args: &RunArgs) -> u8 {
     })
 }
 
-fn invalid(diags: &[Diagnostic]) -> u8 {
+pub(crate) fn invalid(diags: &[Diagnostic]) -> u8 {
     eprint!("{}", render_all(diags));
     EXIT_INVALID
 }
@@ -803,7 +808,7 @@ fn check_output_paths(program: &Program, args: &RunArgs, report: &Path) -> Resul
 
 /// A carried `succeeded` send of a verifiable action: one identical message in its session is
 /// that item's, not one a verification may take for another's.
-fn note_claim(
+pub(crate) fn note_claim(
     verifiable: &std::collections::HashMap<String, (catalog::Verify, catalog::Routes)>,
     item: &report::ItemRecord,
     claimed: &mut std::collections::HashMap<String, u32>,
@@ -820,7 +825,7 @@ fn note_claim(
 }
 
 /// The steps whose action a read can verify: step id → (how, route family).
-fn verifiable_steps(
+pub(crate) fn verifiable_steps(
     program: &Program,
 ) -> std::collections::HashMap<String, (catalog::Verify, catalog::Routes)> {
     program
@@ -835,7 +840,7 @@ fn verifiable_steps(
         .collect()
 }
 
-fn load_resume(
+pub(crate) fn load_resume(
     paths: &[PathBuf],
     program: &Program,
     force: bool,
@@ -912,7 +917,7 @@ fn load_resume(
 }
 
 /// `WTS_BASE_URL`, or the API's address.
-fn base_url_setting() -> String {
+pub(crate) fn base_url_setting() -> String {
     std::env::var("WTS_BASE_URL").unwrap_or_else(|_| "https://api.wts.chat".into())
 }
 

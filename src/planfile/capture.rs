@@ -309,7 +309,6 @@ pub(crate) enum Decision {
 #[derive(Debug)]
 pub(crate) struct ApplyIndex {
     pub(crate) plan: Plan,
-    pub(crate) path: String,
     by_key: HashMap<(String, String), usize>,
     /// Writes found drifted by the refresh, with the reason.
     drifted: HashMap<u64, String>,
@@ -322,7 +321,7 @@ pub(crate) struct ApplyIndex {
 }
 
 impl ApplyIndex {
-    pub(crate) fn new(plan: Plan, path: String) -> ApplyIndex {
+    pub(crate) fn new(plan: Plan) -> ApplyIndex {
         let by_key = plan
             .writes
             .iter()
@@ -331,7 +330,6 @@ impl ApplyIndex {
             .collect();
         ApplyIndex {
             plan,
-            path,
             by_key,
             drifted: HashMap::new(),
             reached: Mutex::new(HashSet::new()),
@@ -556,7 +554,7 @@ mod tests {
             captured("move", "c", req("c"), "PENDING"),
             captured("move", "e", req("a"), "PENDING"),
         ];
-        let mut idx = ApplyIndex::new(plan.clone(), "p".into());
+        let mut idx = ApplyIndex::new(plan.clone());
         let n = idx.refresh(&fresh, ReadCache::default(), |_| false);
         assert_eq!(n, 2);
         let d = idx.drifted();
@@ -576,7 +574,7 @@ mod tests {
         let unreached: Vec<u64> = idx.unreached().iter().map(|(w, _)| w.seq).collect();
         assert_eq!(unreached, [4]);
         // Writes an earlier apply finished do not count.
-        let mut again = ApplyIndex::new(plan_of(&["a", "b", "c", "d"]), "p".into());
+        let mut again = ApplyIndex::new(plan_of(&["a", "b", "c", "d"]));
         assert_eq!(again.refresh(&fresh, ReadCache::default(), |w| w.key == "d"), 1);
     }
 

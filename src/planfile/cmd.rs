@@ -1,5 +1,5 @@
-//! The `plan` and `apply` subcommands: the plan's header from a validated program, and the
-//! checks `apply` makes before anything is sent (refusals are exit code 4).
+//! The `plan` and `apply` subcommands: the plan's header from a validated program, the checks
+//! `apply` makes before anything is sent (refusals are exit code 4), and the two commands.
 
 use std::io::Read as _;
 use std::path::Path;
@@ -219,10 +219,5 @@ mod tests {
     }
 }
 
-pub(crate) fn plan_cmd(_args: &crate::cli::PlanArgs) -> u8 {
-    crate::app::EXIT_INVALID
-}
-
-pub(crate) fn apply_cmd(_args: &crate::cli::ApplyArgs) -> u8 {
-    crate::app::EXIT_INVALID
-}
+mod run;
+pub(crate) use run::{apply_cmd, plan_cmd};

@@ -29,13 +29,11 @@ use crate::catalog::{HttpRequest, Method};
 pub(crate) mod capture;
 pub(crate) mod cmd;
 mod show;
-pub(crate) use show::{request_line, show, ShowFormat};
+pub(crate) use show::{show, ShowFormat};
 
 /// The plan format this build writes and reads.
 pub(crate) const FORMAT: &str = "wts-playbook-plan/1";
 
-/// How long a plan stays appliable unless `plan --expires-in` says otherwise.
-pub(crate) const DEFAULT_TTL: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
 
 /// The text a secret's rendered value is replaced with in the plan.
 pub(crate) const SECRET_HOLE: &str = crate::secret::REDACTED;

@@ -410,6 +410,11 @@ pub struct RunFacts {
     /// Events left out because there were more than [`MAX_EVENTS`].
     #[serde(default, skip_serializing_if = "is_zero")]
     pub events_dropped: u64,
+    /// `apply`: the planned writes by status (the write steps' items, reads and writes not in
+    /// the plan left out): `succeeded + unchanged + drifted + failed + unknown` is the plan's
+    /// `planned`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub plan_totals: Option<Totals>,
 }
 
 /// The most retry and pause events a report keeps.
