@@ -10,8 +10,70 @@ use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
-mod support;
-use support::{bin, SandboxProcess, TOKEN};
+// TEMPORARY until the shared test-support module lands on main (then this goes).
+mod shim {
+    use std::io::{BufRead, BufReader};
+    use std::process::{Child, Command, Stdio};
+
+    pub(crate) const TOKEN: &str = "plan-apply-token";
+
+    pub(crate) struct SandboxProcess {
+        child: Child,
+        pub(crate) url: String,
+    }
+
+    impl SandboxProcess {
+        pub(crate) fn start(extra: &[&str]) -> SandboxProcess {
+            let mut child = Command::new(assert_cmd::cargo::cargo_bin("wts-playbook"))
+                .args(["sandbox", "--listen", "127.0.0.1:0", "--token", TOKEN])
+                .args(extra)
+                .stdout(Stdio::piped())
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap();
+            let mut line = String::new();
+            BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+            let url = line.trim().strip_prefix("listening on ").unwrap().to_owned();
+            SandboxProcess { child, url }
+        }
+
+        /// The binary, pointed at this sandbox with its token.
+        pub(crate) fn cmd(&self) -> Command {
+            let mut c = Command::new(assert_cmd::cargo::cargo_bin("wts-playbook"));
+            c.env("WTS_BASE_URL", &self.url).env("WTS_API_TOKEN", TOKEN);
+            c
+        }
+
+        pub(crate) fn get(&self, path: &str) -> serde_json::Value {
+            let url = format!("{}{path}", self.url);
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+            rt.block_on(async { reqwest::get(url).await.unwrap().json().await.unwrap() })
+        }
+
+        pub(crate) fn journal(&self) -> Vec<(String, String, u64)> {
+            let j = self.get("/__sandbox/journal?limit=1000000");
+            let entries = j.as_array().cloned().or_else(|| j["entries"].as_array().cloned()).unwrap();
+            entries
+                .iter()
+                .map(|e| {
+                    (
+                        e["method"].as_str().unwrap().to_owned(),
+                        e["path"].as_str().unwrap().to_owned(),
+                        e["status"].as_u64().unwrap(),
+                    )
+                })
+                .collect()
+        }
+    }
+
+    impl Drop for SandboxProcess {
+        fn drop(&mut self) {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+use shim::SandboxProcess;
 
 /// The department the test's sessions wait in (fresh: no seeded session is in it).
 const FROM: &str = "33333333-3333-4333-8333-000000000001";
@@ -241,7 +303,10 @@ fn a_list_driven_plan_counts_the_sandbox_and_apply_skips_exactly_the_drifted() {
     let v: Value = serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
     assert_eq!(v["plan"]["plan_id"], lines[0]["plan_id"]);
     assert_eq!(v["plan"]["hash"], trailer["chain"]);
-    let t = &v["totals"];
+    assert_eq!(v["plan"]["planned"], 300);
+    let t = &v["plan_totals"];
+    assert_eq!(t["succeeded"], 270, "{t}");
+    assert_eq!(t["drifted"], 30, "{t}");
     let sum = ["succeeded", "unchanged", "drifted", "failed", "unknown"]
         .iter()
         .map(|k| t[k].as_u64().unwrap_or(0))
