@@ -313,3 +313,258 @@ fn a_list_driven_plan_counts_the_sandbox_and_apply_skips_exactly_the_drifted() {
         .sum::<u64>();
     assert_eq!(sum, 300, "{t}");
 }
+
+/// Makes a plan of `move_playbook` over `n` sessions; returns its path.
+fn make_plan(sb: &SandboxProcess, dir: &Path, extra: &[&str]) -> PathBuf {
+    let pb = move_playbook(dir);
+    let plan = dir.join(format!("move-{}.plan.jsonl", extra.len()));
+    let out = sb
+        .cmd()
+        .args(["plan", pb.to_str().unwrap(), "-q", "--out"])
+        .arg(&plan)
+        .args(extra)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    plan
+}
+
+/// Runs `apply` and says its exit code, stderr and how many requests the sandbox saw.
+fn apply_counting(sb: &SandboxProcess, plan: &Path, env: &[(&str, &str)]) -> (Option<i32>, String, usize) {
+    let before = sb.journal().len();
+    let mut cmd = sb.cmd();
+    cmd.args(["apply", plan.to_str().unwrap(), "-q", "--report"])
+        .arg(plan.with_extension("report.json"))
+        .arg("--overwrite");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().unwrap();
+    let sent = sb.journal().len() - before;
+    (out.status.code(), String::from_utf8_lossy(&out.stderr).into_owned(), sent)
+}
+
+#[test]
+fn a_changed_expired_foreign_or_unknown_plan_is_refused_with_exit_4_and_no_request() {
+    let sb = SandboxProcess::start(&[]);
+    let dir = tempfile::tempdir().unwrap();
+    seed(&sb, dir.path(), 20);
+    let plan = make_plan(&sb, dir.path(), &[]);
+    let text = std::fs::read_to_string(&plan).unwrap();
+
+    // One byte of one write changed (another department).
+    let edited = dir.path().join("edited.plan.jsonl");
+    let at = text.find(TO).unwrap();
+    let mut bytes = text.clone().into_bytes();
+    bytes[at] = if bytes[at] == b'3' { b'4' } else { b'3' };
+    std::fs::write(&edited, &bytes).unwrap();
+    let (code, err, sent) = apply_counting(&sb, &edited, &[]);
+    assert_eq!((code, sent), (Some(4), 0), "{err}");
+    assert!(err.contains("has changed since it was made"), "{err}");
+
+    // Another token: another account.
+    let (code, err, sent) = apply_counting(&sb, &plan, &[("WTS_API_TOKEN", "someone-elses-token")]);
+    assert_eq!((code, sent), (Some(4), 0), "{err}");
+    assert!(err.contains("another account"), "{err}");
+    assert!(!err.contains("someone-elses-token"), "{err}");
+
+    // Another base URL.
+    let (code, err, sent) = apply_counting(&sb, &plan, &[("WTS_BASE_URL", "http://127.0.0.1:9")]);
+    assert_eq!((code, sent), (Some(4), 0), "{err}");
+    assert!(err.contains("was made for"), "{err}");
+
+    // A format this build does not know.
+    let future = dir.path().join("future.plan.jsonl");
+    std::fs::write(&future, text.replacen("wts-playbook-plan/1", "wts-playbook-plan/2", 1)).unwrap();
+    let (code, err, sent) = apply_counting(&sb, &future, &[]);
+    assert_eq!((code, sent), (Some(4), 0), "{err}");
+    assert!(err.contains("format"), "{err}");
+
+    // Expired.
+    let short = make_plan(&sb, dir.path(), &["--expires-in", "50ms"]);
+    std::thread::sleep(std::time::Duration::from_millis(100));
+    let (code, err, sent) = apply_counting(&sb, &short, &[]);
+    assert_eq!((code, sent), (Some(4), 0), "{err}");
+    assert!(err.contains("expired"), "{err}");
+
+    // The untouched plan still applies (so the refusals above were the plan's, not the setup's).
+    let (code, err, sent) = apply_counting(&sb, &plan, &[]);
+    assert_eq!(code, Some(0), "{err}");
+    assert_eq!(sent, 1 + 20, "one listing page, twenty transfers: {err}");
+}
+
+#[test]
+fn past_max_drift_apply_stops_before_the_first_write() {
+    let sb = SandboxProcess::start(&[]);
+    let dir = tempfile::tempdir().unwrap();
+    seed(&sb, dir.path(), 20);
+    let plan = make_plan(&sb, dir.path(), &[]);
+    // 3 of 20 (15 %) taken by agents.
+    set_status(&sb, dir.path(), &(0..3).map(session).collect::<Vec<_>>(), "IN_PROGRESS");
+    let before = sb.journal().len();
+    let (code, err, _) = apply_counting(&sb, &plan, &[]);
+    assert_eq!(code, Some(4), "{err}");
+    assert!(err.contains("3 of 20 planned writes drifted, more than --max-drift 10%"), "{err}");
+    assert!(writes_since(&sb, before).is_empty());
+}
+
+/// Sends a message into every waiting session of `FROM` (a write that must never repeat).
+fn greet_playbook(dir: &Path) -> PathBuf {
+    let pb = dir.join("greet.yaml");
+    std::fs::write(
+        &pb,
+        format!(
+            r#"version: 1
+name: greet-waiting
+vars:
+  partner_key: "{{{{ env.PARTNER_KEY }}}}"
+settings: {{ concurrency: 8, rate_limit: "off", secrets: [partner_key] }}
+steps:
+  - id: waiting
+    action: session.list
+    paginate: all
+    with: {{ status: [PENDING], department_id: {FROM}, page_size: 50 }}
+  - id: greet
+    action: session.send_text
+    for_each: steps.waiting.output.items
+    with:
+      session_id: "{{{{ item.id }}}}"
+      text: "Hello {{{{ item.id[:8] }}}}, code {{{{ vars.partner_key | upper }}}}"
+"#
+        ),
+    )
+    .unwrap();
+    pb
+}
+
+const PARTNER_KEY: &str = "partner-key-5f1e9c";
+
+#[test]
+fn a_secret_is_a_reference_in_the_plan_and_apply_sends_its_value() {
+    let sb = SandboxProcess::start(&[]);
+    let dir = tempfile::tempdir().unwrap();
+    seed(&sb, dir.path(), 5);
+    let pb = greet_playbook(dir.path());
+    let plan = dir.path().join("greet.plan.jsonl");
+    let out = sb
+        .cmd()
+        .env("PARTNER_KEY", PARTNER_KEY)
+        .args(["plan", pb.to_str().unwrap(), "--out"])
+        .arg(&plan)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = std::fs::read_to_string(&plan).unwrap();
+    for form in [PARTNER_KEY, &PARTNER_KEY.to_uppercase()] {
+        assert!(!text.contains(form), "the plan holds the secret");
+        assert!(!String::from_utf8_lossy(&out.stdout).contains(form));
+    }
+    let lines = plan_lines(&plan);
+    assert_eq!(lines[0]["secrets"], serde_json::json!(["partner_key"]));
+    // A value that read a secret is a reference as a whole (a filter could have changed its form).
+    assert_eq!(lines[1]["body"]["text"], "[redacted]", "{}", lines[1]);
+    assert_eq!(lines[1]["secret"], true);
+    // Without the secret in the environment nothing is sent.
+    let before = sb.journal().len();
+    let out = sb
+        .cmd()
+        .args(["apply", plan.to_str().unwrap(), "-q", "--report"])
+        .arg(dir.path().join("none.json"))
+        .env_remove("PARTNER_KEY")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(sb.journal().len(), before);
+    // With it, apply sends the value the templates make of it.
+    let report = dir.path().join("greet.json");
+    let out = sb
+        .cmd()
+        .env("PARTNER_KEY", PARTNER_KEY)
+        .args(["apply", plan.to_str().unwrap(), "-q", "--report"])
+        .arg(&report)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let state = sb.get("/__sandbox/state");
+    let sent: Vec<&str> = state["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| m["sessionId"].as_str().unwrap().starts_with(PREFIX))
+        .filter_map(|m| m["text"].as_str())
+        .collect();
+    assert_eq!(sent.len(), 5, "{sent:?}");
+    let upper = PARTNER_KEY.to_uppercase();
+    assert!(sent.iter().all(|t| t.ends_with(&format!("code {upper}"))), "{sent:?}");
+    assert!(!std::fs::read_to_string(&report).unwrap().contains(&upper));
+}
+
+#[test]
+fn kill_9_during_apply_then_resume_sends_each_write_once() {
+    let sb = SandboxProcess::start(&["--latency-ms", "15"]);
+    let dir = tempfile::tempdir().unwrap();
+    seed(&sb, dir.path(), 200);
+    let pb = greet_playbook(dir.path());
+    let plan = dir.path().join("greet.plan.jsonl");
+    let out = sb
+        .cmd()
+        .env("PARTNER_KEY", PARTNER_KEY)
+        .args(["plan", pb.to_str().unwrap(), "-q", "--out"])
+        .arg(&plan)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let report = dir.path().join("first.json");
+    let mut child = sb
+        .cmd()
+        .env("PARTNER_KEY", PARTNER_KEY)
+        .args(["apply", plan.to_str().unwrap(), "-q", "--report"])
+        .arg(&report)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // Killed once some sends are recorded (bounded wait).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let done = std::fs::read_to_string(&report)
+            .map(|t| t.matches("\"step\":\"greet\"").count())
+            .unwrap_or(0);
+        if done >= 40 || std::time::Instant::now() > deadline {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let sent_first = sb
+        .journal()
+        .iter()
+        .filter(|(m, p, _)| m == "POST" && p.starts_with("/chat/v1/session/44444444"))
+        .count();
+    assert!(sent_first > 0 && sent_first < 200, "killed mid-way: {sent_first} sent");
+    let second = dir.path().join("second.json");
+    let out = sb
+        .cmd()
+        .env("PARTNER_KEY", PARTNER_KEY)
+        .args(["apply", plan.to_str().unwrap(), "-q", "--resume"])
+        .arg(&report)
+        .arg("--report")
+        .arg(&second)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}\n{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    // Each planned message sent once: in the journal and in the state.
+    let mut per_session: HashMap<String, usize> = HashMap::new();
+    for (m, p, _) in sb.journal() {
+        if m == "POST" && p.starts_with(&format!("/chat/v1/session/{PREFIX}")) {
+            let id = p.trim_start_matches("/chat/v1/session/").split('/').next().unwrap().to_owned();
+            *per_session.entry(id).or_default() += 1;
+        }
+    }
+    assert_eq!(per_session.len(), 200);
+    assert!(per_session.values().all(|&n| n == 1), "{per_session:?}");
+    let v: Value = serde_json::from_str(&std::fs::read_to_string(&second).unwrap()).unwrap();
+    let t = &v["plan_totals"];
+    assert_eq!(t["succeeded"], 200, "{t}");
+}
