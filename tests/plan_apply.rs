@@ -568,3 +568,166 @@ fn kill_9_during_apply_then_resume_sends_each_write_once() {
     let t = &v["plan_totals"];
     assert_eq!(t["succeeded"], 200, "{t}");
 }
+
+#[test]
+fn values_known_after_apply_are_recorded_as_dependencies_and_resolved_by_apply() {
+    let sb = SandboxProcess::start(&[]);
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("leads.csv"),
+        "lead,note\nL-1,called twice\nL-2,wants a demo\nL-3,asked for a quote\n",
+    )
+    .unwrap();
+    let pb = dir.path().join("cards.yaml");
+    std::fs::write(
+        &pb,
+        r#"version: 1
+name: cards-with-notes
+inputs:
+  leads: { csv: leads.csv, key: lead }
+settings: { rate_limit: "off" }
+steps:
+  - id: each
+    for_each: inputs.leads
+    steps:
+      - id: card
+        action: panel.create_card
+        with: { step_id: 55555555-5555-4555-8555-000000000001, title: "Lead {{ row.lead }}" }
+      - id: note
+        action: panel.create_note_text
+        with: { card_id: "{{ steps.card.output.id }}", text: "{{ row.note }}" }
+"#,
+    )
+    .unwrap();
+    let plan = dir.path().join("cards.plan.jsonl");
+    let out = sb
+        .cmd()
+        .args(["plan", pb.to_str().unwrap(), "--out"])
+        .arg(&plan)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(sb.journal().iter().all(|(m, _, _)| m == "GET"), "a plan sends no write");
+    let lines = plan_lines(&plan);
+    assert_eq!(lines.last().unwrap()["writes"], 6);
+    let notes: Vec<&Value> = lines.iter().filter(|l| l["step"] == "note").collect();
+    assert_eq!(notes.len(), 3);
+    for n in &notes {
+        assert_eq!(n["path"], "/crm/v1/panel/card/<steps.card.output.id>/note", "{n}");
+        let dep = &n["depends_on"][0];
+        assert_eq!(dep["value"], "steps.card.output.id");
+        let card = lines
+            .iter()
+            .find(|l| l["step"] == "card" && l["key"] == n["key"])
+            .unwrap();
+        assert_eq!(dep["seq"], card["seq"], "{n}");
+    }
+    assert!(stdout.contains("known after apply: steps.card.output.id"), "{stdout}");
+    let report = dir.path().join("cards.json");
+    let out = sb
+        .cmd()
+        .args(["apply", plan.to_str().unwrap(), "-q", "--report"])
+        .arg(&report)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let state = sb.get("/__sandbox/state");
+    let cards: HashMap<String, String> = state["cards"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["title"].as_str().is_some_and(|t| t.starts_with("Lead L-")))
+        .map(|c| (c["id"].as_str().unwrap().to_owned(), c["title"].as_str().unwrap().to_owned()))
+        .collect();
+    assert_eq!(cards.len(), 3);
+    let on_new_cards: Vec<&Value> = state["notes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|n| n["cardId"].as_str().is_some_and(|c| cards.contains_key(c)))
+        .collect();
+    assert_eq!(on_new_cards.len(), 3, "each note went to the card its pipeline created");
+    let v: Value = serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
+    assert_eq!(v["plan_totals"]["succeeded"], 6, "{}", v["plan_totals"]);
+}
+
+#[test]
+fn apply_runs_the_plans_copy_of_the_playbook_and_warns_when_the_disk_changed() {
+    let sb = SandboxProcess::start(&[]);
+    let dir = tempfile::tempdir().unwrap();
+    seed(&sb, dir.path(), 10);
+    let plan = make_plan(&sb, dir.path(), &[]);
+    // The playbook now moves the sessions elsewhere: the plan, not the disk, is what runs.
+    let pb = dir.path().join("move.yaml");
+    let changed = std::fs::read_to_string(&pb).unwrap().replace(TO, FROM);
+    std::fs::write(&pb, changed).unwrap();
+    let before = sb.journal().len();
+    let (code, err, _) = apply_counting(&sb, &plan, &[]);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(err.contains("has changed since the plan was made; the plan's copy is what runs"), "{err}");
+    let state = sb.get("/__sandbox/state");
+    let moved = state["sessions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["id"].as_str().unwrap().starts_with(PREFIX) && s["departmentId"] == TO)
+        .count();
+    assert_eq!(moved, 10);
+    assert_eq!(writes_since(&sb, before).len(), 10);
+}
+
+#[test]
+fn the_read_budget_caps_what_a_plan_reads() {
+    let sb = SandboxProcess::start(&[]);
+    let dir = tempfile::tempdir().unwrap();
+    seed(&sb, dir.path(), 120);
+    let pb = move_playbook(dir.path());
+    let plan = dir.path().join("capped.plan.jsonl");
+    let before = sb.journal().len();
+    let out = sb
+        .cmd()
+        .args(["plan", pb.to_str().unwrap(), "-q", "--read-budget", "2", "--out"])
+        .arg(&plan)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(out.status.code(), Some(3), "{err}");
+    assert!(err.contains("reads: at least 1 request(s)"), "{err}");
+    assert!(err.contains("read budget (2 requests, --read-budget) is spent"), "{err}");
+    assert!(!plan.exists());
+    assert_eq!(sb.journal().len() - before, 2, "exactly the budget");
+    // Below the estimate nothing is read at all.
+    let out = sb
+        .cmd()
+        .args(["plan", pb.to_str().unwrap(), "-q", "--read-budget", "0", "--out"])
+        .arg(&plan)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(sb.journal().len() - before, 2);
+}
+
+#[test]
+fn show_prints_a_plan_for_people_and_pull_requests_and_refuses_a_changed_one() {
+    let sb = SandboxProcess::start(&[]);
+    let dir = tempfile::tempdir().unwrap();
+    seed(&sb, dir.path(), 7);
+    let plan = make_plan(&sb, dir.path(), &[]);
+    let show = |format: &str, path: &Path| {
+        sb.cmd()
+            .args(["show", path.to_str().unwrap(), "--format", format])
+            .output()
+            .unwrap()
+    };
+    let text = String::from_utf8(show("text", &plan).stdout).unwrap();
+    assert!(text.contains("writes    7"), "{text}");
+    assert!(text.contains(&sb.url), "{text}");
+    let md = String::from_utf8(show("markdown", &plan).stdout).unwrap();
+    assert!(md.contains("| move | `session.transfer` | 7 |"), "{md}");
+    let json: Value = serde_json::from_slice(&show("json", &plan).stdout).unwrap();
+    assert_eq!(json["writes"].as_array().unwrap().len(), 7);
+    let edited = dir.path().join("edited.plan.jsonl");
+    std::fs::write(&edited, std::fs::read_to_string(&plan).unwrap().replacen("PUT", "GET", 1)).unwrap();
+    assert_eq!(show("text", &edited).status.code(), Some(4));
+}
