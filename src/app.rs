@@ -295,7 +295,10 @@ pub fn load_and_validate(path: &Path, overrides: &Overrides) -> Result<Program, 
     Err(diags)
 }
 
-pub(crate) fn parse_pairs(args: &[String], flag: &str) -> Result<Vec<(String, String)>, Diagnostic> {
+pub(crate) fn parse_pairs(
+    args: &[String],
+    flag: &str,
+) -> Result<Vec<(String, String)>, Diagnostic> {
     args.iter()
         .map(|a| {
             a.split_once('=')

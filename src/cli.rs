@@ -219,6 +219,10 @@ pub struct PlanArgs {
 
 /// `apply PLAN`.
 #[derive(Debug, Args)]
+#[expect(
+    clippy::struct_excessive_bools,
+    reason = "command-line flags are bools"
+)]
 pub struct ApplyArgs {
     pub plan: PathBuf,
     /// Where to write the report (default reports/NAME-TIMESTAMP.json).

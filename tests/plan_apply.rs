@@ -32,8 +32,14 @@ mod shim {
                 .spawn()
                 .unwrap();
             let mut line = String::new();
-            BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
-            let url = line.trim().strip_prefix("listening on ").unwrap().to_owned();
+            BufReader::new(child.stdout.take().unwrap())
+                .read_line(&mut line)
+                .unwrap();
+            let url = line
+                .trim()
+                .strip_prefix("listening on ")
+                .unwrap()
+                .to_owned();
             SandboxProcess { child, url }
         }
 
@@ -46,13 +52,20 @@ mod shim {
 
         pub(crate) fn get(&self, path: &str) -> serde_json::Value {
             let url = format!("{}{path}", self.url);
-            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
             rt.block_on(async { reqwest::get(url).await.unwrap().json().await.unwrap() })
         }
 
         pub(crate) fn journal(&self) -> Vec<(String, String, u64)> {
             let j = self.get("/__sandbox/journal?limit=1000000");
-            let entries = j.as_array().cloned().or_else(|| j["entries"].as_array().cloned()).unwrap();
+            let entries = j
+                .as_array()
+                .cloned()
+                .or_else(|| j["entries"].as_array().cloned())
+                .unwrap();
             entries
                 .iter()
                 .map(|e| {
@@ -120,7 +133,11 @@ steps:
         .arg(dir.join("seed-report.json"))
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 /// Sets sessions' status through the API (a change someone made between plan and apply).
@@ -155,7 +172,11 @@ steps:
         .arg(dir.join(format!("{name}-report.json")))
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 /// List the sessions waiting (or being served) in `FROM`, move the waiting ones to `TO`.
@@ -231,7 +252,11 @@ fn a_list_driven_plan_counts_the_sandbox_and_apply_skips_exactly_the_drifted() {
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     // The plan read every page (300 / 50 = 6) and sent no write.
     let during = sb.journal().split_off(before);
     assert_eq!(during.len(), 6, "{during:?}");
@@ -254,8 +279,10 @@ fn a_list_driven_plan_counts_the_sandbox_and_apply_skips_exactly_the_drifted() {
         .filter(|s| s["departmentId"] == FROM && s["status"] == "PENDING")
         .map(|s| s["id"].as_str().unwrap().to_owned())
         .collect();
-    let planned: std::collections::BTreeSet<String> =
-        lines[1..301].iter().map(|w| w["key"].as_str().unwrap().to_owned()).collect();
+    let planned: std::collections::BTreeSet<String> = lines[1..301]
+        .iter()
+        .map(|w| w["key"].as_str().unwrap().to_owned())
+        .collect();
     assert_eq!(planned, pending);
     assert_eq!(lines[1]["source"]["step"], "waiting");
     assert_eq!(lines[1]["reads"]["item.status"], "PENDING");
@@ -274,26 +301,48 @@ fn a_list_driven_plan_counts_the_sandbox_and_apply_skips_exactly_the_drifted() {
         .arg(&report)
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(0), "{}\n{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
     let items = report_items(&report);
     let status_of: HashMap<String, String> = items
         .iter()
         .filter(|i| i["step"] == "move")
-        .map(|i| (i["key"].as_str().unwrap().to_owned(), i["status"].as_str().unwrap().to_owned()))
+        .map(|i| {
+            (
+                i["key"].as_str().unwrap().to_owned(),
+                i["status"].as_str().unwrap().to_owned(),
+            )
+        })
         .collect();
-    let drifted: std::collections::BTreeSet<&String> =
-        status_of.iter().filter(|(_, s)| *s == "drifted").map(|(k, _)| k).collect();
+    let drifted: std::collections::BTreeSet<&String> = status_of
+        .iter()
+        .filter(|(_, s)| *s == "drifted")
+        .map(|(k, _)| k)
+        .collect();
     let expected: std::collections::BTreeSet<&String> = taken.iter().chain(&closed).collect();
     assert_eq!(drifted, expected);
-    assert_eq!(status_of.values().filter(|s| *s == "succeeded").count(), 270);
-    assert!(items.iter().filter(|i| i["step"] == "move").all(|i| i["seq"].is_u64()));
+    assert_eq!(
+        status_of.values().filter(|s| *s == "succeeded").count(),
+        270
+    );
+    assert!(items
+        .iter()
+        .filter(|i| i["step"] == "move")
+        .all(|i| i["seq"].is_u64()));
     // The journal: exactly the 270 planned, undrifted transfers, each once, nothing else.
     let writes = writes_since(&sb, before);
     assert_eq!(writes.len(), 270, "{writes:?}");
     let mut per_session: HashMap<String, usize> = HashMap::new();
     for (m, p) in &writes {
         assert_eq!(m, "PUT");
-        let id = p.trim_start_matches("/chat/v1/session/").trim_end_matches("/transfer");
+        let id = p
+            .trim_start_matches("/chat/v1/session/")
+            .trim_end_matches("/transfer");
         assert!(planned.contains(id), "{p} is not in the plan");
         assert!(!expected.contains(&id.to_owned()), "{p} drifted");
         *per_session.entry(id.to_owned()).or_default() += 1;
@@ -325,12 +374,20 @@ fn make_plan(sb: &SandboxProcess, dir: &Path, extra: &[&str]) -> PathBuf {
         .args(extra)
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     plan
 }
 
 /// Runs `apply` and says its exit code, stderr and how many requests the sandbox saw.
-fn apply_counting(sb: &SandboxProcess, plan: &Path, env: &[(&str, &str)]) -> (Option<i32>, String, usize) {
+fn apply_counting(
+    sb: &SandboxProcess,
+    plan: &Path,
+    env: &[(&str, &str)],
+) -> (Option<i32>, String, usize) {
     let before = sb.journal().len();
     let mut cmd = sb.cmd();
     cmd.args(["apply", plan.to_str().unwrap(), "-q", "--report"])
@@ -341,7 +398,11 @@ fn apply_counting(sb: &SandboxProcess, plan: &Path, env: &[(&str, &str)]) -> (Op
     }
     let out = cmd.output().unwrap();
     let sent = sb.journal().len() - before;
-    (out.status.code(), String::from_utf8_lossy(&out.stderr).into_owned(), sent)
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+        sent,
+    )
 }
 
 #[test]
@@ -375,7 +436,11 @@ fn a_changed_expired_foreign_or_unknown_plan_is_refused_with_exit_4_and_no_reque
 
     // A format this build does not know.
     let future = dir.path().join("future.plan.jsonl");
-    std::fs::write(&future, text.replacen("wts-playbook-plan/1", "wts-playbook-plan/2", 1)).unwrap();
+    std::fs::write(
+        &future,
+        text.replacen("wts-playbook-plan/1", "wts-playbook-plan/2", 1),
+    )
+    .unwrap();
     let (code, err, sent) = apply_counting(&sb, &future, &[]);
     assert_eq!((code, sent), (Some(4), 0), "{err}");
     assert!(err.contains("format"), "{err}");
@@ -400,11 +465,19 @@ fn past_max_drift_apply_stops_before_the_first_write() {
     seed(&sb, dir.path(), 20);
     let plan = make_plan(&sb, dir.path(), &[]);
     // 3 of 20 (15 %) taken by agents.
-    set_status(&sb, dir.path(), &(0..3).map(session).collect::<Vec<_>>(), "IN_PROGRESS");
+    set_status(
+        &sb,
+        dir.path(),
+        &(0..3).map(session).collect::<Vec<_>>(),
+        "IN_PROGRESS",
+    );
     let before = sb.journal().len();
     let (code, err, _) = apply_counting(&sb, &plan, &[]);
     assert_eq!(code, Some(4), "{err}");
-    assert!(err.contains("3 of 20 planned writes drifted, more than --max-drift 10%"), "{err}");
+    assert!(
+        err.contains("3 of 20 planned writes drifted, more than --max-drift 10%"),
+        "{err}"
+    );
     assert!(writes_since(&sb, before).is_empty());
 }
 
@@ -453,7 +526,11 @@ fn a_secret_is_a_reference_in_the_plan_and_apply_sends_its_value() {
         .arg(&plan)
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let text = std::fs::read_to_string(&plan).unwrap();
     for form in [PARTNER_KEY, &PARTNER_KEY.to_uppercase()] {
         assert!(!text.contains(form), "the plan holds the secret");
@@ -473,7 +550,12 @@ fn a_secret_is_a_reference_in_the_plan_and_apply_sends_its_value() {
         .env_remove("PARTNER_KEY")
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(2), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert_eq!(sb.journal().len(), before);
     // With it, apply sends the value the templates make of it.
     let report = dir.path().join("greet.json");
@@ -484,7 +566,12 @@ fn a_secret_is_a_reference_in_the_plan_and_apply_sends_its_value() {
         .arg(&report)
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let state = sb.get("/__sandbox/state");
     let sent: Vec<&str> = state["messages"]
         .as_array()
@@ -495,7 +582,10 @@ fn a_secret_is_a_reference_in_the_plan_and_apply_sends_its_value() {
         .collect();
     assert_eq!(sent.len(), 5, "{sent:?}");
     let upper = PARTNER_KEY.to_uppercase();
-    assert!(sent.iter().all(|t| t.ends_with(&format!("code {upper}"))), "{sent:?}");
+    assert!(
+        sent.iter().all(|t| t.ends_with(&format!("code {upper}"))),
+        "{sent:?}"
+    );
     assert!(!std::fs::read_to_string(&report).unwrap().contains(&upper));
 }
 
@@ -513,7 +603,11 @@ fn kill_9_during_apply_then_resume_sends_each_write_once() {
         .arg(&plan)
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let report = dir.path().join("first.json");
     let mut child = sb
         .cmd()
@@ -527,9 +621,8 @@ fn kill_9_during_apply_then_resume_sends_each_write_once() {
     // Killed once some sends are recorded (bounded wait).
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
     loop {
-        let done = std::fs::read_to_string(&report)
-            .map(|t| t.matches("\"step\":\"greet\"").count())
-            .unwrap_or(0);
+        let done =
+            std::fs::read_to_string(&report).map_or(0, |t| t.matches("\"step\":\"greet\"").count());
         if done >= 40 || std::time::Instant::now() > deadline {
             break;
         }
@@ -542,7 +635,10 @@ fn kill_9_during_apply_then_resume_sends_each_write_once() {
         .iter()
         .filter(|(m, p, _)| m == "POST" && p.starts_with("/chat/v1/session/44444444"))
         .count();
-    assert!(sent_first > 0 && sent_first < 200, "killed mid-way: {sent_first} sent");
+    assert!(
+        sent_first > 0 && sent_first < 200,
+        "killed mid-way: {sent_first} sent"
+    );
     let second = dir.path().join("second.json");
     let out = sb
         .cmd()
@@ -553,12 +649,23 @@ fn kill_9_during_apply_then_resume_sends_each_write_once() {
         .arg(&second)
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(0), "{}\n{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
     // Each planned message sent once: in the journal and in the state.
     let mut per_session: HashMap<String, usize> = HashMap::new();
     for (m, p, _) in sb.journal() {
         if m == "POST" && p.starts_with(&format!("/chat/v1/session/{PREFIX}")) {
-            let id = p.trim_start_matches("/chat/v1/session/").split('/').next().unwrap().to_owned();
+            let id = p
+                .trim_start_matches("/chat/v1/session/")
+                .split('/')
+                .next()
+                .unwrap()
+                .to_owned();
             *per_session.entry(id).or_default() += 1;
         }
     }
@@ -607,14 +714,24 @@ steps:
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    assert!(sb.journal().iter().all(|(m, _, _)| m == "GET"), "a plan sends no write");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        sb.journal().iter().all(|(m, _, _)| m == "GET"),
+        "a plan sends no write"
+    );
     let lines = plan_lines(&plan);
     assert_eq!(lines.last().unwrap()["writes"], 6);
     let notes: Vec<&Value> = lines.iter().filter(|l| l["step"] == "note").collect();
     assert_eq!(notes.len(), 3);
     for n in &notes {
-        assert_eq!(n["path"], "/crm/v1/panel/card/<steps.card.output.id>/note", "{n}");
+        assert_eq!(
+            n["path"], "/crm/v1/panel/card/<steps.card.output.id>/note",
+            "{n}"
+        );
         let dep = &n["depends_on"][0];
         assert_eq!(dep["value"], "steps.card.output.id");
         let card = lines
@@ -623,7 +740,10 @@ steps:
             .unwrap();
         assert_eq!(dep["seq"], card["seq"], "{n}");
     }
-    assert!(stdout.contains("known after apply: steps.card.output.id"), "{stdout}");
+    assert!(
+        stdout.contains("known after apply: steps.card.output.id"),
+        "{stdout}"
+    );
     let report = dir.path().join("cards.json");
     let out = sb
         .cmd()
@@ -631,14 +751,28 @@ steps:
         .arg(&report)
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let state = sb.get("/__sandbox/state");
     let cards: HashMap<String, String> = state["cards"]
         .as_array()
         .unwrap()
         .iter()
-        .filter(|c| c["title"].as_str().is_some_and(|t| t.starts_with("Lead L-")))
-        .map(|c| (c["id"].as_str().unwrap().to_owned(), c["title"].as_str().unwrap().to_owned()))
+        .filter(|c| {
+            c["title"]
+                .as_str()
+                .is_some_and(|t| t.starts_with("Lead L-"))
+        })
+        .map(|c| {
+            (
+                c["id"].as_str().unwrap().to_owned(),
+                c["title"].as_str().unwrap().to_owned(),
+            )
+        })
         .collect();
     assert_eq!(cards.len(), 3);
     let on_new_cards: Vec<&Value> = state["notes"]
@@ -647,7 +781,11 @@ steps:
         .iter()
         .filter(|n| n["cardId"].as_str().is_some_and(|c| cards.contains_key(c)))
         .collect();
-    assert_eq!(on_new_cards.len(), 3, "each note went to the card its pipeline created");
+    assert_eq!(
+        on_new_cards.len(),
+        3,
+        "each note went to the card its pipeline created"
+    );
     let v: Value = serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
     assert_eq!(v["plan_totals"]["succeeded"], 6, "{}", v["plan_totals"]);
 }
@@ -665,7 +803,10 @@ fn apply_runs_the_plans_copy_of_the_playbook_and_warns_when_the_disk_changed() {
     let before = sb.journal().len();
     let (code, err, _) = apply_counting(&sb, &plan, &[]);
     assert_eq!(code, Some(0), "{err}");
-    assert!(err.contains("has changed since the plan was made; the plan's copy is what runs"), "{err}");
+    assert!(
+        err.contains("has changed since the plan was made; the plan's copy is what runs"),
+        "{err}"
+    );
     let state = sb.get("/__sandbox/state");
     let moved = state["sessions"]
         .as_array()
@@ -687,20 +828,37 @@ fn the_read_budget_caps_what_a_plan_reads() {
     let before = sb.journal().len();
     let out = sb
         .cmd()
-        .args(["plan", pb.to_str().unwrap(), "-q", "--read-budget", "2", "--out"])
+        .args([
+            "plan",
+            pb.to_str().unwrap(),
+            "-q",
+            "--read-budget",
+            "2",
+            "--out",
+        ])
         .arg(&plan)
         .output()
         .unwrap();
     let err = String::from_utf8_lossy(&out.stderr).into_owned();
     assert_eq!(out.status.code(), Some(3), "{err}");
     assert!(err.contains("reads: at least 1 request(s)"), "{err}");
-    assert!(err.contains("read budget (2 requests, --read-budget) is spent"), "{err}");
+    assert!(
+        err.contains("read budget (2 requests, --read-budget) is spent"),
+        "{err}"
+    );
     assert!(!plan.exists());
     assert_eq!(sb.journal().len() - before, 2, "exactly the budget");
     // Below the estimate nothing is read at all.
     let out = sb
         .cmd()
-        .args(["plan", pb.to_str().unwrap(), "-q", "--read-budget", "0", "--out"])
+        .args([
+            "plan",
+            pb.to_str().unwrap(),
+            "-q",
+            "--read-budget",
+            "0",
+            "--out",
+        ])
         .arg(&plan)
         .output()
         .unwrap();
@@ -728,6 +886,12 @@ fn show_prints_a_plan_for_people_and_pull_requests_and_refuses_a_changed_one() {
     let json: Value = serde_json::from_slice(&show("json", &plan).stdout).unwrap();
     assert_eq!(json["writes"].as_array().unwrap().len(), 7);
     let edited = dir.path().join("edited.plan.jsonl");
-    std::fs::write(&edited, std::fs::read_to_string(&plan).unwrap().replacen("PUT", "GET", 1)).unwrap();
+    std::fs::write(
+        &edited,
+        std::fs::read_to_string(&plan)
+            .unwrap()
+            .replacen("PUT", "GET", 1),
+    )
+    .unwrap();
     assert_eq!(show("text", &edited).status.code(), Some(4));
 }

@@ -287,6 +287,7 @@ fn run_facts_are_written_schema_valid_and_read_back() {
             },
         ],
         events_dropped: 0,
+        plan_totals: None,
     };
     let mut w = ReportWriter::create(&path, &h).unwrap();
     for item in &items {

@@ -103,7 +103,12 @@ mod tests {
         let http = lookup("http").unwrap();
         assert_eq!(http.method, Method::Get);
         assert_eq!(class_of(http), ActionClass::Write);
-        for w in ["session.complete", "session.transfer", "panel.create_card", "sequence.remove_contact"] {
+        for w in [
+            "session.complete",
+            "session.transfer",
+            "panel.create_card",
+            "sequence.remove_contact",
+        ] {
             assert_eq!(class_of(lookup(w).unwrap()), ActionClass::Write, "{w}");
         }
         assert_eq!(

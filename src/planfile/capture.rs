@@ -164,15 +164,19 @@ pub(crate) fn source_of(program: &Program, step: &StepPlan, line: Option<u64>) -
         },
         Source::Expr { expr, row_input } => {
             // `steps.pending.output.items` → the step `pending`.
-            let read = expr
-                .variables()
-                .into_iter()
-                .find_map(|v| v.strip_prefix("steps.").map(|r| r.split('.').next().unwrap_or(r).to_owned()));
+            let read = expr.variables().into_iter().find_map(|v| {
+                v.strip_prefix("steps.")
+                    .map(|r| r.split('.').next().unwrap_or(r).to_owned())
+            });
             let action = read.as_ref().and_then(|id| {
-                program.all_steps().into_iter().find(|s| &s.id == id).and_then(|s| match &s.kind {
-                    StepKind::Action { spec, .. } => Some(spec.name.to_owned()),
-                    StepKind::Pipeline(_) => None,
-                })
+                program
+                    .all_steps()
+                    .into_iter()
+                    .find(|s| &s.id == id)
+                    .and_then(|s| match &s.kind {
+                        StepKind::Action { spec, .. } => Some(spec.name.to_owned()),
+                        StepKind::Pipeline(_) => None,
+                    })
             });
             WriteSource {
                 step: read,
@@ -194,12 +198,18 @@ pub(crate) fn planned_writes(program: &Program, mut captured: Vec<Captured>) -> 
         .map(|(i, s)| (s.id.clone(), i))
         .collect();
     captured.sort_by(|a, b| {
-        (order.get(&a.step), a.parent_index.unwrap_or(a.index), a.index, &a.key).cmp(&(
-            order.get(&b.step),
-            b.parent_index.unwrap_or(b.index),
-            b.index,
-            &b.key,
-        ))
+        (
+            order.get(&a.step),
+            a.parent_index.unwrap_or(a.index),
+            a.index,
+            &a.key,
+        )
+            .cmp(&(
+                order.get(&b.step),
+                b.parent_index.unwrap_or(b.index),
+                b.index,
+                &b.key,
+            ))
     });
     let keys: HashSet<(String, String)> = captured
         .iter()
@@ -235,12 +245,15 @@ pub(crate) fn planned_writes(program: &Program, mut captured: Vec<Captured>) -> 
                     .and_then(|r| r.split('.').next())
                     .unwrap_or_default()
                     .to_owned();
-                let seq = seq_of.get(&(step.clone(), c.key.clone())).copied().or_else(|| {
-                    // A single write answers every item of a later step.
-                    keys.contains(&(step.clone(), "0".to_owned()))
-                        .then(|| seq_of.get(&(step.clone(), "0".to_owned())).copied())
-                        .flatten()
-                });
+                let seq = seq_of
+                    .get(&(step.clone(), c.key.clone()))
+                    .copied()
+                    .or_else(|| {
+                        // A single write answers every item of a later step.
+                        keys.contains(&(step.clone(), "0".to_owned()))
+                            .then(|| seq_of.get(&(step.clone(), "0".to_owned())).copied())
+                            .flatten()
+                    });
                 Dependency { value, step, seq }
             })
             .collect();
@@ -417,9 +430,11 @@ impl ApplyIndex {
     pub(crate) fn when_false(&self, step: &str, key: &str, when: &str) -> Option<(u64, String)> {
         let w = self.write(step, key)?;
         self.reached.lock().expect("reached lock").insert(w.seq);
-        let reason = self.drifted.get(&w.seq).cloned().unwrap_or_else(|| {
-            format!("drifted: `when: {when}` is false now; not sent")
-        });
+        let reason = self
+            .drifted
+            .get(&w.seq)
+            .cloned()
+            .unwrap_or_else(|| format!("drifted: `when: {when}` is false now; not sent"));
         Some((w.seq, reason))
     }
 
@@ -558,24 +573,54 @@ mod tests {
         let n = idx.refresh(&fresh, ReadCache::default(), |_| false);
         assert_eq!(n, 2);
         let d = idx.drifted();
-        assert!(d[&2].contains("`item.status` was \"PENDING\", now \"IN_PROGRESS\""), "{d:?}");
-        assert!(d[&4].contains("no longer in the listing of `pending`"), "{d:?}");
-        let reads = BTreeMap::from([("item.id".into(), json!("a")), ("item.status".into(), json!("PENDING"))]);
-        assert_eq!(idx.decide("move", "a", &req("a"), &reads), Decision::Send(1));
-        assert!(matches!(idx.decide("move", "b", &req("b"), &reads), Decision::Drifted(2, _)));
-        assert_eq!(idx.decide("move", "e", &req("a"), &reads), Decision::NotPlanned);
+        assert!(
+            d[&2].contains("`item.status` was \"PENDING\", now \"IN_PROGRESS\""),
+            "{d:?}"
+        );
+        assert!(
+            d[&4].contains("no longer in the listing of `pending`"),
+            "{d:?}"
+        );
+        let reads = BTreeMap::from([
+            ("item.id".into(), json!("a")),
+            ("item.status".into(), json!("PENDING")),
+        ]);
+        assert_eq!(
+            idx.decide("move", "a", &req("a"), &reads),
+            Decision::Send(1)
+        );
+        assert!(matches!(
+            idx.decide("move", "b", &req("b"), &reads),
+            Decision::Drifted(2, _)
+        ));
+        assert_eq!(
+            idx.decide("move", "e", &req("a"), &reads),
+            Decision::NotPlanned
+        );
         // A request that is not the planned one is never sent.
         let mut other = req("c");
         other.path.push('x');
-        let reads_c = BTreeMap::from([("item.id".into(), json!("c")), ("item.status".into(), json!("PENDING"))]);
-        assert!(matches!(idx.decide("move", "c", &other, &reads_c), Decision::Drifted(3, _)));
+        let reads_c = BTreeMap::from([
+            ("item.id".into(), json!("c")),
+            ("item.status".into(), json!("PENDING")),
+        ]);
+        assert!(matches!(
+            idx.decide("move", "c", &other, &reads_c),
+            Decision::Drifted(3, _)
+        ));
         idx.check_reads = false;
-        assert!(matches!(idx.decide("move", "c", &other, &reads_c), Decision::Drifted(3, _)));
+        assert!(matches!(
+            idx.decide("move", "c", &other, &reads_c),
+            Decision::Drifted(3, _)
+        ));
         let unreached: Vec<u64> = idx.unreached().iter().map(|(w, _)| w.seq).collect();
         assert_eq!(unreached, [4]);
         // Writes an earlier apply finished do not count.
         let mut again = ApplyIndex::new(plan_of(&["a", "b", "c", "d"]));
-        assert_eq!(again.refresh(&fresh, ReadCache::default(), |w| w.key == "d"), 1);
+        assert_eq!(
+            again.refresh(&fresh, ReadCache::default(), |w| w.key == "d"),
+            1
+        );
     }
 
     #[test]
@@ -607,7 +652,8 @@ mod tests {
 
     #[test]
     fn field_values_walk_the_context() {
-        let ctx = minijinja::context! { item => minijinja::context! { id => "s1", status => "PENDING" } };
+        let ctx =
+            minijinja::context! { item => minijinja::context! { id => "s1", status => "PENDING" } };
         let v = field_values(&["item.status".into(), "item.nope".into()], &ctx);
         assert_eq!(v["item.status"], json!("PENDING"));
         assert_eq!(v["item.nope"], Value::Null);

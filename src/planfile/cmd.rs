@@ -194,7 +194,10 @@ mod tests {
             token: "tok-2".into(),
             ..good
         };
-        assert!(matches!(verify(&path, &other), Err(Refusal::OtherAccount { .. })));
+        assert!(matches!(
+            verify(&path, &other),
+            Err(Refusal::OtherAccount { .. })
+        ));
         let text = std::fs::read_to_string(&path).unwrap();
         std::fs::write(&path, text.replacen("/transfer", "/transfeR", 1)).unwrap();
         let good = Target {
@@ -215,7 +218,10 @@ mod tests {
         assert!(disk_changes(&p).is_empty());
         std::fs::write(&pb, "version: 2\n").unwrap();
         let w = disk_changes(&p);
-        assert!(w[0].contains("has changed since the plan was made"), "{w:?}");
+        assert!(
+            w[0].contains("has changed since the plan was made"),
+            "{w:?}"
+        );
     }
 }
 

@@ -34,7 +34,6 @@ pub(crate) use show::{show, ShowFormat};
 /// The plan format this build writes and reads.
 pub(crate) const FORMAT: &str = "wts-playbook-plan/1";
 
-
 /// The text a secret's rendered value is replaced with in the plan.
 pub(crate) const SECRET_HOLE: &str = crate::secret::REDACTED;
 
@@ -355,7 +354,9 @@ impl Chain {
 pub(crate) enum Refusal {
     #[error("cannot read the plan {path}: {error}")]
     Unreadable { path: String, error: String },
-    #[error("{path} is not a plan of a format this build knows ({found}; this build reads {FORMAT})")]
+    #[error(
+        "{path} is not a plan of a format this build knows ({found}; this build reads {FORMAT})"
+    )]
     UnknownFormat { path: String, found: String },
     #[error("the plan {path} has changed since it was made ({what}): apply only what was reviewed; make a new plan")]
     Changed { path: String, what: String },
@@ -405,7 +406,9 @@ pub(crate) fn parse(path: &str, bytes: &[u8]) -> Result<Plan, Refusal> {
     };
     let mut lines = text.split_inclusive('\n');
     // The format first: another format may chain differently.
-    let first = lines.next().ok_or_else(|| unknown("an empty file".into()))?;
+    let first = lines
+        .next()
+        .ok_or_else(|| unknown("an empty file".into()))?;
     let first_value: Value = serde_json::from_str(first.trim_end_matches('\n'))
         .map_err(|_| unknown("its first line is not JSON".into()))?;
     match first_value.get("format").and_then(Value::as_str) {
@@ -420,7 +423,9 @@ pub(crate) fn parse(path: &str, bytes: &[u8]) -> Result<Plan, Refusal> {
     for (i, raw) in std::iter::once(first).chain(lines).enumerate() {
         let n = i + 1;
         let Some(line) = raw.strip_suffix('\n') else {
-            return Err(changed(&format!("line {n} does not end the way the plan wrote it")));
+            return Err(changed(&format!(
+                "line {n} does not end the way the plan wrote it"
+            )));
         };
         if trailer.is_some() {
             return Err(changed(&format!("line {n} follows the trailer")));
@@ -456,7 +461,11 @@ pub(crate) fn parse(path: &str, bytes: &[u8]) -> Result<Plan, Refusal> {
     }
     for (i, w) in writes.iter().enumerate() {
         if w.seq != i as u64 + 1 {
-            return Err(changed(&format!("write {} has sequence number {}", i + 1, w.seq)));
+            return Err(changed(&format!(
+                "write {} has sequence number {}",
+                i + 1,
+                w.seq
+            )));
         }
     }
     Ok(Plan {
@@ -514,8 +523,7 @@ pub(crate) fn matches(planned: &Value, fresh: &Value) -> bool {
         }
         (Value::Object(p), Value::Object(f)) => {
             p.len() == f.len()
-                && p
-                    .iter()
+                && p.iter()
                     .all(|(k, v)| f.get(k).is_some_and(|fv| matches(v, fv)))
         }
         _ => planned == fresh,
@@ -656,7 +664,9 @@ pub(crate) mod tests_support {
     pub(crate) fn sample(n: usize) -> Plan {
         Plan::new(
             header(Timestamp::now()),
-            (0..n).map(|i| write("move", &format!("k{i}"), "session.transfer")).collect(),
+            (0..n)
+                .map(|i| write("move", &format!("k{i}"), "session.transfer"))
+                .collect(),
         )
     }
 }
@@ -677,7 +687,10 @@ mod tests {
         assert_eq!(back.writes[2].seq, 3);
         assert_eq!(back.trailer.writes, 3);
         assert_eq!(back.trailer.actions["session.transfer"], 2);
-        assert_eq!(back.trailer.steps.keys().collect::<Vec<_>>(), ["move", "close"]);
+        assert_eq!(
+            back.trailer.steps.keys().collect::<Vec<_>>(),
+            ["move", "close"]
+        );
         assert_eq!(back.hash().len(), 64);
     }
 
@@ -696,17 +709,32 @@ mod tests {
         }
         // The trailer's counts and whitespace too.
         let edited = text.replace("\"writes\":3", "\"writes\":2");
-        assert!(matches!(parse("p", edited.as_bytes()), Err(Refusal::Changed { .. })));
+        assert!(matches!(
+            parse("p", edited.as_bytes()),
+            Err(Refusal::Changed { .. })
+        ));
         let spaced = text.replacen("{\"type\":\"trailer\"", "{ \"type\":\"trailer\"", 1);
-        assert!(matches!(parse("p", spaced.as_bytes()), Err(Refusal::Changed { .. })));
+        assert!(matches!(
+            parse("p", spaced.as_bytes()),
+            Err(Refusal::Changed { .. })
+        ));
         // A line removed, the file cut short, a line added after the trailer.
         let lines: Vec<&str> = text.lines().collect();
         let dropped = format!("{}\n{}\n{}\n", lines[0], lines[1], lines[4]);
-        assert!(matches!(parse("p", dropped.as_bytes()), Err(Refusal::Changed { .. })));
+        assert!(matches!(
+            parse("p", dropped.as_bytes()),
+            Err(Refusal::Changed { .. })
+        ));
         let cut = &text[..text.len() - 10];
-        assert!(matches!(parse("p", cut.as_bytes()), Err(Refusal::Changed { .. })));
+        assert!(matches!(
+            parse("p", cut.as_bytes()),
+            Err(Refusal::Changed { .. })
+        ));
         let extra = format!("{text}{}\n", lines[1]);
-        assert!(matches!(parse("p", extra.as_bytes()), Err(Refusal::Changed { .. })));
+        assert!(matches!(
+            parse("p", extra.as_bytes()),
+            Err(Refusal::Changed { .. })
+        ));
     }
 
     #[test]
@@ -715,8 +743,14 @@ mod tests {
         let e = parse("p", text.as_bytes()).unwrap_err();
         assert!(matches!(&e, Refusal::UnknownFormat { found, .. } if found.contains("plan/9")));
         let report = "{\"format\":1,\"tool\":\"wts-playbook\"}\n";
-        assert!(matches!(parse("p", report.as_bytes()), Err(Refusal::UnknownFormat { .. })));
-        assert!(matches!(parse("p", b""), Err(Refusal::UnknownFormat { .. })));
+        assert!(matches!(
+            parse("p", report.as_bytes()),
+            Err(Refusal::UnknownFormat { .. })
+        ));
+        assert!(matches!(
+            parse("p", b""),
+            Err(Refusal::UnknownFormat { .. })
+        ));
     }
 
     #[test]
@@ -724,7 +758,10 @@ mod tests {
         let p = plan();
         let now = p.header.created_at;
         let acct = account_fingerprint("tok-1");
-        assert_eq!(check_target(&p, "p", now, "http://127.0.0.1:9/", &acct), Ok(()));
+        assert_eq!(
+            check_target(&p, "p", now, "http://127.0.0.1:9/", &acct),
+            Ok(())
+        );
         let later = now + jiff::SignedDuration::from_hours(25);
         assert!(matches!(
             check_target(&p, "p", later, "http://127.0.0.1:9", &acct),
@@ -760,9 +797,15 @@ mod tests {
             &json!("/x/<steps.c.output.id>/n/[redacted]"),
             &json!("/x/17/n/zz")
         ));
-        assert!(!matches(&json!("/x/<steps.c.output.id>/n"), &json!("/y/17/n")));
+        assert!(!matches(
+            &json!("/x/<steps.c.output.id>/n"),
+            &json!("/y/17/n")
+        ));
         assert!(!matches(&json!("ab"), &json!("abc")));
-        assert!(matches(&json!({"a": [1, "[redacted]"]}), &json!({"a": [1, "k"]})));
+        assert!(matches(
+            &json!({"a": [1, "[redacted]"]}),
+            &json!({"a": [1, "k"]})
+        ));
         assert!(!matches(&json!({"a": 1}), &json!({"a": 1, "b": 2})));
         assert!(!matches(&json!([1]), &json!([1, 2])));
         let w = write("move", "a", "session.transfer");

@@ -52,8 +52,18 @@ fn text(plan: &Plan) -> String {
     let h = &plan.header;
     let mut s = String::new();
     let _ = writeln!(s, "plan      {} ({})", h.plan_id, plan.hash());
-    let _ = writeln!(s, "playbook  {} ({}, sha256 {})", h.playbook.name, h.playbook.path, &h.playbook.sha256[..12.min(h.playbook.sha256.len())]);
-    let _ = writeln!(s, "target    {} (account {}, routes {})", h.base_url, h.account, h.routes);
+    let _ = writeln!(
+        s,
+        "playbook  {} ({}, sha256 {})",
+        h.playbook.name,
+        h.playbook.path,
+        &h.playbook.sha256[..12.min(h.playbook.sha256.len())]
+    );
+    let _ = writeln!(
+        s,
+        "target    {} (account {}, routes {})",
+        h.base_url, h.account, h.routes
+    );
     let _ = writeln!(s, "made      {}; expires {}", h.created_at, h.expires_at);
     let _ = writeln!(s, "reads     {} request(s) spent making it", h.reads);
     let _ = writeln!(s, "writes    {}", plan.trailer.writes);
@@ -83,7 +93,11 @@ fn text(plan: &Plan) -> String {
 fn markdown(plan: &Plan) -> String {
     let h = &plan.header;
     let mut s = String::new();
-    let _ = writeln!(s, "### Plan `{}`: {} write(s) to `{}`\n", h.playbook.name, plan.trailer.writes, h.base_url);
+    let _ = writeln!(
+        s,
+        "### Plan `{}`: {} write(s) to `{}`\n",
+        h.playbook.name, plan.trailer.writes, h.base_url
+    );
     let _ = writeln!(
         s,
         "Plan `{}` · hash `{}` · account `{}` · made {} · expires {} · {} read(s) spent\n",
@@ -101,7 +115,10 @@ fn markdown(plan: &Plan) -> String {
         }
     }
     for (step, writes) in by_step(plan) {
-        let _ = writeln!(s, "\n<details><summary>{step}: first requests</summary>\n\n```");
+        let _ = writeln!(
+            s,
+            "\n<details><summary>{step}: first requests</summary>\n\n```"
+        );
         for w in writes.iter().take(FIRST) {
             let _ = writeln!(s, "#{} [{}] {}", w.seq, w.key, request_line(w));
         }
@@ -124,8 +141,14 @@ mod tests {
         let p = sample(12);
         let t = show(&p, ShowFormat::Text);
         assert!(t.contains("writes    12"), "{t}");
-        assert!(t.contains("move                 session.transfer             12"), "{t}");
-        assert!(t.contains("#1 [k0] PUT /chat/v1/session/k0/transfer"), "{t}");
+        assert!(
+            t.contains("move                 session.transfer             12"),
+            "{t}"
+        );
+        assert!(
+            t.contains("#1 [k0] PUT /chat/v1/session/k0/transfer"),
+            "{t}"
+        );
         assert!(t.contains("… and 7 more"), "{t}");
         assert!(!t.contains("[k5]"), "{t}");
         let m = show(&p, ShowFormat::Markdown);

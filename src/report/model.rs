@@ -308,7 +308,6 @@ pub struct Totals {
     pub drifted: u64,
 }
 
-
 impl Totals {
     /// Counts one item of this status.
     pub fn add(&mut self, status: ItemStatus) {

@@ -55,8 +55,17 @@ pub(super) async fn run_action(
             .as_ref()
             .map(|m| (m, &secret_values, ctx))
     };
-    let mut done =
-        send_action(shared, step, spec, params, si, step_limiter, started, write_mode).await;
+    let mut done = send_action(
+        shared,
+        step,
+        spec,
+        params,
+        si,
+        step_limiter,
+        started,
+        write_mode,
+    )
+    .await;
     if let (Some(PlanMode::Plan(cap)), Some(k)) = (&shared.options.plan_mode, &params_key) {
         if done.status == ItemStatus::Succeeded {
             cap.read_done(&step.id, &si.key, k, template::to_json(&done.output));
@@ -159,8 +168,7 @@ async fn send_action(
     };
     if let Some((mode, secret_values, ctx)) = write_mode {
         let program = &shared.program;
-        let reads =
-            plan_capture::field_values(&plan_capture::fields_read(program, step), ctx);
+        let reads = plan_capture::field_values(&plan_capture::fields_read(program, step), ctx);
         match mode {
             PlanMode::Plan(cap) => {
                 cap.push(plan_capture::Captured {
@@ -191,9 +199,7 @@ async fn send_action(
                 }
                 plan_capture::Decision::NotPlanned => {
                     return Done {
-                        reason: Some(
-                            "not in the plan: apply sends only the planned writes".into(),
-                        ),
+                        reason: Some("not in the plan: apply sends only the planned writes".into()),
                         ..Done::new(ItemStatus::Skipped, started)
                     };
                 }

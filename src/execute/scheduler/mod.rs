@@ -802,7 +802,7 @@ fn check_when(
         Ok(v) if v.is_true() => None,
         Ok(_) => {
             if let Some(PlanMode::Apply(ix)) = &shared.options.plan_mode {
-                if let Some((_, reason)) = ix.when_false(&step.id, &si.key, &when.source) {
+                if let Some((_, reason)) = ix.when_false(&step.id, &si.key, when.source) {
                     return Some(Done {
                         reason: Some(reason),
                         ..Done::new(ItemStatus::Drifted, started)

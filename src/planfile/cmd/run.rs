@@ -67,12 +67,20 @@ fn run_options(limit: Option<u64>, mode: PlanMode) -> RunOptions {
 }
 
 /// The client and limiter of a plan or an apply (one limiter for every pass).
-fn transport_parts(program: &Program, base_url: &str, token: &str, redactor: &Redactor) -> Result<(Client, RateLimiter), String> {
+fn transport_parts(
+    program: &Program,
+    base_url: &str,
+    token: &str,
+    redactor: &Redactor,
+) -> Result<(Client, RateLimiter), String> {
     let client = Client::new(base_url, &Secret::new(token), program.settings.timeout)
         .map_err(|e| format!("WTS_BASE_URL: {e}; nothing was sent"))?
         .with_max_body(program.settings.max_response_size)
         .with_redactor(redactor.clone());
-    Ok((client, RateLimiter::new(program.settings.rate_limit.clone())))
+    Ok((
+        client,
+        RateLimiter::new(program.settings.rate_limit.clone()),
+    ))
 }
 
 /// What the reads will spend, from a dry run of the playbook: at least one request per read
@@ -91,7 +99,7 @@ fn read_estimate(program: &Program, pre: &RunResult) -> (u64, u64, Vec<String>) 
             .iter()
             .find(|(id, _)| *id == s.id)
             .map_or(0, |(_, t)| t.planned);
-        if pre.open_lists.iter().any(|id| *id == s.id) {
+        if pre.open_lists.contains(&s.id) {
             open.push(s.id.clone());
         }
         least += n;
@@ -126,7 +134,10 @@ pub(crate) fn plan_cmd(args: &PlanArgs) -> u8 {
         concurrency: args.concurrency,
         rate_limit: args.rate_limit.clone(),
         routes: args.routes,
-        inputs: inputs.iter().map(|(k, v)| (k.clone(), PathBuf::from(v))).collect(),
+        inputs: inputs
+            .iter()
+            .map(|(k, v)| (k.clone(), PathBuf::from(v)))
+            .collect(),
         vars: vars
             .iter()
             .map(|(k, v)| (k.clone(), crate::playbook::parse_scalar(v)))
@@ -356,7 +367,12 @@ pub(crate) fn apply_cmd(args: &ApplyArgs) -> u8 {
             .iter()
             .map(|(k, v)| (k.clone(), PathBuf::from(v)))
             .collect(),
-        vars: h.options.vars.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+        vars: h
+            .options
+            .vars
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect(),
     };
     for (k, v) in &extra_vars {
         overrides.vars.retain(|(n, _)| n != k);
@@ -364,13 +380,11 @@ pub(crate) fn apply_cmd(args: &ApplyArgs) -> u8 {
             .vars
             .push((k.clone(), crate::playbook::parse_scalar(v)));
     }
-    let loaded = match crate::playbook::load_str(
-        Path::new(&h.playbook.path),
-        h.playbook.source.clone(),
-    ) {
-        Ok(l) => l,
-        Err(diags) => return app::invalid(&diags),
-    };
+    let loaded =
+        match crate::playbook::load_str(Path::new(&h.playbook.path), h.playbook.source.clone()) {
+            Ok(l) => l,
+            Err(diags) => return app::invalid(&diags),
+        };
     let program = match validate::validate(loaded, &overrides) {
         Ok(p) => Arc::new(p),
         Err(diags) => return app::invalid(&diags),
@@ -429,7 +443,11 @@ pub(crate) fn apply_cmd(args: &ApplyArgs) -> u8 {
         match report::read_header(r) {
             Ok(rh) if rh.plan.as_ref().is_some_and(|p| p.plan_id == h.plan_id) => {}
             Ok(_) => {
-                eprintln!("error: {} is not a report of an apply of plan {}\n  = note: nothing was sent", r.display(), h.plan_id);
+                eprintln!(
+                    "error: {} is not a report of an apply of plan {}\n  = note: nothing was sent",
+                    r.display(),
+                    h.plan_id
+                );
                 return EXIT_INVALID;
             }
             Err(e) => {
@@ -469,7 +487,11 @@ pub(crate) fn apply_cmd(args: &ApplyArgs) -> u8 {
     header.plan = Some(plan_ref);
     if let Some(r) = &resume {
         header.logical_started_at = r.logical_started_at();
-        header.resumed_from = args.resume.iter().map(|p| p.display().to_string()).collect();
+        header.resumed_from = args
+            .resume
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect();
     }
     let since = header
         .logical_started_at
@@ -496,7 +518,7 @@ pub(crate) fn apply_cmd(args: &ApplyArgs) -> u8 {
                 }
             }
         }
-        let base_url = sandbox.as_ref().map_or_else(app::base_url_setting, |sb| sb.url());
+        let base_url = sandbox.as_ref().map_or_else(app::base_url_setting, crate::sandbox::Sandbox::url);
         header.base_url = Some(base_url.clone());
         let (client, limiter) = match transport_parts(&program, &base_url, &token, &redactor) {
             Ok(p) => p,
@@ -671,5 +693,8 @@ pub(crate) fn apply_cmd(args: &ApplyArgs) -> u8 {
 
 /// The plan's `--limit` (recorded in its settings).
 fn h_limit(header: &ReportHeader) -> Option<u64> {
-    header.settings.get("limit").and_then(serde_json::Value::as_u64)
+    header
+        .settings
+        .get("limit")
+        .and_then(serde_json::Value::as_u64)
 }
