@@ -65,6 +65,10 @@ impl Progress {
     pub(crate) fn with_sink(mode: Mode, every: Duration, sink: Box<dyn Write + Send>) -> Progress {
         let multi = (mode == Mode::Bars)
             .then(|| MultiProgress::with_draw_target(ProgressDrawTarget::stderr()));
+        if multi.is_some() {
+            // The bars own the terminal: every other line for stderr goes above them.
+            crate::output::set_bars(multi.clone());
+        }
         Progress {
             mode,
             multi,
@@ -88,7 +92,7 @@ impl Progress {
         })
     }
 
-    pub(crate) fn step(&self, id: &str, total: u64) -> StepBar {
+    fn step(&self, id: &str, total: u64) -> StepBar {
         let bar = self.multi.as_ref().map(|m| {
             let b = m.add(ProgressBar::new(total));
             b.set_style(
@@ -116,6 +120,37 @@ impl Progress {
         };
         self.steps.lock().expect("steps").push(sb.clone());
         sb
+    }
+
+    /// A step starts with `total` items: its bar, or its lines.
+    pub(crate) fn step_started(&self, id: &str, total: u64) {
+        self.step(id, total);
+    }
+
+    /// One more item of step `id` is done.
+    pub(crate) fn inc(&self, id: &str) {
+        if let Some(sb) = self.bar_of(id) {
+            sb.inc();
+        }
+    }
+
+    /// Step `id` has finished: its bar stays, complete, or its last line is printed.
+    pub(crate) fn step_finished(&self, id: &str) {
+        if let Some(sb) = self.bar_of(id) {
+            sb.finish();
+        }
+    }
+
+    /// A line for the operator, printed above the bars (`crate::output` redraws them below).
+    pub(crate) fn notice(&self, message: &str) {
+        if self.mode != Mode::Json {
+            eprintln!("{message}");
+        }
+    }
+
+    fn bar_of(&self, id: &str) -> Option<StepBar> {
+        let steps = self.steps.lock().expect("steps");
+        steps.iter().rev().find(|s| &*s.id == id).cloned()
     }
 
     /// A failed item (counted on its step's bar).
@@ -155,6 +190,7 @@ impl Progress {
     pub(crate) fn finish(&self) {
         if let Some(m) = &self.multi {
             let _ = m.clear();
+            crate::output::set_bars(None);
         }
     }
 }

@@ -1,5 +1,6 @@
-//! The `plan` and `apply` subcommands: the plan's header from a validated program, the checks
-//! `apply` makes before anything is sent (refusals are exit code 4), and the two commands.
+//! For the `plan` and `apply` subcommands (`app::plan`, `app::apply`): the plan's header from
+//! a validated program, and the checks `apply` makes before anything is sent (refusals are
+//! exit code 4).
 
 use std::io::Read as _;
 use std::path::Path;
@@ -224,6 +225,3 @@ mod tests {
         );
     }
 }
-
-mod run;
-pub(crate) use run::{apply_cmd, plan_cmd};

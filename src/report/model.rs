@@ -137,6 +137,11 @@ impl ItemStatus {
             ItemStatus::Drifted => "drifted",
         }
     }
+
+    /// Failed, or of unknown outcome: what the failure budget and `--failed-csv` count.
+    pub fn is_failure(self) -> bool {
+        matches!(self, ItemStatus::Failed | ItemStatus::Unknown)
+    }
 }
 
 /// How the run as a whole ended.

@@ -1,11 +1,10 @@
-//! One action item: its parameters rendered, its request built (a dry run stops there), then
-//! sent through the sender, paged through, or uploaded first; what read a secret is redacted
-//! as a whole.
+//! One action item sent: planned by [`crate::plan::plan_action`] (a dry run stops there),
+//! then sent through the sender, paged through, or uploaded first.
 
 use super::{
-    catalog, describe_item, not_a_page, plan, read_pages, template, upload, verify_carried_unknown,
-    ActionSpec, Done, Instant, ItemStatus, JValue, Placeholder, RateLimiter, Sender, Shared,
-    SourceItem, StepPlan, Transport, Upload, Value, SYNC_SEND_TIMEOUT,
+    not_a_page, plan, read_pages, template, upload, verify_carried_unknown, ActionSpec, Done,
+    Instant, ItemStatus, JValue, Placeholder, RateLimiter, Sender, Shared, SourceItem, StepPlan,
+    Transport, Upload, SYNC_SEND_TIMEOUT,
 };
 use super::{plan_capture, PlanMode};
 
@@ -19,143 +18,82 @@ pub(super) async fn run_action(
     step_limiter: Option<&RateLimiter>,
 ) -> Done {
     let started = Instant::now();
-    let params = match plan::render_params(with, ctx) {
-        Ok(p) => p,
-        Err(e) => return Done::failed(describe_item(si, &e.0), started),
-    };
-    // What a secret became through a filter (`| upper`, `[:9]`, `| tojson`) no longer matches
-    // the secret: the whole rendered value is redacted instead.
-    let mut secret_values = Vec::new();
-    for (name, mask) in &step.secret_params {
-        if let Some(v) = params.get(name) {
-            masked_secret_forms(v, mask, &mut secret_values);
-        }
-    }
-    let read = catalog::is_read(spec);
-    // `plan`'s reads and apply's refresh: each read's answer is kept for the apply that
-    // follows (keyed by its rendered parameters), so a listing is read once per apply.
-    let params_key = match &shared.options.plan_mode {
-        Some(_) if read => serde_json::to_string(&params).ok(),
-        _ => None,
-    };
-    if let (Some(PlanMode::Apply(ix)), Some(k)) = (&shared.options.plan_mode, &params_key) {
-        if let Some(v) = ix.reads.get(&step.id, &si.key, k) {
-            let mut done = Done::new(ItemStatus::Succeeded, started);
-            done.output = template::from_json(v);
-            done.reason = Some("read by apply's refresh".into());
-            return done;
-        }
-    }
-    let write_mode = if read {
-        None
-    } else {
-        shared
-            .options
-            .plan_mode
-            .as_ref()
-            .map(|m| (m, &secret_values, ctx))
-    };
-    let mut done = send_action(
-        shared,
-        step,
-        spec,
-        params,
-        si,
-        step_limiter,
-        started,
-        write_mode,
-    )
-    .await;
-    if let (Some(PlanMode::Plan(cap)), Some(k)) = (&shared.options.plan_mode, &params_key) {
-        if done.status == ItemStatus::Succeeded {
-            cap.read_done(&step.id, &si.key, k, template::to_json(&done.output));
-        }
-    }
-    done.secret_values = secret_values;
-    done
-}
-
-/// The texts to redact of a parameter's rendered value: the parts whose templates read a
-/// secret (`mask`), each as a whole, and the JSON text of the structures holding them. Parts
-/// that read no secret (a session id beside an API key in a body) are not secrets.
-pub(super) fn masked_secret_forms(
-    v: &Value,
-    mask: &crate::validate::SecretMask,
-    out: &mut Vec<String>,
-) {
-    use crate::validate::SecretMask;
-    match (mask, v) {
-        (SecretMask::Nothing, _) => {}
-        (SecretMask::Map(parts), Value::Object(map)) => {
-            for (k, m) in parts {
-                if let Some(sub) = map.get(k) {
-                    masked_secret_forms(sub, m, out);
+    let read = crate::catalog::is_read(spec);
+    // A plan's write may hold values known only after apply (placeholders), as a dry run's.
+    let capturing = !read && matches!(shared.options.plan_mode, Some(PlanMode::Plan(_)));
+    match plan::plan_action(step, spec, with, si, ctx, shared.dry || capturing) {
+        Ok(planned) => {
+            let secret_values = planned.secret_values.clone();
+            // `plan`'s reads and apply's refresh: each read's answer is kept for the apply
+            // that follows (keyed by its rendered parameters), so a listing is read once.
+            let params_key = match &shared.options.plan_mode {
+                Some(_) if read => serde_json::to_string(&planned.params).ok(),
+                _ => None,
+            };
+            if let (Some(PlanMode::Apply(ix)), Some(k)) = (&shared.options.plan_mode, &params_key) {
+                if let Some(v) = ix.reads.get(&step.id, &si.key, k) {
+                    let mut done = Done::new(ItemStatus::Succeeded, started);
+                    done.output = template::from_json(v);
+                    done.reason = Some("read by apply's refresh".into());
+                    return done;
                 }
             }
-            out.push(v.to_string());
-        }
-        (SecretMask::List(parts), Value::Array(items)) => {
-            for (sub, m) in items.iter().zip(parts) {
-                masked_secret_forms(sub, m, out);
+            let write_mode = if read {
+                None
+            } else {
+                shared
+                    .options
+                    .plan_mode
+                    .as_ref()
+                    .map(|m| (m, &secret_values, ctx))
+            };
+            let mut done = send_action(
+                shared,
+                step,
+                spec,
+                planned,
+                si,
+                step_limiter,
+                started,
+                write_mode,
+            )
+            .await;
+            if let (Some(PlanMode::Plan(cap)), Some(k)) = (&shared.options.plan_mode, &params_key) {
+                if done.status == ItemStatus::Succeeded {
+                    cap.read_done(&step.id, &si.key, k, template::to_json(&done.output));
+                }
             }
-            out.push(v.to_string());
+            done.secret_values = secret_values;
+            done
         }
-        // All of it, or a shape that is not the template's (a structure from one expression).
-        _ => secret_forms(v, out),
+        Err(e) => Done {
+            secret_values: e.secret_values,
+            ..Done::failed(e.error, started)
+        },
     }
 }
 
-/// The texts of a rendered value to redact: each string in it, and its JSON text.
-pub(super) fn secret_forms(v: &Value, out: &mut Vec<String>) {
-    match v {
-        Value::String(s) => out.push(s.clone()),
-        Value::Array(items) => {
-            for i in items {
-                secret_forms(i, out);
-            }
-            out.push(v.to_string());
-        }
-        Value::Object(map) => {
-            for i in map.values() {
-                secret_forms(i, out);
-            }
-            out.push(v.to_string());
-        }
-        Value::Number(_) | Value::Bool(_) => out.push(v.to_string()),
-        Value::Null => {}
-    }
-}
-
-/// Builds and sends one action item from its rendered parameters. `write_mode`: a write of a
-/// `plan` (captured, not sent) or an `apply` (sent only as planned), with the values that
-/// read a secret and the item's context.
+/// Sends one planned action item. `write_mode`: a write of a `plan` (captured, not sent) or
+/// an `apply` (sent only as planned), with the values that read a secret and the item's
+/// context.
 #[expect(clippy::too_many_arguments, reason = "one item's whole situation")]
 async fn send_action(
     shared: &Shared,
     step: &StepPlan,
     spec: &'static ActionSpec,
-    mut params: indexmap::IndexMap<String, Value>,
+    planned: plan::PlannedAction,
     si: &SourceItem,
     step_limiter: Option<&RateLimiter>,
     started: Instant,
     write_mode: Option<(&PlanMode, &Vec<String>, &JValue)>,
 ) -> Done {
-    let idempotent = catalog::is_idempotent(spec, &params);
+    let plan::PlannedAction {
+        params,
+        request: mut req,
+        idempotent,
+        ..
+    } = planned;
     let max_pages = step.paginate;
-    if max_pages.is_some() {
-        params
-            .entry("page_number".to_owned())
-            .or_insert(Value::from(1));
-        params
-            .entry("page_size".to_owned())
-            .or_insert(Value::from(100));
-    }
-    // A plan's write may hold values known only after apply (placeholders).
-    let capturing = matches!(write_mode, Some((PlanMode::Plan(_), _, _)));
-    let mut req = match plan::request(spec, &params, shared.dry || capturing) {
-        Ok(r) => r,
-        Err(e) => return Done::failed(describe_item(si, &e.0), started),
-    };
     // `file_base64` (api-notes "Files"): decoded now, so a dry run (and the preflight of a real
     // run) finds bad base64 too; not a placeholder for an output the dry run does not have.
     let decode = !(shared.dry
@@ -164,7 +102,7 @@ async fn send_action(
             .is_some_and(template::has_placeholder));
     let upload = match Upload::from_params(spec, &params, decode) {
         Ok(u) => u,
-        Err(e) => return Done::failed(describe_item(si, &e), started),
+        Err(e) => return Done::failed(plan::describe_item(si, &e), started),
     };
     if let Some((mode, secret_values, ctx)) = write_mode {
         let program = &shared.program;

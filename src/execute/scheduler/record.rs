@@ -1,108 +1,11 @@
 //! What a finished item leaves behind: its report line (secrets redacted, outputs kept for
-//! `--resume`), the step's counts and kept results, the `--failed-csv` row, and the failure
-//! budget; and the dry run's per-step preview.
+//! `--resume`), handed to the displays as an event; the step's counts and kept results; the
+//! failure budget and `on_error: stop`; and the dry run's per-step preview.
 
 use super::{
-    inputs, plan, template, Arc, Done, HashMap, HashSet, ItemRecord, ItemStatus, Ordering, Path,
-    PathBuf, Program, RequestRecord, ResponseRecord, Shared, SourceItem, StepKind, StepPlan,
-    StepState,
+    plan, template, Done, Event, ItemRecord, ItemStatus, Ordering, RequestRecord, ResponseRecord,
+    Shared, SourceItem, StepKind, StepPlan, StepState,
 };
-
-/// The `--failed-csv` output: one file per input (the given path for the first input).
-pub(super) struct FailedRows {
-    path: Option<PathBuf>,
-    writers: HashMap<Arc<str>, inputs::FailedCsvWriter>,
-    seen: HashSet<(Arc<str>, u64)>,
-    error: Option<String>,
-}
-
-impl FailedRows {
-    /// Rows go to `path` (nothing is written without one).
-    pub(super) fn new(path: Option<PathBuf>) -> Self {
-        FailedRows {
-            path,
-            writers: HashMap::new(),
-            seen: HashSet::new(),
-            error: None,
-        }
-    }
-
-    /// Closes the files; returns the first error met. An input none of whose rows failed still
-    /// gets its file, with the header only, so no earlier run's rows are left behind in it.
-    pub(super) fn finish(mut self, program: &Program) -> Option<String> {
-        if let Some(base) = self.path.clone() {
-            for (name, info) in &program.inputs {
-                if self.writers.contains_key(name.as_str()) {
-                    continue;
-                }
-                let path = failed_path(&base, name, program.inputs.len() > 1);
-                match inputs::FailedCsvWriter::create(&path, &info.header, info.spec.delimiter) {
-                    Ok(w) => {
-                        self.writers.insert(Arc::from(name.as_str()), w);
-                    }
-                    Err(d) => {
-                        self.error.get_or_insert(d.message);
-                    }
-                }
-            }
-        }
-        let mut error = self.error;
-        for (_, w) in self.writers {
-            if let Err(d) = w.finish() {
-                error.get_or_insert(d.message);
-            }
-        }
-        error
-    }
-
-    pub(super) fn write(&mut self, program: &Program, si: &SourceItem, status: &str, error: &str) {
-        let (Some(base), Some(input)) = (&self.path, &si.input) else {
-            return;
-        };
-        let Some(row) = si.row.downcast_object_ref::<inputs::Row>() else {
-            return;
-        };
-        if !self.seen.insert((input.clone(), si.index)) {
-            return; // one line per row, even if several of its steps failed
-        }
-        if !self.writers.contains_key(input) {
-            let path = failed_path(base, input, program.inputs.len() > 1);
-            let delimiter = program
-                .inputs
-                .get(&**input)
-                .map_or(b',', |i| i.spec.delimiter);
-            match inputs::FailedCsvWriter::create(&path, &row.header, delimiter) {
-                Ok(w) => {
-                    self.writers.insert(input.clone(), w);
-                }
-                Err(d) => {
-                    self.error = Some(d.message);
-                    self.path = None;
-                    return;
-                }
-            }
-        }
-        if let Some(w) = self.writers.get_mut(input) {
-            if let Err(d) = w.write(row, status, error) {
-                self.error = Some(d.message);
-            }
-        }
-    }
-}
-
-/// `failed.csv` for a single input; `failed-NAME.csv` beside it when the playbook has several.
-pub(super) fn failed_path(base: &Path, input: &str, several: bool) -> PathBuf {
-    if !several {
-        return base.to_path_buf();
-    }
-    let stem = base
-        .file_stem()
-        .map_or_else(|| "failed".into(), |s| s.to_string_lossy().into_owned());
-    let ext = base
-        .extension()
-        .map_or_else(|| "csv".into(), |e| e.to_string_lossy().into_owned());
-    base.with_file_name(format!("{stem}-{input}.{ext}"))
-}
 
 /// Writes a finished item to the report and the step's state; applies the failure budget.
 pub(super) fn record(
@@ -185,18 +88,13 @@ pub(super) fn record(
         }
     }
 
-    if !done.carried {
-        let written = shared
-            .report
-            .lock()
-            .expect("report")
-            .as_mut()
-            .map_or(Ok(()), |r| r.write_item(&item));
-        if let Err(e) = written {
-            shared.abort(format!("cannot write the report: {e}"));
-        }
-    }
-    let failed = matches!(done.status, ItemStatus::Failed | ItemStatus::Unknown);
+    shared.emit(&Event::ItemFinished {
+        step,
+        source: si,
+        record: &item,
+        carried: done.carried,
+    });
+    let failed = done.status.is_failure();
     let (fails, planned) = {
         let mut states = shared.states.lock().expect("states");
         let st = states.get_mut(&step.id).expect("state exists");
@@ -237,13 +135,6 @@ pub(super) fn record(
         )
     };
     if failed {
-        shared.failed_rows.lock().expect("failed rows").write(
-            &shared.program,
-            si,
-            done.status.as_str(),
-            error.as_deref().unwrap_or(""),
-        );
-        shared.progress.failure(&step.id);
         if done.carried {
             // An earlier run's unresolved item: listed, not this run's failure.
             return;

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use minijinja::Value as JValue;
 use serde_json::Value;
 
-use super::{announce_wait, jitter_rng, Done, Shared};
+use super::{Done, Event, Shared};
 use crate::catalog::{self, ActionSpec, HttpRequest};
 use crate::execute::client::{ApiError, ApiResponse, Client};
 use crate::execute::rate::RateLimiter;
@@ -308,16 +308,17 @@ impl Sender<'_> {
             attempts += 1;
             first_attempt_at.get_or_insert_with(jiff::Timestamp::now);
             if !idempotent {
-                let mut report = shared.report.lock().expect("report");
-                let marked = report
-                    .as_mut()
-                    .map_or(Ok(()), |r| r.write_started(&step.id, si.index, &si.key));
-                if let Err(e) = marked {
-                    drop(report);
-                    shared.abort(format!("cannot write the report: {e}"));
+                let sending = Event::Sending {
+                    step: &step.id,
+                    index: si.index,
+                    key: &si.key,
+                };
+                if let Err(e) = shared.displays.emit(&sending) {
+                    let message = format!("not sent: {e}");
+                    shared.abort(e);
                     return Done {
                         attempts: 0,
-                        ..Done::failed(format!("not sent: cannot write the report: {e}"), started)
+                        ..Done::failed(message, started)
                     };
                 }
             }
@@ -398,7 +399,7 @@ impl Sender<'_> {
                     let is_429 = cause == RetryCause::RateLimited;
                     if is_429 {
                         shared.rate_limited.fetch_add(1, Ordering::Relaxed);
-                        shared.progress.rate_limited(&step.id);
+                        shared.emit(&Event::RateLimited { step: &step.id });
                     }
                     if matches!(
                         cause,
@@ -580,4 +581,61 @@ impl Sender<'_> {
             }
         }
     }
+}
+
+/// Waits at least this long are said in the log and the progress display.
+pub(super) const WAIT_NOTICE: Duration = Duration::from_secs(1);
+
+/// Says what a retry waits for and until when (the log, and the progress display), when the wait
+/// is long enough to be noticed or a server-requested wait was capped.
+pub(super) fn announce_wait(
+    shared: &Shared,
+    step: &StepPlan,
+    cause: RetryCause,
+    asked: Option<Duration>,
+    max_wait: Duration,
+    wait: Duration,
+) {
+    let was_capped = asked.is_some_and(|a| a > max_wait);
+    if wait < WAIT_NOTICE && !was_capped {
+        return;
+    }
+    let f = crate::duration::format_duration;
+    let what = match cause {
+        RetryCause::RateLimited => "rate limited (429)",
+        RetryCause::NotSent => "cannot connect",
+        RetryCause::ServerError => "server error",
+        RetryCause::Timeout => "timed out",
+        RetryCause::Broken => "connection broken",
+        RetryCause::NotJson => "answer not JSON",
+    };
+    let until = jiff::Timestamp::now()
+        .checked_add(jiff::SignedDuration::try_from(wait).unwrap_or(jiff::SignedDuration::MAX))
+        .map_or_else(
+            |_| "later".to_owned(),
+            |t| t.strftime("%H:%M:%S UTC").to_string(),
+        );
+    let mut message = format!("{what}: waiting {} until {until} before retrying", f(wait));
+    if let Some(a) = asked {
+        message.push_str(&format!(" (the server asked for {}", f(a)));
+        if was_capped {
+            message.push_str(&format!(
+                ", capped by settings.max_retry_wait {}",
+                f(max_wait)
+            ));
+        }
+        message.push(')');
+    }
+    message.push_str("; Ctrl-C ends the wait");
+    tracing::warn!(step = %step.id, "{message}");
+    shared.emit(&Event::Waiting {
+        step: &step.id,
+        message: &message,
+    });
+}
+
+/// A fast RNG for backoff jitter, seeded from the thread's.
+pub(super) fn jitter_rng() -> rand::rngs::SmallRng {
+    use rand::SeedableRng;
+    rand::rngs::SmallRng::from_rng(&mut rand::rng())
 }

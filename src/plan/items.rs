@@ -1,12 +1,17 @@
 //! The items of a step's fan-out: rows streamed from an input, the list an expression gives
 //! (an earlier step's results, each with its row), or the one item of a step without fan-out.
 
-use super::{
-    inputs, plan, template, Arc, JValue, Placeholder, Shared, Source, SourceItem, StepPlan,
-};
+use std::sync::Arc;
+
+use minijinja::Value as JValue;
+
+use super::{list_context, Base, SourceItem};
+use crate::inputs;
+use crate::template::{self, Placeholder};
+use crate::validate::{Program, Source, StepPlan};
 
 /// The items of a step's fan-out.
-pub(super) enum Items {
+pub(crate) enum Items {
     Single(Option<SourceItem>),
     Rows(Box<inputs::Rows>, Arc<str>),
     List(std::vec::IntoIter<SourceItem>),
@@ -38,27 +43,47 @@ impl Iterator for Items {
     }
 }
 
-pub(super) fn items_of(
-    shared: &Shared,
+/// A step's fan-out: its items, how many there are, and whether the list is a placeholder (a
+/// dry run cannot know it: one representative item stands for it).
+pub(crate) struct Fanout {
+    pub(crate) items: Items,
+    pub(crate) total: u64,
+    pub(crate) open_list: bool,
+}
+
+impl Fanout {
+    fn known(items: Items, total: u64) -> Fanout {
+        Fanout {
+            items,
+            total,
+            open_list: false,
+        }
+    }
+}
+
+/// The items of `step`'s fan-out, given the finished steps (`steps`).
+pub(crate) fn items_of(
+    program: &Program,
+    base: &Base,
     step: &StepPlan,
     steps: &JValue,
-) -> Result<(Items, u64), String> {
+) -> Result<Fanout, String> {
     match &step.source {
-        Source::Single => Ok((Items::Single(Some(SourceItem::single())), 1)),
+        Source::Single => Ok(Fanout::known(Items::Single(Some(SourceItem::single())), 1)),
         Source::Input(name) => {
-            let info = &shared.program.inputs[name];
+            let info = &program.inputs[name];
             // Validation has just checked every row (keys included): stream without keeping keys.
             let rows = inputs::open(&info.spec)
                 .map_err(|d| d.render())?
                 .already_checked();
-            Ok((
+            Ok(Fanout::known(
                 Items::Rows(Box::new(rows), Arc::from(name.as_str())),
                 info.rows,
             ))
         }
         Source::Expr { expr, row_input } => {
             let input: Option<Arc<str>> = row_input.as_deref().map(Arc::from);
-            let ctx = plan::list_context(&shared.base, steps);
+            let ctx = list_context(base, steps);
             let list = expr.eval(&ctx).map_err(|e| {
                 format!(
                     "for_each `{}`: {}",
@@ -68,9 +93,6 @@ pub(super) fn items_of(
             })?;
             if list.downcast_object_ref::<Placeholder>().is_some() {
                 // A dry run cannot know the list: show one representative item.
-                if let Some(st) = shared.states.lock().expect("states").get_mut(&step.id) {
-                    st.open_list = true;
-                }
                 let p = Placeholder::value(format!("{}[*]", expr.source));
                 let si = SourceItem {
                     input: None,
@@ -80,11 +102,15 @@ pub(super) fn items_of(
                     item: p.clone(),
                     row: JValue::UNDEFINED,
                 };
-                return Ok((Items::List(vec![si].into_iter()), 1));
+                return Ok(Fanout {
+                    items: Items::List(vec![si].into_iter()),
+                    total: 1,
+                    open_list: true,
+                });
             }
             if list.is_undefined() || list.is_none() {
                 // An earlier step that failed has no output: nothing to do here.
-                return Ok((Items::List(Vec::new().into_iter()), 0));
+                return Ok(Fanout::known(Items::List(Vec::new().into_iter()), 0));
             }
             if !matches!(
                 list.kind(),
@@ -142,13 +168,13 @@ pub(super) fn items_of(
                 });
             }
             let n = out.len() as u64;
-            Ok((Items::List(out.into_iter()), n))
+            Ok(Fanout::known(Items::List(out.into_iter()), n))
         }
     }
 }
 
 /// "a string", "a map", … for messages.
-pub(super) fn kind_name(v: &JValue) -> &'static str {
+pub(crate) fn kind_name(v: &JValue) -> &'static str {
     use minijinja::value::ValueKind;
     match v.kind() {
         ValueKind::Undefined => "an undefined value",

@@ -1,6 +1,9 @@
-//! Planning one item: the template context of an item, and the rendering of a step's `with:`
-//! into the request the catalog builds. Shared by the dry run and the real run (the dry run is
-//! the real pipeline minus the send).
+//! The plan stage: turns the validated program into planned items. The items of a step's
+//! fan-out (`items`: CSV rows streamed, an earlier step's list, or one item), the template
+//! context of an item, its `when:` (`when`), the rendering of a step's `with:` into the request
+//! the catalog builds (`action`), placeholders for outputs a dry run does not have, and the
+//! finished steps as template values (`steps.ID…`). Nothing here sends or waits: the executor
+//! (`crate::execute`) sends what this plans, and the dry run shows it.
 
 use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig};
 use base64::engine::DecodePaddingMode;
@@ -16,6 +19,13 @@ use serde_json::Value;
 use crate::catalog::{self, ActionSpec, HttpRequest};
 use crate::template::{self, has_placeholder, Tree};
 use crate::validate::{Program, StepPlan};
+
+mod action;
+mod items;
+mod when;
+pub(crate) use action::{plan_action, PlannedAction};
+pub(crate) use items::{items_of, Fanout};
+pub(crate) use when::{check_when, describe_item, When};
 
 /// Values shared by every item's context (built once per run).
 #[derive(Clone)]
@@ -367,6 +377,22 @@ pub fn decode_base64(text: &str) -> Result<Vec<u8>, String> {
         return Err("invalid base64: it decodes to an empty file".into());
     }
     Ok(bytes)
+}
+
+/// `steps` in templates: the finished steps, by id.
+#[derive(Debug)]
+pub(crate) struct StepsView(pub(crate) Arc<BTreeMap<String, JValue>>);
+
+impl minijinja::value::Object for StepsView {
+    fn get_value(self: &Arc<Self>, key: &JValue) -> Option<JValue> {
+        self.0.get(key.as_str()?).cloned()
+    }
+
+    fn enumerate(self: &Arc<Self>) -> minijinja::value::Enumerator {
+        minijinja::value::Enumerator::Values(
+            self.0.keys().map(|k| JValue::from(k.as_str())).collect(),
+        )
+    }
 }
 
 #[cfg(test)]

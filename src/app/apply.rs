@@ -1,313 +1,25 @@
-//! `plan PLAYBOOK` and `apply PLAN`, on the run's own machinery (the scheduler, the limiter,
-//! retries, the report, `--resume`) with the plan mode switched on.
+//! `wts-playbook apply PLAN` (README "Plan and apply"): the plan verified (refusals exit 4,
+//! nothing sent), the plan's reads run again to find what drifted, then exactly the planned
+//! writes sent, on the run's own machinery (limiter, retries, report, `--resume`).
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use super::{disk_changes, header, verify, HeaderParts, Target, SANDBOX_BASE_URL, SANDBOX_TOKEN};
-use crate::app::{self, EXIT_ABORTED, EXIT_FAILED, EXIT_INVALID, EXIT_OK, EXIT_REFUSED};
+use super::plan::{pairs, run_options, token, transport_parts};
+use super::{EXIT_ABORTED, EXIT_INVALID, EXIT_OK, EXIT_REFUSED};
 use crate::catalog;
-use crate::cli::{ApplyArgs, LogFormat, PlanArgs};
-use crate::execute::{execute, Client, RateLimiter, RunOptions, RunResult, Transport};
+use crate::cli::{ApplyArgs, LogFormat};
+use crate::execute::{execute, RunOptions, Transport};
+use crate::planfile;
 use crate::planfile::capture::{self, ApplyIndex, Capture, PlanMode};
-use crate::planfile::{self, Plan, PlanOptions, ShowFormat};
+use crate::planfile::cmd::{disk_changes, verify, Target, SANDBOX_BASE_URL};
 use crate::progress::Progress;
 use crate::report::{
     self, ItemRecord, ItemStatus, Outcome, PlanRef, PlaybookRef, ReportHeader, ReportLock,
     ReportWriter, RequestRecord,
 };
-use crate::secret::{Redactor, Secret};
-use crate::validate::{self, Overrides, Program, StepKind, TOKEN_VAR};
-
-/// The token: the sandbox's, or `WTS_API_TOKEN` (required).
-fn token(sandbox: bool) -> Result<String, u8> {
-    if sandbox {
-        return Ok(SANDBOX_TOKEN.to_owned());
-    }
-    match std::env::var(TOKEN_VAR) {
-        Ok(t) if !t.trim().is_empty() => Ok(t),
-        _ => {
-            eprintln!("error: {TOKEN_VAR} is not set\n  = help: export {TOKEN_VAR}=pn_… (or use --sandbox to rehearse)");
-            Err(EXIT_INVALID)
-        }
-    }
-}
-
-fn pairs(args: &[String], flag: &str) -> Result<Vec<(String, String)>, u8> {
-    app::parse_pairs(args, flag).map_err(|d| app::invalid(&[d]))
-}
-
-/// The settings the report and the plan record.
-fn settings_json(program: &Program, limit: Option<u64>, sandbox: bool) -> serde_json::Value {
-    serde_json::json!({
-        "concurrency": program.settings.concurrency,
-        "rate_limit": program.settings.rate_limit_text,
-        "routes": program.settings.routes,
-        "retry": program.settings.retry,
-        "timeout": crate::duration::format_duration(program.settings.timeout),
-        "on_error": program.settings.on_error,
-        "max_failures": program.settings.max_failures.map(|b| b.to_string()),
-        "limit": limit,
-        "sandbox": sandbox,
-    })
-}
-
-fn run_options(limit: Option<u64>, mode: PlanMode) -> RunOptions {
-    RunOptions {
-        failed_csv: None,
-        limit,
-        resume: None,
-        retry_unknown: false,
-        preview: 3,
-        since: None,
-        only_keys: None,
-        claimed: std::collections::HashMap::new(),
-        plan_mode: Some(mode),
-    }
-}
-
-/// The client and limiter of a plan or an apply (one limiter for every pass).
-fn transport_parts(
-    program: &Program,
-    base_url: &str,
-    token: &str,
-    redactor: &Redactor,
-) -> Result<(Client, RateLimiter), String> {
-    let client = Client::new(base_url, &Secret::new(token), program.settings.timeout)
-        .map_err(|e| format!("WTS_BASE_URL: {e}; nothing was sent"))?
-        .with_max_body(program.settings.max_response_size)
-        .with_redactor(redactor.clone());
-    Ok((
-        client,
-        RateLimiter::new(program.settings.rate_limit.clone()),
-    ))
-}
-
-/// What the reads will spend, from a dry run of the playbook: at least one request per read
-/// item, up to `max_pages` per item of a `paginate: all` listing.
-fn read_estimate(program: &Program, pre: &RunResult) -> (u64, u64, Vec<String>) {
-    let (mut least, mut most, mut open) = (0_u64, 0_u64, Vec::new());
-    for s in program.all_steps() {
-        let StepKind::Action { spec, .. } = &s.kind else {
-            continue;
-        };
-        if !catalog::is_read(spec) {
-            continue;
-        }
-        let n = pre
-            .per_step
-            .iter()
-            .find(|(id, _)| *id == s.id)
-            .map_or(0, |(_, t)| t.planned);
-        if pre.open_lists.contains(&s.id) {
-            open.push(s.id.clone());
-        }
-        least += n;
-        most += n * s.paginate.map_or(1, |b| u64::from(b.pages));
-    }
-    (least, most, open)
-}
-
-/// `wts-playbook plan PLAYBOOK`.
-pub(crate) fn plan_cmd(args: &PlanArgs) -> u8 {
-    app::init_logging_with(args.quiet, args.verbose, args.log_format);
-    let ttl = match crate::duration::parse_duration(&args.expires_in) {
-        Ok(d) if !d.is_zero() => d,
-        Ok(_) => {
-            eprintln!("error: --expires-in must be longer than 0");
-            return EXIT_INVALID;
-        }
-        Err(e) => {
-            eprintln!("error: --expires-in {}: {e}", args.expires_in);
-            return EXIT_INVALID;
-        }
-    };
-    let inputs = match pairs(&args.inputs, "--input") {
-        Ok(p) => p,
-        Err(code) => return code,
-    };
-    let vars = match pairs(&args.vars, "--var") {
-        Ok(p) => p,
-        Err(code) => return code,
-    };
-    let mut overrides = Overrides {
-        concurrency: args.concurrency,
-        rate_limit: args.rate_limit.clone(),
-        routes: args.routes,
-        inputs: inputs
-            .iter()
-            .map(|(k, v)| (k.clone(), PathBuf::from(v)))
-            .collect(),
-        vars: vars
-            .iter()
-            .map(|(k, v)| (k.clone(), crate::playbook::parse_scalar(v)))
-            .collect(),
-    };
-    if args.sandbox && args.rate_limit.is_none() {
-        overrides.rate_limit = Some("off".into());
-    }
-    let program = match app::load_and_validate(&args.playbook, &overrides) {
-        Ok(p) => Arc::new(p),
-        Err(diags) => return app::invalid(&diags),
-    };
-    let token = match token(args.sandbox) {
-        Ok(t) => t,
-        Err(code) => return code,
-    };
-    let mut secrets = program.secrets.clone();
-    secrets.push(token.clone());
-    let redactor = Redactor::new(secrets);
-    for w in program.warnings() {
-        eprintln!("warning: {w}");
-    }
-    let out_path = args.out.clone().unwrap_or_else(|| {
-        let stamp = jiff::Timestamp::now().strftime("%Y%m%dT%H%M%SZ");
-        PathBuf::from("plans").join(format!("{}-{stamp}.plan.jsonl", program.name()))
-    });
-    let options = PlanOptions {
-        concurrency: args.concurrency,
-        rate_limit: overrides.rate_limit.clone(),
-        routes: args.routes,
-        limit: args.limit,
-        vars: overrides.vars.iter().cloned().collect(),
-        inputs: inputs.into_iter().collect(),
-        sandbox: args.sandbox,
-    };
-    let rt = app::runtime();
-    rt.block_on(async move {
-        // The estimate first: a dry run counts the read items (nothing is sent).
-        let dry = run_options(args.limit, PlanMode::Plan(Arc::new(Capture::default())));
-        let dry = RunOptions {
-            plan_mode: None,
-            preview: 0,
-            ..dry
-        };
-        let (pre, _) = execute(
-            program.clone(),
-            Transport::Dry,
-            None,
-            redactor.clone(),
-            Progress::new(crate::progress::Mode::Quiet),
-            dry,
-        )
-        .await;
-        // (A dry run's placeholders can fail where real data will not: the estimate counts what
-        // it can, and the real pass below reports every real problem.)
-        let (least, most, open) = read_estimate(&program, &pre);
-        let mut estimate = format!("reads: at least {least} request(s)");
-        if most > least {
-            estimate.push_str(&format!(", at most {most} if every `paginate` listing fills its pages"));
-        }
-        if !open.is_empty() {
-            estimate.push_str(&format!(", plus one per item listed for {}", open.join(", ")));
-        }
-        eprintln!("{estimate}; they count against the rate limit");
-        if let Some(b) = args.read_budget {
-            if least > b {
-                eprintln!("error: the reads need at least {least} request(s), more than --read-budget {b}; nothing was sent");
-                return EXIT_INVALID;
-            }
-        }
-        let mut sandbox = None;
-        if args.sandbox {
-            match crate::sandbox::Sandbox::start(
-                "127.0.0.1:0".parse().expect("loopback address"),
-                crate::sandbox::SandboxConfig::default(),
-            )
-            .await
-            {
-                Ok(s) => sandbox = Some(s),
-                Err(e) => {
-                    eprintln!("error: cannot start the sandbox: {e}");
-                    return EXIT_ABORTED;
-                }
-            }
-        }
-        let (base_url, named) = match &sandbox {
-            Some(sb) => (sb.url(), SANDBOX_BASE_URL.to_owned()),
-            None => (app::base_url_setting(), app::base_url_setting()),
-        };
-        let (client, limiter) = match transport_parts(&program, &base_url, &token, &redactor) {
-            Ok(p) => p,
-            Err(e) => {
-                eprintln!("error: {e}");
-                return EXIT_INVALID;
-            }
-        };
-        let cap = Arc::new(Capture::with_budget(args.read_budget));
-        let progress = Progress::auto(args.quiet, args.log_format == LogFormat::Json);
-        let (result, _) = execute(
-            program.clone(),
-            Transport::Http { client, limiter },
-            None,
-            redactor.clone(),
-            progress,
-            run_options(args.limit, PlanMode::Plan(cap.clone())),
-        )
-        .await;
-        if let Some(sb) = sandbox {
-            sb.shutdown().await;
-        }
-        let reads = cap.reads_sent();
-        if let Some(reason) = &result.abort_reason {
-            eprintln!("error: {}; no plan was written ({reads} read request(s) spent)", redactor.redact(reason));
-            return EXIT_ABORTED;
-        }
-        if result.totals.failed + result.totals.unknown > 0 {
-            for e in &result.first_errors {
-                eprintln!("  {}", redactor.redact(e));
-            }
-            eprintln!(
-                "error: {} item(s) failed while planning; no plan was written ({reads} read request(s) spent)",
-                result.totals.failed + result.totals.unknown
-            );
-            return EXIT_FAILED;
-        }
-        let cap = Arc::try_unwrap(cap).unwrap_or_else(|_| panic!("the run has ended"));
-        let (captured, _) = cap.into_parts();
-        let writes = capture::planned_writes(&program, captured);
-        let parts = HeaderParts {
-            program_settings: settings_json(&program, args.limit, args.sandbox),
-            options,
-            ttl,
-            base_url: named,
-            token,
-            reads,
-        };
-        let h = match header(&program, parts) {
-            Ok(h) => h,
-            Err(e) => {
-                eprintln!("error: cannot hash the inputs: {e}");
-                return EXIT_INVALID;
-            }
-        };
-        let plan = Plan::new(h, writes);
-        if let Some(dir) = out_path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            let _ = std::fs::create_dir_all(dir);
-        }
-        if let Err(e) = plan.write(&out_path) {
-            eprintln!("error: cannot write the plan {}: {e}", out_path.display());
-            return EXIT_INVALID;
-        }
-        let mut out = planfile::show(&plan, ShowFormat::Text);
-        let skipped: Vec<String> = result
-            .per_step
-            .iter()
-            .filter(|(_, t)| t.skipped > 0)
-            .map(|(s, t)| format!("{s} {}", t.skipped))
-            .collect();
-        if !skipped.is_empty() {
-            out.push_str(&format!("\nskipped (when false): {}\n", skipped.join(", ")));
-        }
-        out.push_str(&format!(
-            "\nplan written to {}\napply it with: wts-playbook apply {}\n",
-            out_path.display(),
-            out_path.display()
-        ));
-        print!("{}", redactor.redact(&out));
-        EXIT_OK
-    })
-}
+use crate::secret::Redactor;
+use crate::validate::{self, Overrides, StepKind};
 
 /// The refusal message and exit code 4.
 fn refuse(e: &planfile::Refusal) -> u8 {
@@ -317,8 +29,8 @@ fn refuse(e: &planfile::Refusal) -> u8 {
 
 /// `wts-playbook apply PLAN`.
 #[expect(clippy::too_many_lines, reason = "one command, read top to bottom")]
-pub(crate) fn apply_cmd(args: &ApplyArgs) -> u8 {
-    app::init_logging_with(args.quiet, args.verbose, args.log_format);
+pub(super) fn apply_cmd(args: &ApplyArgs) -> u8 {
+    super::init_logging_with(args.quiet, args.verbose, args.log_format);
     let max_drift = match capture::parse_max_drift(&args.max_drift) {
         Ok(m) => m,
         Err(e) => {
@@ -344,7 +56,7 @@ pub(crate) fn apply_cmd(args: &ApplyArgs) -> u8 {
         base_url: if sandbox_plan {
             SANDBOX_BASE_URL.to_owned()
         } else {
-            app::base_url_setting()
+            super::base_url_setting()
         },
         token: token.clone(),
     };
@@ -383,11 +95,11 @@ pub(crate) fn apply_cmd(args: &ApplyArgs) -> u8 {
     let loaded =
         match crate::playbook::load_str(Path::new(&h.playbook.path), h.playbook.source.clone()) {
             Ok(l) => l,
-            Err(diags) => return app::invalid(&diags),
+            Err(diags) => return super::invalid(&diags),
         };
     let program = match validate::validate(loaded, &overrides) {
         Ok(p) => Arc::new(p),
-        Err(diags) => return app::invalid(&diags),
+        Err(diags) => return super::invalid(&diags),
     };
     // A secret written in the playbook is a reference in the plan's copy: it must be given.
     let missing: Vec<&String> = program
@@ -459,9 +171,9 @@ pub(crate) fn apply_cmd(args: &ApplyArgs) -> u8 {
     let resume = if args.resume.is_empty() {
         None
     } else {
-        match app::load_resume(&args.resume, &program, false) {
+        match super::load_resume(&args.resume, &program, false) {
             Ok(r) => Some(r),
-            Err(d) => return app::invalid(&[d]),
+            Err(d) => return super::invalid(&[d]),
         }
     };
     let mut secrets = program.secrets.clone();
@@ -501,7 +213,7 @@ pub(crate) fn apply_cmd(args: &ApplyArgs) -> u8 {
     let planned = plan.trailer.writes;
     let mut index = ApplyIndex::new(plan);
     index.check_reads = !args.no_refresh;
-    let rt = app::runtime();
+    let rt = super::runtime();
     rt.block_on(async move {
         let mut sandbox = None;
         if sandbox_plan {
@@ -518,7 +230,7 @@ pub(crate) fn apply_cmd(args: &ApplyArgs) -> u8 {
                 }
             }
         }
-        let base_url = sandbox.as_ref().map_or_else(app::base_url_setting, crate::sandbox::Sandbox::url);
+        let base_url = sandbox.as_ref().map_or_else(super::base_url_setting, crate::sandbox::Sandbox::url);
         header.base_url = Some(base_url.clone());
         let (client, limiter) = match transport_parts(&program, &base_url, &token, &redactor) {
             Ok(p) => p,
@@ -584,9 +296,9 @@ pub(crate) fn apply_cmd(args: &ApplyArgs) -> u8 {
         let mut claimed = std::collections::HashMap::new();
         let created = ReportWriter::create_with(&report_path, &header, !sandbox_plan, |w| {
             let Some(r) = &resume else { return Ok(()) };
-            let verifiable = app::verifiable_steps(&program);
+            let verifiable = super::verifiable_steps(&program);
             r.carry_into(|item| {
-                app::note_claim(&verifiable, item, &mut claimed);
+                super::note_claim(&verifiable, item, &mut claimed);
                 w.write_carried(item)
             })
             .map(|_| ())
@@ -681,12 +393,12 @@ pub(crate) fn apply_cmd(args: &ApplyArgs) -> u8 {
             sb.shutdown().await;
         }
         print!("{}", redactor.redact(&out));
-        app::write_views(&report_path, &args.views);
+        super::write_views(&report_path, &args.views);
         drop(locks);
         if result.outcome == Outcome::Completed {
             EXIT_OK
         } else {
-            app::exit_code(result.outcome)
+            super::exit_code(result.outcome)
         }
     })
 }
