@@ -479,6 +479,32 @@ fn past_max_drift_apply_stops_before_the_first_write() {
         "{err}"
     );
     assert!(writes_since(&sb, before).is_empty());
+    // --no-refresh skips the check: no stop, yet the drifted writes are still never sent.
+    let out = sb
+        .cmd()
+        .args([
+            "apply",
+            plan.to_str().unwrap(),
+            "-q",
+            "--no-refresh",
+            "--report",
+        ])
+        .arg(dir.path().join("no-refresh.json"))
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let writes = writes_since(&sb, before);
+    assert_eq!(writes.len(), 17, "{writes:?}");
+    assert!(writes
+        .iter()
+        .all(|(_, p)| !(0..3).any(|i| p.contains(&session(i)))));
+    let items = report_items(&dir.path().join("no-refresh.json"));
+    assert_eq!(items.iter().filter(|i| i["status"] == "drifted").count(), 3);
 }
 
 /// Sends a message into every waiting session of `FROM` (a write that must never repeat).

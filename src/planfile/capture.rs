@@ -21,8 +21,6 @@ use crate::validate::{Program, Source, StepKind, StepPlan};
 pub(crate) struct Captured {
     pub(crate) step: String,
     pub(crate) index: u64,
-    /// For a nested step's item: its fan-out item's index.
-    pub(crate) parent_index: Option<u64>,
     pub(crate) key: String,
     pub(crate) spec: &'static ActionSpec,
     /// The request as rendered (secrets in the clear: redacted when it becomes a plan line).
@@ -198,46 +196,15 @@ pub(crate) fn planned_writes(program: &Program, mut captured: Vec<Captured>) -> 
         .map(|(i, s)| (s.id.clone(), i))
         .collect();
     captured.sort_by(|a, b| {
-        (
-            order.get(&a.step),
-            a.parent_index.unwrap_or(a.index),
-            a.index,
-            &a.key,
-        )
-            .cmp(&(
-                order.get(&b.step),
-                b.parent_index.unwrap_or(b.index),
-                b.index,
-                &b.key,
-            ))
+        (order.get(&a.step), a.index, &a.key).cmp(&(order.get(&b.step), b.index, &b.key))
     });
-    let keys: HashSet<(String, String)> = captured
-        .iter()
-        .map(|c| (c.step.clone(), c.key.clone()))
-        .collect();
     let base = program.secrets.clone();
     let mut out: Vec<PlannedWrite> = Vec::with_capacity(captured.len());
     let mut seq_of: HashMap<(String, String), u64> = HashMap::new();
     for (i, c) in captured.into_iter().enumerate() {
-        let seq = i as u64 + 1;
-        let mut secrets = base.clone();
-        secrets.extend(c.secret_forms.iter().cloned());
-        let redactor = Redactor::new(secrets);
-        let mut req = c.request.clone();
-        let before = serde_json::to_string(&req).unwrap_or_default();
-        req.path = redactor.redact(&req.path).into_owned();
-        for (_, v) in &mut req.query {
-            *v = redactor.redact(v).into_owned();
-        }
-        if let Some(b) = &mut req.body {
-            redactor.redact_json(b);
-        }
-        let secret = serde_json::to_string(&req).unwrap_or_default() != before;
-        let mut reads = c.reads;
-        for v in reads.values_mut() {
-            redactor.redact_json(v);
-        }
-        let depends_on = dependencies(&req)
+        let mut w = redact_secrets(c, &base);
+        w.seq = i as u64 + 1;
+        w.depends_on = dependencies(&w.request())
             .into_iter()
             .map(|value| {
                 let step = value
@@ -245,43 +212,64 @@ pub(crate) fn planned_writes(program: &Program, mut captured: Vec<Captured>) -> 
                     .and_then(|r| r.split('.').next())
                     .unwrap_or_default()
                     .to_owned();
+                // The same item's write of that step, or the one write of a step without
+                // fan-out (it answers every item of a later step).
                 let seq = seq_of
-                    .get(&(step.clone(), c.key.clone()))
-                    .copied()
-                    .or_else(|| {
-                        // A single write answers every item of a later step.
-                        keys.contains(&(step.clone(), "0".to_owned()))
-                            .then(|| seq_of.get(&(step.clone(), "0".to_owned())).copied())
-                            .flatten()
-                    });
+                    .get(&(step.clone(), w.key.clone()))
+                    .or_else(|| seq_of.get(&(step.clone(), "0".to_owned())))
+                    .copied();
                 Dependency { value, step, seq }
             })
             .collect();
-        let idempotency = if c.idempotent {
-            Idempotency::RetrySafe
-        } else if crate::catalog::outcomes(c.spec).verify.is_none() {
-            Idempotency::Once
-        } else {
-            Idempotency::Verified
-        };
-        seq_of.insert((c.step.clone(), c.key.clone()), seq);
-        out.push(PlannedWrite {
-            seq,
-            step: c.step,
-            key: c.key,
-            action: c.spec.name.to_owned(),
-            method: req.method,
-            path: req.path,
-            query: req.query,
-            body: req.body,
-            idempotency,
-            depends_on,
-            source: c.source,
-            reads,
-            secret,
-        });
+        seq_of.insert((w.step.clone(), w.key.clone()), w.seq);
+        out.push(w);
     }
     out
+}
+
+/// One captured write as a plan line (sequence number and dependencies not yet set): every
+/// secret (the program's, and what read one through a filter, as a whole) is `[redacted]` in
+/// its path, query, body and the fields it read.
+fn redact_secrets(c: Captured, secrets: &[String]) -> PlannedWrite {
+    let mut all = secrets.to_vec();
+    all.extend(c.secret_forms.iter().cloned());
+    let redactor = Redactor::new(all);
+    let mut req = c.request;
+    let before = serde_json::to_string(&req).unwrap_or_default();
+    req.path = redactor.redact(&req.path).into_owned();
+    for (_, v) in &mut req.query {
+        *v = redactor.redact(v).into_owned();
+    }
+    if let Some(b) = &mut req.body {
+        redactor.redact_json(b);
+    }
+    let secret = serde_json::to_string(&req).unwrap_or_default() != before;
+    let mut reads = c.reads;
+    for v in reads.values_mut() {
+        redactor.redact_json(v);
+    }
+    let idempotency = if c.idempotent {
+        Idempotency::RetrySafe
+    } else if crate::catalog::outcomes(c.spec).verify.is_none() {
+        Idempotency::Once
+    } else {
+        Idempotency::Verified
+    };
+    PlannedWrite {
+        seq: 0,
+        step: c.step,
+        key: c.key,
+        action: c.spec.name.to_owned(),
+        method: req.method,
+        path: req.path,
+        query: req.query,
+        body: req.body,
+        idempotency,
+        depends_on: Vec::new(),
+        source: c.source,
+        reads,
+        secret,
+    }
 }
 
 /// The "known after apply" values a request holds: `<steps.create.output.id>` → `steps.create.output.id`.
@@ -532,7 +520,6 @@ mod tests {
         Captured {
             step: step.into(),
             index: 0,
-            parent_index: None,
             key: key.into(),
             spec: crate::catalog::lookup("session.transfer").unwrap(),
             request: req,
@@ -621,6 +608,38 @@ mod tests {
             again.refresh(&fresh, ReadCache::default(), |w| w.key == "d"),
             1
         );
+    }
+
+    #[test]
+    fn a_secret_becomes_a_reference_wherever_the_request_holds_it() {
+        let mut c = captured(
+            "move",
+            "a",
+            HttpRequest {
+                method: crate::catalog::Method::Post,
+                path: "/x/k3y-s3cret/y".into(),
+                query: vec![("key".into(), "k3y-s3cret".into())],
+                body: Some(json!({"text": "hello K3Y-S3CRET", "n": 1})),
+            },
+            "PENDING",
+        );
+        c.secret_forms = vec!["hello K3Y-S3CRET".into()];
+        c.reads.insert("item.token".into(), json!("k3y-s3cret"));
+        let w = redact_secrets(c, &["k3y-s3cret".to_owned()]);
+        let text = serde_json::to_string(&w).unwrap();
+        assert!(!text.to_lowercase().contains("s3cret"), "{text}");
+        assert_eq!(w.path, "/x/[redacted]/y");
+        assert_eq!(w.query[0].1, "[redacted]");
+        assert_eq!(w.body.as_ref().unwrap()["text"], "[redacted]");
+        assert!(w.secret);
+        // And the plan matches what apply renders with the secret in the clear.
+        let fresh = HttpRequest {
+            method: crate::catalog::Method::Post,
+            path: "/x/k3y-s3cret/y".into(),
+            query: vec![("key".into(), "k3y-s3cret".into())],
+            body: Some(json!({"text": "hello K3Y-S3CRET", "n": 1})),
+        };
+        assert!(crate::planfile::request_matches(&w, &fresh));
     }
 
     #[test]

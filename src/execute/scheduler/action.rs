@@ -112,7 +112,6 @@ async fn send_action(
                 cap.push(plan_capture::Captured {
                     step: step.id.clone(),
                     index: si.index,
-                    parent_index: None,
                     key: si.key.clone(),
                     spec,
                     request: req.clone(),
