@@ -921,3 +921,63 @@ fn show_prints_a_plan_for_people_and_pull_requests_and_refuses_a_changed_one() {
     .unwrap();
     assert_eq!(show("text", &edited).status.code(), Some(4));
 }
+
+#[test]
+fn a_secret_written_in_the_playbook_is_not_in_the_plans_copy_and_is_given_at_apply() {
+    let sb = SandboxProcess::start(&[]);
+    let dir = tempfile::tempdir().unwrap();
+    seed(&sb, dir.path(), 2);
+    let literal = "literal-secret-9911";
+    let pb = dir.path().join("literal.yaml");
+    std::fs::write(
+        &pb,
+        format!(
+            r#"version: 1
+name: literal-secret
+vars:
+  partner_key: {literal}
+settings: {{ rate_limit: "off", secrets: [partner_key] }}
+steps:
+  - id: waiting
+    action: session.list
+    with: {{ status: [PENDING], department_id: {FROM} }}
+  - id: greet
+    action: session.send_text
+    for_each: steps.waiting.output.items
+    with: {{ session_id: "{{{{ item.id }}}}", text: "key {{{{ vars.partner_key }}}}" }}
+"#
+        ),
+    )
+    .unwrap();
+    let plan = dir.path().join("literal.plan.jsonl");
+    let out = sb
+        .cmd()
+        .args(["plan", pb.to_str().unwrap(), "-q", "--out"])
+        .arg(&plan)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(!std::fs::read_to_string(&plan).unwrap().contains(literal));
+    let before = sb.journal().len();
+    let (code, err, sent) = apply_counting(&sb, &plan, &[]);
+    assert_eq!((code, sent), (Some(2), 0), "{err}");
+    assert!(err.contains("--var NAME=VALUE"), "{err}");
+    assert_eq!(sb.journal().len(), before);
+    let out = sb
+        .cmd()
+        .args(["apply", plan.to_str().unwrap(), "-q", "--var"])
+        .arg(format!("partner_key={literal}"))
+        .arg("--report")
+        .arg(dir.path().join("literal.json"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let state = sb.get("/__sandbox/state");
+    let with_key = state["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| m["text"].as_str() == Some(&format!("key {literal}")))
+        .count();
+    assert_eq!(with_key, 2);
+}

@@ -109,7 +109,10 @@ pub(super) fn apply_cmd(args: &ApplyArgs) -> u8 {
         .secrets
         .iter()
         .zip(&program.secrets)
-        .filter(|(_, v)| v.as_str() == crate::secret::REDACTED)
+        .filter(|(n, v)| {
+            v.as_str() == crate::secret::REDACTED
+                || (h.options.secret_vars.contains(n) && !extra_vars.iter().any(|(k, _)| k == *n))
+        })
         .map(|(n, _)| n)
         .collect();
     if !missing.is_empty() {

@@ -175,6 +175,7 @@ pub(super) fn plan_cmd(args: &PlanArgs) -> u8 {
         vars: overrides.vars.iter().cloned().collect(),
         inputs: inputs.into_iter().collect(),
         sandbox: args.sandbox,
+        secret_vars: Vec::new(),
     };
     let rt = super::runtime();
     rt.block_on(async move {

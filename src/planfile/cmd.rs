@@ -93,6 +93,12 @@ pub(crate) fn header(program: &Program, parts: HeaderParts) -> std::io::Result<P
     let redactor = Redactor::new(program.secrets.iter());
     let secrets = program.loaded.playbook.settings.secrets.clone();
     let mut options = parts.options;
+    options.secret_vars = options
+        .vars
+        .keys()
+        .filter(|k| secrets.contains(k))
+        .cloned()
+        .collect();
     options.vars.retain(|k, _| !secrets.contains(k));
     Ok(PlanHeader {
         format: FORMAT.to_owned(),

@@ -100,6 +100,10 @@ pub(crate) struct PlanOptions {
     /// `--input NAME=PATH`.
     #[serde(default, skip_serializing_if = "IndexMap::is_empty")]
     pub(crate) inputs: IndexMap<String, String>,
+    /// Secret vars the plan was given with `--var` (their values are not kept): apply needs
+    /// them again.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub(crate) secret_vars: Vec<String>,
     /// Made against the built-in sandbox.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub(crate) sandbox: bool,
