@@ -1,20 +1,24 @@
 //! `wts-playbook run`: load and check, lock the reports, carry over what `--resume` continues,
-//! plan every item (the preflight), confirm, send, and say what happened.
+//! plan every item (the preflight), confirm, send, and say what happened. Each phase is a
+//! function; [`run_cmd`] strings them together, and a phase that refuses returns the exit code.
 
+use std::collections::{HashMap, HashSet};
 use std::io::{IsTerminal, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use crate::cli::{LogFormat, RunArgs};
-use crate::execute::{dry_run, execute, Client, RateLimiter, RunOptions, Transport};
+use crate::execute::{dry_run, execute, Client, RateLimiter, RunOptions, RunResult, Transport};
 use crate::playbook::parse_scalar;
 use crate::progress::Progress;
 use crate::report::{
     self, default_report_path, Outcome, PlaybookRef, ReportHeader, ReportLock, ReportWriter,
+    ResumeIndex, Totals,
 };
+use crate::sandbox::Sandbox;
 use crate::secret::{Redactor, Secret};
-use crate::validate::{Overrides, TOKEN_VAR};
+use crate::validate::{Overrides, Program, TOKEN_VAR};
 
 use super::{
     ask, base_url_setting, check_output_paths, decide, exit_code, init_logging, invalid,
@@ -22,164 +26,59 @@ use super::{
     write_views, Confirm, Preflight, Writes, EXIT_ABORTED, EXIT_INVALID, EXIT_OK,
 };
 
+/// A phase's refusal: the exit code (its message is already printed).
+type Refused = u8;
+
 pub(super) fn run_cmd(args: &RunArgs) -> u8 {
+    match run_phases(args) {
+        Ok(code) | Err(code) => code,
+    }
+}
+
+fn run_phases(args: &RunArgs) -> Result<u8, Refused> {
     init_logging(args);
-    let mut overrides = Overrides {
-        concurrency: args.concurrency,
-        rate_limit: args.rate_limit.clone(),
-        routes: args.routes,
-        ..Overrides::default()
-    };
-    match parse_pairs(&args.inputs, "--input") {
-        Ok(p) => overrides.inputs = p.into_iter().map(|(k, v)| (k, PathBuf::from(v))).collect(),
-        Err(d) => return invalid(&[d]),
-    }
-    match parse_pairs(&args.vars, "--var") {
-        Ok(p) => overrides.vars = p.into_iter().map(|(k, v)| (k, parse_scalar(&v))).collect(),
-        Err(d) => return invalid(&[d]),
-    }
-    if args.sandbox && args.rate_limit.is_none() {
-        // The built-in sandbox has no limit unless asked; don't pace a rehearsal at 3/s.
-        overrides.rate_limit = Some("off".into());
-    }
-    let program = match load_and_validate(&args.playbook, &overrides) {
-        Ok(p) => Arc::new(p),
-        Err(diags) => return invalid(&diags),
-    };
+    let overrides = overrides_of(args)?;
+    let program = Arc::new(load_and_validate(&args.playbook, &overrides).map_err(|d| invalid(&d))?);
     let started_at = jiff::Timestamp::now();
     let report_path = args
         .report
         .clone()
         .unwrap_or_else(|| default_report_path(program.name(), started_at));
-    // One live run per report: this run's report and every report it continues are locked
-    // for the whole run (released by the OS if the process dies).
-    let mut locks: Vec<(PathBuf, ReportLock)> = Vec::new();
-    for path in std::iter::once(&report_path).chain(&args.resume) {
-        let abs = report::canonical(path);
-        if locks.iter().any(|(p, _)| *p == abs) {
-            continue;
-        }
-        match ReportLock::acquire(path) {
-            Ok(lock) => locks.push((abs, lock)),
-            Err(e) => {
-                eprintln!("error: {e}\n  = help: wait for that run to finish (or stop it), then try again");
-                return EXIT_INVALID;
-            }
-        }
-    }
+    // One live run per report: held for the whole run (released by the OS if the process dies).
+    let _locks = lock_reports(&report_path, &args.resume)?;
     if let Err(message) = check_output_paths(&program, args, &report_path) {
         eprintln!(
             "error: {message}\n  = help: every output needs a file of its own; nothing was sent"
         );
-        return EXIT_INVALID;
+        return Err(EXIT_INVALID);
     }
-    // Replacing the report of an interrupted run would forget what it did: resume it instead.
-    if !args.dry_run && !args.overwrite && report_path.exists() {
-        let target = report::canonical(&report_path);
-        let resumed = args.resume.iter().any(|p| report::canonical(p) == target);
-        // Read only when it is not resumed (resuming it carries everything over anyway).
-        let unfinished = || {
-            report::read_header(&report_path).is_ok()
-                && report::scan_report(&report_path, |_| {})
-                    .map_or(true, |s| s.truncated || !s.in_flight.is_empty())
-        };
-        if !resumed && unfinished() {
-            eprintln!(
-                "error: {} is the report of a run that did not finish: replacing it would forget what that run did\n  = help: continue it with --resume {}, write another --report, or pass --overwrite",
-                report_path.display(),
-                report_path.display()
-            );
-            return EXIT_INVALID;
-        }
-    }
+    refuse_unfinished(args, &report_path)?;
     let resume = if args.resume.is_empty() {
         None
     } else {
-        match load_resume(&args.resume, &program, args.force) {
-            Ok(r) => Some(r),
-            Err(d) => return invalid(&[d]),
-        }
+        Some(load_resume(&args.resume, &program, args.force).map_err(|d| invalid(&[d]))?)
     };
-    let only_keys = match &args.only_class {
-        None => None,
-        Some(class) => match crate::views::keys_of_class(&args.resume, class) {
-            Ok(keys) if keys.is_empty() => {
-                eprintln!("error: --only-class {class}: no row of the resumed report(s) is of that class\n  = help: the HTML and Markdown views list the classes (`wts-playbook report REPORT --markdown -`)");
-                return EXIT_INVALID;
-            }
-            Ok(keys) => {
-                eprintln!("--only-class: {} row(s) of class {class} run again; every other row is left as it is", keys.len());
-                Some(keys)
-            }
-            Err(e) => {
-                eprintln!("error: --only-class: {e}");
-                return EXIT_INVALID;
-            }
-        },
-    };
-
+    let only_keys = only_keys_of(args)?;
     // Secrets: the token and every `settings.secrets` value.
-    let token = if args.sandbox || args.dry_run {
-        std::env::var(TOKEN_VAR).ok().filter(|t| !t.is_empty())
-    } else {
-        match std::env::var(TOKEN_VAR) {
-            Ok(t) if !t.trim().is_empty() => Some(t),
-            _ => {
-                eprintln!("error: {TOKEN_VAR} is not set\n  = help: export {TOKEN_VAR}=pn_… (or use --dry-run, or --sandbox to rehearse)");
-                return EXIT_INVALID;
-            }
-        }
-    };
+    let token = token_of(args)?;
     let mut secret_values = program.secrets.clone();
     secret_values.extend(token.clone());
-    let redactor = Redactor::new(secret_values);
-
-    let settings = serde_json::json!({
-        "concurrency": program.settings.concurrency,
-        "rate_limit": program.settings.rate_limit_text,
-        "routes": program.settings.routes,
-        "step_routes": program
-            .all_steps()
-            .into_iter()
-            .filter(|s| s.settings.routes != program.settings.routes)
-            .map(|s| (s.id.clone(), serde_json::json!(s.settings.routes)))
-            .collect::<serde_json::Map<_, _>>(),
-        "retry": program.settings.retry,
-        "timeout": crate::duration::format_duration(program.settings.timeout),
-        "on_error": program.settings.on_error,
-        "max_failures": program.settings.max_failures.map(|b| b.to_string()),
-        "limit": args.limit,
-        "sandbox": args.sandbox,
-        "resume": args.resume.iter().map(|p| p.display().to_string()).collect::<Vec<_>>(),
-    });
-    let warnings = program.warnings();
-    for w in &warnings {
+    let run = Run {
+        args,
+        redactor: Redactor::new(secret_values),
+        warnings: program.warnings(),
+        program,
+        report_path,
+        started_at,
+    };
+    for w in &run.warnings {
         if args.log_format == LogFormat::Json {
             tracing::warn!("{w}");
         } else {
             eprintln!("warning: {w}");
         }
     }
-    let mut header = ReportHeader::new(
-        uuid::Uuid::new_v4().to_string(),
-        PlaybookRef {
-            name: program.name().to_owned(),
-            path: program.loaded.path.display().to_string(),
-            sha256: program.loaded.sha256.clone(),
-        },
-        args.dry_run,
-        started_at,
-        settings,
-    );
-    header.warnings.clone_from(&warnings);
-    if let Some(r) = &resume {
-        header.logical_started_at = r.logical_started_at();
-        header.resumed_from = args
-            .resume
-            .iter()
-            .map(|p| p.display().to_string())
-            .collect();
-    }
+    let mut header = run.header(resume.as_ref());
     // Verification reads look for effects since the logical run began, less a margin for the
     // server's clock.
     let since = header
@@ -189,211 +88,417 @@ pub(super) fn run_cmd(args: &RunArgs) -> u8 {
         .ok();
     // A dry run sends nothing and waits for nothing: it runs on this thread, with no runtime.
     let rt = (!args.dry_run).then(runtime);
-    {
-        // The in-process sandbox starts first, so the report's header can name its URL.
-        let mut sandbox = None;
-        if args.sandbox && !args.dry_run {
-            let rt = rt.as_ref().expect("a real run has a runtime");
-            match rt.block_on(crate::sandbox::Sandbox::start(
+    // The in-process sandbox starts first, so the report's header can name its URL.
+    let sandbox = match &rt {
+        Some(rt) if args.sandbox => Some(
+            rt.block_on(Sandbox::start(
                 "127.0.0.1:0".parse().expect("loopback address"),
                 crate::sandbox::SandboxConfig::default(),
-            )) {
-                Ok(s) => sandbox = Some(s),
-                Err(e) => {
-                    eprintln!("error: cannot start the sandbox: {e}");
-                    return EXIT_ABORTED;
-                }
+            ))
+            .map_err(|e| {
+                eprintln!("error: cannot start the sandbox: {e}");
+                EXIT_ABORTED
+            })?,
+        ),
+        _ => None,
+    };
+    header.base_url = match &sandbox {
+        Some(sb) => Some(sb.url()),
+        // A dry run of a sandbox rehearsal starts no sandbox: there is no URL to name.
+        None if args.sandbox => None,
+        None => Some(base_url_setting()),
+    };
+    let (writer, claimed) = run.create_report(&header, resume.as_ref())?;
+
+    let mut planned = Writes::default();
+    if let Some(rt) = &rt {
+        planned = match run.preflight(rt, resume.clone()) {
+            Ok(w) => w,
+            Err((message, code)) => return Ok(run.stop_early(writer, &message, code)),
+        };
+        // Without a terminal on standard input nobody can answer the prompt: a large run
+        // needs --yes, before anything is sent.
+        let target = sandbox.as_ref().map_or_else(base_url_setting, Sandbox::url);
+        if let Confirm::Refuse(message) =
+            decide(&planned, args.yes, std::io::stdin().is_terminal(), &target)
+        {
+            return Ok(run.stop_early(writer, &message, EXIT_INVALID));
+        }
+    }
+    let transport = if args.dry_run {
+        None
+    } else {
+        match run.transport(sandbox.as_ref(), token, &planned) {
+            Ok(t) => Some(t),
+            Err((message, code)) => return Ok(run.stop_early(writer, &message, code)),
+        }
+    };
+    let options = RunOptions {
+        failed_csv: args.failed_csv.clone(),
+        limit: args.limit,
+        resume,
+        retry_unknown: args.retry_unknown,
+        preview: 3,
+        since,
+        only_keys,
+        claimed,
+        observers: Vec::new(),
+        plan_mode: None,
+        interrupt: None,
+    };
+    let progress = Progress::auto(args.quiet, args.log_format == LogFormat::Json);
+    let (program, redactor) = (run.program.clone(), run.redactor.clone());
+    let (result, writer) = match (&rt, transport) {
+        (Some(rt), Some(transport)) => rt.block_on(execute(
+            program,
+            transport,
+            Some(writer),
+            redactor,
+            progress,
+            options,
+        )),
+        _ => dry_run(program, Some(writer), redactor, progress, options),
+    };
+    let totals = run.finish_report(writer.expect("the run had a writer"), &result);
+    let mut out = run.summary(&result, &totals);
+    if let Some(sb) = sandbox {
+        out.push_str(&format!("\nsandbox: what changed\n{}\n", sb.summary()));
+        if let Some(rt) = &rt {
+            rt.block_on(sb.shutdown());
+        }
+    }
+    print!("{}", run.redactor.redact(&out));
+    write_views(&run.report_path, &args.views);
+    let _ = std::io::stdout().flush();
+    if args.dry_run {
+        // A dry run whose items could not be planned found invalid input.
+        return Ok(if totals.failed > 0 {
+            EXIT_INVALID
+        } else {
+            EXIT_OK
+        });
+    }
+    Ok(exit_code(result.outcome))
+}
+
+/// `--input`, `--var`, `--concurrency`, `--rate-limit`, `--routes` over the playbook's own.
+fn overrides_of(args: &RunArgs) -> Result<Overrides, Refused> {
+    let mut overrides = Overrides {
+        concurrency: args.concurrency,
+        rate_limit: args.rate_limit.clone(),
+        routes: args.routes,
+        ..Overrides::default()
+    };
+    let inputs = parse_pairs(&args.inputs, "--input").map_err(|d| invalid(&[d]))?;
+    overrides.inputs = inputs
+        .into_iter()
+        .map(|(k, v)| (k, PathBuf::from(v)))
+        .collect();
+    let vars = parse_pairs(&args.vars, "--var").map_err(|d| invalid(&[d]))?;
+    overrides.vars = vars
+        .into_iter()
+        .map(|(k, v)| (k, parse_scalar(&v)))
+        .collect();
+    if args.sandbox && args.rate_limit.is_none() {
+        // The built-in sandbox has no limit unless asked; don't pace a rehearsal at 3/s.
+        overrides.rate_limit = Some("off".into());
+    }
+    Ok(overrides)
+}
+
+/// Locks this run's report and every report it continues.
+fn lock_reports(
+    report_path: &Path,
+    resumed: &[PathBuf],
+) -> Result<Vec<(PathBuf, ReportLock)>, Refused> {
+    let mut locks: Vec<(PathBuf, ReportLock)> = Vec::new();
+    for path in std::iter::once(report_path).chain(resumed.iter().map(PathBuf::as_path)) {
+        let abs = report::canonical(path);
+        if locks.iter().any(|(p, _)| *p == abs) {
+            continue;
+        }
+        match ReportLock::acquire(path) {
+            Ok(lock) => locks.push((abs, lock)),
+            Err(e) => {
+                eprintln!("error: {e}\n  = help: wait for that run to finish (or stop it), then try again");
+                return Err(EXIT_INVALID);
             }
         }
-        header.base_url = match &sandbox {
-            Some(sb) => Some(sb.url()),
-            // A dry run of a sandbox rehearsal starts no sandbox: there is no URL to name.
-            None if args.sandbox => None,
-            None => Some(
-                std::env::var("WTS_BASE_URL").unwrap_or_else(|_| "https://api.wts.chat".into()),
-            ),
-        };
+    }
+    Ok(locks)
+}
 
-        // A resumed run's report holds everything carried over before its first request; the
-        // messages its succeeded sends put in sessions are counted as accounted for.
-        let mut claimed = std::collections::HashMap::new();
-        let created = ReportWriter::create_with(&report_path, &header, !args.sandbox, |w| {
-            let Some(r) = &resume else { return Ok(()) };
-            let verifiable = verifiable_steps(&program);
-            r.carry_into(|item| {
-                note_claim(&verifiable, item, &mut claimed);
-                w.write_carried(item)
-            })
-            .map(|_| ())
-            .map_err(std::io::Error::other)
+/// Replacing the report of an interrupted run would forget what it did: resume it instead.
+fn refuse_unfinished(args: &RunArgs, report_path: &Path) -> Result<(), Refused> {
+    if args.dry_run || args.overwrite || !report_path.exists() {
+        return Ok(());
+    }
+    let target = report::canonical(report_path);
+    let resumed = args.resume.iter().any(|p| report::canonical(p) == target);
+    // Read only when it is not resumed (resuming it carries everything over anyway).
+    let unfinished = || {
+        report::read_header(report_path).is_ok()
+            && report::scan_report(report_path, |_| {})
+                .map_or(true, |s| s.truncated || !s.in_flight.is_empty())
+    };
+    if !resumed && unfinished() {
+        eprintln!(
+            "error: {} is the report of a run that did not finish: replacing it would forget what that run did\n  = help: continue it with --resume {}, write another --report, or pass --overwrite",
+            report_path.display(),
+            report_path.display()
+        );
+        return Err(EXIT_INVALID);
+    }
+    Ok(())
+}
+
+/// `--only-class`: the keys of the resumed reports' rows of that class.
+fn only_keys_of(args: &RunArgs) -> Result<Option<HashSet<String>>, Refused> {
+    let Some(class) = &args.only_class else {
+        return Ok(None);
+    };
+    match crate::views::keys_of_class(&args.resume, class) {
+        Ok(keys) if keys.is_empty() => {
+            eprintln!("error: --only-class {class}: no row of the resumed report(s) is of that class\n  = help: the HTML and Markdown views list the classes (`wts-playbook report REPORT --markdown -`)");
+            Err(EXIT_INVALID)
+        }
+        Ok(keys) => {
+            eprintln!("--only-class: {} row(s) of class {class} run again; every other row is left as it is", keys.len());
+            Ok(Some(keys))
+        }
+        Err(e) => {
+            eprintln!("error: --only-class: {e}");
+            Err(EXIT_INVALID)
+        }
+    }
+}
+
+/// The token: required for a real run, optional (and still redacted) otherwise.
+fn token_of(args: &RunArgs) -> Result<Option<String>, Refused> {
+    if args.sandbox || args.dry_run {
+        return Ok(std::env::var(TOKEN_VAR).ok().filter(|t| !t.is_empty()));
+    }
+    match std::env::var(TOKEN_VAR) {
+        Ok(t) if !t.trim().is_empty() => Ok(Some(t)),
+        _ => {
+            eprintln!("error: {TOKEN_VAR} is not set\n  = help: export {TOKEN_VAR}=pn_… (or use --dry-run, or --sandbox to rehearse)");
+            Err(EXIT_INVALID)
+        }
+    }
+}
+
+/// What every phase after loading shares.
+struct Run<'a> {
+    args: &'a RunArgs,
+    program: Arc<Program>,
+    redactor: Redactor,
+    warnings: Vec<String>,
+    report_path: PathBuf,
+    started_at: jiff::Timestamp,
+}
+
+impl Run<'_> {
+    /// The report's header: the playbook, the settings the run uses, what it resumes.
+    fn header(&self, resume: Option<&ResumeIndex>) -> ReportHeader {
+        let (args, program) = (self.args, &self.program);
+        let settings = serde_json::json!({
+            "concurrency": program.settings.concurrency,
+            "rate_limit": program.settings.rate_limit_text,
+            "routes": program.settings.routes,
+            "step_routes": program
+                .all_steps()
+                .into_iter()
+                .filter(|s| s.settings.routes != program.settings.routes)
+                .map(|s| (s.id.clone(), serde_json::json!(s.settings.routes)))
+                .collect::<serde_json::Map<_, _>>(),
+            "retry": program.settings.retry,
+            "timeout": crate::duration::format_duration(program.settings.timeout),
+            "on_error": program.settings.on_error,
+            "max_failures": program.settings.max_failures.map(|b| b.to_string()),
+            "limit": args.limit,
+            "sandbox": args.sandbox,
+            "resume": args.resume.iter().map(|p| p.display().to_string()).collect::<Vec<_>>(),
         });
-        let writer = match created {
+        let mut header = ReportHeader::new(
+            uuid::Uuid::new_v4().to_string(),
+            PlaybookRef {
+                name: program.name().to_owned(),
+                path: program.loaded.path.display().to_string(),
+                sha256: program.loaded.sha256.clone(),
+            },
+            args.dry_run,
+            self.started_at,
+            settings,
+        );
+        header.warnings.clone_from(&self.warnings);
+        if let Some(r) = resume {
+            header.logical_started_at = r.logical_started_at();
+            header.resumed_from = args
+                .resume
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect();
+        }
+        header
+    }
+
+    /// Creates the report with every record carried over from the resumed reports, before the
+    /// first request; the messages their succeeded sends put in sessions are counted as
+    /// accounted for.
+    fn create_report(
+        &self,
+        header: &ReportHeader,
+        resume: Option<&ResumeIndex>,
+    ) -> Result<(ReportWriter, HashMap<String, u32>), Refused> {
+        let mut claimed = HashMap::new();
+        let created =
+            ReportWriter::create_with(&self.report_path, header, !self.args.sandbox, |w| {
+                let Some(r) = resume else { return Ok(()) };
+                let verifiable = verifiable_steps(&self.program);
+                r.carry_into(|item| {
+                    note_claim(&verifiable, item, &mut claimed);
+                    w.write_carried(item)
+                })
+                .map(|_| ())
+                .map_err(std::io::Error::other)
+            });
+        match created {
             Ok(mut w) => {
                 // Against the in-process sandbox a power loss loses the sandbox too.
-                w.set_sync_markers(!args.sandbox);
-                w
+                w.set_sync_markers(!self.args.sandbox);
+                Ok((w, claimed))
             }
             Err(e) => {
                 eprintln!(
                     "error: cannot write the report {}: {e}",
-                    report_path.display()
+                    self.report_path.display()
                 );
-                return EXIT_INVALID;
-            }
-        };
-        // A run that stops before its first item still leaves a report, outcome aborted.
-        let stop_early = |writer: ReportWriter, message: String, code: u8| {
-            let message = redactor.redact(&message).into_owned();
-            if args.log_format == LogFormat::Json {
-                tracing::error!("{message}");
-            } else {
-                eprintln!("error: {message}");
-            }
-            let finished_at = jiff::Timestamp::now();
-            let facts = report::RunFacts {
-                duration_ms: u64::try_from(finished_at.duration_since(started_at).as_millis()).ok(),
-                abort_reason: Some(message),
-                ..report::RunFacts::default()
-            };
-            if let Err(e) = writer.finish_with(finished_at, Outcome::Aborted, facts) {
-                eprintln!(
-                    "error: cannot finish the report {}: {e}",
-                    report_path.display()
-                );
-            }
-            println!("outcome  aborted\nreport   {}", report_path.display());
-            write_views(&report_path, &args.views);
-            code
-        };
-        let abort_early =
-            |writer: ReportWriter, message: String| stop_early(writer, message, EXIT_ABORTED);
-        let mut planned = Writes::default();
-        if !args.dry_run {
-            // Preflight: plan every item first (the dry run's pipeline, nothing written); a value
-            // that cannot be converted stops the run before anything is sent.
-            let resumed = resume.clone().map(|r| (r, args.retry_unknown));
-            // Ctrl-C during the preflight stops it (and the run) before anything is sent.
-            let rt = rt.as_ref().expect("a real run has a runtime");
-            let interrupt = Arc::new(AtomicBool::new(false));
-            let seen = interrupt.clone();
-            let watch = rt.spawn(async move {
-                if tokio::signal::ctrl_c().await.is_ok() {
-                    seen.store(true, Ordering::Relaxed);
-                }
-            });
-            let found = preflight(&program, args.limit, &redactor, resumed, Some(interrupt));
-            watch.abort();
-            match found {
-                Preflight::Ok(w) => planned = w,
-                Preflight::Interrupted(reason) => return stop_early(writer, reason, EXIT_ABORTED),
-                Preflight::Unplannable(message) => {
-                    return stop_early(writer, format!("{message}; nothing was sent"), EXIT_INVALID)
-                }
-            }
-            // Without a terminal on standard input nobody can answer the prompt: a large run
-            // needs --yes, before anything is sent.
-            let target = match &sandbox {
-                Some(sb) => sb.url(),
-                None => base_url_setting(),
-            };
-            if let Confirm::Refuse(message) =
-                decide(&planned, args.yes, std::io::stdin().is_terminal(), &target)
-            {
-                return stop_early(writer, message, EXIT_INVALID);
+                Err(EXIT_INVALID)
             }
         }
-        let transport = if args.dry_run {
-            Transport::Dry // sent by `dry_run`, not by `execute`
-        } else {
-            let (base_url, token) = if let Some(sb) = &sandbox {
-                (sb.url(), "sandbox-token".to_owned())
-            } else {
-                (base_url_setting(), token.clone().unwrap_or_default())
-            };
-            let client = match Client::new(&base_url, &Secret::new(token), program.settings.timeout)
-            {
-                Ok(c) => c
-                    .with_max_body(program.settings.max_response_size)
-                    .with_redactor(redactor.clone()),
-                // A bad URL is bad input: nothing was sent.
-                Err(e) => {
-                    return stop_early(
-                        writer,
-                        format!("WTS_BASE_URL: {e}; nothing was sent"),
-                        EXIT_INVALID,
-                    )
-                }
-            };
-            // No separate token check: the run's first request is sent alone and doubles as
-            // one (a 401 aborts before anything else is sent).
-            let limiter = RateLimiter::new(program.settings.rate_limit.clone());
-            if let Confirm::Ask(question) = decide(
-                &planned,
-                args.yes,
-                std::io::stdin().is_terminal(),
-                &base_url,
-            ) {
-                if !ask(&question) {
-                    return abort_early(writer, "not confirmed; nothing was changed".into());
-                }
+    }
+
+    /// Plans every item first (the dry run's pipeline, nothing written): a value that cannot
+    /// be converted stops the run before anything is sent. Ctrl-C stops it too.
+    fn preflight(
+        &self,
+        rt: &tokio::runtime::Runtime,
+        resume: Option<ResumeIndex>,
+    ) -> Result<Writes, (String, u8)> {
+        let resumed = resume.map(|r| (r, self.args.retry_unknown));
+        let interrupt = Arc::new(AtomicBool::new(false));
+        let seen = interrupt.clone();
+        let watch = rt.spawn(async move {
+            if tokio::signal::ctrl_c().await.is_ok() {
+                seen.store(true, Ordering::Relaxed);
             }
-            Transport::Http { client, limiter }
+        });
+        let found = preflight(
+            &self.program,
+            self.args.limit,
+            &self.redactor,
+            resumed,
+            Some(interrupt),
+        );
+        watch.abort();
+        match found {
+            Preflight::Ok(w) => Ok(w),
+            Preflight::Interrupted(reason) => Err((reason, EXIT_ABORTED)),
+            Preflight::Unplannable(message) => {
+                Err((format!("{message}; nothing was sent"), EXIT_INVALID))
+            }
+        }
+    }
+
+    /// The client and the run's limiter, once the operator confirmed (or `--yes`).
+    fn transport(
+        &self,
+        sandbox: Option<&Sandbox>,
+        token: Option<String>,
+        planned: &Writes,
+    ) -> Result<Transport, (String, u8)> {
+        let (base_url, token) = match sandbox {
+            Some(sb) => (sb.url(), "sandbox-token".to_owned()),
+            None => (base_url_setting(), token.unwrap_or_default()),
         };
-        let options = RunOptions {
-            failed_csv: args.failed_csv.clone(),
-            limit: args.limit,
-            resume,
-            retry_unknown: args.retry_unknown,
-            preview: 3,
-            since,
-            only_keys,
-            claimed,
-            observers: Vec::new(),
-            plan_mode: None,
-            interrupt: None,
+        let settings = &self.program.settings;
+        let client = Client::new(&base_url, &Secret::new(token), settings.timeout)
+            .map_err(|e| {
+                // A bad URL is bad input: nothing was sent.
+                (format!("WTS_BASE_URL: {e}; nothing was sent"), EXIT_INVALID)
+            })?
+            .with_max_body(settings.max_response_size)
+            .with_redactor(self.redactor.clone());
+        // No separate token check: the run's first request is sent alone and doubles as one
+        // (a 401 aborts before anything else is sent).
+        let limiter = RateLimiter::new(settings.rate_limit.clone());
+        if let Confirm::Ask(question) = decide(
+            planned,
+            self.args.yes,
+            std::io::stdin().is_terminal(),
+            &base_url,
+        ) {
+            if !ask(&question) {
+                return Err(("not confirmed; nothing was changed".into(), EXIT_ABORTED));
+            }
+        }
+        Ok(Transport::Http { client, limiter })
+    }
+
+    /// A run that stops before its first item still leaves a report, outcome aborted.
+    fn stop_early(&self, writer: ReportWriter, message: &str, code: u8) -> u8 {
+        let message = self.redactor.redact(message).into_owned();
+        if self.args.log_format == LogFormat::Json {
+            tracing::error!("{message}");
+        } else {
+            eprintln!("error: {message}");
+        }
+        let finished_at = jiff::Timestamp::now();
+        let facts = report::RunFacts {
+            duration_ms: u64::try_from(finished_at.duration_since(self.started_at).as_millis())
+                .ok(),
+            abort_reason: Some(message),
+            ..report::RunFacts::default()
         };
-        let progress = Progress::auto(args.quiet, args.log_format == LogFormat::Json);
-        let (result, writer) = match &rt {
-            Some(rt) => rt.block_on(execute(
-                program.clone(),
-                transport,
-                Some(writer),
-                redactor.clone(),
-                progress,
-                options,
-            )),
-            None => dry_run(
-                program.clone(),
-                Some(writer),
-                redactor.clone(),
-                progress,
-                options,
-            ),
-        };
-        let footer_outcome = result.outcome;
+        if let Err(e) = writer.finish_with(finished_at, Outcome::Aborted, facts) {
+            eprintln!(
+                "error: cannot finish the report {}: {e}",
+                self.report_path.display()
+            );
+        }
+        println!("outcome  aborted\nreport   {}", self.report_path.display());
+        write_views(&self.report_path, &self.args.views);
+        code
+    }
+
+    /// Writes the report's footer; the totals it counts (the sends abandoned in flight by a
+    /// second Ctrl-C included).
+    fn finish_report(&self, writer: ReportWriter, result: &RunResult) -> Totals {
         let finished_at = jiff::Timestamp::now();
         let mut facts = result.facts.clone();
-        facts.duration_ms = u64::try_from(finished_at.duration_since(started_at).as_millis()).ok();
-        facts.rate_limited = (!args.dry_run).then_some(result.rate_limited);
+        facts.duration_ms =
+            u64::try_from(finished_at.duration_since(self.started_at).as_millis()).ok();
+        facts.rate_limited = (!self.args.dry_run).then_some(result.rate_limited);
         facts.abort_reason = result
             .abort_reason
             .as_ref()
-            .map(|r| redactor.redact(r).into_owned());
-        let finished =
-            writer
-                .expect("the run had a writer")
-                .finish_with(finished_at, footer_outcome, facts);
-        // The report's totals also count the sends abandoned in flight (a second Ctrl-C).
-        let totals = match finished {
+            .map(|r| self.redactor.redact(r).into_owned());
+        match writer.finish_with(finished_at, result.outcome, facts) {
             Ok(footer) => footer.totals,
             Err(e) => {
                 eprintln!(
                     "error: cannot finish the report {}: {e}",
-                    report_path.display()
+                    self.report_path.display()
                 );
                 result.totals
             }
-        };
+        }
+    }
+
+    /// The end-of-run text: the dry run's preview, the summary table, the first errors, the
+    /// abort reason, warnings, 429s and the failed rows' file.
+    fn summary(&self, result: &RunResult, totals: &Totals) -> String {
+        let (args, redactor) = (self.args, &self.redactor);
         let mut out = String::new();
         if args.dry_run {
             out.push_str("dry run: nothing was sent\n\n");
@@ -401,11 +506,11 @@ pub(super) fn run_cmd(args: &RunArgs) -> u8 {
             out.push('\n');
         }
         out.push_str(&report::summary_text(
-            &totals,
+            totals,
             &result.per_step,
             result.outcome,
             result.elapsed,
-            &report_path,
+            &self.report_path,
         ));
         if !args.dry_run && !result.first_errors.is_empty() {
             out.push_str("\nfirst errors (all of them are in the report):\n");
@@ -417,7 +522,7 @@ pub(super) fn run_cmd(args: &RunArgs) -> u8 {
             out.push_str(&format!("aborted: {}\n", redactor.redact(reason)));
             eprintln!("error: {}", redactor.redact(reason));
         }
-        for w in &warnings {
+        for w in &self.warnings {
             out.push_str(&format!("warning: {w}\n"));
         }
         if result.rate_limited > 0 {
@@ -441,23 +546,6 @@ pub(super) fn run_cmd(args: &RunArgs) -> u8 {
                 ));
             }
         }
-        if let Some(sb) = sandbox {
-            out.push_str(&format!("\nsandbox: what changed\n{}\n", sb.summary()));
-            if let Some(rt) = &rt {
-                rt.block_on(sb.shutdown());
-            }
-        }
-        print!("{}", redactor.redact(&out));
-        write_views(&report_path, &args.views);
-        let _ = std::io::stdout().flush();
-        if args.dry_run {
-            // A dry run whose items could not be planned found invalid input.
-            return if totals.failed > 0 {
-                EXIT_INVALID
-            } else {
-                EXIT_OK
-            };
-        }
-        exit_code(result.outcome)
+        out
     }
 }

@@ -164,8 +164,16 @@ impl Sandbox {
 
     /// Stops accepting, closes open connections and waits for the server task.
     pub async fn shutdown(self) {
+        self.shutdown_with_journal().await;
+    }
+
+    /// Stops serving and returns the journal once every connection is closed: each request the
+    /// server acted on is in it, whether or not its answer got out (what a test counts when the
+    /// server goes away mid-run).
+    pub async fn shutdown_with_journal(self) -> Vec<JournalEntry> {
         let _ = self.stop.send(true);
         let _ = self.task.await;
+        self.app.journal.entries(0, usize::MAX)
     }
 }
 

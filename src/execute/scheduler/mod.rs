@@ -36,6 +36,7 @@ use crate::template::{self, Placeholder};
 use crate::validate::{Program, StepKind, StepPlan};
 
 mod action;
+mod exchange;
 mod item;
 mod pagination;
 mod record;

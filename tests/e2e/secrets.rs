@@ -4,43 +4,12 @@
 
 use std::path::Path;
 
-use assert_cmd::Command;
-use wts_playbook::sandbox::{Sandbox, SandboxConfig};
+use wts_playbook::sandbox::SandboxConfig;
+
+use crate::support::{against, cmd, Env, Run, Served};
 
 const TOKEN: &str = "pn_live_TOKEN_4f9c2b7e1d";
 const SECRET: &str = "s3cr3t-partner-key-8812";
-
-/// A sandbox served from its own runtime for the test's duration.
-struct Served {
-    url: String,
-    rt: tokio::runtime::Runtime,
-}
-
-impl Served {
-    fn get(&self, path: &str) -> String {
-        let url = format!("{}{path}", self.url);
-        self.rt
-            .block_on(async { reqwest::get(url).await.unwrap().text().await.unwrap() })
-    }
-}
-
-fn serve(config: SandboxConfig) -> Served {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-        .unwrap();
-    let sb: Sandbox = rt
-        .block_on(Sandbox::start("127.0.0.1:0".parse().unwrap(), config))
-        .unwrap();
-    let url = sb.url();
-    // Keep the sandbox alive as long as the runtime.
-    rt.spawn(async move {
-        let _keep = sb;
-        std::future::pending::<()>().await;
-    });
-    Served { url, rt }
-}
 
 fn write_playbook(dir: &Path) -> std::path::PathBuf {
     std::fs::write(
@@ -85,9 +54,8 @@ steps:
 }
 
 /// Every file below `dir`, and the captured output, must be free of both secrets.
-fn assert_clean(what: &str, out: &std::process::Output, dir: &Path) {
-    for (name, bytes) in [("stdout", &out.stdout), ("stderr", &out.stderr)] {
-        let text = String::from_utf8_lossy(bytes);
+fn assert_clean(what: &str, out: &Run, dir: &Path) {
+    for (name, text) in [("stdout", &out.stdout), ("stderr", &out.stderr)] {
         assert!(!text.contains(TOKEN), "{what}: token in {name}:\n{text}");
         assert!(!text.contains(SECRET), "{what}: secret in {name}:\n{text}");
     }
@@ -120,44 +88,33 @@ fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
     out
 }
 
-fn bin(dir: &Path) -> Command {
-    let mut c = Command::cargo_bin("wts-playbook").unwrap();
-    c.current_dir(dir)
-        .env("WTS_API_TOKEN", TOKEN)
-        .env("PARTNER_KEY", SECRET)
-        .env_remove("WTS_BASE_URL");
-    c
+/// The binary in `dir` with the token and the secret in its environment, against `base_url`
+/// (none: no base URL), run to its end with `ARGS [PLAYBOOK]`.
+fn run_in(dir: &Path, base_url: Option<&str>, args: &[&str], pb: Option<&Path>) -> Run {
+    let mut c = if let Some(url) = base_url {
+        against(dir, url, Some(TOKEN))
+    } else {
+        let mut c = cmd(dir);
+        c.env("WTS_API_TOKEN", TOKEN);
+        c
+    };
+    Run::of(c.env("PARTNER_KEY", SECRET).args(args).args(pb))
 }
 
 #[test]
 fn secrets_never_appear_in_any_mode() {
     let dir = tempfile::tempdir().unwrap();
     let pb = write_playbook(dir.path());
+    let run = |base_url: Option<&str>, args: &[&str]| run_in(dir.path(), base_url, args, Some(&pb));
 
-    let out = bin(dir.path())
-        .args(["validate"])
-        .arg(&pb)
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let out = run(None, &["validate"]);
+    assert_eq!(out.code, 0, "{out:?}");
     assert_clean("validate", &out, dir.path());
 
     // Dry run over good rows: the preview shows the rendered text, redacted.
-    let out = bin(dir.path())
-        .args(["run", "--dry-run", "-vv", "--report", "dry.json"])
-        .arg(&pb)
-        .output()
-        .unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(
-        String::from_utf8_lossy(&out.stdout).contains("key=[redacted]"),
-        "{out:?}"
-    );
+    let out = run(None, &["run", "--dry-run", "-vv", "--report", "dry.json"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(out.stdout.contains("key=[redacted]"), "{out:?}");
     assert_clean("dry run", &out, dir.path());
 
     // A row that cannot be planned: reported (redacted) by the dry run and by the real run's
@@ -166,8 +123,9 @@ fn secrets_never_appear_in_any_mode() {
         ("--dry-run", "dry-bad.json"),
         ("--sandbox", "preflight.json"),
     ] {
-        let out = bin(dir.path())
-            .args([
+        let out = run(
+            None,
+            &[
                 "run",
                 mode,
                 "--yes",
@@ -176,50 +134,37 @@ fn secrets_never_appear_in_any_mode() {
                 report,
                 "--input",
                 "rows=bad.csv",
-            ])
-            .arg(&pb)
-            .output()
-            .unwrap();
-        assert_eq!(
-            out.status.code(),
-            Some(2),
-            "{mode}: {}",
-            String::from_utf8_lossy(&out.stderr)
+            ],
         );
+        assert_eq!(out.code, 2, "{mode}: {}", out.stderr);
         assert_clean(mode, &out, dir.path());
     }
 
     // The built-in sandbox.
-    let out = bin(dir.path())
-        .args([
+    let out = run(
+        None,
+        &[
             "run",
             "--sandbox",
             "--yes",
             "-vvv",
             "--report",
             "sandbox.json",
-        ])
-        .arg(&pb)
-        .output()
-        .unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+        ],
     );
+    assert_eq!(out.code, 0, "{}", out.stderr);
     assert_clean("sandbox run", &out, dir.path());
 
     // A real run (against a local sandbox with faults, so errors and retries are logged), JSON logs.
-    let served = serve(SandboxConfig {
+    let served = Env::new(SandboxConfig {
         token: Some(TOKEN.into()),
         fail_rate: 0.3,
         seed: 7,
         ..SandboxConfig::default()
     });
-    let out = bin(dir.path())
-        .env("WTS_BASE_URL", &served.url)
-        .args([
+    let out = run(
+        Some(&served.url()),
+        &[
             "run",
             "--yes",
             "-vvv",
@@ -235,61 +180,48 @@ fn secrets_never_appear_in_any_mode() {
             "real.xml",
             "--markdown",
             "real.md",
-        ])
-        .arg(&pb)
-        .output()
-        .unwrap();
-    assert!(
-        matches!(out.status.code(), Some(1 | 0)),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+        ],
     );
+    assert!(matches!(out.code, 1 | 0), "{}", out.stderr);
     for view in ["real.html", "real.xml", "real.md"] {
         assert!(dir.path().join(view).is_file(), "{view} was written");
     }
     assert_clean("real run", &out, dir.path());
     // The views rendered again from the report, by the `report` subcommand.
-    let out = bin(dir.path())
-        .args([
+    let out = run_in(
+        dir.path(),
+        None,
+        &[
             "report",
             "real.json",
             "--html",
             "again.html",
             "--junit",
             "again.xml",
-        ])
-        .args(["--markdown", "again.md"])
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(0), "{out:?}");
+            "--markdown",
+            "again.md",
+        ],
+        None,
+    );
+    assert_eq!(out.code, 0, "{out:?}");
     assert_clean("report views", &out, dir.path());
     // The secret was really sent: only the output is redacted.
-    let journal = served.get("/__sandbox/journal");
+    let journal = served.get_text("/__sandbox/journal");
     assert!(
         journal.contains(SECRET),
         "the request carried the secret value"
     );
 
     // A refused token: the error names the problem, not the token.
-    let refusing = serve(SandboxConfig {
+    let refusing = Env::new(SandboxConfig {
         token: Some("another-token-entirely".into()),
         ..SandboxConfig::default()
     });
-    let out = bin(dir.path())
-        .env("WTS_BASE_URL", &refusing.url)
-        .args(["run", "--yes", "-vvv", "--report", "refused.json"])
-        .arg(&pb)
-        .output()
-        .unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(3),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let out = run(
+        Some(&refusing.url()),
+        &["run", "--yes", "-vvv", "--report", "refused.json"],
     );
-    assert!(
-        String::from_utf8_lossy(&out.stderr).contains("401"),
-        "{out:?}"
-    );
+    assert_eq!(out.code, 3, "{}", out.stderr);
+    assert!(out.stderr.contains("401"), "{out:?}");
     assert_clean("refused token", &out, dir.path());
 }

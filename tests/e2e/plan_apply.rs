@@ -10,83 +10,20 @@ use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
-// TEMPORARY until the shared test-support module lands on main (then this goes).
-mod shim {
-    use std::io::{BufRead, BufReader};
-    use std::process::{Child, Command, Stdio};
+use crate::support::{against_std, SandboxProcess, Served};
 
-    pub(crate) const TOKEN: &str = "plan-apply-token";
+const TOKEN: &str = "plan-apply-token";
 
-    pub(crate) struct SandboxProcess {
-        child: Child,
-        pub(crate) url: String,
-    }
-
-    impl SandboxProcess {
-        pub(crate) fn start(extra: &[&str]) -> SandboxProcess {
-            let mut child = Command::new(assert_cmd::cargo::cargo_bin("wts-playbook"))
-                .args(["sandbox", "--listen", "127.0.0.1:0", "--token", TOKEN])
-                .args(extra)
-                .stdout(Stdio::piped())
-                .stderr(Stdio::null())
-                .spawn()
-                .unwrap();
-            let mut line = String::new();
-            BufReader::new(child.stdout.take().unwrap())
-                .read_line(&mut line)
-                .unwrap();
-            let url = line
-                .trim()
-                .strip_prefix("listening on ")
-                .unwrap()
-                .to_owned();
-            SandboxProcess { child, url }
-        }
-
-        /// The binary, pointed at this sandbox with its token.
-        pub(crate) fn cmd(&self) -> Command {
-            let mut c = Command::new(assert_cmd::cargo::cargo_bin("wts-playbook"));
-            c.env("WTS_BASE_URL", &self.url).env("WTS_API_TOKEN", TOKEN);
-            c
-        }
-
-        pub(crate) fn get(&self, path: &str) -> serde_json::Value {
-            let url = format!("{}{path}", self.url);
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
-            rt.block_on(async { reqwest::get(url).await.unwrap().json().await.unwrap() })
-        }
-
-        pub(crate) fn journal(&self) -> Vec<(String, String, u64)> {
-            let j = self.get("/__sandbox/journal?limit=1000000");
-            let entries = j
-                .as_array()
-                .cloned()
-                .or_else(|| j["entries"].as_array().cloned())
-                .unwrap();
-            entries
-                .iter()
-                .map(|e| {
-                    (
-                        e["method"].as_str().unwrap().to_owned(),
-                        e["path"].as_str().unwrap().to_owned(),
-                        e["status"].as_u64().unwrap(),
-                    )
-                })
-                .collect()
-        }
-    }
-
-    impl Drop for SandboxProcess {
-        fn drop(&mut self) {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-    }
+fn sandbox(extra: &[&str]) -> SandboxProcess {
+    let mut args = vec!["--token", TOKEN];
+    args.extend_from_slice(extra);
+    SandboxProcess::start(&args)
 }
-use shim::SandboxProcess;
+
+/// The binary, pointed at the sandbox with its token.
+fn cmd(sb: &SandboxProcess) -> std::process::Command {
+    against_std(Path::new("."), &sb.url, Some(TOKEN))
+}
 
 /// The department the test's sessions wait in (fresh: no seeded session is in it).
 const FROM: &str = "33333333-3333-4333-8333-000000000001";
@@ -127,8 +64,7 @@ steps:
         ),
     )
     .unwrap();
-    let out = sb
-        .cmd()
+    let out = cmd(&sb)
         .args(["run", pb.to_str().unwrap(), "--yes", "-q", "--report"])
         .arg(dir.join("seed-report.json"))
         .output()
@@ -166,8 +102,7 @@ steps:
         ),
     )
     .unwrap();
-    let out = sb
-        .cmd()
+    let out = cmd(&sb)
         .args(["run", pb.to_str().unwrap(), "--yes", "-q", "--report"])
         .arg(dir.join(format!("{name}-report.json")))
         .output()
@@ -229,7 +164,7 @@ fn report_items(path: &Path) -> Vec<Value> {
 
 /// Journal entries after `since`: (method, path).
 fn writes_since(sb: &SandboxProcess, since: usize) -> Vec<(String, String)> {
-    sb.journal()
+    sb.journal_rows()
         .into_iter()
         .skip(since)
         .filter(|(m, _, _)| m != "GET")
@@ -239,14 +174,13 @@ fn writes_since(sb: &SandboxProcess, since: usize) -> Vec<(String, String)> {
 
 #[test]
 fn a_list_driven_plan_counts_the_sandbox_and_apply_skips_exactly_the_drifted() {
-    let sb = SandboxProcess::start(&[]);
+    let sb = sandbox(&[]);
     let dir = tempfile::tempdir().unwrap();
     seed(&sb, dir.path(), 300);
     let pb = move_playbook(dir.path());
     let plan = dir.path().join("move.plan.jsonl");
-    let before = sb.journal().len();
-    let out = sb
-        .cmd()
+    let before = sb.journal_rows().len();
+    let out = cmd(&sb)
         .args(["plan", pb.to_str().unwrap(), "--out"])
         .arg(&plan)
         .output()
@@ -258,7 +192,7 @@ fn a_list_driven_plan_counts_the_sandbox_and_apply_skips_exactly_the_drifted() {
         String::from_utf8_lossy(&out.stderr)
     );
     // The plan read every page (300 / 50 = 6) and sent no write.
-    let during = sb.journal().split_off(before);
+    let during = sb.journal_rows().split_off(before);
     assert_eq!(during.len(), 6, "{during:?}");
     assert!(during.iter().all(|(m, _, _)| m == "GET"));
     assert!(stdout.contains("move"), "{stdout}");
@@ -293,10 +227,9 @@ fn a_list_driven_plan_counts_the_sandbox_and_apply_skips_exactly_the_drifted() {
     let closed: Vec<String> = (100..115).map(session).collect();
     set_status(&sb, dir.path(), &taken, "IN_PROGRESS");
     set_status(&sb, dir.path(), &closed, "COMPLETED");
-    let before = sb.journal().len();
+    let before = sb.journal_rows().len();
     let report = dir.path().join("apply.json");
-    let out = sb
-        .cmd()
+    let out = cmd(&sb)
         .args(["apply", plan.to_str().unwrap(), "-q", "--report"])
         .arg(&report)
         .output()
@@ -367,8 +300,7 @@ fn a_list_driven_plan_counts_the_sandbox_and_apply_skips_exactly_the_drifted() {
 fn make_plan(sb: &SandboxProcess, dir: &Path, extra: &[&str]) -> PathBuf {
     let pb = move_playbook(dir);
     let plan = dir.join(format!("move-{}.plan.jsonl", extra.len()));
-    let out = sb
-        .cmd()
+    let out = cmd(&sb)
         .args(["plan", pb.to_str().unwrap(), "-q", "--out"])
         .arg(&plan)
         .args(extra)
@@ -388,8 +320,8 @@ fn apply_counting(
     plan: &Path,
     env: &[(&str, &str)],
 ) -> (Option<i32>, String, usize) {
-    let before = sb.journal().len();
-    let mut cmd = sb.cmd();
+    let before = sb.journal_rows().len();
+    let mut cmd = cmd(&sb);
     cmd.args(["apply", plan.to_str().unwrap(), "-q", "--report"])
         .arg(plan.with_extension("report.json"))
         .arg("--overwrite");
@@ -397,7 +329,7 @@ fn apply_counting(
         cmd.env(k, v);
     }
     let out = cmd.output().unwrap();
-    let sent = sb.journal().len() - before;
+    let sent = sb.journal_rows().len() - before;
     (
         out.status.code(),
         String::from_utf8_lossy(&out.stderr).into_owned(),
@@ -407,7 +339,7 @@ fn apply_counting(
 
 #[test]
 fn a_changed_expired_foreign_or_unknown_plan_is_refused_with_exit_4_and_no_request() {
-    let sb = SandboxProcess::start(&[]);
+    let sb = sandbox(&[]);
     let dir = tempfile::tempdir().unwrap();
     seed(&sb, dir.path(), 20);
     let plan = make_plan(&sb, dir.path(), &[]);
@@ -460,7 +392,7 @@ fn a_changed_expired_foreign_or_unknown_plan_is_refused_with_exit_4_and_no_reque
 
 #[test]
 fn past_max_drift_apply_stops_before_the_first_write() {
-    let sb = SandboxProcess::start(&[]);
+    let sb = sandbox(&[]);
     let dir = tempfile::tempdir().unwrap();
     seed(&sb, dir.path(), 20);
     let plan = make_plan(&sb, dir.path(), &[]);
@@ -471,7 +403,7 @@ fn past_max_drift_apply_stops_before_the_first_write() {
         &(0..3).map(session).collect::<Vec<_>>(),
         "IN_PROGRESS",
     );
-    let before = sb.journal().len();
+    let before = sb.journal_rows().len();
     let (code, err, _) = apply_counting(&sb, &plan, &[]);
     assert_eq!(code, Some(4), "{err}");
     assert!(
@@ -480,8 +412,7 @@ fn past_max_drift_apply_stops_before_the_first_write() {
     );
     assert!(writes_since(&sb, before).is_empty());
     // --no-refresh skips the check: no stop, yet the drifted writes are still never sent.
-    let out = sb
-        .cmd()
+    let out = cmd(&sb)
         .args([
             "apply",
             plan.to_str().unwrap(),
@@ -540,13 +471,12 @@ const PARTNER_KEY: &str = "partner-key-5f1e9c";
 
 #[test]
 fn a_secret_is_a_reference_in_the_plan_and_apply_sends_its_value() {
-    let sb = SandboxProcess::start(&[]);
+    let sb = sandbox(&[]);
     let dir = tempfile::tempdir().unwrap();
     seed(&sb, dir.path(), 5);
     let pb = greet_playbook(dir.path());
     let plan = dir.path().join("greet.plan.jsonl");
-    let out = sb
-        .cmd()
+    let out = cmd(&sb)
         .env("PARTNER_KEY", PARTNER_KEY)
         .args(["plan", pb.to_str().unwrap(), "--out"])
         .arg(&plan)
@@ -568,9 +498,8 @@ fn a_secret_is_a_reference_in_the_plan_and_apply_sends_its_value() {
     assert_eq!(lines[1]["body"]["text"], "[redacted]", "{}", lines[1]);
     assert_eq!(lines[1]["secret"], true);
     // Without the secret in the environment nothing is sent.
-    let before = sb.journal().len();
-    let out = sb
-        .cmd()
+    let before = sb.journal_rows().len();
+    let out = cmd(&sb)
         .args(["apply", plan.to_str().unwrap(), "-q", "--report"])
         .arg(dir.path().join("none.json"))
         .env_remove("PARTNER_KEY")
@@ -582,11 +511,10 @@ fn a_secret_is_a_reference_in_the_plan_and_apply_sends_its_value() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    assert_eq!(sb.journal().len(), before);
+    assert_eq!(sb.journal_rows().len(), before);
     // With it, apply sends the value the templates make of it.
     let report = dir.path().join("greet.json");
-    let out = sb
-        .cmd()
+    let out = cmd(&sb)
         .env("PARTNER_KEY", PARTNER_KEY)
         .args(["apply", plan.to_str().unwrap(), "-q", "--report"])
         .arg(&report)
@@ -617,13 +545,12 @@ fn a_secret_is_a_reference_in_the_plan_and_apply_sends_its_value() {
 
 #[test]
 fn kill_9_during_apply_then_resume_sends_each_write_once() {
-    let sb = SandboxProcess::start(&["--latency-ms", "15"]);
+    let sb = sandbox(&["--latency-ms", "15"]);
     let dir = tempfile::tempdir().unwrap();
     seed(&sb, dir.path(), 200);
     let pb = greet_playbook(dir.path());
     let plan = dir.path().join("greet.plan.jsonl");
-    let out = sb
-        .cmd()
+    let out = cmd(&sb)
         .env("PARTNER_KEY", PARTNER_KEY)
         .args(["plan", pb.to_str().unwrap(), "-q", "--out"])
         .arg(&plan)
@@ -635,8 +562,7 @@ fn kill_9_during_apply_then_resume_sends_each_write_once() {
         String::from_utf8_lossy(&out.stderr)
     );
     let report = dir.path().join("first.json");
-    let mut child = sb
-        .cmd()
+    let mut child = cmd(&sb)
         .env("PARTNER_KEY", PARTNER_KEY)
         .args(["apply", plan.to_str().unwrap(), "-q", "--report"])
         .arg(&report)
@@ -657,7 +583,7 @@ fn kill_9_during_apply_then_resume_sends_each_write_once() {
     child.kill().unwrap();
     child.wait().unwrap();
     let sent_first = sb
-        .journal()
+        .journal_rows()
         .iter()
         .filter(|(m, p, _)| m == "POST" && p.starts_with("/chat/v1/session/44444444"))
         .count();
@@ -666,8 +592,7 @@ fn kill_9_during_apply_then_resume_sends_each_write_once() {
         "killed mid-way: {sent_first} sent"
     );
     let second = dir.path().join("second.json");
-    let out = sb
-        .cmd()
+    let out = cmd(&sb)
         .env("PARTNER_KEY", PARTNER_KEY)
         .args(["apply", plan.to_str().unwrap(), "-q", "--resume"])
         .arg(&report)
@@ -684,7 +609,7 @@ fn kill_9_during_apply_then_resume_sends_each_write_once() {
     );
     // Each planned message sent once: in the journal and in the state.
     let mut per_session: HashMap<String, usize> = HashMap::new();
-    for (m, p, _) in sb.journal() {
+    for (m, p, _) in sb.journal_rows() {
         if m == "POST" && p.starts_with(&format!("/chat/v1/session/{PREFIX}")) {
             let id = p
                 .trim_start_matches("/chat/v1/session/")
@@ -704,7 +629,7 @@ fn kill_9_during_apply_then_resume_sends_each_write_once() {
 
 #[test]
 fn values_known_after_apply_are_recorded_as_dependencies_and_resolved_by_apply() {
-    let sb = SandboxProcess::start(&[]);
+    let sb = sandbox(&[]);
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(
         dir.path().join("leads.csv"),
@@ -733,8 +658,7 @@ steps:
     )
     .unwrap();
     let plan = dir.path().join("cards.plan.jsonl");
-    let out = sb
-        .cmd()
+    let out = cmd(&sb)
         .args(["plan", pb.to_str().unwrap(), "--out"])
         .arg(&plan)
         .output()
@@ -746,7 +670,7 @@ steps:
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(
-        sb.journal().iter().all(|(m, _, _)| m == "GET"),
+        sb.journal_rows().iter().all(|(m, _, _)| m == "GET"),
         "a plan sends no write"
     );
     let lines = plan_lines(&plan);
@@ -771,8 +695,7 @@ steps:
         "{stdout}"
     );
     let report = dir.path().join("cards.json");
-    let out = sb
-        .cmd()
+    let out = cmd(&sb)
         .args(["apply", plan.to_str().unwrap(), "-q", "--report"])
         .arg(&report)
         .output()
@@ -818,7 +741,7 @@ steps:
 
 #[test]
 fn apply_runs_the_plans_copy_of_the_playbook_and_warns_when_the_disk_changed() {
-    let sb = SandboxProcess::start(&[]);
+    let sb = sandbox(&[]);
     let dir = tempfile::tempdir().unwrap();
     seed(&sb, dir.path(), 10);
     let plan = make_plan(&sb, dir.path(), &[]);
@@ -826,7 +749,7 @@ fn apply_runs_the_plans_copy_of_the_playbook_and_warns_when_the_disk_changed() {
     let pb = dir.path().join("move.yaml");
     let changed = std::fs::read_to_string(&pb).unwrap().replace(TO, FROM);
     std::fs::write(&pb, changed).unwrap();
-    let before = sb.journal().len();
+    let before = sb.journal_rows().len();
     let (code, err, _) = apply_counting(&sb, &plan, &[]);
     assert_eq!(code, Some(0), "{err}");
     assert!(
@@ -846,14 +769,13 @@ fn apply_runs_the_plans_copy_of_the_playbook_and_warns_when_the_disk_changed() {
 
 #[test]
 fn the_read_budget_caps_what_a_plan_reads() {
-    let sb = SandboxProcess::start(&[]);
+    let sb = sandbox(&[]);
     let dir = tempfile::tempdir().unwrap();
     seed(&sb, dir.path(), 120);
     let pb = move_playbook(dir.path());
     let plan = dir.path().join("capped.plan.jsonl");
-    let before = sb.journal().len();
-    let out = sb
-        .cmd()
+    let before = sb.journal_rows().len();
+    let out = cmd(&sb)
         .args([
             "plan",
             pb.to_str().unwrap(),
@@ -873,10 +795,9 @@ fn the_read_budget_caps_what_a_plan_reads() {
         "{err}"
     );
     assert!(!plan.exists());
-    assert_eq!(sb.journal().len() - before, 2, "exactly the budget");
+    assert_eq!(sb.journal_rows().len() - before, 2, "exactly the budget");
     // Below the estimate nothing is read at all.
-    let out = sb
-        .cmd()
+    let out = cmd(&sb)
         .args([
             "plan",
             pb.to_str().unwrap(),
@@ -889,17 +810,17 @@ fn the_read_budget_caps_what_a_plan_reads() {
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
-    assert_eq!(sb.journal().len() - before, 2);
+    assert_eq!(sb.journal_rows().len() - before, 2);
 }
 
 #[test]
 fn show_prints_a_plan_for_people_and_pull_requests_and_refuses_a_changed_one() {
-    let sb = SandboxProcess::start(&[]);
+    let sb = sandbox(&[]);
     let dir = tempfile::tempdir().unwrap();
     seed(&sb, dir.path(), 7);
     let plan = make_plan(&sb, dir.path(), &[]);
     let show = |format: &str, path: &Path| {
-        sb.cmd()
+        cmd(&sb)
             .args(["show", path.to_str().unwrap(), "--format", format])
             .output()
             .unwrap()
@@ -924,7 +845,7 @@ fn show_prints_a_plan_for_people_and_pull_requests_and_refuses_a_changed_one() {
 
 #[test]
 fn a_secret_written_in_the_playbook_is_not_in_the_plans_copy_and_is_given_at_apply() {
-    let sb = SandboxProcess::start(&[]);
+    let sb = sandbox(&[]);
     let dir = tempfile::tempdir().unwrap();
     seed(&sb, dir.path(), 2);
     let literal = "literal-secret-9911";
@@ -950,21 +871,19 @@ steps:
     )
     .unwrap();
     let plan = dir.path().join("literal.plan.jsonl");
-    let out = sb
-        .cmd()
+    let out = cmd(&sb)
         .args(["plan", pb.to_str().unwrap(), "-q", "--out"])
         .arg(&plan)
         .output()
         .unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(!std::fs::read_to_string(&plan).unwrap().contains(literal));
-    let before = sb.journal().len();
+    let before = sb.journal_rows().len();
     let (code, err, sent) = apply_counting(&sb, &plan, &[]);
     assert_eq!((code, sent), (Some(2), 0), "{err}");
     assert!(err.contains("--var NAME=VALUE"), "{err}");
-    assert_eq!(sb.journal().len(), before);
-    let out = sb
-        .cmd()
+    assert_eq!(sb.journal_rows().len(), before);
+    let out = cmd(&sb)
         .args(["apply", plan.to_str().unwrap(), "-q", "--var"])
         .arg(format!("partner_key={literal}"))
         .arg("--report")
