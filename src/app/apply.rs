@@ -109,9 +109,8 @@ pub(super) fn apply_cmd(args: &ApplyArgs) -> u8 {
         .secrets
         .iter()
         .zip(&program.secrets)
-        .filter(|(n, v)| {
-            v.as_str() == crate::secret::REDACTED
-                || (h.options.secret_vars.contains(n) && !extra_vars.iter().any(|(k, _)| k == *n))
+        .filter(|(n, _)| {
+            h.options.secret_vars.contains(n) && !extra_vars.iter().any(|(k, _)| k == *n)
         })
         .map(|(n, _)| n)
         .collect();

@@ -100,6 +100,16 @@ pub(crate) fn header(program: &Program, parts: HeaderParts) -> std::io::Result<P
         .cloned()
         .collect();
     options.vars.retain(|k, _| !secrets.contains(k));
+    // A secret written in the playbook is redacted from the plan's copy: apply needs it too.
+    for (name, value) in secrets.iter().zip(&program.secrets) {
+        if !program.template_vars.contains_key(name)
+            && value.chars().count() >= crate::secret::MIN_SECRET_LEN
+            && program.loaded.source.contains(value.as_str())
+            && !options.secret_vars.contains(name)
+        {
+            options.secret_vars.push(name.clone());
+        }
+    }
     Ok(PlanHeader {
         format: FORMAT.to_owned(),
         tool: crate::report::TOOL.to_owned(),

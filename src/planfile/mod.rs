@@ -100,8 +100,8 @@ pub(crate) struct PlanOptions {
     /// `--input NAME=PATH`.
     #[serde(default, skip_serializing_if = "IndexMap::is_empty")]
     pub(crate) inputs: IndexMap<String, String>,
-    /// Secret vars the plan was given with `--var` (their values are not kept): apply needs
-    /// them again.
+    /// Secret vars given with `--var` or written in the playbook (their values are not kept):
+    /// apply needs each with `--var` again.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub(crate) secret_vars: Vec<String>,
     /// Made against the built-in sandbox.

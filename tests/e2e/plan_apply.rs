@@ -64,7 +64,7 @@ steps:
         ),
     )
     .unwrap();
-    let out = cmd(&sb)
+    let out = cmd(sb)
         .args(["run", pb.to_str().unwrap(), "--yes", "-q", "--report"])
         .arg(dir.join("seed-report.json"))
         .output()
@@ -102,7 +102,7 @@ steps:
         ),
     )
     .unwrap();
-    let out = cmd(&sb)
+    let out = cmd(sb)
         .args(["run", pb.to_str().unwrap(), "--yes", "-q", "--report"])
         .arg(dir.join(format!("{name}-report.json")))
         .output()
@@ -300,7 +300,7 @@ fn a_list_driven_plan_counts_the_sandbox_and_apply_skips_exactly_the_drifted() {
 fn make_plan(sb: &SandboxProcess, dir: &Path, extra: &[&str]) -> PathBuf {
     let pb = move_playbook(dir);
     let plan = dir.join(format!("move-{}.plan.jsonl", extra.len()));
-    let out = cmd(&sb)
+    let out = cmd(sb)
         .args(["plan", pb.to_str().unwrap(), "-q", "--out"])
         .arg(&plan)
         .args(extra)
@@ -321,7 +321,7 @@ fn apply_counting(
     env: &[(&str, &str)],
 ) -> (Option<i32>, String, usize) {
     let before = sb.journal_rows().len();
-    let mut cmd = cmd(&sb);
+    let mut cmd = cmd(sb);
     cmd.args(["apply", plan.to_str().unwrap(), "-q", "--report"])
         .arg(plan.with_extension("report.json"))
         .arg("--overwrite");
@@ -876,7 +876,11 @@ steps:
         .arg(&plan)
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(!std::fs::read_to_string(&plan).unwrap().contains(literal));
     let before = sb.journal_rows().len();
     let (code, err, sent) = apply_counting(&sb, &plan, &[]);
@@ -890,7 +894,12 @@ steps:
         .arg(dir.path().join("literal.json"))
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let state = sb.get("/__sandbox/state");
     let with_key = state["messages"]
         .as_array()
