@@ -17,7 +17,11 @@
 # 4. the API's windows x 0.05 (200/250ms + 1000/15s) enforced by the sandbox and set as
 #    --rate-limit, 2,000 closes: wall vs the floor for 2,000 requests (16.0 s) and the 429s.
 #
-# BENCH_SECTIONS="4" scripts/bench.sh runs only the sections listed.
+# 5. dry run of the templated playbook (key column, a `when`, two templated parameters, one
+#    from `vars`) at each of BENCH_ROWS rows: rows/s and peak RSS.
+#
+# BENCH_SECTIONS="4" scripts/bench.sh runs only the sections listed. BENCH_BIN=PATH measures
+# another build of the binary (an older commit's, to compare).
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -26,7 +30,7 @@ N=${BENCH_N:-5000}
 FAST_N=${BENCH_FAST_N:-20000}
 RATE_N=${BENCH_RATE_N:-1000}
 LATENCY_MS=20
-SECTIONS=${BENCH_SECTIONS:-"1 2 3 4"}
+SECTIONS=${BENCH_SECTIONS:-"1 2 3 4 5"}
 want() { [[ " $SECTIONS " == *" $1 "* ]]; }
 
 for tool in /usr/bin/time curl; do
@@ -34,7 +38,7 @@ for tool in /usr/bin/time curl; do
 done
 
 cargo build --release --quiet --bin wts-playbook --example gen_csv --example runner_bench
-BIN=$PWD/target/release/wts-playbook
+BIN=${BENCH_BIN:-$PWD/target/release/wts-playbook}
 GEN=$PWD/target/release/examples/gen_csv
 RAW=$PWD/target/release/examples/runner_bench
 
@@ -77,6 +81,27 @@ steps:
     for_each: inputs.x
     with:
       session_id: "{{ row.session_id }}"
+EOF
+}
+
+templated() { # templated FILE CSV
+    cat >"$1" <<EOF
+version: 1
+name: bench-tell
+inputs:
+  x:
+    csv: $2
+    key: session_id
+vars:
+  greeting: "Hello, your ticket"
+steps:
+  - id: tell
+    action: session.send_text
+    for_each: inputs.x
+    when: row.status != "COMPLETED"
+    with:
+      session_id: "{{ row.session_id }}"
+      text: "{{ vars.greeting }} {{ row.ticket }} is closed."
 EOF
 }
 
@@ -169,6 +194,18 @@ playbook "$TMP/win.yaml" "$TMP/win.csv"
 sandbox --rate-limit 200/250ms,1000/15s
 run_playbook "windows" "$TMP/win.yaml" --rate-limit 200/250ms,1000/15s --concurrency 16
 row "windows 200/250ms+1000/15s N=2000: wall (floor 16.0 s)" "$WALL s (x$(calc '%.3f' "$WALL / 16.0")), 429s seen by the sandbox: $(rate_limited)"
+fi
+
+if want 5; then
+echo "== 5. dry run, templated: key column, when, two templated parameters (one from vars)" >&2
+for n in $ROWS; do
+    "$GEN" "$TMP/rows-$n.csv" "$n"
+    templated "$TMP/tell-$n.yaml" "$TMP/rows-$n.csv"
+    timed "templated dry run $n" "$BIN" run "$TMP/tell-$n.yaml" --dry-run -q --report "$TMP/report.json"
+    row "templated dry run $n rows: wall" "$WALL s ($(calc '%.0f' "$n / $WALL") rows/s)"
+    row "templated dry run $n rows: peak RSS" "$((RSS_KB / 1024)) MB"
+    rm -f "$TMP/rows-$n.csv" "$TMP/report.json"
+done
 fi
 
 echo

@@ -1,7 +1,9 @@
 //! wts-playbook: declarative YAML playbooks against the WTS Chat API.
 //!
 //! The pipeline, one module per stage, data flowing one way:
-//! [`playbook`] (load) → [`validate`] → [`plan`] (render) → [`execute`] → [`report`] → [`views`] (HTML, `JUnit`, Markdown).
+//! [`playbook`] (load) → [`validate`] → [`program`] (the validated model) → [`plan`] (render) →
+//! [`execute`] → [`report`] → [`views`] (HTML, `JUnit`, Markdown). [`settings`] holds what the
+//! run and each step run under (rate windows, retry policy, their one resolution).
 //! [`app`] maps each subcommand to these stages and owns the exit codes; [`sandbox`] is the
 //! simulated WTS account the tests and `run --sandbox` use.
 
@@ -41,6 +43,7 @@ pub(crate) mod output;
 pub(crate) mod plan;
 pub(crate) mod planfile;
 pub(crate) mod playbook;
+pub(crate) mod program;
 pub(crate) mod progress;
 pub mod report;
 pub mod sandbox;

@@ -129,7 +129,7 @@ fn paginate_schema() -> Value {
 }
 
 fn concurrency_schema() -> Value {
-    let (min, max) = crate::validate::ranges::CONCURRENCY;
+    let (min, max) = crate::settings::ranges::CONCURRENCY;
     json!({
         "description": format!("Requests in flight at most, {min}–{max}."),
         "type": "integer",

@@ -16,9 +16,11 @@ use crate::cli::{
 };
 use crate::diagnostic::{did_you_mean, render_all, Diagnostic};
 use crate::playbook::{self};
+use crate::program::Program;
 use crate::report::{self, Outcome};
 use crate::secret::Redactor;
-use crate::validate::{self, Overrides, Program};
+use crate::settings::Overrides;
+use crate::validate;
 use crate::{catalog, schema, views};
 
 mod apply;

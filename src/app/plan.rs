@@ -12,9 +12,10 @@ use crate::execute::{dry_run, execute, Client, RateLimiter, RunOptions, RunResul
 use crate::planfile::capture::{self, Capture, PlanMode};
 use crate::planfile::cmd::{header, HeaderParts, SANDBOX_BASE_URL, SANDBOX_TOKEN};
 use crate::planfile::{self, Plan, PlanOptions, ShowFormat};
+use crate::program::{Program, StepKind, TOKEN_VAR};
 use crate::progress::Progress;
 use crate::secret::{Redactor, Secret};
-use crate::validate::{Overrides, Program, StepKind, TOKEN_VAR};
+use crate::settings::Overrides;
 
 /// The token: the sandbox's, or `WTS_API_TOKEN` (required).
 pub(super) fn token(sandbox: bool) -> Result<String, u8> {
@@ -114,104 +115,144 @@ fn read_estimate(program: &Program, pre: &RunResult) -> (u64, u64, Vec<String>) 
 /// `wts-playbook plan PLAYBOOK`.
 pub(super) fn plan_cmd(args: &PlanArgs) -> u8 {
     super::init_logging_with(args.quiet, args.verbose, args.log_format);
-    let ttl = match crate::duration::parse_duration(&args.expires_in) {
-        Ok(d) if !d.is_zero() => d,
-        Ok(_) => {
-            eprintln!("error: --expires-in must be longer than 0");
-            return EXIT_INVALID;
-        }
-        Err(e) => {
-            eprintln!("error: --expires-in {}: {e}", args.expires_in);
-            return EXIT_INVALID;
-        }
-    };
-    let inputs = match pairs(&args.inputs, "--input") {
+    let planning = match Planning::new(args) {
         Ok(p) => p,
         Err(code) => return code,
     };
-    let vars = match pairs(&args.vars, "--var") {
-        Ok(p) => p,
-        Err(code) => return code,
-    };
-    let mut overrides = Overrides {
-        concurrency: args.concurrency,
-        rate_limit: args.rate_limit.clone(),
-        routes: args.routes,
-        inputs: inputs
-            .iter()
-            .map(|(k, v)| (k.clone(), PathBuf::from(v)))
-            .collect(),
-        vars: vars
-            .iter()
-            .map(|(k, v)| (k.clone(), crate::playbook::parse_scalar(v)))
-            .collect(),
-    };
-    if args.sandbox && args.rate_limit.is_none() {
-        overrides.rate_limit = Some("off".into());
+    if let Err(code) = planning.estimate() {
+        return code;
     }
-    let program = match super::load_and_validate(&args.playbook, &overrides) {
-        Ok(p) => Arc::new(p),
-        Err(diags) => return super::invalid(&diags),
-    };
-    let token = match token(args.sandbox) {
-        Ok(t) => t,
-        Err(code) => return code,
-    };
-    let mut secrets = program.secrets.clone();
-    secrets.push(token.clone());
-    let redactor = Redactor::new(secrets);
-    for w in program.warnings() {
-        eprintln!("warning: {w}");
-    }
-    let out_path = args.out.clone().unwrap_or_else(|| {
-        let stamp = jiff::Timestamp::now().strftime("%Y%m%dT%H%M%SZ");
-        PathBuf::from("plans").join(format!("{}-{stamp}.plan.jsonl", program.name()))
-    });
-    let options = PlanOptions {
-        concurrency: args.concurrency,
-        rate_limit: overrides.rate_limit.clone(),
-        routes: args.routes,
-        limit: args.limit,
-        vars: overrides.vars.iter().cloned().collect(),
-        inputs: inputs.into_iter().collect(),
-        sandbox: args.sandbox,
-        secret_vars: Vec::new(),
-    };
     let rt = super::runtime();
-    rt.block_on(async move {
-        // The estimate first: a dry run counts the read items (nothing is sent).
-        let dry = run_options(args.limit, PlanMode::Plan(Arc::new(Capture::default())));
-        let dry = RunOptions {
+    match rt.block_on(planning.read()) {
+        Ok((result, cap, named)) => planning.write(&result, cap, named),
+        Err(code) => code,
+    }
+}
+
+/// One `plan`: the validated program and what the plan file will say about it.
+struct Planning<'a> {
+    args: &'a PlanArgs,
+    program: Arc<Program>,
+    token: String,
+    redactor: Redactor,
+    options: PlanOptions,
+    ttl: std::time::Duration,
+    out_path: PathBuf,
+}
+
+impl<'a> Planning<'a> {
+    fn new(args: &'a PlanArgs) -> Result<Planning<'a>, u8> {
+        let ttl = match crate::duration::parse_duration(&args.expires_in) {
+            Ok(d) if !d.is_zero() => d,
+            Ok(_) => {
+                eprintln!("error: --expires-in must be longer than 0");
+                return Err(EXIT_INVALID);
+            }
+            Err(e) => {
+                eprintln!("error: --expires-in {}: {e}", args.expires_in);
+                return Err(EXIT_INVALID);
+            }
+        };
+        let inputs = pairs(&args.inputs, "--input")?;
+        let vars = pairs(&args.vars, "--var")?;
+        let mut overrides = Overrides {
+            concurrency: args.concurrency,
+            rate_limit: args.rate_limit.clone(),
+            routes: args.routes,
+            inputs: inputs
+                .iter()
+                .map(|(k, v)| (k.clone(), PathBuf::from(v)))
+                .collect(),
+            vars: vars
+                .iter()
+                .map(|(k, v)| (k.clone(), crate::playbook::parse_scalar(v)))
+                .collect(),
+        };
+        if args.sandbox && args.rate_limit.is_none() {
+            overrides.rate_limit = Some("off".into());
+        }
+        let program = match super::load_and_validate(&args.playbook, &overrides) {
+            Ok(p) => Arc::new(p),
+            Err(diags) => return Err(super::invalid(&diags)),
+        };
+        let token = token(args.sandbox)?;
+        let mut secrets = program.secrets.clone();
+        secrets.push(token.clone());
+        for w in program.warnings() {
+            eprintln!("warning: {w}");
+        }
+        let out_path = args.out.clone().unwrap_or_else(|| {
+            let stamp = jiff::Timestamp::now().strftime("%Y%m%dT%H%M%SZ");
+            PathBuf::from("plans").join(format!("{}-{stamp}.plan.jsonl", program.name()))
+        });
+        let options = PlanOptions {
+            concurrency: args.concurrency,
+            rate_limit: overrides.rate_limit.clone(),
+            routes: args.routes,
+            limit: args.limit,
+            vars: overrides.vars.iter().cloned().collect(),
+            inputs: inputs.into_iter().collect(),
+            sandbox: args.sandbox,
+            secret_vars: Vec::new(),
+        };
+        Ok(Planning {
+            args,
+            program,
+            token,
+            redactor: Redactor::new(secrets),
+            options,
+            ttl,
+            out_path,
+        })
+    }
+
+    /// The estimate first: a dry run counts the read items (nothing is sent). A dry run's
+    /// placeholders can fail where real data will not: the estimate counts what it can, and the
+    /// real pass reports every real problem.
+    fn estimate(&self) -> Result<(), u8> {
+        let options = RunOptions {
             plan_mode: None,
             preview: 0,
-            ..dry
+            ..run_options(
+                self.args.limit,
+                PlanMode::Plan(Arc::new(Capture::default())),
+            )
         };
         let (pre, _) = dry_run(
-            program.clone(),
+            self.program.clone(),
             None,
-            redactor.clone(),
+            self.redactor.clone(),
             Progress::new(crate::progress::Mode::Quiet),
-            dry,
+            options,
         );
-        // (A dry run's placeholders can fail where real data will not: the estimate counts what
-        // it can, and the real pass below reports every real problem.)
-        let (least, most, open) = read_estimate(&program, &pre);
+        let (least, most, open) = read_estimate(&self.program, &pre);
         let mut estimate = format!("reads: at least {least} request(s)");
         if most > least {
-            estimate.push_str(&format!(", at most {most} if every `paginate` listing fills its pages"));
+            estimate.push_str(&format!(
+                ", at most {most} if every `paginate` listing fills its pages"
+            ));
         }
         if !open.is_empty() {
-            estimate.push_str(&format!(", plus one per item listed for {}", open.join(", ")));
+            estimate.push_str(&format!(
+                ", plus one per item listed for {}",
+                open.join(", ")
+            ));
         }
         eprintln!("{estimate}; they count against the rate limit");
-        if let Some(b) = args.read_budget {
-            if least > b {
+        match self.args.read_budget {
+            Some(b) if least > b => {
                 eprintln!("error: the reads need at least {least} request(s), more than --read-budget {b}; nothing was sent");
-                return EXIT_INVALID;
+                Err(EXIT_INVALID)
             }
+            _ => Ok(()),
         }
+    }
+
+    /// The playbook run with the reads sent and the writes captured: the run's result, what it
+    /// captured, and the base URL the plan names.
+    async fn read(&self) -> Result<(RunResult, Capture, String), u8> {
         let mut sandbox = None;
-        if args.sandbox {
+        if self.args.sandbox {
             match crate::sandbox::Sandbox::start(
                 "127.0.0.1:0".parse().expect("loopback address"),
                 crate::sandbox::SandboxConfig::default(),
@@ -221,7 +262,7 @@ pub(super) fn plan_cmd(args: &PlanArgs) -> u8 {
                 Ok(s) => sandbox = Some(s),
                 Err(e) => {
                     eprintln!("error: cannot start the sandbox: {e}");
-                    return EXIT_ABORTED;
+                    return Err(EXIT_ABORTED);
                 }
             }
         }
@@ -229,30 +270,40 @@ pub(super) fn plan_cmd(args: &PlanArgs) -> u8 {
             Some(sb) => (sb.url(), SANDBOX_BASE_URL.to_owned()),
             None => (super::base_url_setting(), super::base_url_setting()),
         };
-        let (client, limiter) = match transport_parts(&program, &base_url, &token, &redactor) {
-            Ok(p) => p,
-            Err(e) => {
-                eprintln!("error: {e}");
-                return EXIT_INVALID;
-            }
-        };
-        let cap = Arc::new(Capture::with_budget(args.read_budget));
-        let progress = Progress::auto(args.quiet, args.log_format == LogFormat::Json);
+        let (client, limiter) =
+            transport_parts(&self.program, &base_url, &self.token, &self.redactor).map_err(
+                |e| {
+                    eprintln!("error: {e}");
+                    EXIT_INVALID
+                },
+            )?;
+        let cap = Arc::new(Capture::with_budget(self.args.read_budget));
+        let progress = Progress::auto(self.args.quiet, self.args.log_format == LogFormat::Json);
         let (result, _) = execute(
-            program.clone(),
+            self.program.clone(),
             Transport::Http { client, limiter },
             None,
-            redactor.clone(),
+            self.redactor.clone(),
             progress,
-            run_options(args.limit, PlanMode::Plan(cap.clone())),
+            run_options(self.args.limit, PlanMode::Plan(cap.clone())),
         )
         .await;
         if let Some(sb) = sandbox {
             sb.shutdown().await;
         }
+        let cap = Arc::try_unwrap(cap).unwrap_or_else(|_| panic!("the run has ended"));
+        Ok((result, cap, named))
+    }
+
+    /// The plan file, and what `plan` prints; no plan when a read or a rendering failed.
+    fn write(self, result: &RunResult, cap: Capture, named: String) -> u8 {
         let reads = cap.reads_sent();
+        let redactor = &self.redactor;
         if let Some(reason) = &result.abort_reason {
-            eprintln!("error: {}; no plan was written ({reads} read request(s) spent)", redactor.redact(reason));
+            eprintln!(
+                "error: {}; no plan was written ({reads} read request(s) spent)",
+                redactor.redact(reason)
+            );
             return EXIT_ABORTED;
         }
         if result.totals.failed + result.totals.unknown > 0 {
@@ -265,18 +316,17 @@ pub(super) fn plan_cmd(args: &PlanArgs) -> u8 {
             );
             return EXIT_FAILED;
         }
-        let cap = Arc::try_unwrap(cap).unwrap_or_else(|_| panic!("the run has ended"));
         let (captured, _) = cap.into_parts();
-        let writes = capture::planned_writes(&program, captured);
+        let writes = capture::planned_writes(&self.program, captured);
         let parts = HeaderParts {
-            program_settings: settings_json(&program, args.limit, args.sandbox),
-            options,
-            ttl,
+            program_settings: settings_json(&self.program, self.args.limit, self.args.sandbox),
+            options: self.options,
+            ttl: self.ttl,
             base_url: named,
-            token,
+            token: self.token,
             reads,
         };
-        let h = match header(&program, parts) {
+        let h = match header(&self.program, parts) {
             Ok(h) => h,
             Err(e) => {
                 eprintln!("error: cannot hash the inputs: {e}");
@@ -284,10 +334,11 @@ pub(super) fn plan_cmd(args: &PlanArgs) -> u8 {
             }
         };
         let plan = Plan::new(h, writes);
+        let out_path = &self.out_path;
         if let Some(dir) = out_path.parent().filter(|d| !d.as_os_str().is_empty()) {
             let _ = std::fs::create_dir_all(dir);
         }
-        if let Err(e) = plan.write(&out_path) {
+        if let Err(e) = plan.write(out_path) {
             eprintln!("error: cannot write the plan {}: {e}", out_path.display());
             return EXIT_INVALID;
         }
@@ -308,5 +359,5 @@ pub(super) fn plan_cmd(args: &PlanArgs) -> u8 {
         ));
         print!("{}", redactor.redact(&out));
         EXIT_OK
-    })
+    }
 }

@@ -7,10 +7,10 @@ use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
 use crate::execute::{dry_run, RunOptions};
+use crate::program::{self, Program};
 use crate::progress::Progress;
 use crate::report::ResumeIndex;
 use crate::secret::Redactor;
-use crate::validate::{self, Program};
 
 /// What planning every item (a dry run with no report) found.
 pub(super) enum Preflight {
@@ -93,8 +93,8 @@ impl Writes {
                 .map_or(0, |(_, t)| t.planned)
         };
         let open = |id: &str| pre.open_lists.iter().any(|s| s == id);
-        let mut add = |s: &validate::StepPlan, open_list: bool| {
-            if let validate::StepKind::Action { spec, .. } = &s.kind {
+        let mut add = |s: &program::StepPlan, open_list: bool| {
+            if let program::StepKind::Action { spec, .. } = &s.kind {
                 if s.changes_state() {
                     steps.push(StepWrites {
                         step: s.id.clone(),
@@ -108,7 +108,7 @@ impl Writes {
         for stage in &program.stages {
             for s in stage.steps() {
                 add(s, open(&s.id));
-                if let validate::StepKind::Pipeline(children) = &s.kind {
+                if let program::StepKind::Pipeline(children) = &s.kind {
                     for c in children {
                         add(c, open(&s.id));
                     }

@@ -5,8 +5,8 @@ use std::path::{Path, PathBuf};
 
 use crate::cli::RunArgs;
 use crate::diagnostic::Diagnostic;
+use crate::program::{self, Program};
 use crate::report::{self, ResumeIndex};
-use crate::validate::{self, Program};
 
 use super::catalog;
 
@@ -83,10 +83,10 @@ pub(super) fn verifiable_steps(
         .all_steps()
         .into_iter()
         .filter_map(|s| match &s.kind {
-            validate::StepKind::Action { spec, .. } => catalog::outcomes(spec)
+            program::StepKind::Action { spec, .. } => catalog::outcomes(spec)
                 .verify
                 .map(|how| (s.id.clone(), (how, s.settings.routes))),
-            validate::StepKind::Pipeline(_) => None,
+            program::StepKind::Pipeline(_) => None,
         })
         .collect()
 }

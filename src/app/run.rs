@@ -11,6 +11,7 @@ use std::sync::Arc;
 use crate::cli::{LogFormat, RunArgs};
 use crate::execute::{dry_run, execute, Client, RateLimiter, RunOptions, RunResult, Transport};
 use crate::playbook::parse_scalar;
+use crate::program::{Program, TOKEN_VAR};
 use crate::progress::Progress;
 use crate::report::{
     self, default_report_path, Outcome, PlaybookRef, ReportHeader, ReportLock, ReportWriter,
@@ -18,7 +19,7 @@ use crate::report::{
 };
 use crate::sandbox::Sandbox;
 use crate::secret::{Redactor, Secret};
-use crate::validate::{Overrides, Program, TOKEN_VAR};
+use crate::settings::Overrides;
 
 use super::{
     ask, base_url_setting, check_output_paths, decide, exit_code, init_logging, invalid,
@@ -35,7 +36,18 @@ pub(super) fn run_cmd(args: &RunArgs) -> u8 {
     }
 }
 
-fn run_phases(args: &RunArgs) -> Result<u8, Refused> {
+/// What loading and checking found: the run, what it resumes, `--only-class`'s keys, the
+/// token, and the locks on the reports (held until the run ends).
+struct Prepared<'a> {
+    run: Run<'a>,
+    resume: Option<ResumeIndex>,
+    only_keys: Option<HashSet<String>>,
+    token: Option<String>,
+    _locks: Vec<(PathBuf, ReportLock)>,
+}
+
+/// Loads and checks everything a run needs before it writes anything.
+fn prepare(args: &RunArgs) -> Result<Prepared<'_>, Refused> {
     init_logging(args);
     let overrides = overrides_of(args)?;
     let program = Arc::new(load_and_validate(&args.playbook, &overrides).map_err(|d| invalid(&d))?);
@@ -45,7 +57,7 @@ fn run_phases(args: &RunArgs) -> Result<u8, Refused> {
         .clone()
         .unwrap_or_else(|| default_report_path(program.name(), started_at));
     // One live run per report: held for the whole run (released by the OS if the process dies).
-    let _locks = lock_reports(&report_path, &args.resume)?;
+    let locks = lock_reports(&report_path, &args.resume)?;
     if let Err(message) = check_output_paths(&program, args, &report_path) {
         eprintln!(
             "error: {message}\n  = help: every output needs a file of its own; nothing was sent"
@@ -78,6 +90,24 @@ fn run_phases(args: &RunArgs) -> Result<u8, Refused> {
             eprintln!("warning: {w}");
         }
     }
+    Ok(Prepared {
+        run,
+        resume,
+        only_keys,
+        token,
+        _locks: locks,
+    })
+}
+
+fn run_phases(args: &RunArgs) -> Result<u8, Refused> {
+    let Prepared {
+        run,
+        resume,
+        only_keys,
+        token,
+        _locks,
+    } = prepare(args)?;
+    let started_at = run.started_at;
     let mut header = run.header(resume.as_ref());
     // Verification reads look for effects since the logical run began, less a margin for the
     // server's clock.
@@ -159,26 +189,12 @@ fn run_phases(args: &RunArgs) -> Result<u8, Refused> {
         )),
         _ => dry_run(program, Some(writer), redactor, progress, options),
     };
-    let totals = run.finish_report(writer.expect("the run had a writer"), &result);
-    let mut out = run.summary(&result, &totals);
-    if let Some(sb) = sandbox {
-        out.push_str(&format!("\nsandbox: what changed\n{}\n", sb.summary()));
-        if let Some(rt) = &rt {
-            rt.block_on(sb.shutdown());
-        }
-    }
-    print!("{}", run.redactor.redact(&out));
-    write_views(&run.report_path, &args.views);
-    let _ = std::io::stdout().flush();
-    if args.dry_run {
-        // A dry run whose items could not be planned found invalid input.
-        return Ok(if totals.failed > 0 {
-            EXIT_INVALID
-        } else {
-            EXIT_OK
-        });
-    }
-    Ok(exit_code(result.outcome))
+    Ok(run.conclude(
+        writer.expect("the run had a writer"),
+        &result,
+        sandbox,
+        rt.as_ref(),
+    ))
 }
 
 /// `--input`, `--var`, `--concurrency`, `--rate-limit`, `--routes` over the playbook's own.
@@ -443,6 +459,37 @@ impl Run<'_> {
             }
         }
         Ok(Transport::Http { client, limiter })
+    }
+
+    /// After the run: the report's footer, the end-of-run text, the sandbox's summary, the
+    /// views; the exit code.
+    fn conclude(
+        &self,
+        writer: ReportWriter,
+        result: &RunResult,
+        sandbox: Option<Sandbox>,
+        rt: Option<&tokio::runtime::Runtime>,
+    ) -> u8 {
+        let totals = self.finish_report(writer, result);
+        let mut out = self.summary(result, &totals);
+        if let Some(sb) = sandbox {
+            out.push_str(&format!("\nsandbox: what changed\n{}\n", sb.summary()));
+            if let Some(rt) = rt {
+                rt.block_on(sb.shutdown());
+            }
+        }
+        print!("{}", self.redactor.redact(&out));
+        write_views(&self.report_path, &self.args.views);
+        let _ = std::io::stdout().flush();
+        if self.args.dry_run {
+            // A dry run whose items could not be planned found invalid input.
+            return if totals.failed > 0 {
+                EXIT_INVALID
+            } else {
+                EXIT_OK
+            };
+        }
+        exit_code(result.outcome)
     }
 
     /// A run that stops before its first item still leaves a report, outcome aborted.

@@ -309,29 +309,7 @@ pub fn describe_width(action: &ActionSpec, width: usize) -> String {
         wrap_into(&mut out, &text, width, &first, &indent);
     }
     out.push_str("\nparameters:\n");
-    for p in action.params {
-        let mut facts = vec![
-            render_type(p.ty),
-            required_text(p.required).to_owned(),
-            maps_to(p.location),
-        ];
-        if let Some(d) = p.default {
-            facts.push(format!("default {d}"));
-        }
-        if let Some(f) = p.field {
-            facts.push(format!("fields entry {f}"));
-        }
-        let mut atoms = vec![format!("{} ", p.name)];
-        atoms.extend(facts);
-        wrap_atoms(&mut out, &atoms, width, "      ");
-        let doc = match p.only {
-            Some(routes) => format!("[routes: {routes} only] {}", p.doc),
-            None => p.doc.to_owned(),
-        };
-        if !doc.is_empty() {
-            wrap_into(&mut out, &doc, width, "    ", "    ");
-        }
-    }
+    describe_params(&mut out, action, width);
     out.push_str("\noutput:\n");
     for line in output_lines(action) {
         wrap_into(&mut out, &line, width, "  ", "    ");
@@ -352,6 +330,33 @@ pub fn describe_width(action: &ActionSpec, width: usize) -> String {
         }
     }
     out
+}
+
+/// The parameters' lines of [`describe_width`]: name and facts, then the doc.
+fn describe_params(out: &mut String, action: &ActionSpec, width: usize) {
+    for p in action.params {
+        let mut facts = vec![
+            render_type(p.ty),
+            required_text(p.required).to_owned(),
+            maps_to(p.location),
+        ];
+        if let Some(d) = p.default {
+            facts.push(format!("default {d}"));
+        }
+        if let Some(f) = p.field {
+            facts.push(format!("fields entry {f}"));
+        }
+        let mut atoms = vec![format!("{} ", p.name)];
+        atoms.extend(facts);
+        wrap_atoms(out, &atoms, width, "      ");
+        let doc = match p.only {
+            Some(routes) => format!("[routes: {routes} only] {}", p.doc),
+            None => p.doc.to_owned(),
+        };
+        if !doc.is_empty() {
+            wrap_into(out, &doc, width, "    ", "    ");
+        }
+    }
 }
 
 fn location_json(location: Location) -> serde_json::Value {

@@ -22,6 +22,7 @@
 //! ```
 
 mod class;
+mod convert;
 mod data;
 mod describe;
 mod model;
@@ -31,6 +32,7 @@ mod request;
 mod routes;
 
 pub use class::{class_of, is_read, ActionClass, ReadKind, READS};
+pub use convert::convert;
 pub use data::{actions, lookup, names, FILE_TYPE, HTTP};
 pub use describe::{
     describe, describe_json, describe_width, list_for_width, list_json, list_table,
@@ -38,5 +40,5 @@ pub use describe::{
 pub use model::*;
 pub use outcomes::{outcomes, Answer, Outcomes, Recovery, Verify};
 pub use outputs::{fields_of, output_of, Output, PAGE_FIELDS};
-pub use request::{build, check_names, convert, file_id_pointer, is_idempotent, ParamProblem};
+pub use request::{build, check_names, file_id_pointer, is_idempotent, ParamProblem};
 pub use routes::{has_param, lookup_for, resolve, route_of, successor, Successor, SUCCESSORS};

@@ -11,9 +11,9 @@ use std::sync::{Arc, Mutex};
 
 use super::failed_rows::FailedRows;
 use crate::plan::SourceItem;
+use crate::program::{Program, StepPlan};
 use crate::progress::Progress;
 use crate::report::{ItemRecord, ReportWriter, RunEvent, MAX_EVENTS};
-use crate::validate::{Program, StepPlan};
 
 /// What happened, as the executor says it.
 pub(crate) enum Event<'a> {

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use crate::inputs;
 use crate::plan::SourceItem;
-use crate::validate::Program;
+use crate::program::Program;
 
 /// The `--failed-csv` output: one file per input (the given path for the first input).
 pub(crate) struct FailedRows {

@@ -41,32 +41,9 @@ pub(super) struct Opened {
 pub(super) fn open_header(spec: &InputSpec) -> (Option<Opened>, Vec<Diagnostic>) {
     let path = &spec.path;
     let name = &spec.name;
-    let mut source = match Source::open(path, spec.delimiter) {
+    let mut source = match open_source(spec) {
         Ok(s) => s,
-        Err(OpenError::NotFound) => {
-            let d = Diagnostic::file(path, format!("input `{name}`: file not found"))
-                .with_hint("a `csv:` path is relative to the playbook file");
-            return (None, vec![d]);
-        }
-        Err(OpenError::IsDirectory) => {
-            let d = Diagnostic::file(
-                path,
-                format!("input `{name}`: is a directory, not a CSV file"),
-            );
-            return (None, vec![d]);
-        }
-        Err(OpenError::NotRegular(kind)) => {
-            let d = Diagnostic::file(
-                path,
-                format!("input `{name}`: is {kind}, not a regular file; nothing was read"),
-            )
-            .with_hint("give a CSV file (a pipe or a device cannot be read twice, or never ends)");
-            return (None, vec![d]);
-        }
-        Err(OpenError::Io(e)) => {
-            let d = Diagnostic::file(path, format!("input `{name}`: cannot read the file: {e}"));
-            return (None, vec![d]);
-        }
+        Err(d) => return (None, vec![*d]),
     };
     let at = match source.next_record() {
         Ok(Some(at)) => at,
@@ -95,36 +72,7 @@ pub(super) fn open_header(spec: &InputSpec) -> (Option<Opened>, Vec<Diagnostic>)
         .map(|i| String::from_utf8_lossy(source.field(i)).into_owned())
         .collect();
 
-    let mut problems = Vec::new();
-    let mut seen: HashMap<&str, usize> = HashMap::new();
-    for (i, column) in columns.iter().enumerate() {
-        let at_column = pointer.field_column(spec.delimiter, i);
-        if column.trim().is_empty() {
-            problems.push(
-                pointer
-                    .diagnostic(
-                        at_column,
-                        format!("column {} of the header has no name", i + 1),
-                    )
-                    .with_hint("every column needs a name; templates read it as `row.NAME`"),
-            );
-        } else if let Some(first) = seen.get(column.as_str()) {
-            problems.push(
-                pointer
-                    .diagnostic(
-                        at_column,
-                        format!(
-                            "column `{column}` appears twice in the header (columns {} and {})",
-                            first + 1,
-                            i + 1
-                        ),
-                    )
-                    .with_width(column.chars().count()),
-            );
-        } else {
-            seen.insert(column, i);
-        }
-    }
+    let mut problems = column_problems(&pointer, spec.delimiter, &columns);
 
     let mut key_index = None;
     if let Some(key) = &spec.key {
@@ -160,6 +108,75 @@ pub(super) fn open_header(spec: &InputSpec) -> (Option<Opened>, Vec<Diagnostic>)
 
     let header = Arc::new(Header { columns, key_index });
     (Some(Opened { source, header }), problems)
+}
+
+/// Opens `spec`'s file, or says why it cannot be read.
+fn open_source(spec: &InputSpec) -> Result<Source, Box<Diagnostic>> {
+    let path = &spec.path;
+    let name = &spec.name;
+    match Source::open(path, spec.delimiter) {
+        Ok(s) => Ok(s),
+        Err(OpenError::NotFound) => {
+            let d = Diagnostic::file(path, format!("input `{name}`: file not found"))
+                .with_hint("a `csv:` path is relative to the playbook file");
+            Err(Box::new(d))
+        }
+        Err(OpenError::IsDirectory) => {
+            let d = Diagnostic::file(
+                path,
+                format!("input `{name}`: is a directory, not a CSV file"),
+            );
+            Err(Box::new(d))
+        }
+        Err(OpenError::NotRegular(kind)) => {
+            let d = Diagnostic::file(
+                path,
+                format!("input `{name}`: is {kind}, not a regular file; nothing was read"),
+            )
+            .with_hint("give a CSV file (a pipe or a device cannot be read twice, or never ends)");
+            Err(Box::new(d))
+        }
+        Err(OpenError::Io(e)) => {
+            let d = Diagnostic::file(path, format!("input `{name}`: cannot read the file: {e}"));
+            Err(Box::new(d))
+        }
+    }
+}
+
+/// Columns without a name, and names that appear twice.
+fn column_problems(pointer: &Pointer, delimiter: u8, columns: &[String]) -> Vec<Diagnostic> {
+    let mut problems = Vec::new();
+    let mut seen: HashMap<&str, usize> = HashMap::new();
+    for (i, column) in columns.iter().enumerate() {
+        let at_column = pointer.field_column(delimiter, i);
+        if column.trim().is_empty() {
+            problems.push(
+                pointer
+                    .diagnostic(
+                        at_column,
+                        format!("column {} of the header has no name", i + 1),
+                    )
+                    .with_hint("every column needs a name; templates read it as `row.NAME`"),
+            );
+        } else if let Some(first) = seen.get(column.as_str()) {
+            problems.push(
+                pointer
+                    .diagnostic(
+                        at_column,
+                        format!(
+                            "column `{column}` appears twice in the header (columns {} and {})",
+                            first + 1,
+                            i + 1
+                        ),
+                    )
+                    .with_width(column.chars().count()),
+            );
+        } else {
+            seen.insert(column, i);
+        }
+    }
+
+    problems
 }
 
 /// Reads the header only (cheap: the first record) and checks it; the first problem found.

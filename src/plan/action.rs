@@ -9,8 +9,8 @@ use serde_json::Value;
 
 use super::{describe_item, render_params, request, SourceItem};
 use crate::catalog::{self, ActionSpec, HttpRequest};
+use crate::program::{SecretMask, StepPlan};
 use crate::template::Tree;
-use crate::validate::{SecretMask, StepPlan};
 
 /// An action item ready to send.
 pub(crate) struct PlannedAction {

@@ -7,8 +7,8 @@ use minijinja::Value as JValue;
 
 use super::{list_context, Base, SourceItem};
 use crate::inputs;
+use crate::program::{Program, Source, StepPlan};
 use crate::template::{self, Placeholder};
-use crate::validate::{Program, Source, StepPlan};
 
 /// The items of a step's fan-out.
 pub(crate) enum Items {

@@ -17,8 +17,8 @@ use minijinja::Value as JValue;
 use serde_json::Value;
 
 use crate::catalog::{self, ActionSpec, HttpRequest};
+use crate::program::{Program, StepPlan};
 use crate::template::{self, has_placeholder, Tree};
-use crate::validate::{Program, StepPlan};
 
 mod action;
 mod items;

@@ -4,8 +4,8 @@
 use minijinja::Value as JValue;
 
 use super::SourceItem;
+use crate::program::StepPlan;
 use crate::template;
-use crate::validate::StepPlan;
 
 /// What an item's `when:` decides.
 pub(crate) enum When {

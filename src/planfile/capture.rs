@@ -13,8 +13,8 @@ use serde_json::Value;
 
 use super::{Dependency, Idempotency, Plan, PlannedWrite, WriteSource};
 use crate::catalog::{ActionSpec, HttpRequest};
+use crate::program::{Program, Source, StepKind, StepPlan};
 use crate::secret::Redactor;
-use crate::validate::{Program, Source, StepKind, StepPlan};
 
 /// One write `plan` rendered and did not send.
 #[derive(Debug, Clone)]

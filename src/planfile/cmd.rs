@@ -13,8 +13,8 @@ use super::{
     account_fingerprint, check_target, sha256_hex, Plan, PlanHeader, PlanInput, PlanOptions,
     PlanPlaybook, Refusal, FORMAT,
 };
+use crate::program::Program;
 use crate::secret::Redactor;
-use crate::validate::Program;
 
 /// The base URL a plan made against the built-in sandbox names (each process's sandbox has its
 /// own port; every one of them holds the same seeded account).

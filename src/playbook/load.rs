@@ -9,8 +9,8 @@ use serde_yaml::Value as Yaml;
 use sha2::{Digest, Sha256};
 
 use super::model::{
-    MaxFailures, MaxSize, OnError, Paginate, ParallelDef, Playbook, Settings, Step, StepDef,
-    INPUT_KEYS, RETRY_KEYS, SETTINGS_KEYS, STEP_KEYS, TOP_KEYS,
+    InputDef, MaxFailures, MaxSize, OnError, Paginate, ParallelDef, Playbook, Settings, Step,
+    StepDef, INPUT_KEYS, RETRY_KEYS, SETTINGS_KEYS, STEP_KEYS, TOP_KEYS,
 };
 use super::positions::{join, Pos, Positions};
 use crate::diagnostic::{did_you_mean, Diagnostic};
@@ -459,6 +459,38 @@ impl Cx<'_> {
         let description = doc
             .get("description")
             .and_then(|d| self.typed::<String>(d, "description", "description"));
+        let inputs = self.inputs(doc);
+        let vars = doc
+            .get("vars")
+            .and_then(|v| self.typed(v, "vars", "vars"))
+            .unwrap_or_default();
+        let settings = match doc.get("settings") {
+            Some(v) => {
+                if self.keys(v, "settings", "settings", SETTINGS_KEYS) {
+                    if let Some(r) = v.get("retry") {
+                        self.keys(r, "settings.retry", "settings.retry", RETRY_KEYS);
+                    }
+                }
+                let clean = self.fields(&known_only(v, SETTINGS_KEYS), "settings");
+                self.typed::<Settings>(&clean, "settings", "settings")
+                    .unwrap_or_default()
+            }
+            None => Settings::default(),
+        };
+        let steps = self.steps(doc);
+        Some(Playbook {
+            version: 1,
+            name: name.unwrap_or_default(),
+            description,
+            inputs,
+            vars,
+            settings,
+            steps,
+        })
+    }
+
+    /// `inputs:`: each input's definition, its unknown keys and a missing `csv` reported.
+    fn inputs(&mut self, doc: &Yaml) -> indexmap::IndexMap<String, InputDef> {
         let mut inputs = indexmap::IndexMap::new();
         if let Some(v) = doc.get("inputs") {
             if let Some(map) = v.as_mapping() {
@@ -483,23 +515,11 @@ impl Cx<'_> {
                 self.at_value("inputs", "`inputs` must be a mapping of input names");
             }
         }
-        let vars = doc
-            .get("vars")
-            .and_then(|v| self.typed(v, "vars", "vars"))
-            .unwrap_or_default();
-        let settings = match doc.get("settings") {
-            Some(v) => {
-                if self.keys(v, "settings", "settings", SETTINGS_KEYS) {
-                    if let Some(r) = v.get("retry") {
-                        self.keys(r, "settings.retry", "settings.retry", RETRY_KEYS);
-                    }
-                }
-                let clean = self.fields(&known_only(v, SETTINGS_KEYS), "settings");
-                self.typed::<Settings>(&clean, "settings", "settings")
-                    .unwrap_or_default()
-            }
-            None => Settings::default(),
-        };
+        inputs
+    }
+
+    /// `steps:`: each step, and each `parallel` group of steps.
+    fn steps(&mut self, doc: &Yaml) -> Vec<StepDef> {
         let mut steps = Vec::new();
         match doc.get("steps") {
             Some(Yaml::Sequence(seq)) => {
@@ -545,15 +565,7 @@ impl Cx<'_> {
             }
             None => {}
         }
-        Some(Playbook {
-            version: 1,
-            name: name.unwrap_or_default(),
-            description,
-            inputs,
-            vars,
-            settings,
-            steps,
-        })
+        steps
     }
 
     fn step(&mut self, v: &Yaml, path: &str) -> Option<Step> {

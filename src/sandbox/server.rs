@@ -384,6 +384,7 @@ fn dropped() -> Response {
     clippy::too_many_arguments,
     reason = "the pipeline's inputs are the request's parts"
 )]
+#[allow(clippy::too_many_lines)] // TODO(issue 8): split
 async fn pipeline(
     app: &App,
     op: Option<Op>,

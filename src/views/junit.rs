@@ -136,115 +136,150 @@ fn write(xml: &mut Writer<Vec<u8>>, view: &View) -> std::io::Result<()> {
         suite.push_attribute(("timestamp", timestamp.as_str()));
         xml.write_event(Event::Start(suite))?;
 
-        xml.write_event(Event::Start(BytesStart::new("properties")))?;
-        let mut props: Vec<(String, String)> = vec![
-            ("playbook".into(), view.header.playbook.path.clone()),
-            ("run_id".into(), view.header.run_id.clone()),
-            ("outcome".into(), view.outcome().to_owned()),
-            ("requests".into(), step.requests.to_string()),
-        ];
-        if let Some(url) = &view.header.base_url {
-            props.push(("base_url".into(), url.clone()));
-        }
-        for (k, n) in &step.counts {
-            props.push((format!("items.{k}"), n.to_string()));
-        }
-        for (k, v) in &props {
-            let mut p = BytesStart::new("property");
-            p.push_attribute(("name", k.as_str()));
-            p.push_attribute(("value", v.as_str()));
-            xml.write_event(Event::Empty(p))?;
-        }
-        xml.write_event(Event::End(BytesEnd::new("properties")))?;
-
-        for &ri in &per_step[si] {
-            let r = &view.rows[ri];
-            let unknown = view.statuses[r.status] == "unknown";
-            let class = r.class.map(|c| &view.classes[c]);
-            let message = r
-                .note
-                .as_deref()
-                .or(class.map(|c| c.message.as_str()))
-                .unwrap_or("");
-            let mut case = BytesStart::new("testcase");
-            case.push_attribute(("name", xml_safe(&r.key).as_str()));
-            case.push_attribute(("classname", step.id.as_str()));
-            case.push_attribute(("time", secs(r.duration_ms).as_str()));
-            xml.write_event(Event::Start(case))?;
-            let tag = if unknown { "error" } else { "failure" };
-            let mut f = BytesStart::new(tag);
-            f.push_attribute(("message", cut(message).as_str()));
-            f.push_attribute((
-                "type",
-                class
-                    .map_or_else(|| "error".to_owned(), super::ErrorClass::label)
-                    .as_str(),
-            ));
-            xml.write_event(Event::Start(f))?;
-            let mut body = format!(
-                "{} item {} (index {})",
-                view.statuses[r.status],
-                xml_safe(&r.key),
-                r.index
-            );
-            if let Some(line) = r.line {
-                body.push_str(&format!(", input line {line}"));
-            }
-            body.push_str(&format!(", {} attempt(s)", r.attempts));
-            if unknown {
-                body.push_str(
-                    "\nit may or may not have happened: check it before sending it again",
-                );
-            }
-            xml.write_event(Event::Text(BytesText::new(&body)))?;
-            xml.write_event(Event::End(BytesEnd::new(tag)))?;
-            xml.write_event(Event::End(BytesEnd::new("testcase")))?;
-        }
-        // Past the budget: one case per error class and status.
-        for (&(class, is_unknown), &n) in &rest[si] {
-            let label = class.map_or_else(|| "error".to_owned(), |c| view.classes[c].label());
-            let status = if is_unknown { "unknown" } else { "failed" };
-            let mut case = BytesStart::new("testcase");
-            case.push_attribute(("name", format!("{n} more {status} items: {label}").as_str()));
-            case.push_attribute(("classname", step.id.as_str()));
-            xml.write_event(Event::Start(case))?;
-            let tag = if is_unknown { "error" } else { "failure" };
-            let mut f = BytesStart::new(tag);
-            f.push_attribute((
-                "message",
-                format!(
-                    "{n} more {status} items of class {label}, not listed one by one to keep \
-                     this file small; every item is in the JSON report and the HTML view"
-                )
-                .as_str(),
-            ));
-            f.push_attribute(("type", label.as_str()));
-            xml.write_event(Event::Empty(f))?;
-            xml.write_event(Event::End(BytesEnd::new("testcase")))?;
-        }
-        // The other statuses, one aggregated case each, in display order.
-        let mut others: Vec<(&String, &u64)> = step
-            .counts
-            .iter()
-            .filter(|(k, n)| !matches!(k.as_str(), "failed" | "unknown") && **n > 0)
-            .collect();
-        others.sort_by_key(|(k, _)| STATUS_ORDER.iter().position(|s| s == k).unwrap_or(99));
-        for (status, n) in others {
-            let mut case = BytesStart::new("testcase");
-            case.push_attribute(("name", plural(*n, status).as_str()));
-            case.push_attribute(("classname", step.id.as_str()));
-            if status == "skipped" {
-                xml.write_event(Event::Start(case))?;
-                let mut s = BytesStart::new("skipped");
-                s.push_attribute(("message", plural(*n, "items skipped").as_str()));
-                xml.write_event(Event::Empty(s))?;
-                xml.write_event(Event::End(BytesEnd::new("testcase")))?;
-            } else {
-                xml.write_event(Event::Empty(case))?;
-            }
-        }
+        write_properties(xml, view, step)?;
+        write_item_cases(xml, view, &step.id, &per_step[si])?;
+        write_class_cases(xml, view, &step.id, &rest[si])?;
+        write_status_cases(xml, step)?;
         xml.write_event(Event::End(BytesEnd::new("testsuite")))?;
     }
     xml.write_event(Event::End(BytesEnd::new("testsuites")))?;
+    Ok(())
+}
+
+/// The suite's properties: the run's, the step's request count and item counts.
+fn write_properties(
+    xml: &mut Writer<Vec<u8>>,
+    view: &View,
+    step: &super::StepView,
+) -> std::io::Result<()> {
+    xml.write_event(Event::Start(BytesStart::new("properties")))?;
+    let mut props: Vec<(String, String)> = vec![
+        ("playbook".into(), view.header.playbook.path.clone()),
+        ("run_id".into(), view.header.run_id.clone()),
+        ("outcome".into(), view.outcome().to_owned()),
+        ("requests".into(), step.requests.to_string()),
+    ];
+    if let Some(url) = &view.header.base_url {
+        props.push(("base_url".into(), url.clone()));
+    }
+    for (k, n) in &step.counts {
+        props.push((format!("items.{k}"), n.to_string()));
+    }
+    for (k, v) in &props {
+        let mut p = BytesStart::new("property");
+        p.push_attribute(("name", k.as_str()));
+        p.push_attribute(("value", v.as_str()));
+        xml.write_event(Event::Empty(p))?;
+    }
+    xml.write_event(Event::End(BytesEnd::new("properties")))?;
+
+    Ok(())
+}
+
+/// One case per failed or unknown item listed one by one (`rows`: indexes into the view's rows).
+fn write_item_cases(
+    xml: &mut Writer<Vec<u8>>,
+    view: &View,
+    step_id: &str,
+    rows: &[usize],
+) -> std::io::Result<()> {
+    for &ri in rows {
+        let r = &view.rows[ri];
+        let unknown = view.statuses[r.status] == "unknown";
+        let class = r.class.map(|c| &view.classes[c]);
+        let message = r
+            .note
+            .as_deref()
+            .or(class.map(|c| c.message.as_str()))
+            .unwrap_or("");
+        let mut case = BytesStart::new("testcase");
+        case.push_attribute(("name", xml_safe(&r.key).as_str()));
+        case.push_attribute(("classname", step_id));
+        case.push_attribute(("time", secs(r.duration_ms).as_str()));
+        xml.write_event(Event::Start(case))?;
+        let tag = if unknown { "error" } else { "failure" };
+        let mut f = BytesStart::new(tag);
+        f.push_attribute(("message", cut(message).as_str()));
+        f.push_attribute((
+            "type",
+            class
+                .map_or_else(|| "error".to_owned(), super::ErrorClass::label)
+                .as_str(),
+        ));
+        xml.write_event(Event::Start(f))?;
+        let mut body = format!(
+            "{} item {} (index {})",
+            view.statuses[r.status],
+            xml_safe(&r.key),
+            r.index
+        );
+        if let Some(line) = r.line {
+            body.push_str(&format!(", input line {line}"));
+        }
+        body.push_str(&format!(", {} attempt(s)", r.attempts));
+        if unknown {
+            body.push_str("\nit may or may not have happened: check it before sending it again");
+        }
+        xml.write_event(Event::Text(BytesText::new(&body)))?;
+        xml.write_event(Event::End(BytesEnd::new(tag)))?;
+        xml.write_event(Event::End(BytesEnd::new("testcase")))?;
+    }
+    Ok(())
+}
+
+/// Past the budget: one case per error class and status (`rest`: counts by class and whether
+/// unknown).
+fn write_class_cases(
+    xml: &mut Writer<Vec<u8>>,
+    view: &View,
+    step_id: &str,
+    rest: &BTreeMap<(Option<usize>, bool), u64>,
+) -> std::io::Result<()> {
+    for (&(class, is_unknown), &n) in rest {
+        let label = class.map_or_else(|| "error".to_owned(), |c| view.classes[c].label());
+        let status = if is_unknown { "unknown" } else { "failed" };
+        let mut case = BytesStart::new("testcase");
+        case.push_attribute(("name", format!("{n} more {status} items: {label}").as_str()));
+        case.push_attribute(("classname", step_id));
+        xml.write_event(Event::Start(case))?;
+        let tag = if is_unknown { "error" } else { "failure" };
+        let mut f = BytesStart::new(tag);
+        f.push_attribute((
+            "message",
+            format!(
+                "{n} more {status} items of class {label}, not listed one by one to keep \
+                 this file small; every item is in the JSON report and the HTML view"
+            )
+            .as_str(),
+        ));
+        f.push_attribute(("type", label.as_str()));
+        xml.write_event(Event::Empty(f))?;
+        xml.write_event(Event::End(BytesEnd::new("testcase")))?;
+    }
+    Ok(())
+}
+
+/// The other statuses, one aggregated case each, in display order.
+fn write_status_cases(xml: &mut Writer<Vec<u8>>, step: &super::StepView) -> std::io::Result<()> {
+    let mut others: Vec<(&String, &u64)> = step
+        .counts
+        .iter()
+        .filter(|(k, n)| !matches!(k.as_str(), "failed" | "unknown") && **n > 0)
+        .collect();
+    others.sort_by_key(|(k, _)| STATUS_ORDER.iter().position(|s| s == k).unwrap_or(99));
+    for (status, n) in others {
+        let mut case = BytesStart::new("testcase");
+        case.push_attribute(("name", plural(*n, status).as_str()));
+        case.push_attribute(("classname", step.id.as_str()));
+        if status == "skipped" {
+            xml.write_event(Event::Start(case))?;
+            let mut s = BytesStart::new("skipped");
+            s.push_attribute(("message", plural(*n, "items skipped").as_str()));
+            xml.write_event(Event::Empty(s))?;
+            xml.write_event(Event::End(BytesEnd::new("testcase")))?;
+        } else {
+            xml.write_event(Event::Empty(case))?;
+        }
+    }
     Ok(())
 }

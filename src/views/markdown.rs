@@ -102,7 +102,15 @@ pub(crate) fn render(view: &View) -> String {
         );
     }
 
-    // Steps × statuses.
+    step_table(&mut out, view);
+    if !view.classes.is_empty() {
+        error_table(&mut out, view);
+    }
+    out
+}
+
+/// Steps × statuses, with a total row.
+fn step_table(out: &mut String, view: &View) {
     if view.steps.is_empty() {
         let _ = writeln!(out, "No items.\n");
     } else {
@@ -129,53 +137,53 @@ pub(crate) fn render(view: &View) -> String {
         }
         let _ = writeln!(out, " {} | |\n", format_ms(view.duration_ms));
     }
+}
 
-    if !view.classes.is_empty() {
-        let _ = writeln!(out, "#### Errors\n");
-        let _ = writeln!(out, "| items | class | steps | message | sample keys |");
-        let _ = writeln!(out, "|---:|---|---|---|---|");
-        for c in view.classes.iter().take(MAX_CLASSES) {
-            let keys: Vec<String> = c.sample_keys.iter().take(KEYS).map(|k| code(k)).collect();
-            let more = if c.distinct_messages > 1 {
-                format!(" (+{} other messages)", c.distinct_messages - 1)
-            } else {
-                String::new()
-            };
-            let _ = writeln!(
-                out,
-                "| {} | {} | {} | {}{more} | {} |",
-                c.count,
-                code(&c.label()),
-                c.steps
-                    .iter()
-                    .map(|s| code(s))
-                    .collect::<Vec<_>>()
-                    .join(" "),
-                cell(&short(&c.message)),
-                keys.join(" ")
-            );
-        }
-        if view.classes.len() > MAX_CLASSES {
-            let rest: u64 = view.classes[MAX_CLASSES..].iter().map(|c| c.count).sum();
-            let _ = writeln!(
-                out,
-                "\n{} more classes ({rest} items): see the HTML report.",
-                view.classes.len() - MAX_CLASSES
-            );
-        }
-        let unknown = view.count("unknown") > 0;
+/// The error classes, the largest first, and the command that re-runs the failed items.
+fn error_table(out: &mut String, view: &View) {
+    let _ = writeln!(out, "#### Errors\n");
+    let _ = writeln!(out, "| items | class | steps | message | sample keys |");
+    let _ = writeln!(out, "|---:|---|---|---|---|");
+    for c in view.classes.iter().take(MAX_CLASSES) {
+        let keys: Vec<String> = c.sample_keys.iter().take(KEYS).map(|k| code(k)).collect();
+        let more = if c.distinct_messages > 1 {
+            format!(" (+{} other messages)", c.distinct_messages - 1)
+        } else {
+            String::new()
+        };
         let _ = writeln!(
             out,
-            "\nRe-run the failed items{} (everything that succeeded is skipped):\n\n```sh\n{}\n```",
-            if unknown {
-                " and those whose outcome is unknown"
-            } else {
-                ""
-            },
-            view.rerun_command(unknown)
+            "| {} | {} | {} | {}{more} | {} |",
+            c.count,
+            code(&c.label()),
+            c.steps
+                .iter()
+                .map(|s| code(s))
+                .collect::<Vec<_>>()
+                .join(" "),
+            cell(&short(&c.message)),
+            keys.join(" ")
         );
     }
-    out
+    if view.classes.len() > MAX_CLASSES {
+        let rest: u64 = view.classes[MAX_CLASSES..].iter().map(|c| c.count).sum();
+        let _ = writeln!(
+            out,
+            "\n{} more classes ({rest} items): see the HTML report.",
+            view.classes.len() - MAX_CLASSES
+        );
+    }
+    let unknown = view.count("unknown") > 0;
+    let _ = writeln!(
+        out,
+        "\nRe-run the failed items{} (everything that succeeded is skipped):\n\n```sh\n{}\n```",
+        if unknown {
+            " and those whose outcome is unknown"
+        } else {
+            ""
+        },
+        view.rerun_command(unknown)
+    );
 }
 
 #[cfg(test)]

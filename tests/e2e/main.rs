@@ -23,6 +23,7 @@ mod resume;
 mod resume_chain;
 mod run;
 mod secrets;
+mod settings;
 mod unreachable;
 mod upload;
 

@@ -177,10 +177,27 @@ fn a_list_driven_plan_counts_the_sandbox_and_apply_skips_exactly_the_drifted() {
     let sb = sandbox(&[]);
     let dir = tempfile::tempdir().unwrap();
     seed(&sb, dir.path(), 300);
-    let pb = move_playbook(dir.path());
-    let plan = dir.path().join("move.plan.jsonl");
+    let (plan, lines, planned) = plan_300(&sb, dir.path());
+
+    // 10 % changed between plan and apply: 15 taken by an agent (still listed, field read by
+    // `when` changed), 15 completed (gone from the listing).
+    let taken: Vec<String> = (0..15).map(session).collect();
+    let closed: Vec<String> = (100..115).map(session).collect();
+    set_status(&sb, dir.path(), &taken, "IN_PROGRESS");
+    set_status(&sb, dir.path(), &closed, "COMPLETED");
+    let expected: std::collections::BTreeSet<&String> = taken.iter().chain(&closed).collect();
+    apply_300(&sb, dir.path(), &plan, &lines, &planned, &expected);
+}
+
+/// The plan of 300 waiting sessions over six pages: its lines and the keys it plans.
+fn plan_300(
+    sb: &SandboxProcess,
+    dir: &Path,
+) -> (PathBuf, Vec<Value>, std::collections::BTreeSet<String>) {
+    let pb = move_playbook(dir);
+    let plan = dir.join("move.plan.jsonl");
     let before = sb.journal_rows().len();
-    let out = cmd(&sb)
+    let out = cmd(sb)
         .args(["plan", pb.to_str().unwrap(), "--out"])
         .arg(&plan)
         .output()
@@ -220,16 +237,23 @@ fn a_list_driven_plan_counts_the_sandbox_and_apply_skips_exactly_the_drifted() {
     assert_eq!(planned, pending);
     assert_eq!(lines[1]["source"]["step"], "waiting");
     assert_eq!(lines[1]["reads"]["item.status"], "PENDING");
+    (plan, lines, planned)
+}
 
-    // 10 % changed between plan and apply: 15 taken by an agent (still listed, field read by
-    // `when` changed), 15 completed (gone from the listing).
-    let taken: Vec<String> = (0..15).map(session).collect();
-    let closed: Vec<String> = (100..115).map(session).collect();
-    set_status(&sb, dir.path(), &taken, "IN_PROGRESS");
-    set_status(&sb, dir.path(), &closed, "COMPLETED");
+/// Applies the plan of 300 after `expected` drifted: exactly those are `drifted`, the rest
+/// applied once each, and the report reconciles with the plan.
+fn apply_300(
+    sb: &SandboxProcess,
+    dir: &Path,
+    plan: &Path,
+    lines: &[Value],
+    planned: &std::collections::BTreeSet<String>,
+    expected: &std::collections::BTreeSet<&String>,
+) {
+    let trailer = &lines[301];
     let before = sb.journal_rows().len();
-    let report = dir.path().join("apply.json");
-    let out = cmd(&sb)
+    let report = dir.join("apply.json");
+    let out = cmd(sb)
         .args(["apply", plan.to_str().unwrap(), "-q", "--report"])
         .arg(&report)
         .output()
@@ -257,8 +281,7 @@ fn a_list_driven_plan_counts_the_sandbox_and_apply_skips_exactly_the_drifted() {
         .filter(|(_, s)| *s == "drifted")
         .map(|(k, _)| k)
         .collect();
-    let expected: std::collections::BTreeSet<&String> = taken.iter().chain(&closed).collect();
-    assert_eq!(drifted, expected);
+    assert_eq!(&drifted, expected);
     assert_eq!(
         status_of.values().filter(|s| *s == "succeeded").count(),
         270
@@ -268,7 +291,7 @@ fn a_list_driven_plan_counts_the_sandbox_and_apply_skips_exactly_the_drifted() {
         .filter(|i| i["step"] == "move")
         .all(|i| i["seq"].is_u64()));
     // The journal: exactly the 270 planned, undrifted transfers, each once, nothing else.
-    let writes = writes_since(&sb, before);
+    let writes = writes_since(sb, before);
     assert_eq!(writes.len(), 270, "{writes:?}");
     let mut per_session: HashMap<String, usize> = HashMap::new();
     for (m, p) in &writes {
@@ -694,8 +717,13 @@ steps:
         stdout.contains("known after apply: steps.card.output.id"),
         "{stdout}"
     );
-    let report = dir.path().join("cards.json");
-    let out = cmd(&sb)
+    apply_cards(&sb, dir.path(), &plan);
+}
+
+/// Applies the cards-and-notes plan: each note goes to the card its own pipeline created.
+fn apply_cards(sb: &SandboxProcess, dir: &Path, plan: &Path) {
+    let report = dir.join("cards.json");
+    let out = cmd(sb)
         .args(["apply", plan.to_str().unwrap(), "-q", "--report"])
         .arg(&report)
         .output()

@@ -225,6 +225,7 @@ fn ctrl_c_then_resume_finishes_with_no_item_done_twice() {
 }
 
 #[test]
+#[allow(clippy::too_many_lines)] // TODO(issue 8): split
 fn faults_after_commit_never_duplicate_sends_and_completes_are_retried() {
     let sandbox = start(&[
         "--fail-after-rate",

@@ -465,6 +465,7 @@ fn value_checks() {
 }
 
 #[test]
+#[allow(clippy::too_many_lines)] // TODO(issue 8): split
 fn conversion_table() {
     let spec = |a: &str, p: &str| lookup(a).unwrap().param(p).unwrap();
     let boolean = spec("session.complete", "reactivate_on_new_message");

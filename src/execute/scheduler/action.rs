@@ -105,42 +105,10 @@ async fn send_action(
         Err(e) => return Done::failed(plan::describe_item(si, &e), started),
     };
     if let Some((mode, secret_values, ctx)) = write_mode {
-        let program = &shared.program;
-        let reads = plan_capture::field_values(&plan_capture::fields_read(program, step), ctx);
-        match mode {
-            PlanMode::Plan(cap) => {
-                cap.push(plan_capture::Captured {
-                    step: step.id.clone(),
-                    index: si.index,
-                    key: si.key.clone(),
-                    spec,
-                    request: req.clone(),
-                    idempotent,
-                    secret_forms: secret_values.clone(),
-                    reads,
-                    source: plan_capture::source_of(program, step, si.line),
-                });
-                let mut done = Done::new(ItemStatus::Planned, started);
-                done.output = Placeholder::value(format!("steps.{}.output", step.id));
-                done.request = Some(req);
-                return done;
-            }
-            PlanMode::Apply(ix) => match ix.decide(&step.id, &si.key, &req, &reads) {
-                plan_capture::Decision::Send(_) => {}
-                plan_capture::Decision::Drifted(_, reason) => {
-                    return Done {
-                        reason: Some(reason),
-                        request: Some(req),
-                        ..Done::new(ItemStatus::Drifted, started)
-                    };
-                }
-                plan_capture::Decision::NotPlanned => {
-                    return Done {
-                        reason: Some("not in the plan: apply sends only the planned writes".into()),
-                        ..Done::new(ItemStatus::Skipped, started)
-                    };
-                }
-            },
+        let item = (step, spec, si, started);
+        if let Some(done) = plan_or_apply(shared, item, &req, idempotent, mode, secret_values, ctx)
+        {
+            return done;
         }
     }
     if shared.dry {
@@ -199,4 +167,50 @@ async fn send_action(
         return done;
     };
     read_pages(shared, &sender, spec, params, bound, started).await
+}
+
+/// A write in a `plan` (captured, not sent: `Planned`) or an `apply` (`None`: send it as
+/// planned; else `drifted`, or `skipped` when the plan does not have it).
+fn plan_or_apply(
+    shared: &Shared,
+    (step, spec, si, started): (&StepPlan, &'static ActionSpec, &SourceItem, Instant),
+    req: &crate::catalog::HttpRequest,
+    idempotent: bool,
+    mode: &PlanMode,
+    secret_values: &[String],
+    ctx: &JValue,
+) -> Option<Done> {
+    let program = &shared.program;
+    let reads = plan_capture::field_values(&plan_capture::fields_read(program, step), ctx);
+    match mode {
+        PlanMode::Plan(cap) => {
+            cap.push(plan_capture::Captured {
+                step: step.id.clone(),
+                index: si.index,
+                key: si.key.clone(),
+                spec,
+                request: req.clone(),
+                idempotent,
+                secret_forms: secret_values.to_vec(),
+                reads,
+                source: plan_capture::source_of(program, step, si.line),
+            });
+            let mut done = Done::new(ItemStatus::Planned, started);
+            done.output = Placeholder::value(format!("steps.{}.output", step.id));
+            done.request = Some(req.clone());
+            Some(done)
+        }
+        PlanMode::Apply(ix) => match ix.decide(&step.id, &si.key, req, &reads) {
+            plan_capture::Decision::Send(_) => None,
+            plan_capture::Decision::Drifted(_, reason) => Some(Done {
+                reason: Some(reason),
+                request: Some(req.clone()),
+                ..Done::new(ItemStatus::Drifted, started)
+            }),
+            plan_capture::Decision::NotPlanned => Some(Done {
+                reason: Some("not in the plan: apply sends only the planned writes".into()),
+                ..Done::new(ItemStatus::Skipped, started)
+            }),
+        },
+    }
 }

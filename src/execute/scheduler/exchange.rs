@@ -14,9 +14,9 @@ use crate::catalog;
 use crate::execute::client::{ApiError, ApiResponse, TransportError};
 use crate::execute::retry::{classify, RetryCause, Verdict};
 use crate::execute::verify::Verified;
+use crate::program::StepKind;
 use crate::report::ItemStatus;
 use crate::template;
-use crate::validate::StepKind;
 
 type Answer = Result<ApiResponse, TransportError>;
 

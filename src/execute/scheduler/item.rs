@@ -9,8 +9,8 @@ use minijinja::Value as JValue;
 
 use crate::execute::rate::RateLimiter;
 use crate::plan::{self, SourceItem};
+use crate::program::{StepKind, StepPlan};
 use crate::report::ItemStatus;
-use crate::validate::{StepKind, StepPlan};
 
 use super::action::run_action;
 use super::record::record;
@@ -64,105 +64,118 @@ pub(super) async fn process_item(
             record(shared, step, &si, done, None);
         }
         StepKind::Pipeline(children) => {
-            let mut overlay: BTreeMap<String, JValue> = steps
-                .try_iter()
-                .map(|keys| {
-                    keys.filter_map(|k| steps.get_item(&k).ok().map(|v| (k.to_string(), v)))
-                        .collect()
-                })
-                .unwrap_or_default();
-            let mut all_ok = true;
-            let mut last_output = JValue::from(());
-            for child in children {
-                if shared.cancelled() && !shared.dry {
-                    all_ok = false;
-                    break;
-                }
-                let started = Instant::now();
-                let child_steps = JValue::from(overlay.clone());
-                if let Some(done) = resumed(shared, child, &si, started) {
-                    // Done in an earlier run: its recorded output goes on to the next steps.
-                    let ok = matches!(
-                        done.status,
-                        ItemStatus::Succeeded | ItemStatus::Unchanged | ItemStatus::Skipped
-                    );
-                    overlay.insert(
-                        child.id.clone(),
-                        plan::step_value(Some(done.output.clone()), None),
-                    );
-                    if done.status != ItemStatus::Skipped {
-                        last_output = done.output.clone();
-                    }
-                    record(shared, child, &si, done, Some(&step.id));
-                    if !ok {
-                        all_ok = false;
-                        break;
-                    }
-                    continue;
-                }
-                let cctx =
-                    match plan::context(&shared.program, &shared.base, child, &si, &child_steps) {
-                        Ok(c) => c,
-                        Err(e) => {
-                            record(
-                                shared,
-                                child,
-                                &si,
-                                Done::failed(plan::describe_item(&si, &e), started),
-                                Some(&step.id),
-                            );
-                            all_ok = false;
-                            break;
-                        }
-                    };
-                if let Some(skip) = check_when(shared, child, &si, &cctx, started) {
-                    overlay.insert(
-                        child.id.clone(),
-                        plan::step_value(Some(JValue::from(())), None),
-                    );
-                    record(shared, child, &si, skip, Some(&step.id));
-                    continue;
-                }
-                let StepKind::Action { spec, with } = &child.kind else {
-                    continue;
-                };
-                let done = run_action(shared, child, spec, with, &si, &cctx, step_limiter).await;
-                let ok = matches!(
-                    done.status,
-                    ItemStatus::Succeeded | ItemStatus::Planned | ItemStatus::Unchanged
-                );
-                overlay.insert(
-                    child.id.clone(),
-                    plan::step_value(Some(done.output.clone()), None),
-                );
-                last_output = done.output.clone();
-                record(shared, child, &si, done, Some(&step.id));
-                if !ok {
-                    // A failed nested step ends this item's pipeline.
-                    all_ok = false;
-                    break;
-                }
-            }
-            // The pipeline's own result (for `steps.PARENT.succeeded` later); not a report line.
-            let status = if !all_ok {
-                "failed"
-            } else if shared.dry {
-                "planned"
-            } else {
-                "succeeded"
-            };
-            if step.keep_results {
-                let v = plan::result_value(&si, status, &last_output, None);
-                shared
-                    .states
-                    .lock()
-                    .expect("states")
-                    .get_mut(&step.id)
-                    .expect("state")
-                    .results
-                    .push((si.index, status.into(), v));
-            }
+            run_pipeline(shared, step, children, &si, steps, step_limiter).await;
         }
+    }
+}
+
+/// One item's pipeline: its nested steps in order, each seeing the outputs of the ones before
+/// it (for this item); a failed one ends the item's pipeline. The pipeline's own result (for
+/// `steps.PARENT.succeeded` later) is kept, not reported.
+async fn run_pipeline(
+    shared: &Shared,
+    step: &StepPlan,
+    children: &[StepPlan],
+    si: &SourceItem,
+    steps: &JValue,
+    step_limiter: Option<&RateLimiter>,
+) {
+    let mut overlay: BTreeMap<String, JValue> = steps
+        .try_iter()
+        .map(|keys| {
+            keys.filter_map(|k| steps.get_item(&k).ok().map(|v| (k.to_string(), v)))
+                .collect()
+        })
+        .unwrap_or_default();
+    let mut all_ok = true;
+    let mut last_output = JValue::from(());
+    for child in children {
+        if shared.cancelled() && !shared.dry {
+            all_ok = false;
+            break;
+        }
+        let started = Instant::now();
+        let child_steps = JValue::from(overlay.clone());
+        if let Some(done) = resumed(shared, child, si, started) {
+            // Done in an earlier run: its recorded output goes on to the next steps.
+            let ok = matches!(
+                done.status,
+                ItemStatus::Succeeded | ItemStatus::Unchanged | ItemStatus::Skipped
+            );
+            overlay.insert(
+                child.id.clone(),
+                plan::step_value(Some(done.output.clone()), None),
+            );
+            if done.status != ItemStatus::Skipped {
+                last_output = done.output.clone();
+            }
+            record(shared, child, si, done, Some(&step.id));
+            if !ok {
+                all_ok = false;
+                break;
+            }
+            continue;
+        }
+        let cctx = match plan::context(&shared.program, &shared.base, child, si, &child_steps) {
+            Ok(c) => c,
+            Err(e) => {
+                record(
+                    shared,
+                    child,
+                    si,
+                    Done::failed(plan::describe_item(si, &e), started),
+                    Some(&step.id),
+                );
+                all_ok = false;
+                break;
+            }
+        };
+        if let Some(skip) = check_when(shared, child, si, &cctx, started) {
+            overlay.insert(
+                child.id.clone(),
+                plan::step_value(Some(JValue::from(())), None),
+            );
+            record(shared, child, si, skip, Some(&step.id));
+            continue;
+        }
+        let StepKind::Action { spec, with } = &child.kind else {
+            continue;
+        };
+        let done = run_action(shared, child, spec, with, si, &cctx, step_limiter).await;
+        let ok = matches!(
+            done.status,
+            ItemStatus::Succeeded | ItemStatus::Planned | ItemStatus::Unchanged
+        );
+        overlay.insert(
+            child.id.clone(),
+            plan::step_value(Some(done.output.clone()), None),
+        );
+        last_output = done.output.clone();
+        record(shared, child, si, done, Some(&step.id));
+        if !ok {
+            // A failed nested step ends this item's pipeline.
+            all_ok = false;
+            break;
+        }
+    }
+    // The pipeline's own result (for `steps.PARENT.succeeded` later); not a report line.
+    let status = if !all_ok {
+        "failed"
+    } else if shared.dry {
+        "planned"
+    } else {
+        "succeeded"
+    };
+    if step.keep_results {
+        let v = plan::result_value(si, status, &last_output, None);
+        shared
+            .states
+            .lock()
+            .expect("states")
+            .get_mut(&step.id)
+            .expect("state")
+            .results
+            .push((si.index, status.into(), v));
     }
 }
 

@@ -9,23 +9,22 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use minijinja::Value as JValue;
 use tokio::sync::Semaphore;
 
 use super::client::Client;
-use super::events::{Displays, Event, Observer};
-use super::failed_rows::FailedRows;
+use super::events::{Event, Observer};
 use super::rate::RateLimiter;
-use super::unreachable::Unreachable;
 use super::upload::{self, Upload};
 use super::verify::Verified;
 use crate::catalog::{self, ActionSpec, HttpRequest};
-use crate::plan::{self, Base, SourceItem};
+use crate::plan::{self, SourceItem};
 use crate::planfile::capture::{self as plan_capture, PlanMode};
+use crate::program::{Program, StepKind, StepPlan};
 use crate::progress::Progress;
 use crate::report::{
     ItemRecord, ItemStatus, Outcome, ReportWriter, RequestRecord, ResponseRecord, ResumeIndex,
@@ -33,7 +32,6 @@ use crate::report::{
 };
 use crate::secret::Redactor;
 use crate::template::{self, Placeholder};
-use crate::validate::{Program, StepKind, StepPlan};
 
 mod action;
 mod exchange;
@@ -148,57 +146,18 @@ pub(crate) async fn execute(
     report: Option<ReportWriter>,
     redactor: Redactor,
     progress: Progress,
-    mut options: RunOptions,
+    options: RunOptions,
 ) -> (RunResult, Option<ReportWriter>) {
-    let claimed = std::mem::take(&mut options.claimed);
-    let observers = std::mem::take(&mut options.observers);
     let started = Instant::now();
     let dry = matches!(transport, Transport::Dry);
-    let failed_csv = if dry {
-        None
-    } else {
-        options.failed_csv.clone()
-    };
-    let shared = Arc::new(Shared {
-        base: Base::new(&program),
-        program: program.clone(),
+    let shared = Arc::new(Shared::new(
+        program.clone(),
         transport,
-        displays: {
-            let mut d = Displays::new(
-                program.clone(),
-                report,
-                FailedRows::new(failed_csv),
-                progress,
-            );
-            for o in observers {
-                d.attach(o);
-            }
-            d
-        },
+        report,
         redactor,
+        progress,
         options,
-        cancel: AtomicBool::new(false),
-        abort: Mutex::new(None),
-        stopped: AtomicBool::new(false),
-        states: Mutex::new(HashMap::new()),
-        rate_limited: AtomicU64::new(0),
-        dry,
-        abandon: tokio::sync::watch::channel(false).0,
-        stop: tokio::sync::watch::channel(false).0,
-        unreachable: Unreachable::new(program.settings.unreachable_after),
-        claims: Mutex::new(claimed),
-        first_request: tokio::sync::Mutex::new(()),
-        token_ok: AtomicBool::new(false),
-        auth_refused: AtomicBool::new(false),
-        budget_stop: Mutex::new(None),
-    });
-    for s in program.all_steps() {
-        shared
-            .states
-            .lock()
-            .expect("states")
-            .insert(s.id.clone(), StepState::default());
-    }
+    ));
 
     // Ctrl-C: stop starting new items, let in-flight ones finish. (A dry run has no runtime;
     // its caller watches, through `options.interrupt`.)
@@ -252,6 +211,17 @@ pub(crate) async fn execute(
     }
 
     let shared = Arc::try_unwrap(shared).unwrap_or_else(|_| panic!("all item tasks have finished"));
+    result_of(shared, &program, started)
+}
+
+/// What the run did, from its final state: outcome, totals per step, abort reason (the failure
+/// budget's counted as the summary counts), the preview, the timeline; and the report writer.
+fn result_of(
+    shared: Shared,
+    program: &Program,
+    started: Instant,
+) -> (RunResult, Option<ReportWriter>) {
+    let dry = shared.dry;
     let mut per_step = Vec::new();
     let mut totals = Totals::default();
     let mut preview = String::new();
@@ -362,6 +332,22 @@ fn publish(shared: &Shared, step: &StepPlan, steps_map: &mut BTreeMap<String, JV
     }
 }
 
+/// Notes a step's planned items (its nested steps run once per item too) and says it started.
+fn start_step(shared: &Shared, step: &StepPlan, total: u64, open_list: bool) {
+    {
+        let mut states = shared.states.lock().expect("states");
+        states.get_mut(&step.id).expect("state").open_list |= open_list;
+        let nested = match &step.kind {
+            StepKind::Pipeline(children) => children.iter().map(|c| c.id.as_str()).collect(),
+            StepKind::Action { .. } => Vec::new(),
+        };
+        for id in std::iter::once(step.id.as_str()).chain(nested) {
+            states.get_mut(id).expect("state").planned_items = total;
+        }
+    }
+    tracing::info!(step = %step.id, items = total, "step started");
+}
+
 async fn run_step(shared: Arc<Shared>, step: Arc<StepPlan>, steps: JValue) {
     let plan::Fanout {
         items,
@@ -376,19 +362,7 @@ async fn run_step(shared: Arc<Shared>, step: Arc<StepPlan>, steps: JValue) {
         }
     };
     let total = shared.options.limit.map_or(total, |l| total.min(l));
-    {
-        // Nested steps run once per item of their parent.
-        let mut states = shared.states.lock().expect("states");
-        states.get_mut(&step.id).expect("state").open_list |= open_list;
-        let nested = match &step.kind {
-            StepKind::Pipeline(children) => children.iter().map(|c| c.id.as_str()).collect(),
-            StepKind::Action { .. } => Vec::new(),
-        };
-        for id in std::iter::once(step.id.as_str()).chain(nested) {
-            states.get_mut(id).expect("state").planned_items = total;
-        }
-    }
-    tracing::info!(step = %step.id, items = total, "step started");
+    start_step(&shared, &step, total, open_list);
     shared.emit(&Event::StepStarted {
         step: &step.id,
         items: total,

@@ -11,9 +11,9 @@ use serde_json::Value;
 use super::{Done, Sender, Shared};
 use crate::catalog::ActionSpec;
 use crate::plan;
+use crate::program::PageBound;
 use crate::report::ItemStatus;
 use crate::template;
-use crate::validate::PageBound;
 /// `paginate`: every page before the step ends, same size and filters on each, within the
 /// bound. A `paginate: all` listing cut by `max_pages` / `max_items` while the server still has
 /// more fails the step, unless `partial_listing: accept`.
@@ -88,41 +88,8 @@ pub(super) async fn read_pages(
         }
         page += 1;
     }
-    // Cut: `paginate: all` stopped by a bound while the server had more.
-    let mut cut = None;
-    if let Some(max_items) = bound.items {
-        let too_many = merged.len() as u64 > max_items;
-        if too_many {
-            merged.truncate(usize::try_from(max_items).unwrap_or(usize::MAX));
-        }
-        if more || too_many {
-            let s = &shared.program.settings;
-            cut = Some(format!(
-                "listing cut at {pages_read} pages and {} items by the bounds of `paginate: all` \
-                 (settings.max_pages {}, settings.max_items {}) while the server had more",
-                merged.len(),
-                s.max_pages,
-                s.max_items
-            ));
-        }
-    }
-    let mut out = serde_json::Map::new();
-    out.insert(
-        "totalItems".into(),
-        last.get("totalItems").cloned().unwrap_or(Value::Null),
-    );
-    out.insert(
-        "totalPages".into(),
-        last.get("totalPages").cloned().unwrap_or(Value::Null),
-    );
-    out.insert("hasMorePages".into(), Value::Bool(more));
-    out.insert(
-        "pageSize".into(),
-        last.get("pageSize").cloned().unwrap_or(Value::Null),
-    );
-    out.insert("pages".into(), Value::from(page));
-    out.insert("partial".into(), Value::Bool(cut.is_some()));
-    out.insert("items".into(), Value::Array(merged));
+    let cut = cut_listing(shared, &mut merged, bound, pages_read, more);
+    let out = merged_page(&last, more, page, cut.is_some(), merged);
     let mut done = first.unwrap_or_else(|| Done::new(ItemStatus::Succeeded, started));
     done.attempts = attempts;
     if let Some(cut) = cut {
@@ -138,8 +105,57 @@ pub(super) async fn read_pages(
             return done;
         }
     }
-    done.output = template::from_json(&Value::Object(out));
+    done.output = template::from_json(&out);
     done
+}
+
+/// Cut: `paginate: all` stopped by a bound while the server had more. Keeps at most the bound's
+/// items; says how the listing was cut.
+fn cut_listing(
+    shared: &Shared,
+    merged: &mut Vec<Value>,
+    bound: PageBound,
+    pages_read: u32,
+    more: bool,
+) -> Option<String> {
+    let max_items = bound.items?;
+    let too_many = merged.len() as u64 > max_items;
+    if too_many {
+        merged.truncate(usize::try_from(max_items).unwrap_or(usize::MAX));
+    }
+    if !(more || too_many) {
+        return None;
+    }
+    let s = &shared.program.settings;
+    Some(format!(
+        "listing cut at {pages_read} pages and {} items by the bounds of `paginate: all` \
+         (settings.max_pages {}, settings.max_items {}) while the server had more",
+        merged.len(),
+        s.max_pages,
+        s.max_items
+    ))
+}
+
+/// The pages read as one page envelope: the last page's totals, every item.
+fn merged_page(last: &Value, more: bool, page: u64, partial: bool, merged: Vec<Value>) -> Value {
+    let mut out = serde_json::Map::new();
+    out.insert(
+        "totalItems".into(),
+        last.get("totalItems").cloned().unwrap_or(Value::Null),
+    );
+    out.insert(
+        "totalPages".into(),
+        last.get("totalPages").cloned().unwrap_or(Value::Null),
+    );
+    out.insert("hasMorePages".into(), Value::Bool(more));
+    out.insert(
+        "pageSize".into(),
+        last.get("pageSize").cloned().unwrap_or(Value::Null),
+    );
+    out.insert("pages".into(), Value::from(page));
+    out.insert("partial".into(), Value::Bool(partial));
+    out.insert("items".into(), Value::Array(merged));
+    Value::Object(out)
 }
 
 /// Why a list answer is not a page: neither a bare array nor an object with an `items` array.

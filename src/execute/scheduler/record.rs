@@ -15,6 +15,98 @@ pub(super) fn record(
     done: Done,
     parent: Option<&str>,
 ) {
+    let (item, error, (started_at, ended_at)) = item_record(shared, step, si, &done, parent);
+    let Done {
+        status,
+        attempts,
+        carried,
+        output,
+        ..
+    } = done;
+    shared.emit(&Event::ItemFinished {
+        step,
+        source: si,
+        record: &item,
+        carried,
+    });
+    let failed = status.is_failure();
+    let (fails, planned) = {
+        let mut states = shared.states.lock().expect("states");
+        let st = states.get_mut(&step.id).expect("state exists");
+        st.totals.add(status);
+        if carried && failed {
+            st.carried_fails += 1;
+        }
+        if item.started_at.is_some() {
+            st.first_start = Some(st.first_start.map_or(started_at, |t| t.min(started_at)));
+            st.last_end = Some(st.last_end.map_or(ended_at, |t| t.max(ended_at)));
+        }
+        st.requests += u64::from(attempts);
+        if shared.dry && st.preview.len() < shared.options.preview {
+            if let Some(r) = &item.request {
+                let body = r.body.as_ref().map(|b| format!(" {b}")).unwrap_or_default();
+                st.preview
+                    .push(format!("[{}] {} {}{body}", item.key, r.method, r.path));
+            }
+        }
+        if failed && st.first_errors.len() < 3 {
+            if let Some(e) = &error {
+                st.first_errors.push(format!("[{}] {e}", item.key));
+            }
+        }
+        if step.keep_results || !step.fans_out() {
+            let label = status.as_str();
+            if !step.fans_out() && parent.is_none() {
+                st.output = Some(output.clone());
+            }
+            if step.keep_results {
+                let result = plan::result_value(si, label, &output, error.as_deref());
+                st.results.push((si.index, label.to_owned(), result));
+            }
+        }
+        (
+            (st.totals.failed + st.totals.unknown).saturating_sub(st.carried_fails),
+            st.planned_items.max(st.totals.total()),
+        )
+    };
+    if failed {
+        if carried {
+            // An earlier run's unresolved item: listed, not this run's failure.
+            return;
+        }
+        if step.settings.on_error == crate::playbook::OnError::Stop && !shared.dry {
+            shared.stopped.store(true, Ordering::SeqCst);
+            shared.halt();
+        }
+        if let Some(budget) = step.settings.max_failures {
+            if !shared.dry && budget.exceeded(fails, planned) {
+                shared
+                    .budget_stop
+                    .lock()
+                    .expect("budget")
+                    .get_or_insert_with(|| (step.id.clone(), budget));
+                shared.abort(format!(
+                    "failure budget exceeded: {fails} of {planned} items of step `{}` failed (max_failures {budget})",
+                    step.id
+                ));
+            }
+        }
+    }
+}
+
+/// The report line of a finished item, secrets redacted (the run's, and the values this item
+/// rendered from one); its error as the report says it; and when it started and ended.
+fn item_record(
+    shared: &Shared,
+    step: &StepPlan,
+    si: &SourceItem,
+    done: &Done,
+    parent: Option<&str>,
+) -> (
+    ItemRecord,
+    Option<String>,
+    (jiff::Timestamp, jiff::Timestamp),
+) {
     // The run's secrets, and this item's values rendered from one.
     let item_secrets;
     let redactor = if done.secret_values.is_empty() {
@@ -33,7 +125,7 @@ pub(super) fn record(
         }
         rec
     });
-    let response = done.response.map(|(status, body)| ResponseRecord {
+    let response = done.response.clone().map(|(status, body)| ResponseRecord {
         status,
         body: body.map(|mut b| {
             redactor.redact_json(&mut b);
@@ -57,7 +149,10 @@ pub(super) fn record(
     item.request = request;
     item.response = response;
     item.error.clone_from(&error);
-    item.reason = done.reason.map(|r| redactor.redact(&r).into_owned());
+    item.reason = done
+        .reason
+        .as_ref()
+        .map(|r| redactor.redact(r).into_owned());
     item.line = si.line;
     if let Some(super::PlanMode::Apply(ix)) = &shared.options.plan_mode {
         item.seq = ix.seq_of(&step.id, &si.key);
@@ -88,75 +183,7 @@ pub(super) fn record(
         }
     }
 
-    shared.emit(&Event::ItemFinished {
-        step,
-        source: si,
-        record: &item,
-        carried: done.carried,
-    });
-    let failed = done.status.is_failure();
-    let (fails, planned) = {
-        let mut states = shared.states.lock().expect("states");
-        let st = states.get_mut(&step.id).expect("state exists");
-        st.totals.add(done.status);
-        if done.carried && failed {
-            st.carried_fails += 1;
-        }
-        if item.started_at.is_some() {
-            st.first_start = Some(st.first_start.map_or(started_at, |t| t.min(started_at)));
-            st.last_end = Some(st.last_end.map_or(ended_at, |t| t.max(ended_at)));
-        }
-        st.requests += u64::from(done.attempts);
-        if shared.dry && st.preview.len() < shared.options.preview {
-            if let Some(r) = &item.request {
-                let body = r.body.as_ref().map(|b| format!(" {b}")).unwrap_or_default();
-                st.preview
-                    .push(format!("[{}] {} {}{body}", item.key, r.method, r.path));
-            }
-        }
-        if failed && st.first_errors.len() < 3 {
-            if let Some(e) = &error {
-                st.first_errors.push(format!("[{}] {e}", item.key));
-            }
-        }
-        if step.keep_results || !step.fans_out() {
-            let label = done.status.as_str();
-            if !step.fans_out() && parent.is_none() {
-                st.output = Some(done.output.clone());
-            }
-            if step.keep_results {
-                let result = plan::result_value(si, label, &done.output, error.as_deref());
-                st.results.push((si.index, label.to_owned(), result));
-            }
-        }
-        (
-            (st.totals.failed + st.totals.unknown).saturating_sub(st.carried_fails),
-            st.planned_items.max(st.totals.total()),
-        )
-    };
-    if failed {
-        if done.carried {
-            // An earlier run's unresolved item: listed, not this run's failure.
-            return;
-        }
-        if step.settings.on_error == crate::playbook::OnError::Stop && !shared.dry {
-            shared.stopped.store(true, Ordering::SeqCst);
-            shared.halt();
-        }
-        if let Some(budget) = step.settings.max_failures {
-            if !shared.dry && budget.exceeded(fails, planned) {
-                shared
-                    .budget_stop
-                    .lock()
-                    .expect("budget")
-                    .get_or_insert_with(|| (step.id.clone(), budget));
-                shared.abort(format!(
-                    "failure budget exceeded: {fails} of {planned} items of step `{}` failed (max_failures {budget})",
-                    step.id
-                ));
-            }
-        }
-    }
+    (item, error, (started_at, ended_at))
 }
 
 pub(super) fn preview_step(step: &StepPlan, st: &StepState) -> String {

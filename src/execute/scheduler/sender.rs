@@ -14,9 +14,9 @@ use crate::execute::retry::RetryCause;
 use crate::execute::upload::{self, Upload};
 use crate::execute::verify::Verified;
 use crate::plan::SourceItem;
+use crate::program::{StepKind, StepPlan};
 use crate::report::ItemStatus;
 use crate::template;
-use crate::validate::{StepKind, StepPlan};
 
 /// The least timeout of a `sync: true` send, which the server holds up to 25 s.
 pub(super) const SYNC_SEND_TIMEOUT: Duration = Duration::from_secs(40);

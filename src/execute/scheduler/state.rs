@@ -12,13 +12,15 @@ use serde_json::Value;
 
 use crate::catalog::HttpRequest;
 use crate::execute::events::{Displays, Event};
+use crate::execute::failed_rows::FailedRows;
 use crate::execute::retry::RetryCause;
 use crate::execute::unreachable::Unreachable;
 use crate::plan::{Base, SourceItem};
-use crate::report::{EventKind, ItemStatus, RunEvent, Totals};
+use crate::program::{Program, StepPlan};
+use crate::progress::Progress;
+use crate::report::{EventKind, ItemStatus, ReportWriter, RunEvent, Totals};
 use crate::secret::Redactor;
 use crate::template::{self};
-use crate::validate::{Program, StepPlan};
 
 use super::{RunOptions, Transport, INTERRUPTED};
 
@@ -77,10 +79,70 @@ pub(super) struct Shared {
     /// The API refused the token: nothing more is sent.
     pub(super) auth_refused: AtomicBool,
     /// The step whose failure budget stopped the run, for the final message.
-    pub(super) budget_stop: Mutex<Option<(String, crate::validate::Budget)>>,
+    pub(super) budget_stop: Mutex<Option<(String, crate::settings::Budget)>>,
 }
 
 impl Shared {
+    /// The state of a run of `program` that has not started.
+    pub(super) fn new(
+        program: Arc<Program>,
+        transport: Transport,
+        report: Option<ReportWriter>,
+        redactor: Redactor,
+        progress: Progress,
+        mut options: RunOptions,
+    ) -> Shared {
+        let claimed = std::mem::take(&mut options.claimed);
+        let observers = std::mem::take(&mut options.observers);
+        let dry = matches!(transport, Transport::Dry);
+        let failed_csv = if dry {
+            None
+        } else {
+            options.failed_csv.clone()
+        };
+        let states = program
+            .all_steps()
+            .into_iter()
+            .map(|s| (s.id.clone(), StepState::default()))
+            .collect();
+        let displays = {
+            let mut d = Displays::new(
+                program.clone(),
+                report,
+                FailedRows::new(failed_csv),
+                progress,
+            );
+            for o in observers {
+                d.attach(o);
+            }
+            d
+        };
+        let base = Base::new(&program);
+        let unreachable = Unreachable::new(program.settings.unreachable_after);
+        Shared {
+            base,
+            program,
+            transport,
+            displays,
+            redactor,
+            options,
+            cancel: AtomicBool::new(false),
+            abort: Mutex::new(None),
+            stopped: AtomicBool::new(false),
+            states: Mutex::new(states),
+            rate_limited: AtomicU64::new(0),
+            dry,
+            abandon: tokio::sync::watch::channel(false).0,
+            stop: tokio::sync::watch::channel(false).0,
+            unreachable,
+            claims: Mutex::new(claimed),
+            first_request: tokio::sync::Mutex::new(()),
+            token_ok: AtomicBool::new(false),
+            auth_refused: AtomicBool::new(false),
+            budget_stop: Mutex::new(None),
+        }
+    }
+
     pub(super) fn abort(&self, reason: String) {
         let mut a = self.abort.lock().expect("abort lock");
         if a.is_none() {
