@@ -40,5 +40,5 @@ pub use describe::{
 pub use model::*;
 pub use outcomes::{outcomes, Answer, Outcomes, Recovery, Verify};
 pub use outputs::{fields_of, output_of, Output, PAGE_FIELDS};
-pub use request::{build, check_names, file_id_pointer, is_idempotent, ParamProblem};
+pub use request::{build, check_names, file_id_pointer, is_idempotent, sends_sync, ParamProblem};
 pub use routes::{has_param, lookup_for, resolve, route_of, successor, Successor, SUCCESSORS};

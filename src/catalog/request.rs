@@ -217,6 +217,16 @@ fn check_rule(rule: Rule, has: &impl Fn(&str) -> bool, problems: &mut Vec<ParamP
     }
 }
 
+/// Whether the request goes to the action's synchronous route (`sync: true`), which the server
+/// holds open until the provider answers (api-notes "Sends").
+/// `sync` is the parameter's value, converted or not (`true`, `"yes"`, `1`).
+pub fn sends_sync(action: &ActionSpec, sync: Option<&Value>) -> bool {
+    action.sync_path.is_some()
+        && sync
+            .and_then(|v| to_bool(v).ok())
+            .is_some_and(|v| v == Value::Bool(true))
+}
+
 /// Builds the request for `action` from `params`: checks, converts, places. Returns every
 /// problem found.
 pub fn build(
@@ -255,9 +265,8 @@ pub fn build(
         return Ok(build_http(&values));
     }
 
-    let sync = values.get("sync").and_then(Value::as_bool) == Some(true);
-    let mut path = match (sync, action.sync_path) {
-        (true, Some(sp)) => sp.to_owned(),
+    let mut path = match action.sync_path {
+        Some(sp) if sends_sync(action, values.get("sync")) => sp.to_owned(),
         _ => action.path.to_owned(),
     };
     let mut query = Vec::new();
@@ -599,6 +608,40 @@ pub(crate) fn render_type(ty: ParamType) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_sync_send_is_known_by_its_parameter_not_its_path() {
+        let send = crate::catalog::lookup("session.send_text").unwrap();
+        let complete = crate::catalog::lookup("session.complete").unwrap();
+        for yes in [
+            Value::Bool(true),
+            Value::from("yes"),
+            Value::from("true"),
+            Value::from(1),
+        ] {
+            assert!(sends_sync(send, Some(&yes)), "{yes}");
+            // An action without a synchronous route never sends synchronously.
+            assert!(!sends_sync(complete, Some(&yes)), "{yes}");
+        }
+        for no in [Value::Bool(false), Value::from("no"), Value::Null] {
+            assert!(!sends_sync(send, Some(&no)), "{no}");
+        }
+        assert!(!sends_sync(send, None));
+        let mut p = IndexMap::new();
+        p.insert(
+            "session_id".to_owned(),
+            Value::from("5e2b3a4c-0000-4000-8000-000000000001"),
+        );
+        p.insert("text".to_owned(), Value::from("hi"));
+        p.insert("sync".to_owned(), Value::from("yes"));
+        let req = build(send, &p).unwrap();
+        assert_eq!(
+            Some(req.path.as_str()),
+            send.sync_path
+                .map(|sp| sp.replace("{session_id}", "5e2b3a4c-0000-4000-8000-000000000001"))
+                .as_deref()
+        );
+    }
 
     #[test]
     fn dot_segments_never_reach_a_path() {

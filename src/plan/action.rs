@@ -19,6 +19,8 @@ pub(crate) struct PlannedAction {
     pub(crate) request: HttpRequest,
     /// Whether sending it twice does no harm (the catalog's class, given these parameters).
     pub(crate) idempotent: bool,
+    /// It goes to the action's synchronous route, held open until the provider answers.
+    pub(crate) sync: bool,
     /// Rendered values that read a secret (`step.secret_params`): redacted as a whole.
     pub(crate) secret_values: Vec<String>,
 }
@@ -52,6 +54,7 @@ pub(crate) fn plan_action(
         }
     }
     let idempotent = catalog::is_idempotent(spec, &params);
+    let sync = catalog::sends_sync(spec, params.get("sync"));
     if step.paginate.is_some() {
         params
             .entry("page_number".to_owned())
@@ -65,6 +68,7 @@ pub(crate) fn plan_action(
             params,
             request,
             idempotent,
+            sync,
             secret_values,
         }),
         Err(e) => Err(Unplanned {

@@ -465,7 +465,6 @@ fn value_checks() {
 }
 
 #[test]
-#[allow(clippy::too_many_lines)] // TODO(issue 8): split
 fn conversion_table() {
     let spec = |a: &str, p: &str| lookup(a).unwrap().param(p).unwrap();
     let boolean = spec("session.complete", "reactivate_on_new_message");
@@ -521,6 +520,20 @@ fn conversion_table() {
     for (spec, input, want) in ok_rows {
         assert_eq!(convert(spec, &input), Ok(want), "{} {input}", spec.name);
     }
+}
+
+#[test]
+fn conversion_table_rejects() {
+    let spec = |a: &str, p: &str| lookup(a).unwrap().param(p).unwrap();
+    let boolean = spec("session.complete", "reactivate_on_new_message");
+    let int = spec("contact.list", "page_size");
+    let number = spec("panel.create_card", "monetary_amount");
+    let uuid = spec("session.get", "session_id");
+    let datetime = spec("contact.list", "created_at_after");
+    let enumeration = spec("contact.list", "status");
+    let enum_list = spec("contact.list", "include_details");
+    let map = spec("contact.create", "metadata");
+    let string = spec("contact.create", "phone_number");
     let err_rows: Vec<(&_, Value, &str)> = vec![
         (
             boolean,

@@ -4,7 +4,7 @@ use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 use wts_playbook::sandbox::{Sandbox, SandboxConfig};
 
-use super::{assert_envelope, start, NEW_SESSION};
+use super::{assert_envelope, start, Client, NEW_SESSION};
 
 const CARD_A: &str = "c0000000-0000-4000-8000-00000000000a";
 const CARD_B: &str = "c0000000-0000-4000-8000-00000000000b";
@@ -104,8 +104,14 @@ async fn state_lists_seeded_lookup_ids() {
     }
 }
 
+/// The first seeded panel's id and its first two steps' ids.
+struct HomeIds {
+    id: String,
+    s0: String,
+    s1: String,
+}
+
 #[tokio::test]
-#[allow(clippy::too_many_lines)] // TODO(issue 8): split
 async fn unseen_cards_steps_and_panels_materialize() {
     let (sb, c) = start(SandboxConfig::default()).await;
     let before = inspect_state(&sb).await;
@@ -115,7 +121,54 @@ async fn unseen_cards_steps_and_panels_materialize() {
         home["steps"][0]["id"].as_str().unwrap().to_owned(),
         home["steps"][1]["id"].as_str().unwrap().to_owned(),
     );
+    let home_ids = HomeIds {
+        id: home_id,
+        s0,
+        s1,
+    };
+    unseen_cards_and_steps(&c, &home_ids).await;
+    unseen_notes_duplicates_and_creations(&c, &home_ids).await;
+    let p = unseen_panels(&c).await;
 
+    // Materializing is not a change; the operations on the objects are.
+    let sum = sb.summary();
+    assert_eq!(
+        (
+            sum.cards_created,
+            sum.cards_updated,
+            sum.cards_duplicated,
+            sum.notes_created
+        ),
+        (2, 2, 1, 1)
+    );
+    let after = inspect_state(&sb).await;
+    let count = |v: &Value, k: &str| v["counts"][k].as_u64().unwrap();
+    assert_eq!(count(&after, "cards"), count(&before, "cards") + 3 + 1 + 2);
+    assert_eq!(count(&after, "panels"), 4);
+    assert_eq!(count(&after, "steps"), count(&before, "steps") + 3 + 6);
+    let lookups_home = &after["lookups"]["panels"][0]["steps"];
+    assert_eq!(lookups_home.as_array().unwrap().len(), 7);
+    // A GET that materializes is journaled as a read.
+    let first = &sb.journal()[0];
+    assert!(first.path.ends_with(CARD_A) && !first.state_changed);
+
+    // Derived ids depend on the seed and the id only, not on what came before.
+    let (fresh, c2) = start(SandboxConfig::default()).await;
+    let p2 = c2
+        .get(&format!("/crm/v1/panel/{PANEL_P}?IncludeDetails=Steps"))
+        .await;
+    assert_eq!(ids(&p2["steps"]), ids(&p["steps"]));
+    sb.shutdown().await;
+    fresh.shutdown().await;
+}
+
+/// Unseen cards read and updated land in the home panel; an unknown step becomes its last.
+async fn unseen_cards_and_steps(c: &Client, home_ids: &HomeIds) {
+    let HomeIds {
+        id: home_id,
+        s0,
+        s1,
+    } = home_ids;
     // A card named for the first time sits in the first seeded panel's first step.
     let a = c.get(&format!("/crm/v2/panel/card/{CARD_A}")).await;
     assert_eq!(
@@ -168,7 +221,11 @@ async fn unseen_cards_steps_and_panels_materialize() {
     assert_eq!(steps.len(), 5);
     assert_eq!(steps[4]["id"], STEP_X);
     assert_eq!(steps[4]["cardCount"], 1);
+}
 
+/// Notes on, duplicates into and cards created in unseen objects: all in the home panel.
+async fn unseen_notes_duplicates_and_creations(c: &Client, home_ids: &HomeIds) {
+    let home_id = &home_ids.id;
     // Notes on an unseen card create it; deleting a note that never existed is a 404.
     let n = c
         .ok(
@@ -214,7 +271,10 @@ async fn unseen_cards_steps_and_panels_materialize() {
         )
         .await;
     assert_eq!(created["panelId"], home_id.as_str());
+}
 
+/// An unseen panel and its three steps; returns the panel as `panel.get` showed it.
+async fn unseen_panels(c: &Client) -> Value {
     // A panel named for the first time has 3 steps; listing its cards creates it too.
     let p = c
         .get(&format!("/crm/v1/panel/{PANEL_P}?IncludeDetails=Steps"))
@@ -254,37 +314,7 @@ async fn unseen_cards_steps_and_panels_materialize() {
         .await;
     assert_eq!(in_p["totalItems"], 1);
     assert_eq!(in_p["items"][0]["key"], "P9A000000-1");
-
-    // Materializing is not a change; the operations on the objects are.
-    let sum = sb.summary();
-    assert_eq!(
-        (
-            sum.cards_created,
-            sum.cards_updated,
-            sum.cards_duplicated,
-            sum.notes_created
-        ),
-        (2, 2, 1, 1)
-    );
-    let after = inspect_state(&sb).await;
-    let count = |v: &Value, k: &str| v["counts"][k].as_u64().unwrap();
-    assert_eq!(count(&after, "cards"), count(&before, "cards") + 3 + 1 + 2);
-    assert_eq!(count(&after, "panels"), 4);
-    assert_eq!(count(&after, "steps"), count(&before, "steps") + 3 + 6);
-    let lookups_home = &after["lookups"]["panels"][0]["steps"];
-    assert_eq!(lookups_home.as_array().unwrap().len(), 7);
-    // A GET that materializes is journaled as a read.
-    let first = &sb.journal()[0];
-    assert!(first.path.ends_with(CARD_A) && !first.state_changed);
-
-    // Derived ids depend on the seed and the id only, not on what came before.
-    let (fresh, c2) = start(SandboxConfig::default()).await;
-    let p2 = c2
-        .get(&format!("/crm/v1/panel/{PANEL_P}?IncludeDetails=Steps"))
-        .await;
-    assert_eq!(ids(&p2["steps"]), ids(&p["steps"]));
-    sb.shutdown().await;
-    fresh.shutdown().await;
+    p
 }
 
 const SEQ_S: &str = "5eb00000-0000-4000-8000-000000000001";
@@ -298,7 +328,6 @@ const USER_V: &str = "05e00000-0000-4000-8000-000000000002";
 const USER_W: &str = "05e00000-0000-4000-8000-000000000003";
 
 #[tokio::test]
-#[allow(clippy::too_many_lines)] // TODO(issue 8): split
 async fn unseen_sequences_messages_departments_and_users_materialize() {
     let (sb, c) = start(SandboxConfig::default()).await;
     let contact = c.get("/core/v1/contact?PageSize=1").await["items"][0]["id"]
@@ -306,6 +335,53 @@ async fn unseen_sequences_messages_departments_and_users_materialize() {
         .unwrap()
         .to_owned();
 
+    unseen_sequences(&c, &contact).await;
+    unseen_messages(&c).await;
+    let (deps_before, agents_before) = unseen_departments_and_users(&sb, &c).await;
+
+    // A department a session.list filter names is listed too (it has no sessions yet).
+    let filtered = c
+        .get("/chat/v1/session?DepartmentId=de900000-0000-4000-8000-000000000004")
+        .await;
+    assert_eq!(filtered["totalItems"], 0);
+
+    // Naming a known id again adds nothing.
+    c.ok(
+        Method::PUT,
+        &format!("/chat/v1/session/{NEW_SESSION}/transfer"),
+        json!({"newDepartmentId": DEP_D}),
+    )
+    .await;
+    let state = inspect_state(&sb).await;
+    assert_eq!(
+        state["lookups"]["departments"].as_array().unwrap().len(),
+        deps_before + 4
+    );
+    assert_eq!(state["lookups"]["agents"][agents_before]["id"], USER_U);
+    assert_eq!(state["lookups"]["sequences"][3]["id"], SEQ_S);
+
+    // Only the operations count, not the objects they brought into existence.
+    let sum = sb.summary();
+    assert_eq!(
+        (
+            sum.enrolments_added,
+            sum.enrolments_removed,
+            sum.messages_sent,
+            sum.sessions_created,
+            sum.sessions_transferred,
+            sum.sessions_assigned,
+            sum.sessions_updated,
+            sum.cards_created,
+            sum.cards_updated,
+            sum.contacts_updated
+        ),
+        (2, 1, 1, 1, 2, 1, 1, 1, 1, 1)
+    );
+    sb.shutdown().await;
+}
+
+/// Enrolments into unseen sequences (single, batch, by `contact.update`).
+async fn unseen_sequences(c: &Client, contact: &str) {
     // sequence.add_contact to a sequence id from vars.
     let e = c
         .ok(
@@ -363,7 +439,10 @@ async fn unseen_sequences_messages_departments_and_users_materialize() {
     )
     .await;
     assert_eq!(c.get("/chat/v1/sequence").await["totalItems"], 6);
+}
 
+/// Unseen message ids: sent messages, each in a new session.
+async fn unseen_messages(c: &Client) {
     // A message id never seen: a sent message in a new session.
     let m = c.get(&format!("/chat/v1/message/{MSG_M}")).await;
     assert_eq!(
@@ -391,7 +470,11 @@ async fn unseen_sequences_messages_departments_and_users_materialize() {
         c.get(&format!("/chat/v1/message/{MSG_M}")).await["sessionId"],
         sid.as_str()
     );
+}
 
+/// Unseen department and user ids from a CSV, accepted and then listed by the lookups;
+/// returns how many departments and agents there were before.
+async fn unseen_departments_and_users(sb: &Sandbox, c: &Client) -> (usize, usize) {
     // Department and user ids from a CSV: accepted, then listed by the lookups.
     let deps_before = c.get("/core/v1/department").await.as_array().unwrap().len();
     let agents_before = c.get("/core/v1/agent").await.as_array().unwrap().len();
@@ -479,44 +562,5 @@ async fn unseen_sequences_messages_departments_and_users_materialize() {
         c.get(&format!("/core/v1/contact/{unseen_contact}")).await["id"],
         unseen_contact
     );
-
-    // A department a session.list filter names is listed too (it has no sessions yet).
-    let filtered = c
-        .get("/chat/v1/session?DepartmentId=de900000-0000-4000-8000-000000000004")
-        .await;
-    assert_eq!(filtered["totalItems"], 0);
-
-    // Naming a known id again adds nothing.
-    c.ok(
-        Method::PUT,
-        &format!("/chat/v1/session/{NEW_SESSION}/transfer"),
-        json!({"newDepartmentId": DEP_D}),
-    )
-    .await;
-    let state = inspect_state(&sb).await;
-    assert_eq!(
-        state["lookups"]["departments"].as_array().unwrap().len(),
-        deps_before + 4
-    );
-    assert_eq!(state["lookups"]["agents"][agents_before]["id"], USER_U);
-    assert_eq!(state["lookups"]["sequences"][3]["id"], SEQ_S);
-
-    // Only the operations count, not the objects they brought into existence.
-    let sum = sb.summary();
-    assert_eq!(
-        (
-            sum.enrolments_added,
-            sum.enrolments_removed,
-            sum.messages_sent,
-            sum.sessions_created,
-            sum.sessions_transferred,
-            sum.sessions_assigned,
-            sum.sessions_updated,
-            sum.cards_created,
-            sum.cards_updated,
-            sum.contacts_updated
-        ),
-        (2, 1, 1, 1, 2, 1, 1, 1, 1, 1)
-    );
-    sb.shutdown().await;
+    (deps_before, agents_before)
 }

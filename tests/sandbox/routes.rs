@@ -8,7 +8,6 @@ use wts_playbook::sandbox::{Sandbox, SandboxConfig};
 use super::{assert_envelope, start, Client, NEW_SESSION, TOKEN};
 
 #[tokio::test]
-#[allow(clippy::too_many_lines)] // TODO(issue 8): split
 async fn chatbot_and_sequence_routes() {
     let (sb, c) = start(SandboxConfig::default()).await;
     let bots = c.get("/chat/v1/chatbot?Types=Automation").await;
@@ -41,6 +40,24 @@ async fn chatbot_and_sequence_routes() {
         .await;
     assert_eq!(st, StatusCode::BAD_REQUEST);
 
+    let (seq, contact) = sequence_enrolments(&c).await;
+    sequence_removals(&c, &seq, &contact).await;
+
+    let sum = sb.summary();
+    assert_eq!(
+        (
+            sum.chatbots_started,
+            sum.enrolments_added,
+            sum.enrolments_removed
+        ),
+        (2, 4, 3)
+    );
+    sb.shutdown().await;
+}
+
+/// Enrolments into a seeded sequence (by contact id, by phone, in a batch) and their listings;
+/// returns the sequence's id and the enrolled contact's id.
+async fn sequence_enrolments(c: &Client) -> (String, String) {
     let seqs = c.get("/chat/v1/sequence").await;
     assert_eq!(seqs["totalItems"], 3);
     let seq = seqs["items"][1]["id"].as_str().unwrap().to_owned();
@@ -96,7 +113,11 @@ async fn chatbot_and_sequence_routes() {
             .await["totalItems"],
         2
     );
+    (seq, contact)
+}
 
+/// Removals (single, again: 404, batch) from the sequence; an unseen sequence is empty.
+async fn sequence_removals(c: &Client, seq: &str, contact: &str) {
     let (st, body) = c
         .send(
             Method::DELETE,
@@ -130,17 +151,6 @@ async fn chatbot_and_sequence_routes() {
         .get(&format!("/chat/v1/sequence/{NEW_SESSION}/contact"))
         .await;
     assert_eq!(unseen["totalItems"], 0);
-
-    let sum = sb.summary();
-    assert_eq!(
-        (
-            sum.chatbots_started,
-            sum.enrolments_added,
-            sum.enrolments_removed
-        ),
-        (2, 4, 3)
-    );
-    sb.shutdown().await;
 }
 
 #[tokio::test]

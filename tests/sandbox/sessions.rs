@@ -2,12 +2,11 @@
 
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
-use wts_playbook::sandbox::SandboxConfig;
+use wts_playbook::sandbox::{Sandbox, SandboxConfig};
 
-use super::{assert_envelope, start, NEW_SESSION};
+use super::{assert_envelope, start, Client, NEW_SESSION};
 
 #[tokio::test]
-#[allow(clippy::too_many_lines)] // TODO(issue 8): split
 async fn session_routes_change_state() {
     let (sb, c) = start(SandboxConfig::default()).await;
     let deps = c.get("/core/v1/department").await;
@@ -15,51 +14,7 @@ async fn session_routes_change_state() {
     let agents = c.get("/core/v1/agent").await;
     let user = agents[0]["userId"].as_str().unwrap().to_owned();
 
-    // session.get materializes an unseen id as an open session (v1 and v2).
-    let s = c.get(&format!("/chat/v1/session/{NEW_SESSION}")).await;
-    assert_eq!(s["status"], "IN_PROGRESS");
-    let s2 = c
-        .get(&format!(
-            "/chat/v2/session/{NEW_SESSION}?includeDetails=ContactDetails"
-        ))
-        .await;
-    assert_eq!(s2["type"], "INDIVIDUAL");
-    assert!(s2["contactDetails"]["id"].is_string());
-
-    // session.complete → COMPLETED + endAt; again → 400.
-    let done = c
-        .ok(
-            Method::PUT,
-            &format!("/chat/v1/session/{NEW_SESSION}/complete"),
-            json!({"reactivateOnNewMessage": false}),
-        )
-        .await;
-    assert_eq!(done["status"], "COMPLETED");
-    assert!(done["endAt"].is_string());
-    let snap = sb.session(NEW_SESSION).unwrap();
-    assert_eq!(snap.status, "COMPLETED");
-    assert!(snap.end_at.is_some());
-    let (st, err) = c
-        .send(
-            Method::PUT,
-            &format!("/chat/v1/session/{NEW_SESSION}/complete"),
-            Some(json!({})),
-        )
-        .await;
-    assert_eq!(st, StatusCode::BAD_REQUEST);
-    assert_envelope(&err, 400, "ERROR_SESSION_ALREADY_COMPLETED");
-    // change_status; UNDEFINED rejected.
-    let path = format!("/chat/v1/session/{NEW_SESSION}/status");
-    let v = c
-        .ok(Method::PUT, &path, json!({"newStatus": "PENDING"}))
-        .await;
-    assert_eq!(v["status"], "PENDING");
-    assert!(v["endAt"].is_null());
-    let (st, err) = c
-        .send(Method::PUT, &path, Some(json!({"newStatus": "UNDEFINED"})))
-        .await;
-    assert_eq!(st, StatusCode::BAD_REQUEST);
-    assert_envelope(&err, 400, "ERROR_VALIDATION");
+    session_get_complete_and_change_status(&sb, &c).await;
 
     // transfer (department, then user) and assign.
     let path = format!("/chat/v1/session/{NEW_SESSION}/transfer");
@@ -110,6 +65,67 @@ async fn session_routes_change_state() {
         .await;
     assert_eq!(st, StatusCode::BAD_REQUEST);
 
+    session_sends(&c).await;
+
+    let sum = sb.summary();
+    assert_eq!(sum.sessions_completed, 1);
+    assert_eq!(sum.messages_sent, 3);
+    assert_eq!(sum.sessions_transferred, 2);
+    assert_eq!(sum.sessions_assigned, 1);
+    sb.shutdown().await;
+}
+
+/// `session.get` materializes an unseen id; `session.complete` (twice) and `change_status`.
+async fn session_get_complete_and_change_status(sb: &Sandbox, c: &Client) {
+    // session.get materializes an unseen id as an open session (v1 and v2).
+    let s = c.get(&format!("/chat/v1/session/{NEW_SESSION}")).await;
+    assert_eq!(s["status"], "IN_PROGRESS");
+    let s2 = c
+        .get(&format!(
+            "/chat/v2/session/{NEW_SESSION}?includeDetails=ContactDetails"
+        ))
+        .await;
+    assert_eq!(s2["type"], "INDIVIDUAL");
+    assert!(s2["contactDetails"]["id"].is_string());
+
+    // session.complete → COMPLETED + endAt; again → 400.
+    let done = c
+        .ok(
+            Method::PUT,
+            &format!("/chat/v1/session/{NEW_SESSION}/complete"),
+            json!({"reactivateOnNewMessage": false}),
+        )
+        .await;
+    assert_eq!(done["status"], "COMPLETED");
+    assert!(done["endAt"].is_string());
+    let snap = sb.session(NEW_SESSION).unwrap();
+    assert_eq!(snap.status, "COMPLETED");
+    assert!(snap.end_at.is_some());
+    let (st, err) = c
+        .send(
+            Method::PUT,
+            &format!("/chat/v1/session/{NEW_SESSION}/complete"),
+            Some(json!({})),
+        )
+        .await;
+    assert_eq!(st, StatusCode::BAD_REQUEST);
+    assert_envelope(&err, 400, "ERROR_SESSION_ALREADY_COMPLETED");
+    // change_status; UNDEFINED rejected.
+    let path = format!("/chat/v1/session/{NEW_SESSION}/status");
+    let v = c
+        .ok(Method::PUT, &path, json!({"newStatus": "PENDING"}))
+        .await;
+    assert_eq!(v["status"], "PENDING");
+    assert!(v["endAt"].is_null());
+    let (st, err) = c
+        .send(Method::PUT, &path, Some(json!({"newStatus": "UNDEFINED"})))
+        .await;
+    assert_eq!(st, StatusCode::BAD_REQUEST);
+    assert_envelope(&err, 400, "ERROR_VALIDATION");
+}
+
+/// Sends into the session (async, sync, templated) and the message reads.
+async fn session_sends(c: &Client) {
     // session sends, async and sync; the listing sees both.
     let q = c
         .ok(
@@ -170,13 +186,6 @@ async fn session_routes_change_state() {
     // A message id never seen is a message already sent (see unseen_messages_...).
     let unseen = c.get(&format!("/chat/v1/message/{NEW_SESSION}")).await;
     assert_eq!(unseen["status"], "SENT");
-
-    let sum = sb.summary();
-    assert_eq!(sum.sessions_completed, 1);
-    assert_eq!(sum.messages_sent, 3);
-    assert_eq!(sum.sessions_transferred, 2);
-    assert_eq!(sum.sessions_assigned, 1);
-    sb.shutdown().await;
 }
 
 /// The sandbox's documented choice (the API's answer is unconfirmed): a message into a
@@ -294,10 +303,55 @@ async fn session_list_filters_and_paging() {
 }
 
 #[tokio::test]
-#[allow(clippy::too_many_lines)] // TODO(issue 8): split
 async fn contact_and_quick_send_routes() {
     let (sb, c) = start(SandboxConfig::default()).await;
     let before = sb.state().counts["contacts"];
+    let id = contact_list_and_create(&c).await;
+
+    let got = c.get(&format!("/core/v1/contact/{id}")).await;
+    assert_eq!(got["name"], "José");
+    let by_phone = c
+        .get("/core/v1/contact/phonenumber/%2B55%7C11988887777")
+        .await;
+    assert_eq!(by_phone["id"], id.as_str());
+
+    // update: listed+omitted clears, unlisted ignored (v1 and v2 routes).
+    let v = c
+        .ok(
+            Method::PUT,
+            &format!("/core/v1/contact/{id}"),
+            json!({"fields": ["Email", "Annotation"], "annotation": "nota", "name": "ignored"}),
+        )
+        .await;
+    assert_eq!(v["annotation"], "nota");
+    assert_eq!(v["name"], "José");
+    let v = c
+        .ok(
+            Method::PUT,
+            &format!("/core/v2/contact/{id}"),
+            json!({"fields": ["Annotation", "Metadata"], "metadata": {"k": null, "n": 2}}),
+        )
+        .await;
+    assert!(v["annotation"].is_null());
+    assert_eq!(v["metadata"], json!({"n": 2}));
+
+    quick_sends(&sb, &c).await;
+
+    assert_eq!(sb.state().counts["contacts"], before + 2);
+    let sum = sb.summary();
+    assert_eq!(
+        (
+            sum.contacts_created,
+            sum.contacts_updated,
+            sum.messages_sent
+        ),
+        (2, 4, 4)
+    );
+    sb.shutdown().await;
+}
+
+/// `contact.list` by status and `contact.create` with its options; the created contact's id.
+async fn contact_list_and_create(c: &Client) -> String {
     let list = c.get("/core/v1/contact?PageSize=100").await;
     assert!(list["items"]
         .as_array()
@@ -355,34 +409,11 @@ async fn contact_and_quick_send_routes() {
         )
         .await;
     assert_eq!(st, StatusCode::BAD_REQUEST);
+    id
+}
 
-    let got = c.get(&format!("/core/v1/contact/{id}")).await;
-    assert_eq!(got["name"], "José");
-    let by_phone = c
-        .get("/core/v1/contact/phonenumber/%2B55%7C11988887777")
-        .await;
-    assert_eq!(by_phone["id"], id.as_str());
-
-    // update: listed+omitted clears, unlisted ignored (v1 and v2 routes).
-    let v = c
-        .ok(
-            Method::PUT,
-            &format!("/core/v1/contact/{id}"),
-            json!({"fields": ["Email", "Annotation"], "annotation": "nota", "name": "ignored"}),
-        )
-        .await;
-    assert_eq!(v["annotation"], "nota");
-    assert_eq!(v["name"], "José");
-    let v = c
-        .ok(
-            Method::PUT,
-            &format!("/core/v2/contact/{id}"),
-            json!({"fields": ["Annotation", "Metadata"], "metadata": {"k": null, "n": 2}}),
-        )
-        .await;
-    assert!(v["annotation"].is_null());
-    assert_eq!(v["metadata"], json!({"n": 2}));
-
+/// Quick sends to an unknown phone: the contact, the open session, its reuse and replacement.
+async fn quick_sends(sb: &Sandbox, c: &Client) {
     // Quick sends to an unknown phone create the contact and an open session.
     let q = c
         .ok(
@@ -439,81 +470,12 @@ async fn contact_and_quick_send_routes() {
         )
         .await;
     assert_eq!(st, StatusCode::BAD_REQUEST);
-
-    assert_eq!(sb.state().counts["contacts"], before + 2);
-    let sum = sb.summary();
-    assert_eq!(
-        (
-            sum.contacts_created,
-            sum.contacts_updated,
-            sum.messages_sent
-        ),
-        (2, 4, 4)
-    );
-    sb.shutdown().await;
 }
 
 #[tokio::test]
-#[allow(clippy::too_many_lines)] // TODO(issue 8): split
 async fn panel_routes() {
     let (sb, c) = start(SandboxConfig::default()).await;
-    let panels = c.get("/crm/v1/panel").await;
-    assert_eq!(panels["totalItems"], 2);
-    let v2 = c.get("/crm/v2/panel?Type=SALES").await;
-    assert_eq!(v2["totalItems"], 1);
-    let pid = panels["items"][0]["id"].as_str().unwrap().to_owned();
-    let panel = c
-        .get(&format!(
-            "/crm/v1/panel/{pid}?IncludeDetails=Steps&IncludeDetails=Cards"
-        ))
-        .await;
-    let steps = panel["steps"].as_array().unwrap();
-    assert_eq!(steps.len(), 4);
-    assert!(steps[0]["cards"]["items"].is_array());
-    let (s0, s1) = (
-        steps[0]["id"].as_str().unwrap().to_owned(),
-        steps[1]["id"].as_str().unwrap().to_owned(),
-    );
-    let fields = c.get(&format!("/crm/v1/panel/{pid}/custom-fields")).await;
-    assert!(fields.is_array());
-
-    let cards = c
-        .get(&format!("/crm/v1/panel/card?PanelId={pid}&StepId={s0}"))
-        .await;
-    let in_s0 = cards["totalItems"].as_u64().unwrap();
-    let (st, _) = c.send(Method::GET, "/crm/v1/panel/card", None).await;
-    assert_eq!(st, StatusCode::BAD_REQUEST, "PanelId is required");
-
-    let card = c
-        .ok(
-            Method::POST,
-            "/crm/v1/panel/card",
-            json!({"stepId": s0, "title": "Novo", "monetaryAmount": 10}),
-        )
-        .await;
-    let cid = card["id"].as_str().unwrap().to_owned();
-    assert_eq!(card["archived"], false);
-    let card2 = c
-        .ok(
-            Method::POST,
-            "/crm/v2/panel/card",
-            json!({"stepId": s0, "title": "V2"}),
-        )
-        .await;
-    assert_eq!(card2["status"], "OPEN");
-    assert!(card2.get("archived").is_none());
-    let (st, _) = c
-        .send(
-            Method::POST,
-            "/crm/v1/panel/card",
-            Some(json!({"title": "no step"})),
-        )
-        .await;
-    assert_eq!(st, StatusCode::BAD_REQUEST);
-    let cards = c
-        .get(&format!("/crm/v2/panel/card?PanelId={pid}&StepId={s0}"))
-        .await;
-    assert_eq!(cards["totalItems"].as_u64().unwrap(), in_s0 + 2);
+    let (s0, s1, cid) = panels_and_card_creation(&c).await;
 
     // Update: move with position 0 and archived false (falsy values are real values).
     let v = c
@@ -572,6 +534,82 @@ async fn panel_routes() {
         .await;
     assert_eq!(dup2["stepId"], s1.as_str());
 
+    card_notes(&c, &cid).await;
+
+    let sum = sb.summary();
+    assert_eq!(
+        (sum.cards_created, sum.cards_updated, sum.cards_duplicated),
+        (2, 3, 2)
+    );
+    assert_eq!((sum.notes_created, sum.notes_deleted), (2, 1));
+    sb.shutdown().await;
+}
+
+/// Panels, steps, custom fields and card listings; two cards created (v1, v2) in the first
+/// step. Returns the first two steps' ids and the v1 card's id.
+async fn panels_and_card_creation(c: &Client) -> (String, String, String) {
+    let panels = c.get("/crm/v1/panel").await;
+    assert_eq!(panels["totalItems"], 2);
+    let v2 = c.get("/crm/v2/panel?Type=SALES").await;
+    assert_eq!(v2["totalItems"], 1);
+    let pid = panels["items"][0]["id"].as_str().unwrap().to_owned();
+    let panel = c
+        .get(&format!(
+            "/crm/v1/panel/{pid}?IncludeDetails=Steps&IncludeDetails=Cards"
+        ))
+        .await;
+    let steps = panel["steps"].as_array().unwrap();
+    assert_eq!(steps.len(), 4);
+    assert!(steps[0]["cards"]["items"].is_array());
+    let (s0, s1) = (
+        steps[0]["id"].as_str().unwrap().to_owned(),
+        steps[1]["id"].as_str().unwrap().to_owned(),
+    );
+    let fields = c.get(&format!("/crm/v1/panel/{pid}/custom-fields")).await;
+    assert!(fields.is_array());
+
+    let cards = c
+        .get(&format!("/crm/v1/panel/card?PanelId={pid}&StepId={s0}"))
+        .await;
+    let in_s0 = cards["totalItems"].as_u64().unwrap();
+    let (st, _) = c.send(Method::GET, "/crm/v1/panel/card", None).await;
+    assert_eq!(st, StatusCode::BAD_REQUEST, "PanelId is required");
+
+    let card = c
+        .ok(
+            Method::POST,
+            "/crm/v1/panel/card",
+            json!({"stepId": s0, "title": "Novo", "monetaryAmount": 10}),
+        )
+        .await;
+    let cid = card["id"].as_str().unwrap().to_owned();
+    assert_eq!(card["archived"], false);
+    let card2 = c
+        .ok(
+            Method::POST,
+            "/crm/v2/panel/card",
+            json!({"stepId": s0, "title": "V2"}),
+        )
+        .await;
+    assert_eq!(card2["status"], "OPEN");
+    assert!(card2.get("archived").is_none());
+    let (st, _) = c
+        .send(
+            Method::POST,
+            "/crm/v1/panel/card",
+            Some(json!({"title": "no step"})),
+        )
+        .await;
+    assert_eq!(st, StatusCode::BAD_REQUEST);
+    let cards = c
+        .get(&format!("/crm/v2/panel/card?PanelId={pid}&StepId={s0}"))
+        .await;
+    assert_eq!(cards["totalItems"].as_u64().unwrap(), in_s0 + 2);
+    (s0, s1, cid)
+}
+
+/// Notes on the card: text and file notes, a delete and a second delete (404); an unseen card.
+async fn card_notes(c: &Client, cid: &str) {
     // Notes.
     let n1 = c
         .ok(
@@ -621,12 +659,4 @@ async fn panel_routes() {
     // An unseen card id is a card (see unseen_cards_steps_and_panels_materialize).
     let unseen = c.get(&format!("/crm/v1/panel/card/{NEW_SESSION}")).await;
     assert_eq!(unseen["id"], NEW_SESSION);
-
-    let sum = sb.summary();
-    assert_eq!(
-        (sum.cards_created, sum.cards_updated, sum.cards_duplicated),
-        (2, 3, 2)
-    );
-    assert_eq!((sum.notes_created, sum.notes_deleted), (2, 1));
-    sb.shutdown().await;
 }

@@ -91,6 +91,7 @@ async fn send_action(
         params,
         request: mut req,
         idempotent,
+        sync,
         ..
     } = planned;
     let max_pages = step.paginate;
@@ -124,7 +125,7 @@ async fn send_action(
         unreachable!("dry handled above")
     };
     // A synchronous send waits up to 25 s for the provider (api-notes "Sends"): give it 40 s.
-    let timeout = if req.path.ends_with("/send-sync") || req.path.ends_with("/message/sync") {
+    let timeout = if sync {
         step.settings.timeout.max(SYNC_SEND_TIMEOUT)
     } else {
         step.settings.timeout
