@@ -6,6 +6,7 @@
 //! | 1 | the run finished but some items failed |
 //! | 2 | the playbook, its inputs or the command line are invalid; nothing was sent |
 //! | 3 | the run was aborted (authentication refused, interrupted, failure budget exceeded) |
+//! | 4 | `apply` refused the plan (changed, expired, another base URL or account, unknown format, past `--max-drift`); no write was sent |
 
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
