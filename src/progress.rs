@@ -129,16 +129,12 @@ impl Progress {
 
     /// One more item of step `id` is done.
     pub(crate) fn inc(&self, id: &str) {
-        if let Some(sb) = self.bar_of(id) {
-            sb.inc();
-        }
+        self.with_bar(id, StepBar::inc);
     }
 
     /// Step `id` has finished: its bar stays, complete, or its last line is printed.
     pub(crate) fn step_finished(&self, id: &str) {
-        if let Some(sb) = self.bar_of(id) {
-            sb.finish();
-        }
+        self.with_bar(id, StepBar::finish);
     }
 
     /// A line for the operator, printed above the bars (`crate::output` redraws them below).
@@ -148,9 +144,15 @@ impl Progress {
         }
     }
 
-    fn bar_of(&self, id: &str) -> Option<StepBar> {
+    /// `f` on step `id`'s bar (the latest one of that id); nothing in quiet mode.
+    fn with_bar(&self, id: &str, f: impl FnOnce(&StepBar)) {
+        if self.mode == Mode::Quiet {
+            return;
+        }
         let steps = self.steps.lock().expect("steps");
-        steps.iter().rev().find(|s| &*s.id == id).cloned()
+        if let Some(sb) = steps.iter().rev().find(|s| &*s.id == id) {
+            f(sb);
+        }
     }
 
     /// A failed item (counted on its step's bar).

@@ -15,7 +15,7 @@ pub(super) fn record(
     done: Done,
     parent: Option<&str>,
 ) {
-    let (item, error, (started_at, ended_at)) = item_record(shared, step, si, &done, parent);
+    let (item, error, span) = item_record(shared, step, si, &done, parent);
     let Done {
         status,
         attempts,
@@ -37,7 +37,7 @@ pub(super) fn record(
         if carried && failed {
             st.carried_fails += 1;
         }
-        if item.started_at.is_some() {
+        if let Some((started_at, ended_at)) = span {
             st.first_start = Some(st.first_start.map_or(started_at, |t| t.min(started_at)));
             st.last_end = Some(st.last_end.map_or(ended_at, |t| t.max(ended_at)));
         }
@@ -95,7 +95,8 @@ pub(super) fn record(
 }
 
 /// The report line of a finished item, secrets redacted (the run's, and the values this item
-/// rendered from one); its error as the report says it; and when it started and ended.
+/// rendered from one); its error as the report says it; and when it started and ended (an item
+/// a real run sent; `None` for a dry run's and for skipped ones).
 fn item_record(
     shared: &Shared,
     step: &StepPlan,
@@ -105,7 +106,7 @@ fn item_record(
 ) -> (
     ItemRecord,
     Option<String>,
-    (jiff::Timestamp, jiff::Timestamp),
+    Option<(jiff::Timestamp, jiff::Timestamp)>,
 ) {
     // The run's secrets, and this item's values rendered from one.
     let item_secrets;
@@ -139,11 +140,15 @@ fn item_record(
     item.attempts = done.attempts;
     let elapsed = done.started.elapsed();
     item.duration_ms = u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX);
-    let ended_at = jiff::Timestamp::now();
-    let started_at = ended_at
-        .checked_sub(jiff::SignedDuration::try_from(elapsed).unwrap_or_default())
-        .unwrap_or(ended_at);
-    if !shared.dry && done.status != ItemStatus::Skipped {
+    // When it ran (a dry run's items and skipped ones did not): for the report's timeline.
+    let span = (!shared.dry && done.status != ItemStatus::Skipped).then(|| {
+        let ended_at = jiff::Timestamp::now();
+        let started_at = ended_at
+            .checked_sub(jiff::SignedDuration::try_from(elapsed).unwrap_or_default())
+            .unwrap_or(ended_at);
+        (started_at, ended_at)
+    });
+    if let Some((started_at, _)) = span {
         item.started_at = Some(started_at);
     }
     item.request = request;
@@ -183,7 +188,7 @@ fn item_record(
         }
     }
 
-    (item, error, (started_at, ended_at))
+    (item, error, span)
 }
 
 pub(super) fn preview_step(step: &StepPlan, st: &StepState) -> String {
