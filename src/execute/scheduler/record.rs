@@ -164,6 +164,9 @@ fn item_record(
         .as_ref()
         .map(|r| redactor.redact(r).into_owned());
     item.line = si.line;
+    if let Some(super::PlanMode::Apply(ix)) = &shared.options.plan_mode {
+        item.seq = ix.seq_of(&step.id, &si.key);
+    }
     item.parent = parent.map(|p| crate::report::ItemRef {
         step: p.to_owned(),
         index: si.index,
