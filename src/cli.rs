@@ -16,6 +16,16 @@ pub struct Cli {
 pub enum Command {
     /// Execute (or, with --dry-run, preview) a playbook.
     Run(RunArgs),
+    /// Read for real, render every write without sending it, and save the plan.
+    Plan(PlanArgs),
+    /// Print a plan for a person, a pull request (Markdown) or a tool (JSON).
+    Show {
+        plan: PathBuf,
+        #[arg(long, value_enum, default_value = "text")]
+        format: ShowFormat,
+    },
+    /// Send exactly the planned writes (passing the plan is the approval).
+    Apply(ApplyArgs),
     /// Check playbooks without running them; no network.
     Validate {
         #[arg(required = true)]
@@ -81,6 +91,14 @@ pub enum SchemaKind {
 #[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
 pub enum OutputFormat {
     Text,
+    Json,
+}
+
+/// How `show` prints a plan.
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum ShowFormat {
+    Text,
+    Markdown,
     Json,
 }
 
@@ -170,6 +188,93 @@ pub struct RunArgs {
     #[arg(long, value_enum, default_value = "text")]
     pub log_format: LogFormat,
     /// At the end of the run, also write these views of the report.
+    #[command(flatten)]
+    pub views: ViewArgs,
+}
+
+/// `plan PLAYBOOK`: the `run` options that shape what is planned, and the plan's own.
+#[derive(Debug, Args)]
+pub struct PlanArgs {
+    pub playbook: PathBuf,
+    /// Where to write the plan (default plans/NAME-TIMESTAMP.plan.jsonl).
+    #[arg(long, value_name = "PLAN")]
+    pub out: Option<PathBuf>,
+    /// Stop before the reads would spend more than this many requests (the estimate is shown
+    /// first; reads count against the rate limit).
+    #[arg(long, value_name = "N")]
+    pub read_budget: Option<u64>,
+    /// How long the plan can be applied (default 24h).
+    #[arg(long, value_name = "DURATION", default_value = "24h")]
+    pub expires_in: String,
+    /// Replace an input's file: NAME=PATH (repeatable).
+    #[arg(long = "input", value_name = "NAME=PATH")]
+    pub inputs: Vec<String>,
+    /// Override a var: KEY=VALUE (repeatable). A secret var's value is not kept in the plan:
+    /// give it again to apply.
+    #[arg(long = "var", value_name = "KEY=VALUE")]
+    pub vars: Vec<String>,
+    /// Requests in flight at most (overrides settings.concurrency; apply uses it too).
+    #[arg(long)]
+    pub concurrency: Option<u32>,
+    /// `api`, `off`, or windows COUNT/DURATION (overrides `settings.rate_limit`; apply uses it too).
+    #[arg(long, value_name = "SPEC")]
+    pub rate_limit: Option<String>,
+    /// Route family: documented or node (overrides `settings.routes`).
+    #[arg(long, value_enum)]
+    pub routes: Option<crate::catalog::Routes>,
+    /// Plan against the built-in simulated account (apply it with the same).
+    #[arg(long)]
+    pub sandbox: bool,
+    /// Only the first N items of each fan-out.
+    #[arg(long, value_name = "N")]
+    pub limit: Option<u64>,
+    #[arg(long, short = 'q')]
+    pub quiet: bool,
+    #[arg(long, short = 'v', action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    #[arg(long, value_enum, default_value = "text")]
+    pub log_format: LogFormat,
+}
+
+/// `apply PLAN`.
+#[derive(Debug, Args)]
+#[expect(
+    clippy::struct_excessive_bools,
+    reason = "command-line flags are bools"
+)]
+pub struct ApplyArgs {
+    pub plan: PathBuf,
+    /// Where to write the report (default reports/NAME-TIMESTAMP.json).
+    #[arg(long)]
+    pub report: Option<PathBuf>,
+    /// Continue an interrupted apply of the same plan from its report (repeatable).
+    #[arg(long, value_name = "REPORT")]
+    pub resume: Vec<PathBuf>,
+    /// With --resume: send again the writes whose outcome was unknown and cannot be verified.
+    #[arg(long)]
+    pub retry_unknown: bool,
+    /// Replace an existing --report even if its run did not finish.
+    #[arg(long)]
+    pub overwrite: bool,
+    /// Stop before the first write when more than this share of the planned writes drifted
+    /// (`10%`, or a count).
+    #[arg(long, value_name = "PERCENT", default_value = "10%")]
+    pub max_drift: String,
+    /// Skip the drift check (the listing is not read again before the writes).
+    #[arg(long)]
+    pub no_refresh: bool,
+    /// A secret var's value (the plan keeps only its name): KEY=VALUE (repeatable).
+    #[arg(long = "var", value_name = "KEY=VALUE")]
+    pub vars: Vec<String>,
+    /// Write the failed and unknown items' input rows, with the error, to this CSV.
+    #[arg(long, value_name = "PATH")]
+    pub failed_csv: Option<PathBuf>,
+    #[arg(long, short = 'q')]
+    pub quiet: bool,
+    #[arg(long, short = 'v', action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    #[arg(long, value_enum, default_value = "text")]
+    pub log_format: LogFormat,
     #[command(flatten)]
     pub views: ViewArgs,
 }

@@ -42,6 +42,7 @@ pub mod execute;
 pub mod inputs;
 pub(crate) mod output;
 pub(crate) mod plan;
+pub(crate) mod planfile;
 pub(crate) mod playbook;
 pub(crate) mod program;
 pub(crate) mod progress;

@@ -599,6 +599,7 @@ fn launch<'a>(
         claimed,
         observers: vec![tally as Arc<dyn crate::execute::events::Observer>],
         interrupt: Some(flag),
+        plan_mode: None,
     };
     Ok((run, transport, writer, options))
 }

@@ -6,6 +6,7 @@
 //! | 1 | the run finished but some items failed |
 //! | 2 | the playbook, its inputs or the command line are invalid; nothing was sent |
 //! | 3 | the run was aborted (authentication refused, interrupted, failure budget exceeded) |
+//! | 4 | `apply` refused the plan (changed, expired, another base URL or account, unknown format, past `--max-drift`); no write was sent |
 
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
@@ -23,8 +24,10 @@ use crate::settings::Overrides;
 use crate::validate;
 use crate::{catalog, schema, views};
 
+mod apply;
 mod fleet;
 mod fleet_view;
+mod plan;
 mod preflight;
 mod resume;
 mod run;
@@ -36,6 +39,9 @@ pub const EXIT_OK: u8 = 0;
 pub const EXIT_FAILED: u8 = 1;
 pub const EXIT_INVALID: u8 = 2;
 pub const EXIT_ABORTED: u8 = 3;
+/// `apply` refused the plan (changed, expired, another base URL or account, unknown format, or
+/// past `--max-drift`): no write was sent.
+pub const EXIT_REFUSED: u8 = 4;
 
 /// The exit code of a finished run.
 pub fn exit_code(outcome: Outcome) -> u8 {
@@ -70,6 +76,23 @@ pub fn run(cli: Cli) -> u8 {
             .unwrap_or(EXIT_INVALID),
         Command::Run(args) => run_cmd(&args),
         Command::Report(args) => report_cmd(&args),
+        Command::Show { plan, format } => show_cmd(&plan, format),
+        Command::Plan(args) => plan::plan_cmd(&args),
+        Command::Apply(args) => apply::apply_cmd(&args),
+    }
+}
+
+/// `show PLAN`: the plan, checked like `apply` checks it (a changed plan is refused, exit 4).
+fn show_cmd(path: &Path, format: crate::cli::ShowFormat) -> u8 {
+    match crate::planfile::read(path) {
+        Ok(plan) => {
+            print!("{}", crate::planfile::show(&plan, format));
+            EXIT_OK
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            EXIT_REFUSED
+        }
     }
 }
 
@@ -258,8 +281,13 @@ fn parse_pairs(args: &[String], flag: &str) -> Result<Vec<(String, String)>, Dia
 }
 
 fn init_logging(args: &RunArgs) {
+    init_logging_with(args.quiet, args.verbose, args.log_format);
+}
+
+/// Logging to stderr at the level `-q` / `-v` choose, as text or JSON.
+fn init_logging_with(quiet: bool, verbose: u8, log_format: LogFormat) {
     use tracing_subscriber::EnvFilter;
-    let level = match (args.quiet, args.verbose) {
+    let level = match (quiet, verbose) {
         (true, _) => "error",
         (false, 0) => "warn",
         (false, 1) => "info",
@@ -275,7 +303,7 @@ fn init_logging(args: &RunArgs) {
         .with_writer(crate::output::LogWriter)
         .log_internal_errors(false)
         .with_ansi(std::io::stderr().is_terminal());
-    let _ = if args.log_format == LogFormat::Json {
+    let _ = if log_format == LogFormat::Json {
         builder.json().try_init()
     } else {
         builder.try_init()

@@ -42,6 +42,7 @@ pub(super) fn preflight(
         only_keys: None,
         claimed: std::collections::HashMap::new(),
         observers: Vec::new(),
+        plan_mode: None,
         interrupt,
     };
     let progress = Progress::new(crate::progress::Mode::Quiet);

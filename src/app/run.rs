@@ -177,6 +177,7 @@ fn run_phases(args: &RunArgs) -> Result<u8, Refused> {
         only_keys,
         claimed,
         observers: Vec::new(),
+        plan_mode: None,
         interrupt: None,
     };
     let progress = Progress::auto(args.quiet, args.log_format == LogFormat::Json);

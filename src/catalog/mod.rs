@@ -21,6 +21,7 @@
 //! assert!(spec.idempotent);
 //! ```
 
+mod class;
 mod convert;
 mod data;
 mod describe;
@@ -30,6 +31,7 @@ mod outputs;
 mod request;
 mod routes;
 
+pub use class::{class_of, is_read, ActionClass, ReadKind, READS};
 pub use convert::convert;
 pub use data::{actions, lookup, names, FILE_TYPE, HTTP};
 pub use describe::{

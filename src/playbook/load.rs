@@ -86,8 +86,8 @@ fn read_source(path: &Path) -> Result<String, Vec<Diagnostic>> {
     String::from_utf8(bytes).map_err(|e| vec![not_utf8(path, &e)])
 }
 
-/// Parses playbook text (the path is used for messages and relative inputs).
-#[cfg(test)]
+/// Parses playbook text (the path is used for messages and relative inputs): tests, and
+/// `apply`, which runs the copy a plan holds.
 pub(crate) fn load_str(path: &Path, source: String) -> Result<Loaded, Vec<Diagnostic>> {
     match load_partial(path, source) {
         (Some(loaded), diags) if diags.is_empty() => Ok(loaded),

@@ -5,7 +5,6 @@ mod load;
 mod model;
 mod positions;
 
-#[cfg(test)]
 pub(crate) use load::load_str;
 pub(crate) use load::{load_partial_file, parse_scalar, Loaded};
 pub(crate) use model::*;

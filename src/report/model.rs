@@ -77,6 +77,20 @@ pub struct ReportHeader {
     /// `wts-playbook report --merge`: the reports joined into this one.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub merged_from: Vec<String>,
+    /// `apply`: the plan applied.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub plan: Option<PlanRef>,
+}
+
+/// The plan an `apply` run sends (README, "Plan and apply").
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct PlanRef {
+    pub plan_id: String,
+    /// The plan's hash (its trailer's chain).
+    pub hash: String,
+    pub path: String,
+    /// Writes the plan holds: applied (succeeded) + unchanged + drifted + failed + unknown.
+    pub planned: u64,
 }
 
 /// One account of a run over several accounts.
@@ -130,6 +144,7 @@ impl ReportHeader {
             accounts: Vec::new(),
             shard: None,
             merged_from: Vec::new(),
+            plan: None,
         }
     }
 }
@@ -149,6 +164,9 @@ pub enum ItemStatus {
     /// The API answered that the object was already in the requested state (the catalog lists
     /// those answers per action): not a failure, and not among the step's `succeeded`.
     Unchanged,
+    /// `apply`: a planned write not sent because its object left the listing, or the fields
+    /// its `when` or templates read changed since the plan (see `reason`).
+    Drifted,
 }
 
 impl ItemStatus {
@@ -160,6 +178,7 @@ impl ItemStatus {
             ItemStatus::Skipped => "skipped",
             ItemStatus::Unknown => "unknown",
             ItemStatus::Unchanged => "unchanged",
+            ItemStatus::Drifted => "drifted",
         }
     }
 
@@ -285,6 +304,9 @@ pub struct ItemRecord {
     /// message found in the session).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub evidence: Option<Value>,
+    /// `apply`: the planned write's sequence number in the plan.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seq: Option<u64>,
 }
 
 /// The largest output (serialised JSON bytes) an item record keeps for `--resume`.
@@ -317,6 +339,7 @@ impl ItemRecord {
             output_omitted: false,
             carried: false,
             evidence: None,
+            seq: None,
         }
     }
 }
@@ -334,6 +357,9 @@ pub struct Totals {
     /// Already in the requested state (absent in reports of earlier versions).
     #[serde(default)]
     pub unchanged: u64,
+    /// `apply`: planned writes skipped because their object drifted (absent when none).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub drifted: u64,
 }
 
 impl Totals {
@@ -346,6 +372,7 @@ impl Totals {
             ItemStatus::Skipped => &mut self.skipped,
             ItemStatus::Unknown => &mut self.unknown,
             ItemStatus::Unchanged => &mut self.unchanged,
+            ItemStatus::Drifted => &mut self.drifted,
         };
         *slot += 1;
     }
@@ -358,6 +385,7 @@ impl Totals {
         self.skipped += other.skipped;
         self.unknown += other.unknown;
         self.unchanged += other.unchanged;
+        self.drifted += other.drifted;
     }
 
     /// Takes one item of this status off the counts (its record was superseded).
@@ -369,13 +397,20 @@ impl Totals {
             ItemStatus::Skipped => &mut self.skipped,
             ItemStatus::Unknown => &mut self.unknown,
             ItemStatus::Unchanged => &mut self.unchanged,
+            ItemStatus::Drifted => &mut self.drifted,
         };
         *slot = slot.saturating_sub(1);
     }
 
     /// Items counted, all statuses.
     pub fn total(&self) -> u64 {
-        self.planned + self.succeeded + self.failed + self.skipped + self.unknown + self.unchanged
+        self.planned
+            + self.succeeded
+            + self.failed
+            + self.skipped
+            + self.unknown
+            + self.unchanged
+            + self.drifted
     }
 
     /// The count for one status.
@@ -387,6 +422,7 @@ impl Totals {
             ItemStatus::Skipped => self.skipped,
             ItemStatus::Unknown => self.unknown,
             ItemStatus::Unchanged => self.unchanged,
+            ItemStatus::Drifted => self.drifted,
         }
     }
 }
@@ -431,6 +467,11 @@ pub struct RunFacts {
     /// Events left out because there were more than [`MAX_EVENTS`].
     #[serde(default, skip_serializing_if = "is_zero")]
     pub events_dropped: u64,
+    /// `apply`: the planned writes by status (the write steps' items, reads and writes not in
+    /// the plan left out): `succeeded + unchanged + drifted + failed + unknown` is the plan's
+    /// `planned`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub plan_totals: Option<Totals>,
 }
 
 /// The most retry and pause events a report keeps.
@@ -620,6 +661,7 @@ mod tests {
                 skipped: 1,
                 unknown: 1,
                 unchanged: 0,
+                drifted: 0,
             }
         );
         assert_eq!(t.total(), 6);

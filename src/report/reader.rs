@@ -477,7 +477,12 @@ impl ResumeIndex {
     /// absent).
     pub fn should_skip(&self, step: &str, key: &str, retry_unknown: bool) -> bool {
         match self.status_of(step, key) {
-            Some(ItemStatus::Succeeded | ItemStatus::Skipped | ItemStatus::Unchanged) => true,
+            Some(
+                ItemStatus::Succeeded
+                | ItemStatus::Skipped
+                | ItemStatus::Unchanged
+                | ItemStatus::Drifted,
+            ) => true,
             Some(ItemStatus::Unknown) => !retry_unknown,
             Some(ItemStatus::Failed | ItemStatus::Planned) | None => false,
         }

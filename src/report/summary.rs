@@ -93,6 +93,9 @@ fn columns(totals: &Totals, per_step: &[(String, Totals)]) -> Vec<ItemStatus> {
     if any(ItemStatus::Unchanged) {
         cols.push(ItemStatus::Unchanged);
     }
+    if any(ItemStatus::Drifted) {
+        cols.push(ItemStatus::Drifted);
+    }
     cols.extend([ItemStatus::Failed, ItemStatus::Skipped, ItemStatus::Unknown]);
     cols
 }
@@ -128,6 +131,7 @@ mod tests {
             skipped,
             unknown,
             unchanged: 0,
+            drifted: 0,
         }
     }
 

@@ -18,6 +18,7 @@ mod budget;
 mod edge;
 mod hostile;
 mod odd_inputs;
+mod plan_apply;
 mod rate;
 mod resume;
 mod resume_chain;

@@ -205,6 +205,7 @@ fn finished_report_is_one_json_document_matching_the_schema() {
             skipped: 1,
             unknown: 1,
             unchanged: 0,
+            drifted: 0,
         }
     );
 
@@ -286,6 +287,7 @@ fn run_facts_are_written_schema_valid_and_read_back() {
             },
         ],
         events_dropped: 0,
+        plan_totals: None,
     };
     let mut w = ReportWriter::create(&path, &h).unwrap();
     for item in &items {
@@ -679,6 +681,7 @@ fn resume_index_later_records_win_and_skip_rules_follow_the_spec() {
             skipped: 1,
             unknown: 1,
             unchanged: 0,
+            drifted: 0,
         }
     );
 }

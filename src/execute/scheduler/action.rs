@@ -6,6 +6,7 @@ use super::{
     Instant, ItemStatus, JValue, Placeholder, RateLimiter, Sender, Shared, SourceItem, StepPlan,
     Transport, Upload, SYNC_SEND_TIMEOUT,
 };
+use super::{plan_capture, PlanMode};
 
 pub(super) async fn run_action(
     shared: &Shared,
@@ -17,11 +18,51 @@ pub(super) async fn run_action(
     step_limiter: Option<&RateLimiter>,
 ) -> Done {
     let started = Instant::now();
-    match plan::plan_action(step, spec, with, si, ctx, shared.dry) {
+    let read = crate::catalog::is_read(spec);
+    // A plan's write may hold values known only after apply (placeholders), as a dry run's.
+    let capturing = !read && matches!(shared.options.plan_mode, Some(PlanMode::Plan(_)));
+    match plan::plan_action(step, spec, with, si, ctx, shared.dry || capturing) {
         Ok(planned) => {
             let secret_values = planned.secret_values.clone();
-            let mut done =
-                send_action(shared, step, spec, planned, si, step_limiter, started).await;
+            // `plan`'s reads and apply's refresh: each read's answer is kept for the apply
+            // that follows (keyed by its rendered parameters), so a listing is read once.
+            let params_key = match &shared.options.plan_mode {
+                Some(_) if read => serde_json::to_string(&planned.params).ok(),
+                _ => None,
+            };
+            if let (Some(PlanMode::Apply(ix)), Some(k)) = (&shared.options.plan_mode, &params_key) {
+                if let Some(v) = ix.reads.get(&step.id, &si.key, k) {
+                    let mut done = Done::new(ItemStatus::Succeeded, started);
+                    done.output = template::from_json(v);
+                    done.reason = Some("read by apply's refresh".into());
+                    return done;
+                }
+            }
+            let write_mode = if read {
+                None
+            } else {
+                shared
+                    .options
+                    .plan_mode
+                    .as_ref()
+                    .map(|m| (m, &secret_values, ctx))
+            };
+            let mut done = send_action(
+                shared,
+                step,
+                spec,
+                planned,
+                si,
+                step_limiter,
+                started,
+                write_mode,
+            )
+            .await;
+            if let (Some(PlanMode::Plan(cap)), Some(k)) = (&shared.options.plan_mode, &params_key) {
+                if done.status == ItemStatus::Succeeded {
+                    cap.read_done(&step.id, &si.key, k, template::to_json(&done.output));
+                }
+            }
             done.secret_values = secret_values;
             done
         }
@@ -32,7 +73,10 @@ pub(super) async fn run_action(
     }
 }
 
-/// Sends one planned action item.
+/// Sends one planned action item. `write_mode`: a write of a `plan` (captured, not sent) or
+/// an `apply` (sent only as planned), with the values that read a secret and the item's
+/// context.
+#[expect(clippy::too_many_arguments, reason = "one item's whole situation")]
 async fn send_action(
     shared: &Shared,
     step: &StepPlan,
@@ -41,6 +85,7 @@ async fn send_action(
     si: &SourceItem,
     step_limiter: Option<&RateLimiter>,
     started: Instant,
+    write_mode: Option<(&PlanMode, &Vec<String>, &JValue)>,
 ) -> Done {
     let plan::PlannedAction {
         params,
@@ -60,6 +105,13 @@ async fn send_action(
         Ok(u) => u,
         Err(e) => return Done::failed(plan::describe_item(si, &e), started),
     };
+    if let Some((mode, secret_values, ctx)) = write_mode {
+        let item = (step, spec, si, started);
+        if let Some(done) = plan_or_apply(shared, item, &req, idempotent, mode, secret_values, ctx)
+        {
+            return done;
+        }
+    }
     if shared.dry {
         if let Some(up) = &upload {
             upload::set_file_id(spec, &mut req, &up.placeholder());
@@ -116,4 +168,50 @@ async fn send_action(
         return done;
     };
     read_pages(shared, &sender, spec, params, bound, started).await
+}
+
+/// A write in a `plan` (captured, not sent: `Planned`) or an `apply` (`None`: send it as
+/// planned; else `drifted`, or `skipped` when the plan does not have it).
+fn plan_or_apply(
+    shared: &Shared,
+    (step, spec, si, started): (&StepPlan, &'static ActionSpec, &SourceItem, Instant),
+    req: &crate::catalog::HttpRequest,
+    idempotent: bool,
+    mode: &PlanMode,
+    secret_values: &[String],
+    ctx: &JValue,
+) -> Option<Done> {
+    let program = &shared.program;
+    let reads = plan_capture::field_values(&plan_capture::fields_read(program, step), ctx);
+    match mode {
+        PlanMode::Plan(cap) => {
+            cap.push(plan_capture::Captured {
+                step: step.id.clone(),
+                index: si.index,
+                key: si.key.clone(),
+                spec,
+                request: req.clone(),
+                idempotent,
+                secret_forms: secret_values.to_vec(),
+                reads,
+                source: plan_capture::source_of(program, step, si.line),
+            });
+            let mut done = Done::new(ItemStatus::Planned, started);
+            done.output = Placeholder::value(format!("steps.{}.output", step.id));
+            done.request = Some(req.clone());
+            Some(done)
+        }
+        PlanMode::Apply(ix) => match ix.decide(&step.id, &si.key, req, &reads) {
+            plan_capture::Decision::Send(_) => None,
+            plan_capture::Decision::Drifted(_, reason) => Some(Done {
+                reason: Some(reason),
+                request: Some(req.clone()),
+                ..Done::new(ItemStatus::Drifted, started)
+            }),
+            plan_capture::Decision::NotPlanned => Some(Done {
+                reason: Some("not in the plan: apply sends only the planned writes".into()),
+                ..Done::new(ItemStatus::Skipped, started)
+            }),
+        },
+    }
 }

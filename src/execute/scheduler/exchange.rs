@@ -149,6 +149,19 @@ impl Sender<'_> {
                 started,
             )
         };
+        // `plan --read-budget`: every attempt of a read counts.
+        if let Some(super::PlanMode::Plan(cap)) = &shared.options.plan_mode {
+            if !cap.take_read() {
+                shared.abort(format!(
+                    "the read budget ({} requests, --read-budget) is spent; no plan was written",
+                    cap.budget.unwrap_or_default()
+                ));
+                return Err(Done {
+                    attempts: t.attempts,
+                    ..Done::failed("not sent: the read budget is spent".into(), started)
+                });
+            }
+        }
         // The first request of the run is sent alone and doubles as the token check.
         let mut gate = None;
         if matches!(wire, Wire::Api(_)) && !shared.token_ok.load(Ordering::SeqCst) {

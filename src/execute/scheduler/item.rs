@@ -190,6 +190,16 @@ pub(super) fn check_when(
     match plan::check_when(step, si, ctx, shared.dry) {
         plan::When::Run => None,
         plan::When::Skip(reason) => {
+            // `apply`: a planned write whose `when` is false now drifted (it is not sent).
+            if let Some(crate::planfile::capture::PlanMode::Apply(ix)) = &shared.options.plan_mode {
+                let source = step.when.as_ref().map_or("", |w| w.source);
+                if let Some((_, reason)) = ix.when_false(&step.id, &si.key, source) {
+                    return Some(Done {
+                        reason: Some(reason),
+                        ..Done::new(ItemStatus::Drifted, started)
+                    });
+                }
+            }
             shared
                 .states
                 .lock()

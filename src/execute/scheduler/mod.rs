@@ -23,6 +23,7 @@ use super::upload::{self, Upload};
 use super::verify::Verified;
 use crate::catalog::{self, ActionSpec, HttpRequest};
 use crate::plan::{self, SourceItem};
+use crate::planfile::capture::{self as plan_capture, PlanMode};
 use crate::program::{Program, StepKind, StepPlan};
 use crate::progress::Progress;
 use crate::report::{
@@ -77,6 +78,8 @@ pub(crate) struct RunOptions {
     /// `--only-class`: only the rows with these keys run; every other row is left as the
     /// earlier report has it (its carried records still flow on to later steps).
     pub only_keys: Option<HashSet<String>>,
+    /// `plan` (reads sent, writes captured) or `apply` (only planned writes sent).
+    pub(crate) plan_mode: Option<PlanMode>,
     /// More consumers of the run's events, beside the report, failed CSV and progress.
     pub observers: Vec<Arc<dyn Observer>>,
     /// Set from outside (a Ctrl-C seen by the caller): the run stops as if interrupted. A dry

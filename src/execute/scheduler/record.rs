@@ -12,10 +12,10 @@ pub(super) fn record(
     shared: &Shared,
     step: &StepPlan,
     si: &SourceItem,
-    done: Done,
+    mut done: Done,
     parent: Option<&str>,
 ) {
-    let (item, error, span) = item_record(shared, step, si, &done, parent);
+    let (item, error, span) = item_record(shared, step, si, &mut done, parent);
     let Done {
         status,
         attempts,
@@ -101,7 +101,7 @@ fn item_record(
     shared: &Shared,
     step: &StepPlan,
     si: &SourceItem,
-    done: &Done,
+    done: &mut Done,
     parent: Option<&str>,
 ) -> (
     ItemRecord,
@@ -116,8 +116,13 @@ fn item_record(
         item_secrets = shared.redactor.with(&done.secret_values);
         &item_secrets
     };
-    let request = done.request.as_ref().map(|r| {
-        let mut rec = RequestRecord::from(r);
+    // Moved, not copied, into the record: a dry run of a million rows makes a million of them.
+    let request = done.request.take().map(|r| {
+        let mut rec = RequestRecord {
+            method: r.method,
+            path: r.path_and_query(),
+            body: r.body,
+        };
         if !redactor.is_empty() {
             rec.path = redactor.redact(&rec.path).into_owned();
             if let Some(b) = &mut rec.body {
@@ -126,7 +131,7 @@ fn item_record(
         }
         rec
     });
-    let response = done.response.clone().map(|(status, body)| ResponseRecord {
+    let response = done.response.take().map(|(status, body)| ResponseRecord {
         status,
         body: body.map(|mut b| {
             redactor.redact_json(&mut b);
@@ -159,11 +164,14 @@ fn item_record(
         .as_ref()
         .map(|r| redactor.redact(r).into_owned());
     item.line = si.line;
+    if let Some(super::PlanMode::Apply(ix)) = &shared.options.plan_mode {
+        item.seq = ix.seq_of(&step.id, &si.key);
+    }
     item.parent = parent.map(|p| crate::report::ItemRef {
         step: p.to_owned(),
         index: si.index,
     });
-    item.evidence = done.evidence.clone().map(|mut e| {
+    item.evidence = done.evidence.take().map(|mut e| {
         redactor.redact_json(&mut e);
         e
     });

@@ -26,7 +26,10 @@ pub(super) fn resumed(
         return None;
     }
     let carry = match entry.status {
-        ItemStatus::Succeeded | ItemStatus::Skipped | ItemStatus::Unchanged => true,
+        ItemStatus::Succeeded
+        | ItemStatus::Skipped
+        | ItemStatus::Unchanged
+        | ItemStatus::Drifted => true,
         // Verified (or sent again with --retry-unknown) by the sender; else stays unknown.
         ItemStatus::Unknown => !shared.options.retry_unknown && !can_verify(step),
         ItemStatus::Failed | ItemStatus::Planned => false,
