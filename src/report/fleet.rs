@@ -141,6 +141,10 @@ pub(crate) fn merge(
     let mut finished_at: Option<Timestamp> = None;
     let mut rate_limited = 0;
     let mut any_rate = false;
+    // Every account's steps and timeline, for the views of the joined report.
+    let mut steps: Vec<crate::report::StepFacts> = Vec::new();
+    let mut events: Vec<crate::report::RunEvent> = Vec::new();
+    let mut events_dropped = 0;
     for piece in &pieces {
         // Newest record per (account, step, key), for a report cut short (no footer).
         let mut newest: HashMap<(String, String, String), crate::report::ItemStatus> =
@@ -168,6 +172,9 @@ pub(crate) fn merge(
             return Err(format!("cannot write {}: {e}", out.display()));
         }
         if let Some(f) = &scan.footer {
+            add_steps(&mut steps, &f.run.steps);
+            events.extend(f.run.events.iter().cloned());
+            events_dropped += f.run.events_dropped;
             finished_at = finished_at.max(Some(f.finished_at));
             if let Some(n) = f.run.rate_limited {
                 rate_limited += n;
@@ -191,6 +198,15 @@ pub(crate) fn merge(
         duration_ms: u64::try_from(finished_at.duration_since(header.started_at).as_millis()).ok(),
         rate_limited: any_rate.then_some(rate_limited),
         abort_reason: (outcome == Outcome::Aborted).then(|| aborted.join("; ")),
+        steps,
+        events: {
+            events.sort_by_key(|e| e.at);
+            let over = events.len().saturating_sub(crate::report::MAX_EVENTS);
+            events_dropped += over as u64;
+            events.truncate(crate::report::MAX_EVENTS);
+            events
+        },
+        events_dropped,
         ..RunFacts::default()
     };
     writer.set_fleet(totals, facts);
@@ -246,6 +262,24 @@ fn piece_facts(
         }
     }
     facts
+}
+
+/// Adds one account's step figures to the run's: per step, the earliest start, the longest
+/// duration, and the requests and totals summed.
+fn add_steps(all: &mut Vec<crate::report::StepFacts>, more: &[crate::report::StepFacts]) {
+    for s in more {
+        if let Some(t) = all.iter_mut().find(|t| t.id == s.id) {
+            t.started_at = match (t.started_at, s.started_at) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
+            t.duration_ms = t.duration_ms.max(s.duration_ms);
+            t.requests += s.requests;
+            t.totals.merge(&s.totals);
+        } else {
+            all.push(s.clone());
+        }
+    }
 }
 
 /// Writes the records of `account` in `report` (a report of a run over several accounts) as a

@@ -251,6 +251,12 @@ fn each_account_gets_its_own_rows_and_vars() {
     assert_eq!(report["outcome"], "completed");
     assert_eq!(report["totals"]["succeeded"], 20);
     assert_eq!(report["per_account"]["beta"]["totals"]["succeeded"], 6);
+    // The steps' figures add up every account's (for the views of the joined report).
+    let steps = report["steps"].as_array().unwrap();
+    assert_eq!(steps.len(), 2);
+    assert_eq!(steps[0]["id"], "tell");
+    assert_eq!(steps[0]["totals"]["succeeded"], 10);
+    assert_eq!(steps[1]["requests"], 10);
     let names: Vec<&str> = report["accounts"]
         .as_array()
         .unwrap()
