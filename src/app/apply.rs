@@ -148,6 +148,14 @@ fn reports_of(
         })?;
         locks.push((abs, lock));
     }
+    // One apply of a plan at a time (the plan is locked too), and a plan runs once: a second
+    // apply of it is refused unless it continues the first (`--resume`).
+    let plan_lock = ReportLock::acquire(&args.plan).map_err(|e| {
+        eprintln!("error: {e}\n  = help: the plan is being applied by that process; wait for it to finish");
+        EXIT_INVALID
+    })?;
+    locks.push((report::canonical(&args.plan), plan_lock));
+    once(args, report_path)?;
     let into_itself = args
         .resume
         .iter()
@@ -182,6 +190,42 @@ fn reports_of(
     let resume =
         super::load_resume(&args.resume, program, false).map_err(|d| super::invalid(&[d]))?;
     Ok((locks, Some(resume)))
+}
+
+/// `PLAN.applied`: written before an apply of the plan sends anything; names its report.
+fn applied_marker(plan: &Path) -> PathBuf {
+    let mut name = plan.as_os_str().to_owned();
+    name.push(".applied");
+    PathBuf::from(name)
+}
+
+/// A plan is applied once: refused (exit 4, nothing sent) when it was applied before, unless
+/// this apply continues that one (`--resume`); otherwise marked as applied now.
+fn once(args: &ApplyArgs, report_path: &Path) -> Result<(), u8> {
+    let marker = applied_marker(&args.plan);
+    if let Ok(earlier) = std::fs::read_to_string(&marker) {
+        if args.resume.is_empty() {
+            eprintln!(
+                "error: plan {} was applied before ({}): a plan runs once; nothing was sent\n  = help: continue an interrupted apply with --resume REPORT, or make a new plan",
+                args.plan.display(),
+                earlier.trim()
+            );
+            return Err(EXIT_REFUSED);
+        }
+        return Ok(());
+    }
+    let note = format!(
+        "report {} at {}\n",
+        report_path.display(),
+        jiff::Timestamp::now()
+    );
+    std::fs::write(&marker, note).map_err(|e| {
+        eprintln!(
+            "error: cannot mark the plan as applied ({}): {e}; nothing was sent",
+            marker.display()
+        );
+        EXIT_INVALID
+    })
 }
 
 impl<'a> Applying<'a> {
@@ -369,6 +413,10 @@ impl<'a> Applying<'a> {
             "error: {drifted} of {open} planned writes drifted, more than --max-drift {}: stopped before the first write\n  = help: make a new plan (or pass a larger --max-drift)",
             self.args.max_drift
         );
+        // Nothing was written: the plan may still be applied (with a larger --max-drift).
+        if self.args.resume.is_empty() {
+            let _ = std::fs::remove_file(applied_marker(&self.args.plan));
+        }
         Err(EXIT_REFUSED)
     }
 
@@ -490,8 +538,11 @@ impl Finish<'_> {
                 }
             }
         }
-        // Writes the playbook reached that are not in the plan were not sent (skipped).
+        // Writes the playbook reached that are not in the plan were not sent (skipped); the
+        // totals reconcile with the plan's count: applied + unchanged + drifted + failed +
+        // unknown = planned.
         plan_totals.skipped = 0;
+        plan_totals.planned = self.index.plan.trailer.writes;
         let finished_at = jiff::Timestamp::now();
         let mut facts = result.facts.clone();
         facts.plan_totals = Some(plan_totals);

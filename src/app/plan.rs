@@ -319,6 +319,13 @@ impl<'a> Planning<'a> {
         }
         let (captured, _) = cap.into_parts();
         let writes = capture::planned_writes(&self.program, captured);
+        if let Some(message) = repeated_key(&writes) {
+            eprintln!(
+                "error: {}; no plan was written ({reads} read request(s) spent)\n  = help: apply finds each planned write by its step and key, so a key must name one item: give the list items a unique `id` or `key`",
+                redactor.redact(&message)
+            );
+            return EXIT_INVALID;
+        }
         let parts = HeaderParts {
             program_settings: settings_json(&self.program, self.args.limit, self.args.sandbox),
             options: self.options,
@@ -361,4 +368,19 @@ impl<'a> Planning<'a> {
         print!("{}", redactor.redact(&out));
         EXIT_OK
     }
+}
+
+/// Two planned writes of one step with the same key (a list with a repeated id, a listing read
+/// while its pages shifted): apply could not tell them apart.
+fn repeated_key(writes: &[crate::planfile::PlannedWrite]) -> Option<String> {
+    let mut seen = std::collections::HashMap::new();
+    for w in writes {
+        if let Some(first) = seen.insert((w.step.as_str(), w.key.as_str()), w.seq) {
+            return Some(format!(
+                "step `{}`: key `{}` names two planned writes (seq {first} and {})",
+                w.step, w.key, w.seq
+            ));
+        }
+    }
+    None
 }

@@ -187,7 +187,15 @@ pub(super) fn check_when(
     ctx: &JValue,
     started: Instant,
 ) -> Option<Done> {
-    match plan::check_when(step, si, ctx, shared.dry) {
+    // In a plan, a write's answer is not known yet: a `when` that reads one is planned as if
+    // true, as a dry run plans it; apply evaluates it on the real answer, and a write whose
+    // `when` is false there is not sent.
+    let unknowable = shared.dry
+        || (matches!(
+            shared.options.plan_mode,
+            Some(crate::planfile::capture::PlanMode::Plan(_))
+        ) && when_reads_a_write(&shared.program, step));
+    match plan::check_when(step, si, ctx, unknowable) {
         plan::When::Run => None,
         plan::When::Skip(reason) => {
             // `apply`: a planned write whose `when` is false now drifted (it is not sent).
@@ -214,4 +222,25 @@ pub(super) fn check_when(
         }
         plan::When::Fail(e) => Some(Done::failed(e, started)),
     }
+}
+
+/// Whether `step`'s `when` reads the output of a step that writes (whose answer a plan does
+/// not have): a pipeline, or an action the catalog does not class as a read.
+fn when_reads_a_write(program: &crate::program::Program, step: &StepPlan) -> bool {
+    let Some(when) = &step.when else {
+        return false;
+    };
+    let steps = program.all_steps();
+    when.variables()
+        .iter()
+        .filter_map(|v| v.strip_prefix("steps.")?.split('.').next())
+        .any(|id| {
+            steps.iter().any(|s| {
+                s.id == id
+                    && match &s.kind {
+                        StepKind::Action { spec, .. } => !crate::catalog::is_read(spec),
+                        StepKind::Pipeline(_) => true,
+                    }
+            })
+        })
 }

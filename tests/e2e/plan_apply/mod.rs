@@ -490,4 +490,5 @@ steps:
     pb
 }
 
+mod once;
 mod secrets_and_later_writes;
