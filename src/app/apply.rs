@@ -32,11 +32,18 @@ fn refuse(e: &planfile::Refusal) -> u8 {
 /// `wts-playbook apply PLAN`.
 pub(super) fn apply_cmd(args: &ApplyArgs) -> u8 {
     super::init_logging_with(args.quiet, args.verbose, args.log_format);
+    // The Ctrl-C handler first: none is lost between checking the plan and sending.
+    let rt = super::runtime();
+    crate::execute::interrupt::listen(rt.handle());
     let applying = match Applying::new(args) {
         Ok(a) => a,
         Err(code) => return code,
     };
-    super::runtime().block_on(applying.go())
+    if crate::execute::interrupt::count() > 0 {
+        eprintln!("error: interrupted (Ctrl-C) before the apply started; nothing was sent");
+        return EXIT_ABORTED;
+    }
+    rt.block_on(applying.go())
 }
 
 /// The OS locks on the report and the reports resumed, held for the whole apply.

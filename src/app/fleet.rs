@@ -131,7 +131,7 @@ pub(super) fn validate(playbook: &Path, accounts: &Path, overrides: &Overrides) 
     };
     for (account, program) in fleet.accounts.iter().zip(&programs) {
         let redactor = Redactor::new(program.secrets.clone());
-        if let Preflight::Unplannable(message) = preflight(program, None, &redactor, None, None) {
+        if let Preflight::Unplannable(message) = preflight(program, None, &redactor, None) {
             eprintln!(
                 "error: {}: account `{}`: {}",
                 playbook.display(),
@@ -503,7 +503,7 @@ fn confirm(args: &RunArgs, members: &[Member], redactor: &Redactor) -> Result<()
     let mut planned = Writes::default();
     for m in members {
         let resumed = m.resume.clone().map(|r| (r, args.retry_unknown));
-        match preflight(&m.program, args.limit, redactor, resumed, None) {
+        match preflight(&m.program, args.limit, redactor, resumed) {
             Preflight::Ok(w) => planned.add(w),
             Preflight::Interrupted(reason) => {
                 eprintln!("error: {reason}");

@@ -172,8 +172,7 @@ fn validate_cmd(paths: &[PathBuf], routes: Option<catalog::Routes>, accounts: Op
                 // Every row's values too: the requests are planned (nothing is sent).
                 let program = Arc::new(program);
                 let redactor = Redactor::new(program.secrets.clone());
-                if let Preflight::Unplannable(message) =
-                    preflight(&program, None, &redactor, None, None)
+                if let Preflight::Unplannable(message) = preflight(&program, None, &redactor, None)
                 {
                     eprintln!("error: {}: {}", path.display(), redactor.redact(&message));
                     code = EXIT_INVALID;

@@ -3,7 +3,6 @@
 //! exactly the writes the run will make.
 
 use std::io::Write;
-use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
 use crate::execute::{dry_run, RunOptions};
@@ -23,13 +22,13 @@ pub(super) enum Preflight {
 
 /// Plans every item the run will send: `limit` and, with `--resume`, what it skips, as the run
 /// will (so the writes counted for the confirmation are exactly the run's). Synchronous (no
-/// runtime); `interrupt`, when set (by a Ctrl-C the caller watches for), stops it.
+/// runtime); a Ctrl-C (counted by `execute::interrupt` once a real run installed its handler)
+/// stops it.
 pub(super) fn preflight(
     program: &Arc<Program>,
     limit: Option<u64>,
     redactor: &Redactor,
     resume: Option<(ResumeIndex, bool)>,
-    interrupt: Option<Arc<AtomicBool>>,
 ) -> Preflight {
     let (resume, retry_unknown) = resume.map_or((None, false), |(r, u)| (Some(r), u));
     let options = RunOptions {
@@ -43,7 +42,7 @@ pub(super) fn preflight(
         claimed: std::collections::HashMap::new(),
         observers: Vec::new(),
         plan_mode: None,
-        interrupt,
+        interrupt: None,
     };
     let progress = Progress::new(crate::progress::Mode::Quiet);
     let (pre, _) = dry_run(program.clone(), None, redactor.clone(), progress, options);

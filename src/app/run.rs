@@ -5,7 +5,6 @@
 use std::collections::{HashMap, HashSet};
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use crate::cli::{LogFormat, RunArgs};
@@ -104,6 +103,12 @@ fn prepare(args: &RunArgs) -> Result<Prepared<'_>, Refused> {
 }
 
 fn run_phases(args: &RunArgs) -> Result<u8, Refused> {
+    // A dry run sends nothing and waits for nothing: it runs on this thread, with no runtime.
+    // A real run's Ctrl-C handler is installed first, so no Ctrl-C is lost between phases.
+    let rt = (!args.dry_run).then(runtime);
+    if let Some(rt) = &rt {
+        crate::execute::interrupt::listen(rt.handle());
+    }
     let Prepared {
         run,
         resume,
@@ -111,6 +116,10 @@ fn run_phases(args: &RunArgs) -> Result<u8, Refused> {
         token,
         _locks,
     } = prepare(args)?;
+    if crate::execute::interrupt::count() > 0 {
+        eprintln!("error: interrupted (Ctrl-C) before the run started; nothing was sent");
+        return Err(EXIT_ABORTED);
+    }
     let started_at = run.started_at;
     let mut header = run.header(resume.as_ref());
     // Verification reads look for effects since the logical run began, less a margin for the
@@ -120,8 +129,6 @@ fn run_phases(args: &RunArgs) -> Result<u8, Refused> {
         .unwrap_or(started_at)
         .checked_sub(jiff::SignedDuration::from_mins(5))
         .ok();
-    // A dry run sends nothing and waits for nothing: it runs on this thread, with no runtime.
-    let rt = (!args.dry_run).then(runtime);
     // The in-process sandbox starts first, so the report's header can name its URL.
     let sandbox = match &rt {
         Some(rt) if args.sandbox => Some(
@@ -145,8 +152,8 @@ fn run_phases(args: &RunArgs) -> Result<u8, Refused> {
     let (writer, claimed) = run.create_report(&header, resume.as_ref())?;
 
     let mut planned = Writes::default();
-    if let Some(rt) = &rt {
-        planned = match run.preflight(rt, resume.clone()) {
+    if rt.is_some() {
+        planned = match run.preflight(resume.clone()) {
             Ok(w) => w,
             Err((message, code)) => return Ok(run.stop_early(writer, &message, code)),
         };
@@ -400,27 +407,10 @@ impl Run<'_> {
 
     /// Plans every item first (the dry run's pipeline, nothing written): a value that cannot
     /// be converted stops the run before anything is sent. Ctrl-C stops it too.
-    fn preflight(
-        &self,
-        rt: &tokio::runtime::Runtime,
-        resume: Option<ResumeIndex>,
-    ) -> Result<Writes, (String, u8)> {
+    fn preflight(&self, resume: Option<ResumeIndex>) -> Result<Writes, (String, u8)> {
         let resumed = resume.map(|r| (r, self.args.retry_unknown));
-        let interrupt = Arc::new(AtomicBool::new(false));
-        let seen = interrupt.clone();
-        let watch = rt.spawn(async move {
-            if tokio::signal::ctrl_c().await.is_ok() {
-                seen.store(true, Ordering::Relaxed);
-            }
-        });
-        let found = preflight(
-            &self.program,
-            self.args.limit,
-            &self.redactor,
-            resumed,
-            Some(interrupt),
-        );
-        watch.abort();
+        // A Ctrl-C (counted by `execute::interrupt`, installed before loading) stops it.
+        let found = preflight(&self.program, self.args.limit, &self.redactor, resumed);
         match found {
             Preflight::Ok(w) => Ok(w),
             Preflight::Interrupted(reason) => Err((reason, EXIT_ABORTED)),

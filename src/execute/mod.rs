@@ -21,6 +21,7 @@
 pub(crate) mod client;
 pub(crate) mod events;
 pub(crate) mod failed_rows;
+pub(crate) mod interrupt;
 pub mod rate;
 pub(crate) mod retry;
 

@@ -17,6 +17,7 @@ mod auth;
 mod budget;
 mod edge;
 mod hostile;
+mod interrupt;
 mod odd_inputs;
 mod plan_apply;
 mod rate;

@@ -164,18 +164,16 @@ pub(crate) async fn execute(
     let sh = shared.clone();
     let ctrlc = (!dry).then(|| {
         tokio::spawn(async move {
-            if tokio::signal::ctrl_c().await.is_ok() {
-                sh.abort(INTERRUPTED.into());
-                sh.emit(&Event::Notice(
-                    "interrupted: finishing the items in flight (Ctrl-C again to abandon them)",
-                ));
-                if tokio::signal::ctrl_c().await.is_ok() {
-                    sh.emit(&Event::Notice(
-                        "second Ctrl-C: abandoning in-flight items (reported as unknown)",
-                    ));
-                    sh.abandon.send_replace(true);
-                }
-            }
+            super::interrupt::wait_for(1).await;
+            sh.abort(INTERRUPTED.into());
+            sh.emit(&Event::Notice(
+                "interrupted: finishing the items in flight (Ctrl-C again to abandon them)",
+            ));
+            super::interrupt::wait_for(2).await;
+            sh.emit(&Event::Notice(
+                "second Ctrl-C: abandoning in-flight items (reported as unknown)",
+            ));
+            sh.abandon.send_replace(true);
         })
     });
 

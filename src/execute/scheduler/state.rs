@@ -170,13 +170,13 @@ impl Shared {
     }
 
     pub(super) fn cancelled(&self) -> bool {
-        if self
-            .options
-            .interrupt
-            .as_ref()
-            .is_some_and(|i| i.load(Ordering::Relaxed))
-            && !self.cancel.load(Ordering::SeqCst)
-        {
+        let stop_asked = crate::execute::interrupt::count() > 0
+            || self
+                .options
+                .interrupt
+                .as_ref()
+                .is_some_and(|i| i.load(Ordering::Relaxed));
+        if stop_asked && !self.cancel.load(Ordering::SeqCst) {
             self.abort(INTERRUPTED.into());
         }
         self.cancel.load(Ordering::SeqCst)
