@@ -32,19 +32,36 @@ fn refuse(e: &planfile::Refusal) -> u8 {
 /// `wts-playbook apply PLAN`.
 pub(super) fn apply_cmd(args: &ApplyArgs) -> u8 {
     super::init_logging_with(args.quiet, args.verbose, args.log_format);
-    let applying = match Applying::new(args) {
+    if args.accounts.is_some() {
+        return super::fleet_plan::apply(args);
+    }
+    let applying = match Applying::new(args, None) {
         Ok(a) => a,
         Err(code) => return code,
     };
     super::runtime().block_on(applying.go())
 }
 
+/// What an account of `--accounts` gives its apply: its plan, token, base URL and `account.*`
+/// scope, the file's every token (redacted), and its part of the joined report.
+pub(super) struct ApplyAccount<'f> {
+    pub(super) account: &'f crate::accounts::Account,
+    pub(super) fleet: &'f crate::accounts::Fleet,
+    pub(super) secrets: &'f [String],
+    pub(super) plan: PathBuf,
+    pub(super) part: PathBuf,
+}
+
 /// The OS locks on the report and the reports resumed, held for the whole apply.
 type Locks = Vec<(PathBuf, ReportLock)>;
 
 /// One `apply`: the verified plan, the program it holds, and the report it writes.
-struct Applying<'a> {
+pub(super) struct Applying<'a> {
     args: &'a ApplyArgs,
+    /// Where the writes go: `WTS_BASE_URL`, or the account's `base_url`.
+    base_url: String,
+    /// Whether it is one account's apply of `--accounts` (its output is its part's).
+    in_fleet: bool,
     max_drift: capture::MaxDrift,
     program: Arc<Program>,
     token: String,
@@ -59,19 +76,30 @@ struct Applying<'a> {
 
 /// The plan read and checked (refusals first: a refused plan sends nothing, not even the
 /// token check), with the token it is applied with.
-fn verified_plan(args: &ApplyArgs) -> Result<(planfile::Plan, String), u8> {
-    let plan = planfile::read(&args.plan).map_err(|e| refuse(&e))?;
+fn verified_plan(
+    path: &Path,
+    account: Option<&crate::accounts::Account>,
+) -> Result<(planfile::Plan, String), u8> {
+    let plan = planfile::read(path).map_err(|e| refuse(&e))?;
     let sandbox_plan = plan.header.options.sandbox;
-    let token = token(sandbox_plan)?;
+    let (token, base_url) = match account {
+        Some(a) => (
+            a.token.expose().to_owned(),
+            a.base_url.clone().unwrap_or_else(super::base_url_setting),
+        ),
+        None if sandbox_plan => (token(true)?, SANDBOX_BASE_URL.to_owned()),
+        None => (token(false)?, super::base_url_setting()),
+    };
     let target = Target {
-        base_url: if sandbox_plan {
-            SANDBOX_BASE_URL.to_owned()
-        } else {
-            super::base_url_setting()
-        },
+        base_url,
         token: token.clone(),
     };
-    let plan = verify(&args.plan, &target).map_err(|e| refuse(&e))?;
+    let plan = verify(path, &target).map_err(|e| {
+        if let Some(a) = account {
+            eprintln!("error: account `{}`:", a.name);
+        }
+        refuse(&e)
+    })?;
     for w in disk_changes(&plan) {
         eprintln!("warning: {w}");
     }
@@ -79,7 +107,11 @@ fn verified_plan(args: &ApplyArgs) -> Result<(planfile::Plan, String), u8> {
 }
 
 /// The playbook the plan holds, with the plan's command-line choices and the `--var`s given now.
-fn program_of(plan: &planfile::Plan, extra_vars: &[(String, String)]) -> Result<Arc<Program>, u8> {
+fn program_of(
+    plan: &planfile::Plan,
+    extra_vars: &[(String, String)],
+    account: Option<&ApplyAccount<'_>>,
+) -> Result<Arc<Program>, u8> {
     let h = &plan.header;
     let mut overrides = Overrides {
         concurrency: h.options.concurrency,
@@ -99,6 +131,11 @@ fn program_of(plan: &planfile::Plan, extra_vars: &[(String, String)]) -> Result<
             .collect(),
         account: None,
     };
+    if let Some(a) = account {
+        // The account's `account.*` scope again (its input files are the plan's inputs).
+        overrides.account =
+            super::fleet::account_overrides(&Overrides::default(), a.account, a.fleet).account;
+    }
     for (k, v) in extra_vars {
         overrides.vars.retain(|(n, _)| n != k);
         overrides
@@ -185,22 +222,35 @@ fn reports_of(
 }
 
 impl<'a> Applying<'a> {
-    fn new(args: &'a ApplyArgs) -> Result<Applying<'a>, u8> {
+    pub(super) fn new(
+        args: &'a ApplyArgs,
+        account: Option<&ApplyAccount<'_>>,
+    ) -> Result<Applying<'a>, u8> {
         let max_drift = capture::parse_max_drift(&args.max_drift).map_err(|e| {
             eprintln!("error: {e}");
             EXIT_INVALID
         })?;
         let extra_vars = pairs(&args.vars, "--var")?;
-        let (plan, token) = verified_plan(args)?;
-        let program = program_of(&plan, &extra_vars)?;
+        let plan_path = account.map_or(args.plan.as_path(), |a| a.plan.as_path());
+        let (plan, token) = verified_plan(plan_path, account.map(|a| a.account))?;
+        let program = program_of(&plan, &extra_vars, account)?;
         let started_at = jiff::Timestamp::now();
-        let report_path = args
-            .report
-            .clone()
+        let report_path = account
+            .map(|a| a.part.clone())
+            .or_else(|| args.report.clone())
             .unwrap_or_else(|| report::default_report_path(program.name(), started_at));
         let (locks, resume) = reports_of(args, &program, &plan.header.plan_id, &report_path)?;
         let mut secrets = program.secrets.clone();
         secrets.push(token.clone());
+        secrets.extend(account.iter().flat_map(|a| a.secrets.iter().cloned()));
+        let base_url = match account {
+            Some(a) => a
+                .account
+                .base_url
+                .clone()
+                .unwrap_or_else(super::base_url_setting),
+            None => super::base_url_setting(),
+        };
         let h = &plan.header;
         let mut header = ReportHeader::new(
             uuid::Uuid::new_v4().to_string(),
@@ -216,7 +266,7 @@ impl<'a> Applying<'a> {
         header.plan = Some(PlanRef {
             plan_id: h.plan_id.clone(),
             hash: plan.hash().to_owned(),
-            path: args.plan.display().to_string(),
+            path: plan_path.display().to_string(),
             planned: plan.trailer.writes,
         });
         if let Some(r) = &resume {
@@ -227,10 +277,13 @@ impl<'a> Applying<'a> {
                 .map(|p| p.display().to_string())
                 .collect();
         }
+        header.account = account.map(|a| a.account.name.clone());
         let mut index = ApplyIndex::new(plan);
         index.check_reads = !args.no_refresh;
         Ok(Applying {
             args,
+            base_url,
+            in_fleet: account.is_some(),
             max_drift,
             program,
             token,
@@ -258,7 +311,7 @@ impl<'a> Applying<'a> {
             .and_then(serde_json::Value::as_u64)
     }
 
-    async fn go(mut self) -> u8 {
+    pub(super) async fn go(mut self) -> u8 {
         let sandbox_plan = self.index.plan.header.options.sandbox;
         let mut sandbox = None;
         if sandbox_plan {
@@ -277,7 +330,7 @@ impl<'a> Applying<'a> {
         }
         let base_url = sandbox
             .as_ref()
-            .map_or_else(super::base_url_setting, crate::sandbox::Sandbox::url);
+            .map_or_else(|| self.base_url.clone(), crate::sandbox::Sandbox::url);
         self.header.base_url = Some(base_url.clone());
         let (client, limiter) =
             match transport_parts(&self.program, &base_url, &self.token, &self.redactor) {
@@ -300,13 +353,19 @@ impl<'a> Applying<'a> {
             self.report_path.clone(),
             self.args.views.clone(),
         );
+        let (in_fleet, name) = (self.in_fleet, self.header.account.clone());
         let (code, mut out) = Box::pin(self.send(Transport::Http { client, limiter })).await;
         if let Some(sb) = sandbox {
             out.push_str(&format!("\nsandbox: what changed\n{}\n", sb.summary()));
             sb.shutdown().await;
         }
+        if let Some(name) = name.filter(|_| in_fleet) {
+            out = format!("account {name}:\n{out}");
+        }
         print!("{}", redactor.redact(&out));
-        super::write_views(&report_path, &views);
+        if !in_fleet {
+            super::write_views(&report_path, &views);
+        }
         code
     }
 
