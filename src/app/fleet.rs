@@ -226,6 +226,9 @@ fn prepare(args: &RunArgs, overrides: &Overrides) -> Result<Option<Prepared>, u8
     }))
 }
 
+/// A fleet in its shard: its accounts, every token of the file, the shard.
+pub(super) type Sharded = (Fleet, Vec<String>, Option<Shard>);
+
 /// The accounts file's accounts in the shard, every token of the file (secrets whatever the
 /// shard) and the shard; `Ok(None)`: the shard has no account. `placeholder`: a missing token
 /// stands in (for what sends nothing).
@@ -233,7 +236,7 @@ pub(super) fn fleet_of(
     accounts_path: &Path,
     shard: Option<&str>,
     placeholder: bool,
-) -> Result<Option<(Fleet, Vec<String>, Option<Shard>)>, u8> {
+) -> Result<Option<Sharded>, u8> {
     let shard = shard.map(str::parse::<Shard>).transpose().map_err(|e| {
         eprintln!("error: --shard: {e}");
         EXIT_INVALID

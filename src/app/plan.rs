@@ -319,15 +319,14 @@ impl<'a> Planning<'a> {
                 }
             }
         }
-        let (base_url, named) = match &sandbox {
-            Some(sb) => (sb.url(), SANDBOX_BASE_URL.to_owned()),
-            None => {
-                let url = self
-                    .account
-                    .as_ref()
-                    .map_or_else(super::base_url_setting, |(_, u)| u.clone());
-                (url.clone(), url)
-            }
+        let (base_url, named) = if let Some(sb) = &sandbox {
+            (sb.url(), SANDBOX_BASE_URL.to_owned())
+        } else {
+            let url = self
+                .account
+                .as_ref()
+                .map_or_else(super::base_url_setting, |(_, u)| u.clone());
+            (url.clone(), url)
         };
         let (client, limiter) =
             transport_parts(&self.program, &base_url, &self.token, &self.redactor).map_err(

@@ -271,3 +271,61 @@ fn resume_with_accounts_is_refused() {
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));
     assert!(text(&out).contains("--resume"), "{}", text(&out));
 }
+
+#[test]
+fn one_accounts_failed_plan_keeps_the_others_and_shards_cover_every_account_once() {
+    let (sandbox, fleet) = seeded();
+    // gamma's token is refused (401): its plan is aborted, the others are written.
+    let out = fleet
+        .binary(&sandbox)
+        .env("TOKEN_GAMMA", "pn_fleet_secret_wrong_0123456789")
+        .args([
+            "plan",
+            "move.yaml",
+            "--accounts",
+            "accounts.csv",
+            "--out",
+            "plans",
+        ])
+        .output()
+        .unwrap();
+    let all = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{all}");
+    assert!(all.contains("gamma: no plan written (exit 3)"), "{all}");
+    assert!(all.contains("total: 6 write(s) planned"), "{all}");
+    assert!(!all.contains("pn_fleet_secret"), "{all}");
+    assert!(!fleet.path("plans/gamma.plan.jsonl").exists());
+    for (a, n) in &ACCOUNTS[..2] {
+        let lines = plan_lines(&fleet.path(&format!("plans/{a}.plan.jsonl")));
+        assert_eq!(lines.last().unwrap()["writes"], *n as u64, "{a}");
+    }
+    // The shards 1/2 and 2/2 plan every account exactly once between them.
+    let mut planned = Vec::new();
+    for shard in ["1/2", "2/2"] {
+        let dir = format!("shard-{}", &shard[..1]);
+        let out = fleet
+            .binary(&sandbox)
+            .args([
+                "plan",
+                "move.yaml",
+                "--accounts",
+                "accounts.csv",
+                "--shard",
+                shard,
+            ])
+            .args(["--out", &dir])
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+        if let Ok(entries) = std::fs::read_dir(fleet.path(&dir)) {
+            for e in entries {
+                planned.push(e.unwrap().file_name().to_string_lossy().into_owned());
+            }
+        }
+    }
+    planned.sort();
+    assert_eq!(
+        planned,
+        ["alpha.plan.jsonl", "beta.plan.jsonl", "gamma.plan.jsonl"]
+    );
+}
