@@ -94,12 +94,7 @@ fn verified_plan(
         base_url,
         token: token.clone(),
     };
-    let plan = verify(path, &target).map_err(|e| {
-        if let Some(a) = account {
-            eprintln!("error: account `{}`:", a.name);
-        }
-        refuse(&e)
-    })?;
+    let plan = verify(path, &target).map_err(|e| refuse(&e))?;
     for w in disk_changes(&plan) {
         eprintln!("warning: {w}");
     }

@@ -146,8 +146,9 @@ pub(super) fn apply(args: &ApplyArgs) -> u8 {
             Ok(a) => applyings.push(a),
             Err(code) => {
                 eprintln!(
-                    "error: account `{}`: nothing was sent to any account",
-                    m.account.name
+                    "error: account `{}`: its plan {} cannot be applied; nothing was sent to any account",
+                    m.account.name,
+                    m.plan.display()
                 );
                 return code;
             }

@@ -329,3 +329,61 @@ fn one_accounts_failed_plan_keeps_the_others_and_shards_cover_every_account_once
         ["alpha.plan.jsonl", "beta.plan.jsonl", "gamma.plan.jsonl"]
     );
 }
+
+#[test]
+fn each_account_is_planned_and_verified_at_its_own_base_url() {
+    let (sandbox, fleet) = seeded();
+    let file = |name: &str, alpha_url: &str| {
+        let mut csv = String::from("name,token_env,base_url,region\n");
+        for (a, _) in ACCOUNTS {
+            let url = if a == "alpha" {
+                alpha_url
+            } else {
+                &sandbox.url
+            };
+            csv.push_str(&format!("{a},TOKEN_{},{url},r\n", a.to_uppercase()));
+        }
+        std::fs::write(fleet.path(name), csv).unwrap();
+    };
+    file("urls.csv", &sandbox.url);
+    file("elsewhere.csv", "http://127.0.0.1:9");
+    // WTS_BASE_URL points nowhere: every account is read at its own `base_url`.
+    let out = fleet
+        .binary(&sandbox)
+        .env("WTS_BASE_URL", "http://127.0.0.1:9")
+        .args([
+            "plan",
+            "move.yaml",
+            "--accounts",
+            "urls.csv",
+            "--out",
+            "plans",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let header = &plan_lines(&fleet.path("plans/alpha.plan.jsonl"))[0];
+    assert_eq!(header["base_url"], sandbox.url.as_str());
+    // alpha's plan is for the sandbox, not for the base URL the file now gives alpha.
+    let before: Vec<usize> = ACCOUNTS
+        .iter()
+        .map(|(a, _)| sandbox.journal(a).len())
+        .collect();
+    let out = fleet
+        .binary(&sandbox)
+        .args([
+            "apply",
+            "plans",
+            "--accounts",
+            "elsewhere.csv",
+            "--report",
+            "r.json",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(4), "{}", text(&out));
+    assert!(text(&out).contains("account `alpha`"), "{}", text(&out));
+    for ((a, _), since) in ACCOUNTS.iter().zip(before) {
+        assert_eq!(sandbox.journal(a).len(), since, "{a}");
+    }
+}
