@@ -228,6 +228,13 @@ pub struct PlanArgs {
     /// Only the first N items of each fan-out.
     #[arg(long, value_name = "N")]
     pub limit: Option<u64>,
+    /// One plan per account of this CSV (as `run --accounts`), each written to
+    /// `--out DIR` as `DIR/NAME.plan.jsonl`.
+    #[arg(long, value_name = "FILE", conflicts_with = "sandbox")]
+    pub accounts: Option<PathBuf>,
+    /// With --accounts: only the accounts whose name hashes to shard I of N.
+    #[arg(long, value_name = "I/N", requires = "accounts")]
+    pub shard: Option<String>,
     #[arg(long, short = 'q')]
     pub quiet: bool,
     #[arg(long, short = 'v', action = clap::ArgAction::Count)]
@@ -243,7 +250,15 @@ pub struct PlanArgs {
     reason = "command-line flags are bools"
 )]
 pub struct ApplyArgs {
+    /// The plan file; with --accounts, the directory of `NAME.plan.jsonl` plans.
     pub plan: PathBuf,
+    /// Apply each account's plan `PLAN/NAME.plan.jsonl` with that account's token and base
+    /// URL (as `run --accounts`), side by side, into one report.
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["resume", "failed_csv"])]
+    pub accounts: Option<PathBuf>,
+    /// With --accounts: only the accounts whose name hashes to shard I of N.
+    #[arg(long, value_name = "I/N", requires = "accounts")]
+    pub shard: Option<String>,
     /// Where to write the report (default reports/NAME-TIMESTAMP.json).
     #[arg(long)]
     pub report: Option<PathBuf>,

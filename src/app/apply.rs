@@ -35,7 +35,10 @@ pub(super) fn apply_cmd(args: &ApplyArgs) -> u8 {
     // The Ctrl-C handler first: none is lost between checking the plan and sending.
     let rt = super::runtime();
     crate::execute::interrupt::listen(rt.handle());
-    let applying = match Applying::new(args) {
+    if args.accounts.is_some() {
+        return super::fleet_plan::apply(args);
+    }
+    let applying = match Applying::new(args, None) {
         Ok(a) => a,
         Err(code) => return code,
     };
@@ -46,12 +49,26 @@ pub(super) fn apply_cmd(args: &ApplyArgs) -> u8 {
     rt.block_on(applying.go())
 }
 
+/// What an account of `--accounts` gives its apply: its plan, token, base URL and `account.*`
+/// scope, the file's every token (redacted), and its part of the joined report.
+pub(super) struct ApplyAccount<'f> {
+    pub(super) account: &'f crate::accounts::Account,
+    pub(super) fleet: &'f crate::accounts::Fleet,
+    pub(super) secrets: &'f [String],
+    pub(super) plan: PathBuf,
+    pub(super) part: PathBuf,
+}
+
 /// The OS locks on the report and the reports resumed, held for the whole apply.
 type Locks = Vec<(PathBuf, ReportLock)>;
 
 /// One `apply`: the verified plan, the program it holds, and the report it writes.
-struct Applying<'a> {
+pub(super) struct Applying<'a> {
     args: &'a ApplyArgs,
+    /// Where the writes go: `WTS_BASE_URL`, or the account's `base_url`.
+    base_url: String,
+    /// Whether it is one account's apply of `--accounts` (its output is its part's).
+    in_fleet: bool,
     max_drift: capture::MaxDrift,
     program: Arc<Program>,
     token: String,
@@ -60,25 +77,33 @@ struct Applying<'a> {
     header: ReportHeader,
     resume: Option<ResumeIndex>,
     report_path: PathBuf,
+    /// The plan file applied (locked, and marked as applied).
+    plan_path: PathBuf,
     _locks: Locks,
     started_at: jiff::Timestamp,
 }
 
 /// The plan read and checked (refusals first: a refused plan sends nothing, not even the
 /// token check), with the token it is applied with.
-fn verified_plan(args: &ApplyArgs) -> Result<(planfile::Plan, String), u8> {
-    let plan = planfile::read(&args.plan).map_err(|e| refuse(&e))?;
+fn verified_plan(
+    path: &Path,
+    account: Option<&crate::accounts::Account>,
+) -> Result<(planfile::Plan, String), u8> {
+    let plan = planfile::read(path).map_err(|e| refuse(&e))?;
     let sandbox_plan = plan.header.options.sandbox;
-    let token = token(sandbox_plan)?;
+    let (token, base_url) = match account {
+        Some(a) => (
+            a.token.expose().to_owned(),
+            a.base_url.clone().unwrap_or_else(super::base_url_setting),
+        ),
+        None if sandbox_plan => (token(true)?, SANDBOX_BASE_URL.to_owned()),
+        None => (token(false)?, super::base_url_setting()),
+    };
     let target = Target {
-        base_url: if sandbox_plan {
-            SANDBOX_BASE_URL.to_owned()
-        } else {
-            super::base_url_setting()
-        },
+        base_url,
         token: token.clone(),
     };
-    let plan = verify(&args.plan, &target).map_err(|e| refuse(&e))?;
+    let plan = verify(path, &target).map_err(|e| refuse(&e))?;
     for w in disk_changes(&plan) {
         eprintln!("warning: {w}");
     }
@@ -86,7 +111,11 @@ fn verified_plan(args: &ApplyArgs) -> Result<(planfile::Plan, String), u8> {
 }
 
 /// The playbook the plan holds, with the plan's command-line choices and the `--var`s given now.
-fn program_of(plan: &planfile::Plan, extra_vars: &[(String, String)]) -> Result<Arc<Program>, u8> {
+fn program_of(
+    plan: &planfile::Plan,
+    extra_vars: &[(String, String)],
+    account: Option<&ApplyAccount<'_>>,
+) -> Result<Arc<Program>, u8> {
     let h = &plan.header;
     let mut overrides = Overrides {
         concurrency: h.options.concurrency,
@@ -106,6 +135,11 @@ fn program_of(plan: &planfile::Plan, extra_vars: &[(String, String)]) -> Result<
             .collect(),
         account: None,
     };
+    if let Some(a) = account {
+        // The account's `account.*` scope again (its input files are the plan's inputs).
+        overrides.account =
+            super::fleet::account_overrides(&Overrides::default(), a.account, a.fleet).account;
+    }
     for (k, v) in extra_vars {
         overrides.vars.retain(|(n, _)| n != k);
         overrides
@@ -137,6 +171,7 @@ fn program_of(plan: &planfile::Plan, extra_vars: &[(String, String)]) -> Result<
 /// an apply of this same plan only).
 fn reports_of(
     args: &ApplyArgs,
+    plan_path: &Path,
     program: &Program,
     plan_id: &str,
     report_path: &Path,
@@ -157,12 +192,12 @@ fn reports_of(
     }
     // One apply of a plan at a time (the plan is locked too), and a plan runs once: a second
     // apply of it is refused unless it continues the first (`--resume`).
-    let plan_lock = ReportLock::acquire(&args.plan).map_err(|e| {
+    let plan_lock = ReportLock::acquire(plan_path).map_err(|e| {
         eprintln!("error: {e}\n  = help: the plan is being applied by that process; wait for it to finish");
         EXIT_INVALID
     })?;
-    locks.push((report::canonical(&args.plan), plan_lock));
-    once(args, report_path)?;
+    locks.push((report::canonical(plan_path), plan_lock));
+    once(args, plan_path, report_path)?;
     let into_itself = args
         .resume
         .iter()
@@ -208,13 +243,13 @@ fn applied_marker(plan: &Path) -> PathBuf {
 
 /// A plan is applied once: refused (exit 4, nothing sent) when it was applied before, unless
 /// this apply continues that one (`--resume`); otherwise marked as applied now.
-fn once(args: &ApplyArgs, report_path: &Path) -> Result<(), u8> {
-    let marker = applied_marker(&args.plan);
+fn once(args: &ApplyArgs, plan_path: &Path, report_path: &Path) -> Result<(), u8> {
+    let marker = applied_marker(plan_path);
     if let Ok(earlier) = std::fs::read_to_string(&marker) {
         if args.resume.is_empty() {
             eprintln!(
                 "error: plan {} was applied before ({}): a plan runs once; nothing was sent\n  = help: continue an interrupted apply with --resume REPORT, or make a new plan",
-                args.plan.display(),
+                plan_path.display(),
                 earlier.trim()
             );
             return Err(EXIT_REFUSED);
@@ -236,22 +271,41 @@ fn once(args: &ApplyArgs, report_path: &Path) -> Result<(), u8> {
 }
 
 impl<'a> Applying<'a> {
-    fn new(args: &'a ApplyArgs) -> Result<Applying<'a>, u8> {
+    pub(super) fn new(
+        args: &'a ApplyArgs,
+        account: Option<&ApplyAccount<'_>>,
+    ) -> Result<Applying<'a>, u8> {
         let max_drift = capture::parse_max_drift(&args.max_drift).map_err(|e| {
             eprintln!("error: {e}");
             EXIT_INVALID
         })?;
         let extra_vars = pairs(&args.vars, "--var")?;
-        let (plan, token) = verified_plan(args)?;
-        let program = program_of(&plan, &extra_vars)?;
+        let plan_path = account.map_or(args.plan.as_path(), |a| a.plan.as_path());
+        let (plan, token) = verified_plan(plan_path, account.map(|a| a.account))?;
+        let program = program_of(&plan, &extra_vars, account)?;
         let started_at = jiff::Timestamp::now();
-        let report_path = args
-            .report
-            .clone()
+        let report_path = account
+            .map(|a| a.part.clone())
+            .or_else(|| args.report.clone())
             .unwrap_or_else(|| report::default_report_path(program.name(), started_at));
-        let (locks, resume) = reports_of(args, &program, &plan.header.plan_id, &report_path)?;
+        let (locks, resume) = reports_of(
+            args,
+            plan_path,
+            &program,
+            &plan.header.plan_id,
+            &report_path,
+        )?;
         let mut secrets = program.secrets.clone();
         secrets.push(token.clone());
+        secrets.extend(account.iter().flat_map(|a| a.secrets.iter().cloned()));
+        let base_url = match account {
+            Some(a) => a
+                .account
+                .base_url
+                .clone()
+                .unwrap_or_else(super::base_url_setting),
+            None => super::base_url_setting(),
+        };
         let h = &plan.header;
         let mut header = ReportHeader::new(
             uuid::Uuid::new_v4().to_string(),
@@ -267,7 +321,7 @@ impl<'a> Applying<'a> {
         header.plan = Some(PlanRef {
             plan_id: h.plan_id.clone(),
             hash: plan.hash().to_owned(),
-            path: args.plan.display().to_string(),
+            path: plan_path.display().to_string(),
             planned: plan.trailer.writes,
         });
         if let Some(r) = &resume {
@@ -278,10 +332,13 @@ impl<'a> Applying<'a> {
                 .map(|p| p.display().to_string())
                 .collect();
         }
+        header.account = account.map(|a| a.account.name.clone());
         let mut index = ApplyIndex::new(plan);
         index.check_reads = !args.no_refresh;
         Ok(Applying {
             args,
+            base_url,
+            in_fleet: account.is_some(),
             max_drift,
             program,
             token,
@@ -290,6 +347,7 @@ impl<'a> Applying<'a> {
             header,
             resume,
             report_path,
+            plan_path: plan_path.to_path_buf(),
             _locks: locks,
             started_at,
         })
@@ -309,7 +367,7 @@ impl<'a> Applying<'a> {
             .and_then(serde_json::Value::as_u64)
     }
 
-    async fn go(mut self) -> u8 {
+    pub(super) async fn go(mut self) -> u8 {
         let sandbox_plan = self.index.plan.header.options.sandbox;
         let mut sandbox = None;
         if sandbox_plan {
@@ -328,7 +386,7 @@ impl<'a> Applying<'a> {
         }
         let base_url = sandbox
             .as_ref()
-            .map_or_else(super::base_url_setting, crate::sandbox::Sandbox::url);
+            .map_or_else(|| self.base_url.clone(), crate::sandbox::Sandbox::url);
         self.header.base_url = Some(base_url.clone());
         let (client, limiter) =
             match transport_parts(&self.program, &base_url, &self.token, &self.redactor) {
@@ -351,13 +409,19 @@ impl<'a> Applying<'a> {
             self.report_path.clone(),
             self.args.views.clone(),
         );
+        let (in_fleet, name) = (self.in_fleet, self.header.account.clone());
         let (code, mut out) = Box::pin(self.send(Transport::Http { client, limiter })).await;
         if let Some(sb) = sandbox {
             out.push_str(&format!("\nsandbox: what changed\n{}\n", sb.summary()));
             sb.shutdown().await;
         }
+        if let Some(name) = name.filter(|_| in_fleet) {
+            out = format!("account {name}:\n{out}");
+        }
         print!("{}", redactor.redact(&out));
-        super::write_views(&report_path, &views);
+        if !in_fleet {
+            super::write_views(&report_path, &views);
+        }
         code
     }
 
@@ -422,7 +486,7 @@ impl<'a> Applying<'a> {
         );
         // Nothing was written: the plan may still be applied (with a larger --max-drift).
         if self.args.resume.is_empty() {
-            let _ = std::fs::remove_file(applied_marker(&self.args.plan));
+            let _ = std::fs::remove_file(applied_marker(&self.plan_path));
         }
         Err(EXIT_REFUSED)
     }

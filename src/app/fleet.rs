@@ -173,38 +173,12 @@ fn prepare(args: &RunArgs, overrides: &Overrides) -> Result<Option<Prepared>, u8
     let Some(accounts_path) = &args.accounts else {
         return Err(EXIT_INVALID);
     };
-    let shard = args
-        .shard
-        .as_deref()
-        .map(str::parse::<Shard>)
-        .transpose()
-        .map_err(|e| {
-            eprintln!("error: --shard: {e}");
-            EXIT_INVALID
-        })?;
     // A dry run sends nothing: it needs no token (a placeholder stands in for a missing one).
-    let lookup = |v: &str| {
-        std::env::var(v)
-            .ok()
-            .filter(|t| !t.trim().is_empty())
-            .or_else(|| args.dry_run.then(|| "dry-run-no-token".to_owned()))
-    };
-    let fleet = Fleet::load(accounts_path, lookup).map_err(|d| invalid(&d))?;
-    // Every token of the file is a secret, whatever the shard.
-    let all_tokens = fleet.tokens();
-    let fleet = match shard {
-        Some(s) => fleet.only_shard(s),
-        None => fleet,
-    };
-    if fleet.accounts.is_empty() {
-        eprintln!(
-            "--shard {}: none of the {} account(s) of {} falls in this shard; nothing to do",
-            shard.map_or_else(String::new, |s| s.to_string()),
-            fleet.all_names.len(),
-            accounts_path.display()
-        );
+    let Some((fleet, all_tokens, shard)) =
+        fleet_of(accounts_path, args.shard.as_deref(), args.dry_run)?
+    else {
         return Ok(None);
-    }
+    };
     let programs = programs_of(&args.playbook, overrides, &fleet)?;
     let first = Arc::clone(&programs[0]);
     let mut secrets = first.secrets.clone();
@@ -252,10 +226,68 @@ fn prepare(args: &RunArgs, overrides: &Overrides) -> Result<Option<Prepared>, u8
     }))
 }
 
+/// A fleet in its shard: its accounts, every token of the file, the shard.
+pub(super) type Sharded = (Fleet, Vec<String>, Option<Shard>);
+
+/// The accounts file's accounts in the shard, every token of the file (secrets whatever the
+/// shard) and the shard; `Ok(None)`: the shard has no account. `placeholder`: a missing token
+/// stands in (for what sends nothing).
+pub(super) fn fleet_of(
+    accounts_path: &Path,
+    shard: Option<&str>,
+    placeholder: bool,
+) -> Result<Option<Sharded>, u8> {
+    let shard = shard.map(str::parse::<Shard>).transpose().map_err(|e| {
+        eprintln!("error: --shard: {e}");
+        EXIT_INVALID
+    })?;
+    let lookup = |v: &str| {
+        std::env::var(v)
+            .ok()
+            .filter(|t| !t.trim().is_empty())
+            .or_else(|| placeholder.then(|| "dry-run-no-token".to_owned()))
+    };
+    let fleet = Fleet::load(accounts_path, lookup).map_err(|d| invalid(&d))?;
+    let all_tokens = fleet.tokens();
+    let fleet = match shard {
+        Some(s) => fleet.only_shard(s),
+        None => fleet,
+    };
+    if fleet.accounts.is_empty() {
+        eprintln!(
+            "--shard {}: none of the {} account(s) of {} falls in this shard; nothing to do",
+            shard.map_or_else(String::new, |s| s.to_string()),
+            fleet.all_names.len(),
+            accounts_path.display()
+        );
+        return Ok(None);
+    }
+    Ok(Some((fleet, all_tokens, shard)))
+}
+
+/// The run's overrides for one account: its own input files and its `account.*` scope.
+pub(super) fn account_overrides(
+    overrides: &Overrides,
+    account: &Account,
+    fleet: &Fleet,
+) -> Overrides {
+    let mut o = overrides.clone();
+    for (name, path) in &account.inputs {
+        o.inputs.retain(|(n, _)| n != name);
+        o.inputs.push((name.clone(), path.clone()));
+    }
+    o.account = Some(AccountScope {
+        name: account.name.clone(),
+        value: account.template_value(),
+        token_envs: fleet.token_envs.clone(),
+    });
+    o
+}
+
 /// One program per account (its vars, its own input files, the rows of a split input), every
 /// problem of any of them reported once; then each split input's rows must name accounts of
 /// the file.
-fn programs_of(
+pub(super) fn programs_of(
     playbook: &Path,
     overrides: &Overrides,
     fleet: &Fleet,
@@ -263,16 +295,7 @@ fn programs_of(
     let mut programs = Vec::new();
     let mut diags: Vec<Diagnostic> = Vec::new();
     for account in &fleet.accounts {
-        let mut o = overrides.clone();
-        for (name, path) in &account.inputs {
-            o.inputs.retain(|(n, _)| n != name);
-            o.inputs.push((name.clone(), path.clone()));
-        }
-        o.account = Some(AccountScope {
-            name: account.name.clone(),
-            value: account.template_value(),
-            token_envs: fleet.token_envs.clone(),
-        });
+        let o = account_overrides(overrides, account, fleet);
         match load_and_validate(playbook, &o) {
             Ok(p) => programs.push(Arc::new(p)),
             Err(ds) => {

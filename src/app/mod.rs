@@ -26,6 +26,7 @@ use crate::{catalog, schema, views};
 
 mod apply;
 mod fleet;
+mod fleet_plan;
 mod fleet_view;
 mod plan;
 mod preflight;

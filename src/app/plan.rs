@@ -115,23 +115,70 @@ fn read_estimate(program: &Program, pre: &RunResult) -> (u64, u64, Vec<String>) 
 /// `wts-playbook plan PLAYBOOK`.
 pub(super) fn plan_cmd(args: &PlanArgs) -> u8 {
     super::init_logging_with(args.quiet, args.verbose, args.log_format);
-    let planning = match Planning::new(args) {
+    if args.accounts.is_some() {
+        return super::fleet_plan::plan(args);
+    }
+    plan_one(args, None).0
+}
+
+/// One account's plan (`None`: the single account of `WTS_API_TOKEN`): the exit code, and the
+/// writes planned and read requests spent when a plan was written.
+pub(super) fn plan_one(
+    args: &PlanArgs,
+    account: Option<&PlanAccount<'_>>,
+) -> (u8, Option<(u64, u64)>) {
+    let planning = match Planning::new(args, account) {
         Ok(p) => p,
-        Err(code) => return code,
+        Err(code) => return (code, None),
     };
     if let Err(code) = planning.estimate() {
-        return code;
+        return (code, None);
     }
     let rt = super::runtime();
     match rt.block_on(planning.read()) {
         Ok((result, cap, named)) => planning.write(&result, cap, named),
-        Err(code) => code,
+        Err(code) => (code, None),
     }
+}
+
+/// The playbook's overrides from `plan`'s command line (`--sandbox`: no rate limit unless given).
+pub(super) fn overrides_of(args: &PlanArgs) -> Result<Overrides, u8> {
+    let inputs = pairs(&args.inputs, "--input")?;
+    let vars = pairs(&args.vars, "--var")?;
+    let mut overrides = Overrides {
+        concurrency: args.concurrency,
+        rate_limit: args.rate_limit.clone(),
+        routes: args.routes,
+        inputs: inputs
+            .iter()
+            .map(|(k, v)| (k.clone(), PathBuf::from(v)))
+            .collect(),
+        vars: vars
+            .iter()
+            .map(|(k, v)| (k.clone(), crate::playbook::parse_scalar(v)))
+            .collect(),
+        account: None,
+    };
+    if args.sandbox && args.rate_limit.is_none() {
+        overrides.rate_limit = Some("off".into());
+    }
+    Ok(overrides)
+}
+
+/// What an account of `--accounts` gives its plan: its token, base URL, vars and inputs, the
+/// file's every token (redacted), and the plan's path.
+pub(super) struct PlanAccount<'f> {
+    pub(super) account: &'f crate::accounts::Account,
+    pub(super) fleet: &'f crate::accounts::Fleet,
+    pub(super) secrets: &'f [String],
+    pub(super) out: PathBuf,
 }
 
 /// One `plan`: the validated program and what the plan file will say about it.
 struct Planning<'a> {
     args: &'a PlanArgs,
+    /// The account of `--accounts` (its name and base URL).
+    account: Option<(String, String)>,
     program: Arc<Program>,
     token: String,
     redactor: Redactor,
@@ -141,7 +188,7 @@ struct Planning<'a> {
 }
 
 impl<'a> Planning<'a> {
-    fn new(args: &'a PlanArgs) -> Result<Planning<'a>, u8> {
+    fn new(args: &'a PlanArgs, account: Option<&PlanAccount<'_>>) -> Result<Planning<'a>, u8> {
         let ttl = match crate::duration::parse_duration(&args.expires_in) {
             Ok(d) if !d.is_zero() => d,
             Ok(_) => {
@@ -153,51 +200,56 @@ impl<'a> Planning<'a> {
                 return Err(EXIT_INVALID);
             }
         };
-        let inputs = pairs(&args.inputs, "--input")?;
-        let vars = pairs(&args.vars, "--var")?;
-        let mut overrides = Overrides {
-            concurrency: args.concurrency,
-            rate_limit: args.rate_limit.clone(),
-            routes: args.routes,
-            inputs: inputs
-                .iter()
-                .map(|(k, v)| (k.clone(), PathBuf::from(v)))
-                .collect(),
-            vars: vars
-                .iter()
-                .map(|(k, v)| (k.clone(), crate::playbook::parse_scalar(v)))
-                .collect(),
-            account: None,
-        };
-        if args.sandbox && args.rate_limit.is_none() {
-            overrides.rate_limit = Some("off".into());
+        let mut overrides = overrides_of(args)?;
+        if let Some(a) = account {
+            overrides = super::fleet::account_overrides(&overrides, a.account, a.fleet);
         }
         let program = match super::load_and_validate(&args.playbook, &overrides) {
             Ok(p) => Arc::new(p),
             Err(diags) => return Err(super::invalid(&diags)),
         };
-        let token = token(args.sandbox)?;
+        let token = match account {
+            Some(a) => a.account.token.expose().to_owned(),
+            None => token(args.sandbox)?,
+        };
         let mut secrets = program.secrets.clone();
         secrets.push(token.clone());
+        secrets.extend(account.iter().flat_map(|a| a.secrets.iter().cloned()));
         for w in program.warnings() {
             eprintln!("warning: {w}");
         }
-        let out_path = args.out.clone().unwrap_or_else(|| {
-            let stamp = jiff::Timestamp::now().strftime("%Y%m%dT%H%M%SZ");
-            PathBuf::from("plans").join(format!("{}-{stamp}.plan.jsonl", program.name()))
-        });
+        let out_path = account
+            .map(|a| a.out.clone())
+            .or_else(|| args.out.clone())
+            .unwrap_or_else(|| {
+                let stamp = jiff::Timestamp::now().strftime("%Y%m%dT%H%M%SZ");
+                PathBuf::from("plans").join(format!("{}-{stamp}.plan.jsonl", program.name()))
+            });
         let options = PlanOptions {
             concurrency: args.concurrency,
             rate_limit: overrides.rate_limit.clone(),
             routes: args.routes,
             limit: args.limit,
             vars: overrides.vars.iter().cloned().collect(),
-            inputs: inputs.into_iter().collect(),
+            // The account's own input files too: apply makes the same program again.
+            inputs: overrides
+                .inputs
+                .iter()
+                .map(|(k, v)| (k.clone(), v.display().to_string()))
+                .collect(),
             sandbox: args.sandbox,
             secret_vars: Vec::new(),
         };
         Ok(Planning {
             args,
+            account: account.map(|a| {
+                let url = a
+                    .account
+                    .base_url
+                    .clone()
+                    .unwrap_or_else(super::base_url_setting);
+                (a.account.name.clone(), url)
+            }),
             program,
             token,
             redactor: Redactor::new(secrets),
@@ -267,9 +319,14 @@ impl<'a> Planning<'a> {
                 }
             }
         }
-        let (base_url, named) = match &sandbox {
-            Some(sb) => (sb.url(), SANDBOX_BASE_URL.to_owned()),
-            None => (super::base_url_setting(), super::base_url_setting()),
+        let (base_url, named) = if let Some(sb) = &sandbox {
+            (sb.url(), SANDBOX_BASE_URL.to_owned())
+        } else {
+            let url = self
+                .account
+                .as_ref()
+                .map_or_else(super::base_url_setting, |(_, u)| u.clone());
+            (url.clone(), url)
         };
         let (client, limiter) =
             transport_parts(&self.program, &base_url, &self.token, &self.redactor).map_err(
@@ -297,7 +354,7 @@ impl<'a> Planning<'a> {
     }
 
     /// The plan file, and what `plan` prints; no plan when a read or a rendering failed.
-    fn write(self, result: &RunResult, cap: Capture, named: String) -> u8 {
+    fn write(self, result: &RunResult, cap: Capture, named: String) -> (u8, Option<(u64, u64)>) {
         let reads = cap.reads_sent();
         let redactor = &self.redactor;
         if let Some(reason) = &result.abort_reason {
@@ -305,7 +362,7 @@ impl<'a> Planning<'a> {
                 "error: {}; no plan was written ({reads} read request(s) spent)",
                 redactor.redact(reason)
             );
-            return EXIT_ABORTED;
+            return (EXIT_ABORTED, None);
         }
         if result.totals.failed + result.totals.unknown > 0 {
             for e in &result.first_errors {
@@ -315,7 +372,7 @@ impl<'a> Planning<'a> {
                 "error: {} item(s) failed while planning; no plan was written ({reads} read request(s) spent)",
                 result.totals.failed + result.totals.unknown
             );
-            return EXIT_FAILED;
+            return (EXIT_FAILED, None);
         }
         let (captured, _) = cap.into_parts();
         let writes = capture::planned_writes(&self.program, captured);
@@ -324,7 +381,7 @@ impl<'a> Planning<'a> {
                 "error: {}; no plan was written ({reads} read request(s) spent)\n  = help: apply finds each planned write by its step and key, so a key must name one item: give the list items a unique `id` or `key`",
                 redactor.redact(&message)
             );
-            return EXIT_INVALID;
+            return (EXIT_INVALID, None);
         }
         let parts = HeaderParts {
             program_settings: settings_json(&self.program, self.args.limit, self.args.sandbox),
@@ -338,7 +395,7 @@ impl<'a> Planning<'a> {
             Ok(h) => h,
             Err(e) => {
                 eprintln!("error: cannot hash the inputs: {e}");
-                return EXIT_INVALID;
+                return (EXIT_INVALID, None);
             }
         };
         let plan = Plan::new(h, writes);
@@ -348,7 +405,27 @@ impl<'a> Planning<'a> {
         }
         if let Err(e) = plan.write(out_path) {
             eprintln!("error: cannot write the plan {}: {e}", out_path.display());
-            return EXIT_INVALID;
+            return (EXIT_INVALID, None);
+        }
+        let counts = (plan.trailer.writes, reads);
+        if let Some((name, _)) = &self.account {
+            let steps: Vec<String> = plan
+                .trailer
+                .steps
+                .iter()
+                .map(|(s, a)| format!("{s} {}", a.values().sum::<u64>()))
+                .collect();
+            println!(
+                "{name}: {} write(s) planned ({}), {reads} read request(s); plan written to {}",
+                plan.trailer.writes,
+                if steps.is_empty() {
+                    "none".to_owned()
+                } else {
+                    steps.join(", ")
+                },
+                out_path.display()
+            );
+            return (EXIT_OK, Some(counts));
         }
         let mut out = planfile::show(&plan, ShowFormat::Text);
         let skipped: Vec<String> = result
@@ -366,7 +443,7 @@ impl<'a> Planning<'a> {
             out_path.display()
         ));
         print!("{}", redactor.redact(&out));
-        EXIT_OK
+        (EXIT_OK, Some(counts))
     }
 }
 

@@ -14,19 +14,19 @@ use serde_json::Value;
 use crate::support::{command, read_report, SandboxProcess};
 
 /// The token of an account in these tests: long enough to be redacted, and recognisable.
-fn token(name: &str) -> String {
+pub(super) fn token(name: &str) -> String {
     format!("pn_fleet_secret_{name}_0123456789")
 }
 
 /// A `wts-playbook sandbox` process serving these accounts (`--account NAME=TOKEN`).
-struct Sandbox {
+pub(super) struct Sandbox {
     /// Killed when the test ends.
     _process: SandboxProcess,
-    url: String,
+    pub(super) url: String,
 }
 
 impl Sandbox {
-    fn start(accounts: &[&str], extra: &[&str]) -> Sandbox {
+    pub(super) fn start(accounts: &[&str], extra: &[&str]) -> Sandbox {
         let mut args: Vec<String> = Vec::new();
         for a in accounts {
             args.push("--account".into());
@@ -55,14 +55,14 @@ impl Sandbox {
         })
     }
 
-    fn state(&self, account: &str) -> Value {
+    pub(super) fn state(&self, account: &str) -> Value {
         let (status, v) = self.get(&format!("/__sandbox/state?account={account}"));
         assert_eq!(status, 200, "{v}");
         v
     }
 
     /// The account's journal: (method, path, status).
-    fn journal(&self, account: &str) -> Vec<(String, String, u64)> {
+    pub(super) fn journal(&self, account: &str) -> Vec<(String, String, u64)> {
         let (_, v) = self.get(&format!("/__sandbox/journal?account={account}"));
         v["entries"]
             .as_array()
@@ -106,7 +106,7 @@ impl Sandbox {
 }
 
 /// A test directory: the accounts file, the input, the playbook.
-struct Fleet {
+pub(super) struct Fleet {
     dir: tempfile::TempDir,
     /// Session ids per account, in row order.
     rows: BTreeMap<String, Vec<String>>,
@@ -122,7 +122,7 @@ fn session_id(account: &str, i: usize) -> String {
 
 impl Fleet {
     /// `per_account` rows per account, all in one CSV split by its `account` column.
-    fn new(accounts: &[(&str, usize)], step: &str) -> Fleet {
+    pub(super) fn new(accounts: &[(&str, usize)], step: &str) -> Fleet {
         let dir = tempfile::tempdir().unwrap();
         let mut csv = String::from("session_id,account\n");
         let mut rows = BTreeMap::new();
@@ -149,21 +149,27 @@ impl Fleet {
         Fleet { dir, rows }
     }
 
-    fn path(&self, name: &str) -> PathBuf {
+    pub(super) fn path(&self, name: &str) -> PathBuf {
         self.dir.path().join(name)
     }
 
-    fn ids(&self, account: &str) -> Vec<String> {
+    pub(super) fn ids(&self, account: &str) -> Vec<String> {
         self.rows.get(account).cloned().unwrap_or_default()
     }
 
     fn command(&self, sandbox: &Sandbox, args: &[&str]) -> Command {
+        let mut c = self.binary(sandbox);
+        c.args(["run", "pb.yaml", "--accounts", "accounts.csv", "--yes"])
+            .args(args);
+        c
+    }
+
+    /// The binary in the test directory, pointed at the sandbox, every account's token set.
+    pub(super) fn binary(&self, sandbox: &Sandbox) -> Command {
         let mut c = command();
         c.current_dir(self.dir.path())
             .env("WTS_BASE_URL", &sandbox.url)
             .env_remove("WTS_API_TOKEN")
-            .args(["run", "pb.yaml", "--accounts", "accounts.csv", "--yes"])
-            .args(args)
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
         for a in self.rows.keys() {
@@ -172,12 +178,12 @@ impl Fleet {
         c
     }
 
-    fn run(&self, sandbox: &Sandbox, args: &[&str]) -> Output {
+    pub(super) fn run(&self, sandbox: &Sandbox, args: &[&str]) -> Output {
         self.command(sandbox, args).output().unwrap()
     }
 }
 
-fn text(o: &Output) -> String {
+pub(super) fn text(o: &Output) -> String {
     format!(
         "{}{}",
         String::from_utf8_lossy(&o.stdout),

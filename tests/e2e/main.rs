@@ -12,6 +12,7 @@
 mod support;
 
 mod accounts;
+mod accounts_plan;
 mod all_actions;
 mod auth;
 mod budget;
