@@ -333,8 +333,10 @@ impl<'a> Applying<'a> {
                 .collect();
         }
         header.account = account.map(|a| a.account.name.clone());
-        let mut index = ApplyIndex::new(plan);
-        index.check_reads = !args.no_refresh;
+        // The fields each write's `when` and templates read are compared with the plan's, with
+        // or without the refresh: a value that read a secret matches any rendering (it is a
+        // hole in the plan), so the fields are what shows a changed row behind it.
+        let index = ApplyIndex::new(plan);
         Ok(Applying {
             args,
             base_url,

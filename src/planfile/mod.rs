@@ -34,6 +34,9 @@ pub(crate) use show::{show, ShowFormat};
 /// The plan format this build writes and reads.
 pub(crate) const FORMAT: &str = "wts-playbook-plan/1";
 
+/// The largest plan file read: 1 GiB (about 2.5 million planned writes).
+const MAX_PLAN_BYTES: u64 = 1 << 30;
+
 /// The text a secret's rendered value is replaced with in the plan.
 pub(crate) const SECRET_HOLE: &str = crate::secret::REDACTED;
 
@@ -388,10 +391,23 @@ pub(crate) enum Refusal {
 /// line, the trailer included, is [`Refusal::Changed`]) and that its format is known.
 pub(crate) fn read(path: &Path) -> Result<Plan, Refusal> {
     let shown = path.display().to_string();
-    let text = std::fs::read(path).map_err(|e| Refusal::Unreadable {
+    let unreadable = |error: String| Refusal::Unreadable {
         path: shown.clone(),
-        error: e.to_string(),
-    })?;
+        error,
+    };
+    // A plan is a regular file of bounded size: a pipe, a device or an endless file is never
+    // read (it would block, or fill the memory).
+    let meta = std::fs::metadata(path).map_err(|e| unreadable(e.to_string()))?;
+    if !meta.is_file() {
+        return Err(unreadable("not a regular file".into()));
+    }
+    if meta.len() > MAX_PLAN_BYTES {
+        return Err(unreadable(format!(
+            "{} bytes, more than a plan may have ({MAX_PLAN_BYTES})",
+            meta.len()
+        )));
+    }
+    let text = std::fs::read(path).map_err(|e| unreadable(e.to_string()))?;
     parse(&shown, &text)
 }
 

@@ -114,3 +114,95 @@ steps:
     assert!(err.contains("names two planned writes"), "{err}");
     assert!(!plan.exists());
 }
+
+#[test]
+fn without_the_refresh_a_changed_row_behind_a_secret_is_still_drifted() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("in.csv"), "id,cid,msg\nr1,5e2b3a4c-0000-4000-8000-000000000001,hello\nr2,5e2b3a4c-0000-4000-8000-000000000002,bye\n").unwrap();
+    std::fs::write(
+        dir.path().join("note.yaml"),
+        r#"version: 1
+name: note
+inputs:
+  rows: { csv: in.csv, key: id }
+vars:
+  key: ""
+settings:
+  secrets: [key]
+steps:
+  - id: note
+    action: contact.update
+    for_each: inputs.rows
+    with:
+      contact_id: "{{ row.cid }}"
+      annotation: "{{ row.msg }} sig={{ vars.key }}"
+"#,
+    )
+    .unwrap();
+    let plan = dir.path().join("n.plan.jsonl");
+    let out = crate::support::command()
+        .current_dir(dir.path())
+        .args([
+            "plan",
+            "note.yaml",
+            "--sandbox",
+            "-q",
+            "--var",
+            "key=s3cr3t-k3y",
+            "--out",
+        ])
+        .arg(&plan)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    std::fs::write(
+        dir.path().join("in.csv"),
+        "id,cid,msg\nr1,5e2b3a4c-0000-4000-8000-000000000001,WIRE MONEY TO X\nr2,5e2b3a4c-0000-4000-8000-000000000002,bye\n",
+    )
+    .unwrap();
+    let report = dir.path().join("n.report.json");
+    let out = crate::support::command()
+        .current_dir(dir.path())
+        .args([
+            "apply",
+            plan.to_str().unwrap(),
+            "-q",
+            "--no-refresh",
+            "--var",
+            "key=s3cr3t-k3y",
+            "--report",
+        ])
+        .arg(&report)
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let items = report_items(&report);
+    let status = |key: &str| {
+        items
+            .iter()
+            .find(|i| i["step"] == "note" && i["key"] == key)
+            .map(|i| i["status"].as_str().unwrap_or_default().to_owned())
+    };
+    assert_eq!(status("r1").as_deref(), Some("drifted"), "{items:?}");
+    assert_eq!(status("r2").as_deref(), Some("succeeded"), "{items:?}");
+}
+
+#[test]
+fn a_plan_that_is_not_a_regular_file_is_never_read() {
+    let out = crate::support::command()
+        .args(["show", "/dev/zero"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(4), "{err}");
+    assert!(err.contains("not a regular file"), "{err}");
+}
