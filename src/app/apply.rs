@@ -371,21 +371,14 @@ impl<'a> Applying<'a> {
 
     pub(super) async fn go(mut self) -> u8 {
         let sandbox_plan = self.index.plan.header.options.sandbox;
-        let mut sandbox = None;
-        if sandbox_plan {
-            match crate::sandbox::Sandbox::start(
-                "127.0.0.1:0".parse().expect("loopback address"),
-                crate::sandbox::SandboxConfig::default(),
-            )
-            .await
-            {
-                Ok(s) => sandbox = Some(s),
-                Err(e) => {
-                    eprintln!("error: cannot start the sandbox: {e}");
-                    return EXIT_ABORTED;
-                }
+        let sandbox = if sandbox_plan {
+            match super::start_sandbox().await {
+                Ok(s) => Some(s),
+                Err(code) => return code,
             }
-        }
+        } else {
+            None
+        };
         let base_url = sandbox
             .as_ref()
             .map_or_else(|| self.base_url.clone(), crate::sandbox::Sandbox::url);
@@ -626,16 +619,9 @@ impl Finish<'_> {
             .abort_reason
             .as_ref()
             .map(|r| self.redactor.redact(r).into_owned());
-        let totals = match writer.finish_with(finished_at, result.outcome, facts) {
-            Ok(footer) => footer.totals,
-            Err(e) => {
-                eprintln!(
-                    "error: cannot finish the report {}: {e}",
-                    self.report_path.display()
-                );
-                result.totals
-            }
-        };
+        let totals =
+            super::write_footer(writer, finished_at, result.outcome, facts, self.report_path)
+                .unwrap_or(result.totals);
         let mut out = report::summary_text(
             &totals,
             &per_step,

@@ -67,18 +67,7 @@ pub(super) fn merge_cmd(reports: &[PathBuf], out: &Path, views: &crate::views::O
     if views.is_empty() {
         return EXIT_OK;
     }
-    match crate::views::write_all(out, views) {
-        Ok(written) => {
-            for p in written {
-                eprintln!("wrote {}", p.display());
-            }
-            EXIT_OK
-        }
-        Err(e) => {
-            eprintln!("error: {e}");
-            EXIT_INVALID
-        }
-    }
+    super::views_cmd(out, views)
 }
 
 /// One account's share of a fleet run, ready to send.

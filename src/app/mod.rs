@@ -136,7 +136,12 @@ fn report_cmd(args: &ReportArgs) -> u8 {
         eprintln!("error: nothing to write\n  = help: pass --html PATH, --junit PATH and/or --markdown PATH");
         return EXIT_INVALID;
     }
-    match views::write_all(report_path, &outputs) {
+    views_cmd(report_path, &outputs)
+}
+
+/// Writes the views of `report_path` and names them: 0, or 2 when the report is bad.
+fn views_cmd(report_path: &Path, outputs: &views::Outputs) -> u8 {
+    match views::write_all(report_path, outputs) {
         Ok(written) => {
             for p in written {
                 eprintln!("wrote {}", p.display());
@@ -148,6 +153,38 @@ fn report_cmd(args: &ReportArgs) -> u8 {
             EXIT_INVALID
         }
     }
+}
+
+/// Writes the report's footer: the totals it counts (the sends abandoned in flight included), or
+/// `None` when it cannot be written (which is said).
+fn write_footer(
+    writer: report::ReportWriter,
+    finished_at: jiff::Timestamp,
+    outcome: Outcome,
+    facts: report::RunFacts,
+    path: &Path,
+) -> Option<report::Totals> {
+    match writer.finish_with(finished_at, outcome, facts) {
+        Ok(footer) => Some(footer.totals),
+        Err(e) => {
+            eprintln!("error: cannot finish the report {}: {e}", path.display());
+            None
+        }
+    }
+}
+
+/// The built-in sandbox on a free loopback port, for `--sandbox`; a failure is said, and is
+/// exit code 3.
+async fn start_sandbox() -> Result<crate::sandbox::Sandbox, u8> {
+    crate::sandbox::Sandbox::start(
+        "127.0.0.1:0".parse().expect("loopback address"),
+        crate::sandbox::SandboxConfig::default(),
+    )
+    .await
+    .map_err(|e| {
+        eprintln!("error: cannot start the sandbox: {e}");
+        EXIT_ABORTED
+    })
 }
 
 fn runtime() -> tokio::runtime::Runtime {

@@ -304,21 +304,11 @@ impl<'a> Planning<'a> {
     /// The playbook run with the reads sent and the writes captured: the run's result, what it
     /// captured, and the base URL the plan names.
     async fn read(&self) -> Result<(RunResult, Capture, String), u8> {
-        let mut sandbox = None;
-        if self.args.sandbox {
-            match crate::sandbox::Sandbox::start(
-                "127.0.0.1:0".parse().expect("loopback address"),
-                crate::sandbox::SandboxConfig::default(),
-            )
-            .await
-            {
-                Ok(s) => sandbox = Some(s),
-                Err(e) => {
-                    eprintln!("error: cannot start the sandbox: {e}");
-                    return Err(EXIT_ABORTED);
-                }
-            }
-        }
+        let sandbox = if self.args.sandbox {
+            Some(super::start_sandbox().await?)
+        } else {
+            None
+        };
         let (base_url, named) = if let Some(sb) = &sandbox {
             (sb.url(), SANDBOX_BASE_URL.to_owned())
         } else {

@@ -23,7 +23,7 @@ use crate::settings::Overrides;
 use super::{
     ask, base_url_setting, check_output_paths, decide, exit_code, init_logging, invalid,
     load_and_validate, load_resume, note_claim, parse_pairs, preflight, runtime, verifiable_steps,
-    write_views, Confirm, Preflight, Writes, EXIT_ABORTED, EXIT_INVALID, EXIT_OK,
+    write_footer, write_views, Confirm, Preflight, Writes, EXIT_ABORTED, EXIT_INVALID, EXIT_OK,
 };
 
 /// A phase's refusal: the exit code (its message is already printed).
@@ -131,16 +131,7 @@ fn run_phases(args: &RunArgs) -> Result<u8, Refused> {
         .ok();
     // The in-process sandbox starts first, so the report's header can name its URL.
     let sandbox = match &rt {
-        Some(rt) if args.sandbox => Some(
-            rt.block_on(Sandbox::start(
-                "127.0.0.1:0".parse().expect("loopback address"),
-                crate::sandbox::SandboxConfig::default(),
-            ))
-            .map_err(|e| {
-                eprintln!("error: cannot start the sandbox: {e}");
-                EXIT_ABORTED
-            })?,
-        ),
+        Some(rt) if args.sandbox => Some(rt.block_on(super::start_sandbox())?),
         _ => None,
     };
     header.base_url = match &sandbox {
@@ -501,12 +492,13 @@ impl Run<'_> {
             abort_reason: Some(message),
             ..report::RunFacts::default()
         };
-        if let Err(e) = writer.finish_with(finished_at, Outcome::Aborted, facts) {
-            eprintln!(
-                "error: cannot finish the report {}: {e}",
-                self.report_path.display()
-            );
-        }
+        write_footer(
+            writer,
+            finished_at,
+            Outcome::Aborted,
+            facts,
+            &self.report_path,
+        );
         println!("outcome  aborted\nreport   {}", self.report_path.display());
         write_views(&self.report_path, &self.args.views);
         code
@@ -524,16 +516,14 @@ impl Run<'_> {
             .abort_reason
             .as_ref()
             .map(|r| self.redactor.redact(r).into_owned());
-        match writer.finish_with(finished_at, result.outcome, facts) {
-            Ok(footer) => footer.totals,
-            Err(e) => {
-                eprintln!(
-                    "error: cannot finish the report {}: {e}",
-                    self.report_path.display()
-                );
-                result.totals
-            }
-        }
+        write_footer(
+            writer,
+            finished_at,
+            result.outcome,
+            facts,
+            &self.report_path,
+        )
+        .unwrap_or(result.totals)
     }
 
     /// The end-of-run text: the dry run's preview, the summary table, the first errors, the

@@ -194,7 +194,7 @@ pub(super) fn check_when(
         || (matches!(
             shared.options.plan_mode,
             Some(crate::planfile::capture::PlanMode::Plan(_))
-        ) && when_reads_a_write(&shared.program, step));
+        ) && shared.when_reads_write.contains(&step.id));
     match plan::check_when(step, si, ctx, unknowable) {
         plan::When::Run => None,
         plan::When::Skip(reason) => {
@@ -222,25 +222,4 @@ pub(super) fn check_when(
         }
         plan::When::Fail(e) => Some(Done::failed(e, started)),
     }
-}
-
-/// Whether `step`'s `when` reads the output of a step that writes (whose answer a plan does
-/// not have): a pipeline, or an action the catalog does not class as a read.
-fn when_reads_a_write(program: &crate::program::Program, step: &StepPlan) -> bool {
-    let Some(when) = &step.when else {
-        return false;
-    };
-    let steps = program.all_steps();
-    when.variables()
-        .iter()
-        .filter_map(|v| v.strip_prefix("steps.")?.split('.').next())
-        .any(|id| {
-            steps.iter().any(|s| {
-                s.id == id
-                    && match &s.kind {
-                        StepKind::Action { spec, .. } => !crate::catalog::is_read(spec),
-                        StepKind::Pipeline(_) => true,
-                    }
-            })
-        })
 }

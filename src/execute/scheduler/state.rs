@@ -16,7 +16,7 @@ use crate::execute::failed_rows::FailedRows;
 use crate::execute::retry::RetryCause;
 use crate::execute::unreachable::Unreachable;
 use crate::plan::{Base, SourceItem};
-use crate::program::{Program, StepPlan};
+use crate::program::{Program, StepKind, StepPlan};
 use crate::progress::Progress;
 use crate::report::{EventKind, ItemStatus, ReportWriter, RunEvent, Totals};
 use crate::secret::Redactor;
@@ -80,6 +80,8 @@ pub(super) struct Shared {
     pub(super) auth_refused: AtomicBool,
     /// The step whose failure budget stopped the run, for the final message.
     pub(super) budget_stop: Mutex<Option<(String, crate::settings::Budget)>>,
+    /// The steps whose `when` reads a write's answer (which a plan does not have).
+    pub(super) when_reads_write: std::collections::HashSet<String>,
 }
 
 impl Shared {
@@ -118,6 +120,12 @@ impl Shared {
             d
         };
         let base = Base::new(&program);
+        let when_reads_write = program
+            .all_steps()
+            .into_iter()
+            .filter(|s| when_reads_a_write(&program, s))
+            .map(|s| s.id.clone())
+            .collect();
         let unreachable = Unreachable::new(program.settings.unreachable_after);
         Shared {
             base,
@@ -140,6 +148,7 @@ impl Shared {
             token_ok: AtomicBool::new(false),
             auth_refused: AtomicBool::new(false),
             budget_stop: Mutex::new(None),
+            when_reads_write,
         }
     }
 
@@ -291,4 +300,25 @@ impl Done {
             ..Done::new(ItemStatus::Failed, started)
         }
     }
+}
+
+/// Whether `step`'s `when` reads the output of a step that writes (whose answer a plan does
+/// not have): a pipeline, or an action the catalog does not class as a read.
+pub(super) fn when_reads_a_write(program: &crate::program::Program, step: &StepPlan) -> bool {
+    let Some(when) = &step.when else {
+        return false;
+    };
+    let steps = program.all_steps();
+    when.variables()
+        .iter()
+        .filter_map(|v| v.strip_prefix("steps.")?.split('.').next())
+        .any(|id| {
+            steps.iter().any(|s| {
+                s.id == id
+                    && match &s.kind {
+                        StepKind::Action { spec, .. } => !crate::catalog::is_read(spec),
+                        StepKind::Pipeline(_) => true,
+                    }
+            })
+        })
 }
